@@ -1,0 +1,3 @@
+from automations.main import main
+
+raise SystemExit(main())

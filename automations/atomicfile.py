@@ -1,0 +1,122 @@
+"""Files that are either the old version or the new one, never half of each.
+
+Credential and env files are written here and nowhere else: a temporary file in the same
+directory (so the rename cannot cross file systems), created 0600, fsynced, renamed over the
+target, and the directory fsynced so the rename survives a crash. A symlinked target is
+refused: following it would let whoever planted it choose where our secrets go.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import stat
+from pathlib import Path
+from typing import Iterator
+
+from automations.errors import StepFailed
+
+TEMP_PREFIX = ".automations-tmp-"
+
+
+def ensure_private_dir(directory: Path) -> None:
+    """Create `directory` (and missing parents) 0700. Existing directories keep their mode:
+    ~/.aws may be shared on purpose."""
+    if directory.is_dir():
+        return
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    except OSError as error:
+        raise StepFailed(f"cannot create directory {directory}: {error.strerror}") from None
+
+
+def refuse_symlink(path: Path) -> None:
+    if path.is_symlink():
+        raise StepFailed(f"{path} is a symbolic link; refusing to write secrets through it "
+                         "(remove the link or point the option at the real file)")
+
+
+def write_atomic(path: Path | str, data: bytes, mode: int = 0o600) -> None:
+    """Replace `path` with `data` atomically, with permissions `mode`."""
+    path = Path(path)
+    refuse_symlink(path)
+    ensure_private_dir(path.parent)
+    if path.exists() and not path.is_file():
+        raise StepFailed(f"{path} exists and is not a regular file")
+    temp_path = None
+    try:
+        fd = _create_temp(path)
+        temp_path = path.parent / fd[1]
+        with os.fdopen(fd[0], "wb") as temp:
+            os.fchmod(temp.fileno(), mode)
+            temp.write(data)
+            temp.flush()
+            os.fsync(temp.fileno())
+        os.replace(temp_path, path)
+        temp_path = None
+        _fsync_dir(path.parent)
+    except OSError as error:
+        raise StepFailed(f"cannot write {path}: {error.strerror or error}") from None
+    finally:
+        if temp_path is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temp_path)
+
+
+def _create_temp(path: Path) -> tuple[int, str]:
+    # O_EXCL with a random name: never follows or reuses anything an attacker pre-created.
+    for _ in range(100):
+        name = f"{TEMP_PREFIX}{path.name}.{os.urandom(6).hex()}"
+        try:
+            fd = os.open(path.parent / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except FileExistsError:
+            continue
+        return fd, name
+    raise OSError(errno.EEXIST, "could not create a temporary file")
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def locked(path: Path | str) -> Iterator[None]:
+    """Hold an exclusive lock for a read-modify-write of `path`, so concurrent runs (two
+    tasks, or a manual rerun during the start hook) never lose each other's changes.
+
+    The lock lives on a sibling `.lock` file: the target itself is replaced by rename, so a
+    lock on it would be a lock on a file that is about to disappear."""
+    path = Path(path)
+    ensure_private_dir(path.parent)
+    lock_path = path.parent / f".{path.name}.lock"
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as error:
+        raise StepFailed(f"cannot lock {path}: {error.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def read_text_if_exists(path: Path | str) -> str | None:
+    path = Path(path)
+    refuse_symlink(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise StepFailed(f"cannot read {path}: {error.strerror}") from None
+
+
+def is_private(path: Path | str) -> bool:
+    """True when only the owner can read the file (what credential files must be)."""
+    return stat.S_IMODE(os.stat(path).st_mode) & 0o077 == 0

@@ -1,0 +1,125 @@
+"""AWS clients, written once: the sessions a run has obtained, client settings (timeouts, a
+single botocore attempt per call so our retries do not multiply with botocore's), and which
+AWS errors are transient.
+
+boto3 and botocore are imported inside functions only: listing or validating tasks must not
+pay for them.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 15.0
+
+TRANSIENT_CODES = frozenset({
+    "Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded",
+    "TooManyRequestsException", "RequestThrottled", "RequestThrottledException",
+    "ProvisionedThroughputExceededException", "SlowDown", "PriorRequestNotComplete",
+    "InternalFailure", "InternalError", "InternalServerError", "InternalServiceError",
+    "ServiceUnavailable", "ServiceUnavailableException", "RequestTimeout",
+    "RequestTimeoutException", "IDPCommunicationError",
+})
+
+
+@dataclass(frozen=True)
+class AwsCredentials:
+    access_key_id: str
+    secret_access_key: str
+    session_token: str | None
+    expiration: datetime | None = None
+
+
+def client_config(**overrides: Any) -> Any:
+    from botocore.config import Config
+
+    settings: dict[str, Any] = {
+        "connect_timeout": CONNECT_TIMEOUT,
+        "read_timeout": READ_TIMEOUT,
+        "retries": {"total_max_attempts": 1, "mode": "standard"},
+    }
+    settings.update(overrides)
+    return Config(**settings)
+
+
+def error_code(error: BaseException) -> str | None:
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        return response.get("Error", {}).get("Code")
+    return None
+
+
+def http_status(error: BaseException) -> int | None:
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        return response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return None
+
+
+def is_transient_aws_error(error: BaseException) -> bool:
+    """Throttling, 5xx, dropped connections and timeouts: worth another attempt."""
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError, ReadTimeoutError
+
+    if isinstance(error, (ConnectionError, HTTPClientError, ReadTimeoutError)):
+        return True
+    if isinstance(error, ClientError):
+        status = http_status(error) or 0
+        return error_code(error) in TRANSIENT_CODES or status >= 500 or status == 429
+    return False
+
+
+class AwsSessions:
+    """The AWS sessions of one run. The aws-login step `remember`s the credentials it got;
+    later AWS steps in the same run ask for `session()` and use them from memory, without
+    reading the files back."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._credentials: dict[str, tuple[AwsCredentials, str | None]] = {}
+        self._last_profile: str | None = None
+        self._sessions: dict[tuple[str | None, str | None], Any] = {}
+
+    def remember(self, profile: str, credentials: AwsCredentials, region: str | None) -> None:
+        with self._lock:
+            self._credentials[profile] = (credentials, region)
+            self._last_profile = profile
+            self._sessions = {k: v for k, v in self._sessions.items() if k[0] != profile}
+
+    @property
+    def last_profile(self) -> str | None:
+        return self._last_profile
+
+    def credentials(self, profile: str) -> AwsCredentials | None:
+        entry = self._credentials.get(profile)
+        return entry[0] if entry else None
+
+    def session(self, profile: str | None = None, region: str | None = None) -> Any:
+        """A boto3 session: the credentials this run obtained for `profile` (by default the
+        most recent aws-login's), else boto3's own chain for that profile."""
+        import boto3
+
+        profile = profile or self._last_profile
+        with self._lock:
+            key = (profile, region)
+            if key in self._sessions:
+                return self._sessions[key]
+            remembered = self._credentials.get(profile) if profile else None
+            if remembered:
+                creds, remembered_region = remembered
+                session = boto3.Session(
+                    aws_access_key_id=creds.access_key_id,
+                    aws_secret_access_key=creds.secret_access_key,
+                    aws_session_token=creds.session_token,
+                    region_name=region or remembered_region,
+                )
+            else:
+                session = boto3.Session(profile_name=profile, region_name=region)
+            self._sessions[key] = session
+            return session
+
+    def client(self, service: str, profile: str | None = None, region: str | None = None, **config: Any) -> Any:
+        # boto3 honours AWS_ENDPOINT_URL (and AWS_ENDPOINT_URL_<SERVICE>) on its own.
+        return self.session(profile, region).client(service, config=client_config(**config))

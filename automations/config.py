@@ -1,0 +1,494 @@
+"""Loading automations.yaml: parse, validate everything, and build the task model.
+
+Every problem in the file is collected and reported at once as `FILE:LINE:COL: message`,
+using the positions PyYAML's nodes carry. Nothing here talks to AWS or runs anything; step
+options are checked by the step's own class (`automations.options`).
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from automations.errors import ConfigError, FatalError, Problem
+from automations.expand import mark_templates
+from automations.options import OptionProblem, convert
+from automations.plugins import PluginError, StepRegistry
+
+CONFIG_NAME = "automations.yaml"
+ID_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
+TRIGGERS = ("postEnvironmentStart", "postDevcontainerStart", "prebuild", "manual")
+TOP_KEYS = {"tasks", "plugins"}
+TASK_KEYS = {"name", "description", "triggeredBy", "dependsOn", "env", "steps", "command"}
+STEP_KEYS = {"uses", "run", "id", "name", "with", "retry", "timeout"}
+RETRY_KEYS = {"attempts": int, "initialDelay": float, "maxDelay": float, "deadline": float}
+
+Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True)
+class Location:
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass
+class StepSpec:
+    index: int
+    uses: str
+    id: str | None
+    name: str | None
+    options: Any                    # the `with:` data, `${...}` still unexpanded
+    retry: dict[str, Any] | None
+    timeout: float | None
+    location: Location
+    option_locations: dict[tuple, Location] = field(repr=False, default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        if self.id:
+            return self.id
+        if self.uses == "run" and isinstance(self.options, dict):
+            command = str(self.options.get("command", "")).strip().splitlines()
+            text = command[0] if command else ""
+            return "run: " + (text if len(text) <= 50 else text[:47] + "...")
+        return self.uses
+
+    def locate(self, path: tuple) -> Location:
+        """The position of an option (for run-time errors after `${...}` expansion)."""
+        while path and path not in self.option_locations:
+            path = path[:-1]
+        return self.option_locations.get(path, self.location)
+
+
+@dataclass
+class TaskSpec:
+    id: str
+    name: str | None
+    description: str | None
+    triggered_by: list[str]
+    depends_on: list[str]
+    env: dict[str, str]
+    steps: list[StepSpec]
+    location: Location
+
+
+@dataclass
+class Config:
+    path: Path
+    tasks: dict[str, TaskSpec]
+    registry: StepRegistry
+
+    def step_class(self, step: StepSpec) -> Any:
+        return self.registry.load(step.uses)
+
+
+def find_config(explicit: str | None, cwd: Path | None = None) -> Path:
+    """-c/--config, else $AUTOMATIONS_CONFIG, else automations.yaml in the working directory
+    or its nearest parent."""
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise FatalError(f"config file {explicit} not found")
+        return path.absolute()
+    from_env = os.environ.get("AUTOMATIONS_CONFIG")
+    if from_env:
+        path = Path(from_env)
+        if not path.is_file():
+            raise FatalError(f"$AUTOMATIONS_CONFIG points to {from_env}, which is not a file")
+        return path.absolute()
+    here = (cwd or Path.cwd()).absolute()
+    for directory in (here, *here.parents):
+        candidate = directory / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    raise FatalError(f"no {CONFIG_NAME} in {here} or any parent directory "
+                     "(create one, or point -c/--config or $AUTOMATIONS_CONFIG at it)")
+
+
+def load_config(path: Path, registry: StepRegistry | None = None) -> Config:
+    path = Path(path)
+    display = _display_name(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise FatalError(f"cannot read {display}: {getattr(error, 'strerror', None) or error}") from None
+    return _Loader(display, path.absolute(), registry or StepRegistry()).load(text)
+
+
+def _display_name(path: Path) -> str:
+    try:
+        return str(path.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+class _Tree:
+    """Plain Python values built from YAML nodes, remembering where each came from."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.value_at: dict[tuple, Location] = {}
+        self.key_at: dict[tuple, Location] = {}
+        self.problems: list[Problem] = []
+        self._constructor = yaml.constructor.SafeConstructor()
+
+    def loc(self, mark: Any) -> Location:
+        return Location(self.file, mark.line + 1, mark.column + 1)
+
+    def build(self, node: yaml.Node, path: tuple) -> Any:
+        self.value_at[path] = self.loc(node.start_mark)
+        if isinstance(node, yaml.MappingNode):
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    self.problem(self.loc(key_node.start_mark), "merge keys (<<) are not supported")
+                    continue
+                key = self.build_scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+                if not isinstance(key, (str, int, float, bool)) or key is None:
+                    self.problem(self.loc(key_node.start_mark), "mapping keys must be plain scalars")
+                    continue
+                if key in result:
+                    self.problem(self.loc(key_node.start_mark), f"duplicate key {key!r}")
+                    continue
+                self.key_at[path + (key,)] = self.loc(key_node.start_mark)
+                result[key] = self.build(value_node, path + (key,))
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+        return self.build_scalar(node)
+
+    def build_scalar(self, node: yaml.Node) -> Any:
+        try:
+            return self._constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as error:
+            self.problem(self.loc(node.start_mark), f"invalid value: {getattr(error, 'problem', error)}")
+            return None
+
+    def at(self, path: tuple, key: bool = False) -> Location:
+        if key and path in self.key_at:
+            return self.key_at[path]
+        while path not in self.value_at and path:
+            path = path[:-1]
+        return self.value_at.get(path, Location(self.file, 1, 1))
+
+    def problem(self, location: Location, message: str) -> None:
+        self.problems.append(Problem(location.file, location.line, location.column, message))
+
+
+class _Loader:
+    def __init__(self, display: str, path: Path, registry: StepRegistry) -> None:
+        self.display = display
+        self.path = path
+        self.registry = registry
+        self.tree = _Tree(display)
+
+    def fail(self, path: tuple, message: str, key: bool = False) -> None:
+        self.tree.problem(self.tree.at(path, key), message)
+
+    def load(self, text: str) -> Config:
+        try:
+            node = yaml.compose(text, Loader=Loader)
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+            problem = getattr(error, "problem", None) or str(error)
+            line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+            raise ConfigError([Problem(self.display, line, column, f"YAML syntax error: {problem}")]) from None
+        if node is None:
+            raise ConfigError([Problem(self.display, 1, 1, "the file is empty; it needs a `tasks:` mapping")])
+        data = self.tree.build(node, ())
+        tasks = self.check_root(data)
+        if self.tree.problems:
+            raise ConfigError(self.tree.problems)
+        return Config(self.path, tasks, self.registry)
+
+    def check_root(self, data: Any) -> dict[str, TaskSpec]:
+        if not isinstance(data, dict):
+            self.fail((), "the top level must be a mapping with a `tasks:` key")
+            return {}
+        for key in data:
+            if key not in TOP_KEYS:
+                hint = " (Gitpod services are not supported)" if key == "services" else ""
+                self.fail((key,), f"unknown top-level key {key!r}{hint}; expected one of: tasks, plugins", key=True)
+        self.check_plugins(data.get("plugins"))
+        raw_tasks = data.get("tasks")
+        if raw_tasks is None:
+            if "tasks" not in data:
+                self.fail((), "missing `tasks:`")
+            return {}
+        if not isinstance(raw_tasks, dict):
+            self.fail(("tasks",), "`tasks` must be a mapping of task id to task")
+            return {}
+        tasks = {}
+        for task_id, raw in raw_tasks.items():
+            task = self.check_task(task_id, raw)
+            if task is not None:
+                tasks[task.id] = task
+        self.check_dependencies(raw_tasks, tasks)
+        return tasks
+
+    def check_plugins(self, plugins: Any) -> None:
+        if plugins is None:
+            return
+        if not isinstance(plugins, list):
+            self.fail(("plugins",), "`plugins` must be a list of 'module:Class' strings")
+            return
+        for i, target in enumerate(plugins):
+            if not isinstance(target, str) or not re.fullmatch(r"[\w.]+:[\w.]+", target):
+                self.fail(("plugins", i), f"expected 'module:Class', got {target!r}")
+                continue
+            try:
+                self.registry.add_listed(target, self.path.parent, self.display)
+            except PluginError as error:
+                self.fail(("plugins", i), str(error))
+
+    def check_task(self, task_id: Any, raw: Any) -> TaskSpec | None:
+        path = ("tasks", task_id)
+        ok = True
+        if not isinstance(task_id, str) or not ID_PATTERN.match(task_id):
+            self.fail(path, f"invalid task id {task_id!r}: use 1 to 128 of a-z A-Z 0-9 _ -", key=True)
+            ok = False
+        if not isinstance(raw, dict):
+            self.fail(path, f"task {task_id!r} must be a mapping")
+            return None
+        for key in raw:
+            if key not in TASK_KEYS:
+                self.fail(path + (key,), f"unknown key {key!r} in task {task_id!r}; expected one of: "
+                          + ", ".join(sorted(TASK_KEYS)), key=True)
+        name = self.optional_str(path, raw, "name")
+        description = self.optional_str(path, raw, "description")
+        triggered_by = self.string_list(path, raw, "triggeredBy", default=["manual"])
+        for i, trigger in enumerate(triggered_by):
+            if trigger not in TRIGGERS:
+                self.fail(path + ("triggeredBy", i), f"unknown trigger {trigger!r}; expected one of: " + ", ".join(TRIGGERS))
+        depends_on = self.string_list(path, raw, "dependsOn", default=[])
+        env = self.check_env(path, raw.get("env"))
+        steps = self.check_steps(path, task_id, raw)
+        if not ok:
+            return None
+        return TaskSpec(task_id, name, description, triggered_by, depends_on, env, steps, self.tree.at(path, key=True))
+
+    def optional_str(self, path: tuple, raw: dict, key: str) -> str | None:
+        value = raw.get(key)
+        if value is not None and not isinstance(value, str):
+            self.fail(path + (key,), f"`{key}` must be a string")
+            return None
+        return value
+
+    def string_list(self, path: tuple, raw: dict, key: str, default: list[str]) -> list[str]:
+        if key not in raw:
+            return default
+        value = raw[key]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.fail(path + (key,), f"`{key}` must be a list of strings")
+            return []
+        return value
+
+    def check_env(self, path: tuple, env: Any) -> dict[str, str]:
+        if env is None:
+            return {}
+        if not isinstance(env, dict):
+            self.fail(path + ("env",), "`env` must be a mapping of NAME: value")
+            return {}
+        result = {}
+        for key, value in env.items():
+            if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+                self.fail(path + ("env", key), f"invalid environment variable name {key!r}", key=True)
+            elif isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                self.fail(path + ("env", key), f"env {key}: expected a string or number (quote yes/no/true/false)")
+            else:
+                result[key] = str(value)
+        return result
+
+    def check_steps(self, path: tuple, task_id: Any, raw: dict) -> list[StepSpec]:
+        has_command, has_steps = "command" in raw, "steps" in raw
+        if has_command == has_steps:
+            message = "has both `command` and `steps`; use one" if has_command else "needs `command` or `steps`"
+            self.fail(path, f"task {task_id!r} {message}", key=True)
+            return []
+        if has_command:
+            command = raw["command"]
+            if not isinstance(command, str) or not command.strip():
+                self.fail(path + ("command",), "`command` must be a non-empty string")
+                return []
+            return [s for s in [self.check_step(path + ("command",), 0, {"run": command}, shorthand=True)] if s]
+        raw_steps = raw["steps"]
+        if not isinstance(raw_steps, list) or not raw_steps:
+            self.fail(path + ("steps",), "`steps` must be a non-empty list")
+            return []
+        steps = []
+        seen_ids: dict[str, int] = {}
+        for i, raw_step in enumerate(raw_steps):
+            step = self.check_step(path + ("steps", i), i, raw_step)
+            if step is None:
+                continue
+            if step.id is not None:
+                if step.id in seen_ids:
+                    self.fail(path + ("steps", i, "id"), f"duplicate step id {step.id!r} in task {task_id!r}")
+                seen_ids[step.id] = i
+            steps.append(step)
+        return steps
+
+    def check_step(self, path: tuple, index: int, raw: Any, shorthand: bool = False) -> StepSpec | None:
+        if not isinstance(raw, dict):
+            self.fail(path, "a step must be a mapping with `uses:` or `run:`")
+            return None
+        before = len(self.tree.problems)
+        for key in raw:
+            if key not in STEP_KEYS:
+                self.fail(path + (key,), f"unknown key {key!r} in step; expected one of: " + ", ".join(sorted(STEP_KEYS)), key=True)
+        if ("uses" in raw) == ("run" in raw):
+            self.fail(path, "a step needs exactly one of `uses:` and `run:`")
+            return None
+        options = raw.get("with", {})
+        if not isinstance(options, dict):
+            self.fail(path + ("with",), "`with` must be a mapping of options")
+            return None
+        option_base = path + ("with",)
+        # Where each option came from: `run: X` is shorthand for `uses: run` + `with: {command: X}`.
+        remap: dict[tuple, tuple] = {}
+        if "run" in raw:
+            uses = "run"
+            if not isinstance(raw["run"], str) or not raw["run"].strip():
+                self.fail(path if shorthand else path + ("run",), "`run` must be a non-empty command")
+                return None
+            if "command" in options:
+                self.fail(option_base + ("command",), "`run:` already gives the command", key=True)
+            options = {**options, "command": raw["run"]}
+            remap[("command",)] = path if shorthand else path + ("run",)
+        else:
+            uses = raw["uses"]
+            if not isinstance(uses, str):
+                self.fail(path + ("uses",), "`uses` must be a step type name")
+                return None
+        step_id = raw.get("id")
+        if step_id is not None and (not isinstance(step_id, str) or not ID_PATTERN.match(step_id)):
+            self.fail(path + ("id",), f"invalid step id {step_id!r}: use 1 to 128 of a-z A-Z 0-9 _ -")
+        name = self.optional_str(path, raw, "name")
+        retry = self.check_retry(path + ("retry",), raw.get("retry"))
+        timeout = raw.get("timeout")
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+            self.fail(path + ("timeout",), "`timeout` must be a positive number of seconds")
+        options = mark_templates(options)
+        uses_path = path + ("uses",) if "uses" in raw else remap[("command",)]
+        self.check_options(uses_path, uses, options, option_base, remap)
+        if len(self.tree.problems) > before:
+            return None
+        locations = {}
+        for opt_path in _paths(options):
+            source = remap.get(opt_path[:1], option_base + opt_path[:1]) + opt_path[1:] if opt_path else option_base
+            locations[opt_path] = self.tree.at(source)
+        return StepSpec(index, uses, step_id, name, options, retry, timeout,
+                        self.tree.at(path), locations)
+
+    def check_retry(self, path: tuple, retry: Any) -> dict[str, Any] | None:
+        if retry is None:
+            return None
+        if not isinstance(retry, dict):
+            self.fail(path, "`retry` must be a mapping: {attempts, initialDelay, maxDelay, deadline}")
+            return None
+        for key, value in retry.items():
+            expected = RETRY_KEYS.get(key)
+            if expected is None:
+                self.fail(path + (key,), f"unknown retry key {key!r}; expected one of: " + ", ".join(RETRY_KEYS), key=True)
+            elif isinstance(value, bool) or not isinstance(value, (int, float)) or (expected is int and not isinstance(value, int)):
+                self.fail(path + (key,), f"retry {key} must be {'an integer' if expected is int else 'a number'}")
+            elif value < (1 if key == "attempts" else 0) or (key != "attempts" and key != "initialDelay" and value == 0):
+                self.fail(path + (key,), f"retry {key} must be {'at least 1' if key == 'attempts' else 'positive'}")
+        return retry
+
+    def check_options(self, uses_path: tuple, uses: str, options: dict, option_base: tuple, remap: dict) -> None:
+        try:
+            step_class = self.registry.load(uses)
+        except PluginError as error:
+            self.fail(uses_path, str(error))
+            return
+        problems: list[OptionProblem]
+        _, problems = convert(step_class.Options, options, load_time=True)
+        for problem in problems:
+            head = problem.path[:1]
+            base = remap.get(head, option_base + head) if head else option_base
+            target = base + problem.path[1:]
+            self.fail(target, f"{uses}: {problem.message}", key=problem.at_key)
+
+    def check_dependencies(self, raw_tasks: dict, tasks: dict[str, TaskSpec]) -> None:
+        for task in tasks.values():
+            for i, dependency in enumerate(task.depends_on):
+                if dependency not in raw_tasks:
+                    self.fail(("tasks", task.id, "dependsOn", i),
+                              f"task {task.id!r} depends on unknown task {dependency!r}")
+                elif dependency == task.id:
+                    self.fail(("tasks", task.id, "dependsOn", i), f"task {task.id!r} depends on itself")
+        for cycle in _find_cycles({t.id: [d for d in t.depends_on if d in tasks and d != t.id] for t in tasks.values()}):
+            first = cycle[0]
+            index = tasks[first].depends_on.index(cycle[1])
+            self.fail(("tasks", first, "dependsOn", index), "dependency cycle: " + " -> ".join(cycle))
+
+
+def _paths(value: Any, prefix: tuple = ()) -> list[tuple]:
+    result = [prefix]
+    if isinstance(value, dict):
+        for k, v in value.items():
+            result.extend(_paths(v, prefix + (k,)))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            result.extend(_paths(v, prefix + (i,)))
+    return result
+
+
+def _find_cycles(graph: dict[str, list[str]]) -> list[list[str]]:
+    """Each cycle once, as [a, b, ..., a], found by depth-first search."""
+    cycles: list[list[str]] = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in graph.get(node, []):
+            if state.get(nxt) == 1:
+                cycles.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for node in graph:
+        if node not in state:
+            visit(node)
+    return cycles
+
+
+def select_tasks(config: Config, task_ids: list[str], trigger: str | None) -> list[str]:
+    """The requested tasks (or those `trigger` starts) and everything they depend on, in a
+    dependency order."""
+    unknown = [t for t in task_ids if t not in config.tasks]
+    if unknown:
+        raise FatalError(f"unknown task {unknown[0]!r} (tasks: {', '.join(config.tasks) or 'none'})")
+    wanted = list(task_ids)
+    if trigger is not None:
+        if trigger not in TRIGGERS:
+            raise FatalError(f"unknown trigger {trigger!r}; expected one of: " + ", ".join(TRIGGERS))
+        wanted += [t.id for t in config.tasks.values() if trigger in t.triggered_by]
+    order: list[str] = []
+
+    def add(task_id: str) -> None:
+        if task_id in order:
+            return
+        for dependency in config.tasks[task_id].depends_on:
+            add(dependency)
+        order.append(task_id)
+
+    for task_id in wanted:
+        add(task_id)
+    return order

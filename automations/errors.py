@@ -1,0 +1,53 @@
+"""The exceptions that carry a message meant for the user.
+
+Code below the CLI simply raises one of these; `automations.main` turns them into one line
+and an exit code (the pre-commit pattern: one place turns errors into messages).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class FatalError(Exception):
+    """The user asked for something that cannot be done; the message says what to do."""
+
+    exit_code = EXIT_USAGE
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a file, at a position (1-based line and column)."""
+
+    file: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+
+
+class ConfigError(FatalError):
+    """Every problem found in a configuration file, reported together."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems, key=lambda p: (p.file, p.line, p.column))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class StepFailed(Exception):
+    """A step could not do its job. Not retried: the runner reports the message as it is."""
+
+
+class TransientError(StepFailed):
+    """A failure worth another attempt (a service not ready yet, throttling, a dropped
+    connection). The runner retries it within the step's retry policy."""
+
+
+class Cancelled(Exception):
+    """The run was interrupted (Ctrl-C, SIGTERM) or the step ran past its timeout."""

@@ -1,0 +1,62 @@
+"""`${VAR}` and `${VAR:-default}` in string values, expanded from the environment when a step
+runs. Nothing else is templated; `$${` stands for a literal `${`.
+
+A `run` step's command is not expanded here: the shell it runs in expands the same syntax
+from the same environment, so a secret kept in an environment variable never lands on the
+child's argv.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+from automations.errors import StepFailed
+from automations.options import ExpandedStr, TemplateStr
+
+_TEMPLATE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def has_template(text: str) -> bool:
+    return any(m.group(0) != "$${" for m in _TEMPLATE.finditer(text))
+
+
+def mark_templates(value: Any) -> Any:
+    """Load time: strings still holding `${...}` become TemplateStr, so checks on their
+    final value wait until the step runs."""
+    if isinstance(value, str):
+        return TemplateStr(value) if "${" in value and has_template(value) else value
+    if isinstance(value, dict):
+        return {k: mark_templates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mark_templates(v) for v in value]
+    return value
+
+
+def expand(value: Any, env: Mapping[str, str]) -> Any:
+    """Run time: expand every string in `value` (recursively). An unset variable without a
+    default is an error naming it, never a silent empty string."""
+    if isinstance(value, str):
+        if "${" not in value:
+            return value
+        missing: list[str] = []
+
+        def substitute(match: re.Match[str]) -> str:
+            if match.group(0) == "$${":
+                return "${"
+            name, default = match.group(1), match.group(2)
+            if name in env and (env[name] != "" or default is None):
+                return env[name]
+            if default is not None:
+                return default
+            missing.append(name)
+            return ""
+
+        result = _TEMPLATE.sub(substitute, value)
+        if missing:
+            raise StepFailed(f"${{{missing[0]}}} is not set (set it, or write ${{{missing[0]}:-default}})")
+        return ExpandedStr(result)
+    if isinstance(value, dict):
+        return {k: expand(v, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand(v, env) for v in value]
+    return value

@@ -1,0 +1,244 @@
+"""Running tasks: each selected task once, after the tasks it depends on; independent tasks
+concurrently (bounded); the steps of a task in order, each with its retry policy and timeout.
+
+A failing step fails its task; tasks that depend on it are skipped; independent tasks still
+run. Cancellation (Ctrl-C, SIGTERM, a step's timeout) is cooperative: steps see
+`ctx.cancelled`, child processes are killed, files are only ever replaced atomically.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+import traceback
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from automations.aws import AwsSessions
+from automations.config import Config, StepSpec, TaskSpec
+from automations.errors import Cancelled, StepFailed
+from automations.expand import expand
+from automations.options import convert
+from automations.output import DEBUG, Reporter, TaskLog
+from automations.retry import call_with_retry
+from automations.step import Step, StepContext, StepResult
+
+DEFAULT_JOBS = 4
+
+
+@dataclass
+class RunOutcome:
+    statuses: dict[str, str] = field(default_factory=dict)  # task id -> ok|failed|skipped|cancelled
+    interrupted: bool = False
+
+    @property
+    def failed(self) -> bool:
+        return any(s != "ok" for s in self.statuses.values())
+
+
+class Runner:
+    def __init__(self, config: Config, reporter: Reporter, *, dry_run: bool = False, force: bool = False,
+                 jobs: int = DEFAULT_JOBS) -> None:
+        self.config = config
+        self.reporter = reporter
+        self.dry_run = dry_run
+        self.force = force
+        self.jobs = max(1, jobs)
+        self.cancelled = threading.Event()
+        self.aws = AwsSessions()
+        self._outputs: dict[str, dict[str, Any]] = {}
+        self._outputs_lock = threading.Lock()
+        self._live_steps: set[threading.Event] = set()
+        self._live_lock = threading.Lock()
+
+    # -- the task graph --------------------------------------------------------------------
+
+    def run(self, order: list[str]) -> RunOutcome:
+        outcome = RunOutcome()
+        if self.dry_run:
+            for task_id in order:
+                self._plan(self.config.tasks[task_id])
+                outcome.statuses[task_id] = "ok"
+            return outcome
+        started = time.monotonic()
+        pending = list(order)
+        running: dict[Future[str], str] = {}
+        with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="task") as pool:
+            try:
+                while pending or running:
+                    for task_id in list(pending):
+                        task = self.config.tasks[task_id]
+                        blockers = [d for d in task.depends_on if outcome.statuses.get(d) not in (None, "ok")]
+                        if blockers or self.cancelled.is_set():
+                            pending.remove(task_id)
+                            status = "cancelled" if self.cancelled.is_set() and not blockers else "skipped"
+                            reason = "interrupted" if status == "cancelled" else \
+                                f"dependency {blockers[0]!r} {outcome.statuses[blockers[0]]}"
+                            outcome.statuses[task_id] = status
+                            self.reporter.task_finished(task_id, status, 0.0, reason)
+                        elif all(outcome.statuses.get(d) == "ok" for d in task.depends_on):
+                            pending.remove(task_id)
+                            running[pool.submit(self._run_task, task)] = task_id
+                    if not running:
+                        continue
+                    # A short timeout keeps the main thread free to take Ctrl-C / SIGTERM.
+                    done, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        outcome.statuses[running.pop(future)] = future.result()
+            except KeyboardInterrupt:
+                outcome.interrupted = True
+                self.cancel()
+                for future, task_id in running.items():
+                    outcome.statuses[task_id] = self._wait_uninterrupted(future)
+                for task_id in pending:
+                    outcome.statuses[task_id] = "cancelled"
+        self.reporter.summary({t: outcome.statuses[t] for t in order if t in outcome.statuses},
+                              time.monotonic() - started)
+        return outcome
+
+    def _wait_uninterrupted(self, future: Future[str]) -> str:
+        while True:
+            try:
+                return future.result()
+            except KeyboardInterrupt:
+                continue  # a second Ctrl-C: we are already stopping
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+        with self._live_lock:
+            for event in self._live_steps:
+                event.set()
+
+    # -- one task --------------------------------------------------------------------------
+
+    def _run_task(self, task: TaskSpec) -> str:
+        started = time.monotonic()
+        env = dict(os.environ)
+        try:
+            env.update({k: expand(v, env) for k, v in task.env.items()})
+        except StepFailed as error:
+            self.reporter.task_finished(task.id, "failed", 0.0, f"{task.location}: env: {error}")
+            return "failed"
+        status = "ok"
+        for step in task.steps:
+            result = self._run_step(task, step, env)
+            if result in ("failed", "cancelled"):
+                status = result
+                break
+        self.reporter.task_finished(task.id, status, time.monotonic() - started)
+        return status
+
+    def _run_step(self, task: TaskSpec, spec: StepSpec, env: dict[str, str]) -> str:
+        started = time.monotonic()
+        label = spec.label
+        self.reporter.step_started(task.id, label)
+        step_cancelled = threading.Event()
+        timed_out = threading.Event()
+        timer = None
+        with self._live_lock:
+            self._live_steps.add(step_cancelled)
+        if self.cancelled.is_set():
+            step_cancelled.set()
+        try:
+            step = self._instantiate(spec, env)
+            ctx = StepContext(task=task.id, step_id=spec.id, log=TaskLog(self.reporter, task.id), env=env,
+                              outputs=self._outputs_for(task), aws=self.aws, config_path=self.config.path,
+                              dry_run=False, force=self.force, cancelled=step_cancelled, timeout=spec.timeout)
+            if spec.timeout:
+                def expire() -> None:
+                    timed_out.set()
+                    step_cancelled.set()
+                timer = threading.Timer(spec.timeout, expire)
+                timer.daemon = True
+                timer.start()
+            policy = type(step).retry_policy.override(spec.retry)
+
+            def on_retry(attempt: int, error: BaseException, wait_seconds: float) -> None:
+                self.reporter.log(task.id, "warning", f"{label}: attempt {attempt} of {policy.attempts} failed: "
+                                  f"{_describe(error)}; retrying in {wait_seconds:.1f}s")
+
+            result = call_with_retry(lambda: self._attempt(step, ctx), policy, step.is_transient,
+                                     cancelled=step_cancelled, on_retry=on_retry)
+            self._record_outputs(task, spec, result)
+            self.reporter.step_finished(task.id, label, result.status, time.monotonic() - started, result.message)
+            return result.status
+        except Cancelled:
+            if timed_out.is_set():
+                message = f"timed out after {spec.timeout:g}s ({spec.location})"
+                self.reporter.step_finished(task.id, label, "failed", time.monotonic() - started, message)
+                return "failed"
+            self.reporter.step_finished(task.id, label, "cancelled", time.monotonic() - started, "interrupted")
+            return "cancelled"
+        except StepFailed as error:
+            self.reporter.step_finished(task.id, label, "failed", time.monotonic() - started, _describe(error))
+            self._debug_traceback(task, error)
+            return "failed"
+        except Exception as error:  # a step's bug must not take the other tasks down
+            self.reporter.step_finished(task.id, label, "failed", time.monotonic() - started,
+                                        f"unexpected error: {_describe(error)} (run with -vv for the traceback)")
+            self._debug_traceback(task, error)
+            return "failed"
+        finally:
+            if timer is not None:
+                timer.cancel()
+            with self._live_lock:
+                self._live_steps.discard(step_cancelled)
+
+    def _attempt(self, step: Step[Any], ctx: StepContext) -> StepResult:
+        ctx.check_cancelled()
+        result = step.run(ctx)
+        if not isinstance(result, StepResult):
+            raise StepFailed(f"step {type(step).__name__}.run() returned {type(result).__name__}, not a StepResult")
+        return result
+
+    def _instantiate(self, spec: StepSpec, env: dict[str, str]) -> Step[Any]:
+        step_class = self.config.step_class(spec)
+        try:
+            expanded = expand(spec.options, env)
+        except StepFailed as error:
+            raise StepFailed(f"{spec.location}: {error}") from None
+        options, problems = convert(step_class.Options, expanded, load_time=False)
+        if problems:
+            first = problems[0]
+            raise StepFailed(f"{spec.locate(first.path)}: {spec.uses}: {first.message}")
+        return step_class(options)
+
+    def _plan(self, task: TaskSpec) -> None:
+        env = dict(os.environ)
+        lines = []
+        for spec in task.steps:
+            try:
+                env.update({k: expand(v, env) for k, v in task.env.items()})
+                described = self._instantiate(spec, env).describe()
+            except StepFailed as error:
+                described = [f"(cannot plan: {error})"]
+            lines.append(f"{spec.label} [{spec.uses}]")
+            lines.extend(f"  {line}" for line in described)
+        self.reporter.plan(task.id, lines)
+
+    # -- outputs shared across the run ------------------------------------------------------
+
+    def _record_outputs(self, task: TaskSpec, spec: StepSpec, result: StepResult) -> None:
+        if spec.id is None:
+            return
+        with self._outputs_lock:
+            self._outputs[f"{task.id}.{spec.id}"] = dict(result.outputs)
+
+    def _outputs_for(self, task: TaskSpec) -> dict[str, dict[str, Any]]:
+        with self._outputs_lock:
+            view = dict(self._outputs)
+        prefix = task.id + "."
+        view.update({k[len(prefix):]: v for k, v in view.items() if k.startswith(prefix)})
+        return view
+
+    def _debug_traceback(self, task: TaskSpec, error: BaseException) -> None:
+        if self.reporter.verbosity >= DEBUG:
+            self.reporter.log(task.id, "debug", "".join(traceback.format_exception(error)).rstrip())
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, StepFailed):
+        return str(error)
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -1,0 +1,103 @@
+"""The public API a step type is written against.
+
+A step type is a subclass of `Step` with:
+- `name`: its `uses:` value;
+- `Options`: a dataclass of its options (see `automations.options.option`), validated when
+  the configuration is loaded;
+- `retry_policy`: its default retries (one attempt unless it says otherwise);
+- `is_transient(error)`: which of its errors deserve another attempt (default: `TransientError`);
+- `run(ctx)`: does the job and returns a `StepResult`;
+- optionally `describe()`: what a dry run prints instead of running.
+
+It is registered under the entry-point group `automations.steps` (or listed in the config's
+`plugins:`). Everything a step needs from the engine comes through the `StepContext`.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Mapping, Protocol, TypeVar
+
+from automations.errors import Cancelled, StepFailed, TransientError
+from automations.redaction import REDACTOR
+from automations.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from automations.aws import AwsSessions
+
+__all__ = ["Step", "StepContext", "StepResult", "StepLog", "RetryPolicy", "StepFailed",
+           "TransientError", "Cancelled"]
+
+OptionsT = TypeVar("OptionsT")
+
+
+class StepLog(Protocol):
+    """Where a step reports. Everything passes through the redactor."""
+
+    def info(self, message: str) -> None: ...
+    def warning(self, message: str) -> None: ...
+    def debug(self, message: str) -> None: ...
+    def output(self, line: str) -> None: ...  # a line of a child process's output
+
+
+@dataclass
+class StepContext:
+    task: str                                  # the task's id
+    step_id: str | None                        # the step's `id:`, if any
+    log: StepLog
+    env: Mapping[str, str]                     # the process environment plus the task's env:
+    outputs: Mapping[str, Mapping[str, Any]]   # "<step id>" (this task) and "<task>.<step id>"
+    aws: AwsSessions                           # credentials earlier steps of this run obtained
+    config_path: Path                          # absolute path of the automations.yaml in use
+    dry_run: bool = False
+    force: bool = False                        # `run --force`: redo work a step would skip
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    timeout: float | None = None               # the step's `timeout:` in seconds, if any
+
+    def secret(self, value: str | bytes | None) -> None:
+        """Register a value that must never be printed. Call it before anything could."""
+        REDACTOR.add(value)
+
+    def check_cancelled(self) -> None:
+        if self.cancelled.is_set():
+            raise Cancelled("cancelled")
+
+
+@dataclass(frozen=True)
+class StepResult:
+    status: Literal["ok", "changed", "skipped"]
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+    message: str = ""   # one line shown beside the status, e.g. "valid until 12:00Z"
+
+    @classmethod
+    def ok(cls, message: str = "", **outputs: Any) -> StepResult:
+        return cls("ok", outputs, message)
+
+    @classmethod
+    def changed(cls, message: str = "", **outputs: Any) -> StepResult:
+        return cls("changed", outputs, message)
+
+    @classmethod
+    def skipped(cls, message: str = "", **outputs: Any) -> StepResult:
+        return cls("skipped", outputs, message)
+
+
+class Step(Generic[OptionsT]):
+    name: ClassVar[str]
+    Options: ClassVar[type]
+    retry_policy: ClassVar[RetryPolicy] = RetryPolicy()
+    summary: ClassVar[str] = ""  # one line for `automations steps`
+
+    def __init__(self, options: OptionsT) -> None:
+        self.options = options
+
+    def is_transient(self, error: BaseException) -> bool:
+        return isinstance(error, TransientError)
+
+    def run(self, ctx: StepContext) -> StepResult:
+        raise NotImplementedError
+
+    def describe(self) -> list[str]:
+        """Lines a dry run prints for this step; nothing here may change anything."""
+        return []
