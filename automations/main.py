@@ -47,6 +47,50 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("list", parents=[common], help="list tasks, their triggers and dependencies")
     commands.add_parser("validate", parents=[common], help="check automations.yaml and report every problem")
     commands.add_parser("steps", parents=[common], help="list every step type, where it comes from, its options")
+
+    token = commands.add_parser("token", parents=[common], help="print the OIDC token an aws-login step would use")
+    token.add_argument("--task", metavar="TASK", help="the task whose aws-login step's token source to use")
+    token.add_argument("--step", metavar="ID", help="the aws-login step's id, when the task has several")
+    token.add_argument("--audience", metavar="AUD", help="audience to request (default: the step's)")
+    token.add_argument("--decode", action="store_true", help="print the header and claims, not the token")
+    token.add_argument("--verify", action="store_true",
+                       help="verify signature, issuer, audience and expiry against the issuer's published keys")
+
+    aws = commands.add_parser("aws", parents=[common], help="AWS helpers: credential process, trust policies, IAM setup")
+    aws_commands = aws.add_subparsers(dest="aws_command", metavar="AWS_COMMAND", required=True)
+    process = aws_commands.add_parser("credential-process", parents=[common],
+                                      help="credential_process for AWS SDKs: cached, refreshed before expiry")
+    process.add_argument("--task", metavar="TASK", required=True, help="the task holding the aws-login step")
+    process.add_argument("--step", metavar="ID", help="the aws-login step's id, when the task has several")
+
+    def trust_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--account", metavar="ID", required=True, help="the AWS account id (12 digits)")
+        sub.add_argument("--provider", metavar="HOST", default="app.gitpod.io", help="OIDC provider host (default app.gitpod.io)")
+        sub.add_argument("--audience", metavar="AUD", default="sts.amazonaws.com", help="audience (default sts.amazonaws.com)")
+        who = sub.add_mutually_exclusive_group(required=True)
+        who.add_argument("--org", metavar="ORG", help="Gitpod organisation id")
+        who.add_argument("--sub", metavar="PATTERN", nargs="+", help="sub claim patterns (* and ? wildcards)")
+        who.add_argument("--from-token", action="store_true", help="derive the pattern from the current token's claims")
+        sub.add_argument("--project", metavar="PRJ", help="with --org: only this project")
+        sub.add_argument("--env", metavar="ENV", help="with --org and --project: only this environment")
+        sub.add_argument("--task", metavar="TASK", help="with --from-token: the task whose token source to use")
+
+    trust_policy = aws_commands.add_parser("trust-policy", parents=[common], help="print a least-privilege trust policy")
+    trust_options(trust_policy)
+    check = aws_commands.add_parser("check-trust", parents=[common],
+                                    help="evaluate a role's trust policy against the token's claims, locally")
+    source = check.add_mutually_exclusive_group(required=True)
+    source.add_argument("--policy", metavar="FILE", help="trust policy JSON file")
+    source.add_argument("--role", metavar="NAME", help="read the role's trust policy from IAM")
+    token_from = check.add_mutually_exclusive_group()
+    token_from.add_argument("--task", metavar="TASK", help="the task whose token source to use")
+    token_from.add_argument("--token-file", metavar="FILE", help="read the token from this file")
+    setup = aws_commands.add_parser("setup", parents=[common], help="create the OIDC provider and the role, idempotently")
+    setup.add_argument("--role", metavar="NAME", required=True, help="the role to create or update")
+    trust_options(setup)
+    setup.add_argument("--secret", metavar="ARN", action="append", default=[], help="allow reading this secret (repeatable)")
+    setup.add_argument("--max-session-duration", metavar="S", type=int, default=3600, help="the role's MaxSessionDuration")
+    setup.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     return parser
 
 
@@ -65,7 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # SIGTERM (what a stopping container sends) stops the run like Ctrl-C does.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
-        command = importlib.import_module(f"automations.commands.{args.command}")
+        module = args.command if args.command != "aws" else f"aws_{args.aws_command}"
+        command = importlib.import_module(f"automations.commands.{module.replace('-', '_')}")
         return command.run(args, reporter)
     except FatalError as error:
         reporter.error(str(error))
