@@ -32,7 +32,13 @@ def mark_templates(value: Any) -> Any:
     return value
 
 
-def expand(value: Any, env: Mapping[str, str]) -> Any:
+class UnsetVariable(StepFailed):
+    def __init__(self, name: str, path: tuple) -> None:
+        super().__init__(f"${{{name}}} is not set (set it, or write ${{{name}:-default}})")
+        self.path = path
+
+
+def expand(value: Any, env: Mapping[str, str], path: tuple = ()) -> Any:
     """Run time: expand every string in `value` (recursively). An unset variable without a
     default is an error naming it, never a silent empty string."""
     if isinstance(value, str):
@@ -53,10 +59,10 @@ def expand(value: Any, env: Mapping[str, str]) -> Any:
 
         result = _TEMPLATE.sub(substitute, value)
         if missing:
-            raise StepFailed(f"${{{missing[0]}}} is not set (set it, or write ${{{missing[0]}:-default}})")
+            raise UnsetVariable(missing[0], path)
         return ExpandedStr(result)
     if isinstance(value, dict):
-        return {k: expand(v, env) for k, v in value.items()}
+        return {k: expand(v, env, path + (k,)) for k, v in value.items()}
     if isinstance(value, list):
-        return [expand(v, env) for v in value]
+        return [expand(v, env, path + (i,)) for i, v in enumerate(value)]
     return value

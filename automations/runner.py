@@ -18,7 +18,7 @@ from typing import Any
 from automations.aws import AwsSessions
 from automations.config import Config, StepSpec, TaskSpec
 from automations.errors import Cancelled, StepFailed
-from automations.expand import expand
+from automations.expand import UnsetVariable, expand
 from automations.options import convert
 from automations.output import DEBUG, Reporter, TaskLog
 from automations.retry import call_with_retry
@@ -196,8 +196,8 @@ class Runner:
         step_class = self.config.step_class(spec)
         try:
             expanded = expand(spec.options, env)
-        except StepFailed as error:
-            raise StepFailed(f"{spec.location}: {error}") from None
+        except UnsetVariable as error:
+            raise StepFailed(f"{spec.locate(error.path)}: {error}") from None
         options, problems = convert(step_class.Options, expanded, load_time=False)
         if problems:
             first = problems[0]

@@ -1,0 +1,285 @@
+"""Strict validation before anything runs: every problem of the file at once, each as
+FILE:LINE:COL: message, exit code 2, no traceback, nothing run."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import run_cli
+
+
+def validate(config: Path, env: dict[str, str]):
+    return run_cli("-c", str(config), "validate", cwd=config.parent, env=env)
+
+
+def test_a_valid_file_validates(write_config, base_env):
+    config = write_config("""
+        tasks:
+          hello:
+            command: echo hi
+    """)
+    result = validate(config, base_env)
+    assert result.code == 0, result.output
+    assert "ok (1 tasks, 1 steps)" in result.stdout
+
+
+def test_unknown_top_level_key_is_reported_at_the_key(write_config, base_env):
+    config = write_config("""
+        tasks:
+          hello:
+            command: echo hi
+        servces: {}
+    """)
+    result = validate(config, base_env)
+    assert result.code == 2
+    assert "automations.yaml:4:1: unknown top-level key 'servces'" in result.stderr
+
+
+def test_unknown_task_key_is_reported_at_the_key(write_config, base_env):
+    config = write_config("""
+        tasks:
+          hello:
+            command: echo hi
+            triggerdBy: [manual]
+    """)
+    result = validate(config, base_env)
+    assert "automations.yaml:4:5: unknown key 'triggerdBy' in task 'hello'" in result.stderr
+
+
+def test_task_with_both_command_and_steps_is_refused(write_config, base_env):
+    config = write_config("""
+        tasks:
+          hello:
+            command: echo hi
+            steps:
+              - run: echo there
+    """)
+    result = validate(config, base_env)
+    assert "automations.yaml:2:3: task 'hello' has both `command` and `steps`; use one" in result.stderr
+
+
+def test_task_with_neither_command_nor_steps_is_refused(write_config, base_env):
+    config = write_config("""
+        tasks:
+          hello:
+            name: Nothing to do
+    """)
+    result = validate(config, base_env)
+    assert "automations.yaml:2:3: task 'hello' needs `command` or `steps`" in result.stderr
+
+
+def test_unknown_step_type_is_reported_at_uses(write_config, base_env):
+    config = write_config("""
+        tasks:
+          hello:
+            steps:
+              - uses: not-a-step
+    """)
+    result = validate(config, base_env)
+    assert "automations.yaml:4:15: unknown step type 'not-a-step' (known: " in result.stderr
+
+
+def test_unknown_dependency_is_reported_at_the_entry(write_config, base_env):
+    config = write_config("""
+        tasks:
+          hello:
+            command: echo hi
+            dependsOn: [setup, missing]
+          setup:
+            command: echo setup
+    """)
+    result = validate(config, base_env)
+    assert "automations.yaml:4:24: task 'hello' depends on unknown task 'missing'" in result.stderr
+
+
+def test_dependency_cycle_is_named(write_config, base_env):
+    config = write_config("""
+        tasks:
+          a:
+            command: echo a
+            dependsOn: [b]
+          b:
+            command: echo b
+            dependsOn: [c]
+          c:
+            command: echo c
+            dependsOn: [a]
+    """)
+    result = validate(config, base_env)
+    assert result.code == 2
+    assert "automations.yaml:4:17: dependency cycle: a -> b -> c -> a" in result.stderr
+
+
+def test_bad_task_id_is_refused(write_config, base_env):
+    config = write_config("""
+        tasks:
+          "hello world":
+            command: echo hi
+    """)
+    result = validate(config, base_env)
+    assert "automations.yaml:2:3: invalid task id 'hello world'" in result.stderr
+
+
+def test_bad_step_id_is_refused(write_config, base_env):
+    config = write_config("""
+        tasks:
+          hello:
+            steps:
+              - run: echo hi
+                id: "not ok!"
+    """)
+    result = validate(config, base_env)
+    assert "automations.yaml:5:13: invalid step id 'not ok!'" in result.stderr
+
+
+def test_wrong_types_are_reported(write_config, base_env):
+    config = write_config("""
+        tasks:
+          hello:
+            command: echo hi
+            triggeredBy: manual
+            env: [A, B]
+    """)
+    result = validate(config, base_env)
+    assert "automations.yaml:4:18: `triggeredBy` must be a list of strings" in result.stderr
+    assert "automations.yaml:5:10: `env` must be a mapping of NAME: value" in result.stderr
+
+
+def test_unknown_trigger_is_refused(write_config, base_env):
+    config = write_config("""
+        tasks:
+          hello:
+            command: echo hi
+            triggeredBy: [postStart]
+    """)
+    result = validate(config, base_env)
+    assert "automations.yaml:4:19: unknown trigger 'postStart'" in result.stderr
+
+
+def test_step_options_are_validated_by_the_step_class_at_their_position(write_config, base_env):
+    config = write_config("""
+        tasks:
+          hello:
+            steps:
+              - run: echo hi
+                with:
+                  shell: zsh
+                  colour: red
+    """)
+    result = validate(config, base_env)
+    assert "automations.yaml:6:18: run: expected one of bash | sh, got 'zsh'" in result.stderr
+    assert "automations.yaml:7:11: run: unknown option 'colour'" in result.stderr
+
+
+def test_missing_required_option_is_reported_at_the_step(write_config, base_env):
+    config = write_config("""
+        tasks:
+          hello:
+            steps:
+              - uses: run
+                name: nothing to run
+    """)
+    result = validate(config, base_env)
+    assert "automations.yaml:4:9: run: missing required option 'command'" in result.stderr
+
+
+def test_bad_retry_and_timeout_are_refused(write_config, base_env):
+    config = write_config("""
+        tasks:
+          hello:
+            steps:
+              - run: echo hi
+                retry: {attempts: 0, backoff: 2}
+                timeout: -1
+    """)
+    result = validate(config, base_env)
+    assert "automations.yaml:5:27: retry attempts must be at least 1" in result.stderr
+    assert "automations.yaml:5:30: unknown retry key 'backoff'" in result.stderr
+    assert "automations.yaml:6:18: `timeout` must be a positive number of seconds" in result.stderr
+
+
+def test_duplicate_keys_are_refused(write_config, base_env):
+    config = write_config("""
+        tasks:
+          hello:
+            command: echo hi
+          hello:
+            command: echo again
+    """)
+    result = validate(config, base_env)
+    assert "automations.yaml:4:3: duplicate key 'hello'" in result.stderr
+
+
+def test_yaml_syntax_error_gives_its_position(write_config, base_env):
+    config = write_config("""
+        tasks:
+          hello:
+            command: [echo hi
+    """)
+    result = validate(config, base_env)
+    assert result.code == 2
+    assert result.stderr.startswith("automations.yaml:4:1: YAML syntax error:")
+
+
+def test_every_problem_of_the_file_is_reported_at_once(write_config, base_env):
+    config = write_config("""
+        tasks:
+          a:
+            command: echo a
+            dependsOn: [nope]
+          b:
+            steps:
+              - uses: nothing-like-this
+          c:
+            bogus: 1
+            command: echo c
+    """)
+    result = validate(config, base_env)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 3, result.stderr
+    assert [line.split(":")[1] for line in lines] == ["4", "7", "9"]
+
+
+def test_errors_print_no_traceback(write_config, base_env):
+    config = write_config("tasks: {a: {command: 1}}\n")
+    result = validate(config, base_env)
+    assert result.code == 2
+    assert "Traceback" not in result.output
+
+
+def test_a_config_error_runs_nothing(write_config, base_env, tmp_path):
+    marker = tmp_path / "ran"
+    config = write_config(f"""
+        tasks:
+          good:
+            command: touch {marker}
+          bad:
+            command: echo hi
+            dependsOn: [ghost]
+    """)
+    result = run_cli("-c", str(config), "run", "good", cwd=tmp_path, env=base_env)
+    assert result.code == 2
+    assert not marker.exists()
+
+
+def test_config_is_found_in_the_nearest_parent(write_config, base_env, tmp_path):
+    write_config("tasks: {hello: {command: echo from-parent}}\n")
+    nested = tmp_path / "a" / "b"
+    nested.mkdir(parents=True)
+    result = run_cli("run", "hello", cwd=nested, env=base_env)
+    assert result.code == 0, result.output
+    assert "from-parent" in result.stdout
+
+
+def test_config_from_the_environment_variable(write_config, base_env, tmp_path):
+    config = write_config("tasks: {hello: {command: echo from-env}}\n", name="other.yaml")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = run_cli("run", "hello", cwd=elsewhere, env={**base_env, "AUTOMATIONS_CONFIG": str(config)})
+    assert "from-env" in result.stdout
+
+
+def test_missing_config_says_what_to_do(base_env, tmp_path):
+    result = run_cli("list", cwd=tmp_path, env=base_env)
+    assert result.code == 2
+    assert "no automations.yaml in" in result.stderr
+    assert "-c/--config" in result.stderr

@@ -1,0 +1,274 @@
+"""The runner, through the `automations` command: order, concurrency, failures, retries,
+timeouts, dry runs, triggers, interruption, machine-readable output."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from conftest import AUTOMATIONS, run_cli
+
+
+def run(config: Path, env: dict[str, str], *args: str):
+    return run_cli("-c", str(config), "run", *args, cwd=config.parent, env=env)
+
+
+def test_tasks_run_once_each_after_their_dependencies(write_config, base_env, tmp_path):
+    log = tmp_path / "log"
+    config = write_config(f"""
+        tasks:
+          app:
+            command: echo app >> {log}
+            dependsOn: [db, deps]
+          db:
+            command: echo db >> {log}
+            dependsOn: [deps]
+          deps:
+            command: echo deps >> {log}
+    """)
+    result = run(config, base_env, "app", "db")
+    assert result.code == 0, result.output
+    assert log.read_text().split() == ["deps", "db", "app"]
+
+
+def test_independent_tasks_run_concurrently(write_config, base_env, tmp_path):
+    # Each task waits for the other's marker: they can only both succeed side by side.
+    config = write_config(f"""
+        tasks:
+          left:
+            command: touch {tmp_path}/left; for i in $(seq 100); do [ -e {tmp_path}/right ] && exit 0; sleep 0.1; done; exit 1
+          right:
+            command: touch {tmp_path}/right; for i in $(seq 100); do [ -e {tmp_path}/left ] && exit 0; sleep 0.1; done; exit 1
+    """)
+    result = run(config, base_env, "left", "right")
+    assert result.code == 0, result.output
+
+
+def test_jobs_one_runs_tasks_one_at_a_time(write_config, base_env, tmp_path):
+    config = write_config(f"""
+        tasks:
+          left:
+            command: touch {tmp_path}/left; [ ! -e {tmp_path}/right ]
+          right:
+            command: touch {tmp_path}/right; [ -e {tmp_path}/left ]
+    """)
+    result = run(config, base_env, "--jobs", "1", "left", "right")
+    assert result.code == 0, result.output
+
+
+def test_a_failing_task_skips_its_dependents_and_independent_tasks_still_run(write_config, base_env, tmp_path):
+    config = write_config(f"""
+        tasks:
+          broken:
+            steps:
+              - run: exit 3
+              - run: touch {tmp_path}/after-failure
+          dependent:
+            command: touch {tmp_path}/dependent
+            dependsOn: [broken]
+          independent:
+            command: touch {tmp_path}/independent
+    """)
+    result = run(config, base_env, "dependent", "independent")
+    assert result.code == 1
+    assert "command failed (exit code 3)" in result.stdout
+    assert "dependent skipped in 0.0s: dependency 'broken' failed" in result.stdout
+    assert not (tmp_path / "after-failure").exists()
+    assert not (tmp_path / "dependent").exists()
+    assert (tmp_path / "independent").exists()
+
+
+def test_trigger_runs_the_triggered_tasks_and_their_dependencies(write_config, base_env, tmp_path):
+    config = write_config(f"""
+        tasks:
+          login:
+            command: touch {tmp_path}/login
+          secrets:
+            triggeredBy: [postEnvironmentStart]
+            dependsOn: [login]
+            command: touch {tmp_path}/secrets
+          other:
+            triggeredBy: [prebuild]
+            command: touch {tmp_path}/other
+    """)
+    result = run(config, base_env, "--trigger", "postEnvironmentStart")
+    assert result.code == 0, result.output
+    assert (tmp_path / "login").exists() and (tmp_path / "secrets").exists()
+    assert not (tmp_path / "other").exists()
+
+
+def test_dry_run_prints_the_plan_in_order_and_changes_nothing(write_config, base_env, tmp_path):
+    config = write_config(f"""
+        tasks:
+          second:
+            dependsOn: [first]
+            command: touch {tmp_path}/second
+          first:
+            command: touch {tmp_path}/first
+    """)
+    result = run(config, base_env, "--dry-run", "second")
+    assert result.code == 0, result.output
+    assert result.stdout.index("first:") < result.stdout.index("second:")
+    assert f"$ touch {tmp_path}/first" in result.stdout
+    assert list(tmp_path.glob("first")) == [] and list(tmp_path.glob("second")) == []
+
+
+def test_retry_override_retries_a_failing_command(write_config, base_env, tmp_path):
+    counter = tmp_path / "count"
+    config = write_config(f"""
+        tasks:
+          flaky:
+            steps:
+              - run: echo x >> {counter}; [ $(wc -l < {counter}) -ge 3 ]
+                retry: {{attempts: 3, initialDelay: 0.01, maxDelay: 0.05}}
+    """)
+    result = run(config, base_env, "flaky")
+    assert result.code == 0, result.output
+    assert len(counter.read_text().split()) == 3
+    assert "attempt 1 of 3 failed" in result.stderr
+
+
+def test_without_retry_a_failing_command_runs_once(write_config, base_env, tmp_path):
+    counter = tmp_path / "count"
+    config = write_config(f"""
+        tasks:
+          flaky:
+            command: echo x >> {counter}; exit 1
+    """)
+    result = run(config, base_env, "flaky")
+    assert result.code == 1
+    assert len(counter.read_text().split()) == 1
+
+
+def test_a_step_past_its_timeout_fails_and_its_process_is_killed(write_config, base_env, tmp_path):
+    pidfile = tmp_path / "pid"
+    config = write_config(f"""
+        tasks:
+          slow:
+            steps:
+              - run: echo $$ > {pidfile}; sleep 60
+                timeout: 1
+    """)
+    result = run(config, base_env, "slow")
+    assert result.code == 1
+    assert "timed out after 1s" in result.stdout
+    assert not _alive(int(pidfile.read_text()))
+
+
+def test_a_multiline_command_stops_at_the_first_failing_line(write_config, base_env, tmp_path):
+    config = write_config(f"""
+        tasks:
+          script:
+            command: |
+              false
+              touch {tmp_path}/reached
+    """)
+    result = run(config, base_env, "script")
+    assert result.code == 1
+    assert not (tmp_path / "reached").exists()
+
+
+def test_task_env_and_expansion_reach_the_command(write_config, base_env, tmp_path):
+    (tmp_path / "sub").mkdir()
+    config = write_config("""
+        tasks:
+          show:
+            env:
+              GREETING: hello ${WHO:-world}
+            steps:
+              - run: echo "$GREETING from $(basename $PWD)"
+                with:
+                  cwd: ${SUBDIR}
+    """)
+    result = run(config, {**base_env, "SUBDIR": "sub"}, "show")
+    assert result.code == 0, result.output
+    assert "show | hello world from sub" in result.stdout
+
+
+def test_an_unset_variable_fails_the_step_naming_it_and_its_position(write_config, base_env):
+    config = write_config("""
+        tasks:
+          show:
+            steps:
+              - run: echo hi
+                with:
+                  cwd: ${NOT_SET_ANYWHERE}
+    """)
+    result = run(config, base_env, "show")
+    assert result.code == 1
+    assert "automations.yaml:6:16: ${NOT_SET_ANYWHERE} is not set" in result.stdout
+
+
+def test_json_output_is_one_event_per_line(write_config, base_env):
+    config = write_config("""
+        tasks:
+          hello:
+            command: echo hi
+    """)
+    result = run_cli("-c", str(config), "--output", "json", "run", "hello", cwd=config.parent, env=base_env)
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds == ["step_start", "output", "step", "task", "summary"]
+    assert events[1]["line"] == "hi"
+    assert events[2]["status"] == "ok"
+    assert events[4]["tasks"] == {"hello": "ok"}
+
+
+def test_quiet_hides_successful_steps(write_config, base_env):
+    config = write_config("tasks: {hello: {command: echo hi}}\n")
+    result = run_cli("-q", "-c", str(config), "run", "hello", cwd=config.parent, env=base_env)
+    assert result.code == 0
+    assert "hi" not in result.stdout
+
+
+def test_unknown_task_is_a_usage_error(write_config, base_env):
+    config = write_config("tasks: {hello: {command: echo hi}}\n")
+    result = run(config, base_env, "helo")
+    assert result.code == 2
+    assert "unknown task 'helo'" in result.stderr
+
+
+def test_sigterm_stops_the_run_kills_children_and_exits_130(write_config, base_env, tmp_path):
+    _interrupt(write_config, base_env, tmp_path, signal.SIGTERM)
+
+
+def test_ctrl_c_stops_the_run_kills_children_and_exits_130(write_config, base_env, tmp_path):
+    _interrupt(write_config, base_env, tmp_path, signal.SIGINT)
+
+
+def _interrupt(write_config, base_env, tmp_path: Path, signum: int) -> None:
+    pidfile = tmp_path / "pid"
+    config = write_config(f"""
+        tasks:
+          slow:
+            command: echo $$ > {pidfile}.tmp; mv {pidfile}.tmp {pidfile}; sleep 60
+          after:
+            dependsOn: [slow]
+            command: touch {tmp_path}/after
+    """)
+    process = subprocess.Popen([AUTOMATIONS, "-c", str(config), "run", "after"], cwd=tmp_path, env=base_env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for _ in range(200):
+        if pidfile.exists():
+            break
+        time.sleep(0.05)
+    assert pidfile.exists(), "the command never started"
+    process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stdout + stderr
+    assert not _alive(int(pidfile.read_text()))
+    assert not (tmp_path / "after").exists()
+    assert "Traceback" not in stderr
+
+
+def _alive(pid: int) -> bool:
+    for _ in range(50):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        time.sleep(0.1)
+    return True
