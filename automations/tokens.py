@@ -1,0 +1,419 @@
+"""Where the environment's OIDC token comes from, and what we check before anyone uses it.
+
+Each way of getting a token is a small `TokenSource` class with one method, `fetch(env)`
+(botocore's credential providers are the model). The default is a chain tried in order:
+the `gitpod` CLI, the older `gp` CLI, $AWS_WEB_IDENTITY_TOKEN_FILE, GitHub Actions' OIDC
+endpoint. A source that is not ready yet (CLI missing or failing at environment start, a
+token file not written yet) raises `TokenNotReady`, a transient error: the caller retries it
+with a fresh fetch. A token that can only fail (not a JWT, expired, wrong audience) raises
+`InvalidToken`: there is no point in sending it to STS.
+
+PyJWT is imported inside functions: `automations validate` imports this module and must
+stay fast.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import threading
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+from automations.errors import FatalError, StepFailed, TransientError
+from automations.options import OptionError, option
+
+if TYPE_CHECKING:
+    from automations.config import Config, StepSpec
+
+DEFAULT_AUDIENCE = "sts.amazonaws.com"
+DEFAULT_COMMAND_TIMEOUT = 20.0
+# A token whose `nbf`/`iat` is this little in the future is a clock difference, not a problem.
+CLOCK_SKEW_SECONDS = 60
+STEP_TYPE = "aws-login"
+
+
+class TokenNotReady(TransientError):
+    """The source could not give a token now; another attempt (a new fetch) may work."""
+
+
+class TokenUnavailable(StepFailed):
+    """No token source applies here; retrying cannot help."""
+
+
+class InvalidToken(StepFailed):
+    """The token can only be refused by STS: not a JWT, expired, not yet valid, wrong audience."""
+
+
+# -- the `token:` option of an aws-login step ---------------------------------------------
+
+@dataclass
+class CommandTokenOption:
+    command: str = option(help="a command printing the token on stdout; split like a shell would, run without one")
+    timeout: float = option(DEFAULT_COMMAND_TIMEOUT, minimum=0.1, help="seconds before the command counts as failed (retried)")
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.command, str) or "${" in self.command:
+            return
+        try:
+            argv = shlex.split(self.command)
+        except ValueError as error:
+            raise OptionError("command", f"cannot split the command: {error}") from None
+        if not argv:
+            raise OptionError("command", "the command is empty")
+
+
+@dataclass
+class FileTokenOption:
+    file: str = option(help="a file holding the token (relative paths: from the automations.yaml's directory)")
+
+
+@dataclass
+class EnvTokenOption:
+    env: str = option(pattern=r"[A-Za-z_][A-Za-z0-9_]*", help="an environment variable holding the token")
+
+
+TokenOption = CommandTokenOption | FileTokenOption | EnvTokenOption
+
+
+# -- sources --------------------------------------------------------------------------------
+
+class TokenSource(ABC):
+    """One way of getting the token. `describe` says which, for messages (never the token)."""
+
+    describe: str
+
+    @abstractmethod
+    def fetch(self, env: Mapping[str, str], cancelled: threading.Event | None = None) -> str:
+        """The token, stripped. Raises TokenNotReady (retry) or StepFailed (do not)."""
+
+    def available(self, env: Mapping[str, str]) -> bool:
+        """Whether this source applies here at all (used by the default chain)."""
+        return True
+
+    def __str__(self) -> str:
+        return self.describe
+
+
+class CommandTokenSource(TokenSource):
+    """The token is a command's stdout. The command is an argv list run without a shell, so
+    nothing on its command line is the token and nothing is interpreted twice."""
+
+    def __init__(self, argv: list[str], *, timeout: float = DEFAULT_COMMAND_TIMEOUT,
+                 cwd: Path | None = None, describe: str | None = None) -> None:
+        self.argv = argv
+        self.timeout = timeout
+        self.cwd = cwd
+        self.describe = describe or f"command `{shlex.join(argv)}`"
+
+    def available(self, env: Mapping[str, str]) -> bool:
+        return self._executable(env) is not None
+
+    def _executable(self, env: Mapping[str, str]) -> str | None:
+        program = self.argv[0]
+        if os.sep in program:
+            return program if os.access(program, os.X_OK) else None
+        return shutil.which(program, path=env.get("PATH", os.defpath))
+
+    def fetch(self, env: Mapping[str, str], cancelled: threading.Event | None = None) -> str:
+        executable = self._executable(env)
+        if executable is None:
+            raise TokenNotReady(f"{self.describe}: {self.argv[0]} not found on PATH")
+        try:
+            process = subprocess.Popen([executable, *self.argv[1:]], cwd=self.cwd, env=dict(env),
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                       start_new_session=True)
+        except OSError as error:
+            raise TokenNotReady(f"{self.describe}: cannot start: {error.strerror or error}") from None
+        stdout, stderr = self._communicate(process, cancelled)
+        if process.returncode != 0:
+            reason = f"killed by signal {-process.returncode}" if process.returncode < 0 else f"exit code {process.returncode}"
+            detail = _last_line(stderr)
+            raise TokenNotReady(f"{self.describe} failed ({reason})" + (f": {detail}" if detail else ""))
+        token = stdout.decode("utf-8", "replace").strip()
+        if not token:
+            raise TokenNotReady(f"{self.describe} printed no token")
+        return token
+
+    def _communicate(self, process: subprocess.Popen[bytes], cancelled: threading.Event | None) -> tuple[bytes, bytes]:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                return process.communicate(timeout=0.1)
+            except subprocess.TimeoutExpired:
+                if cancelled is not None and cancelled.is_set():
+                    _kill(process)
+                    from automations.errors import Cancelled
+                    raise Cancelled("cancelled") from None
+                if time.monotonic() >= deadline:
+                    _kill(process)
+                    raise TokenNotReady(f"{self.describe} timed out after {self.timeout:g}s") from None
+
+
+class FileTokenSource(TokenSource):
+    def __init__(self, path: Path, describe: str | None = None) -> None:
+        self.path = path
+        self.describe = describe or f"file {path}"
+
+    def available(self, env: Mapping[str, str]) -> bool:
+        return True
+
+    def fetch(self, env: Mapping[str, str], cancelled: threading.Event | None = None) -> str:
+        try:
+            token = self.path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            raise TokenNotReady(f"{self.describe} does not exist (yet)") from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise TokenNotReady(f"cannot read {self.describe}: {getattr(error, 'strerror', None) or error}") from None
+        if not token:
+            raise TokenNotReady(f"{self.describe} is empty")
+        return token
+
+
+class EnvTokenSource(TokenSource):
+    def __init__(self, variable: str) -> None:
+        self.variable = variable
+        self.describe = f"${variable}"
+
+    def available(self, env: Mapping[str, str]) -> bool:
+        return bool(env.get(self.variable, "").strip())
+
+    def fetch(self, env: Mapping[str, str], cancelled: threading.Event | None = None) -> str:
+        token = env.get(self.variable, "").strip()
+        if not token:
+            # The environment of a running process does not change: retrying cannot help.
+            raise StepFailed(f"${self.variable} is not set or empty")
+        return token
+
+
+class WebIdentityTokenFileSource(TokenSource):
+    """$AWS_WEB_IDENTITY_TOKEN_FILE: what EKS, and anything mimicking it, provides."""
+
+    describe = "$AWS_WEB_IDENTITY_TOKEN_FILE"
+
+    def available(self, env: Mapping[str, str]) -> bool:
+        return bool(env.get("AWS_WEB_IDENTITY_TOKEN_FILE"))
+
+    def fetch(self, env: Mapping[str, str], cancelled: threading.Event | None = None) -> str:
+        path = Path(env.get("AWS_WEB_IDENTITY_TOKEN_FILE", ""))
+        return FileTokenSource(path, f"$AWS_WEB_IDENTITY_TOKEN_FILE ({path})").fetch(env, cancelled)
+
+
+class GitHubActionsTokenSource(TokenSource):
+    """GitHub Actions' OIDC endpoint ($ACTIONS_ID_TOKEN_REQUEST_URL with the bearer
+    $ACTIONS_ID_TOKEN_REQUEST_TOKEN), as aws-actions/configure-aws-credentials uses it."""
+
+    describe = "GitHub Actions OIDC ($ACTIONS_ID_TOKEN_REQUEST_URL)"
+
+    def __init__(self, audience: str, timeout: float = 10.0) -> None:
+        self.audience = audience
+        self.timeout = timeout
+
+    def available(self, env: Mapping[str, str]) -> bool:
+        return bool(env.get("ACTIONS_ID_TOKEN_REQUEST_URL") and env.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN"))
+
+    def fetch(self, env: Mapping[str, str], cancelled: threading.Event | None = None) -> str:
+        import urllib.error
+        import urllib.parse
+        import urllib.request
+
+        if not self.available(env):
+            raise StepFailed("$ACTIONS_ID_TOKEN_REQUEST_URL and $ACTIONS_ID_TOKEN_REQUEST_TOKEN are not set "
+                             "(does the workflow have `permissions: id-token: write`?)")
+        url = env["ACTIONS_ID_TOKEN_REQUEST_URL"]
+        url += ("&" if "?" in url else "?") + urllib.parse.urlencode({"audience": self.audience})
+        request = urllib.request.Request(url, headers={
+            "Authorization": f"bearer {env['ACTIONS_ID_TOKEN_REQUEST_TOKEN']}", "Accept": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                body = json.loads(response.read().decode("utf-8"))
+        except urllib.error.HTTPError as error:
+            if 400 <= error.code < 500 and error.code not in (408, 429):
+                raise StepFailed(f"{self.describe} refused the request: HTTP {error.code}") from None
+            raise TokenNotReady(f"{self.describe}: HTTP {error.code}") from None
+        except (OSError, ValueError) as error:
+            raise TokenNotReady(f"{self.describe}: {getattr(error, 'reason', None) or error}") from None
+        token = body.get("value") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token.strip():
+            raise TokenNotReady(f"{self.describe} answered without a token")
+        return token.strip()
+
+
+class DefaultTokenChain(TokenSource):
+    """The first source that applies here, in order, like botocore's credential chain."""
+
+    def __init__(self, audience: str) -> None:
+        self.sources: list[TokenSource] = [
+            CommandTokenSource(["gitpod", "idp", "token", "--audience", audience]),
+            CommandTokenSource(["gp", "idp", "token", "--audience", audience]),
+            WebIdentityTokenFileSource(),
+            GitHubActionsTokenSource(audience),
+        ]
+        self.describe = "the default token chain (" + ", ".join(s.describe for s in self.sources) + ")"
+
+    def resolve(self, env: Mapping[str, str]) -> TokenSource:
+        for source in self.sources:
+            if source.available(env):
+                return source
+        tried = "; ".join(s.describe for s in self.sources)
+        raise TokenUnavailable(f"no OIDC token source found here; tried: {tried}. "
+                               "Set the step's `token:` to {command: ...}, {file: ...} or {env: ...}")
+
+    def fetch(self, env: Mapping[str, str], cancelled: threading.Event | None = None) -> str:
+        return self.resolve(env).fetch(env, cancelled)
+
+
+def token_source(token: TokenOption | None, audience: str, base_dir: Path | None = None) -> TokenSource:
+    """The source a step's `token:` option names (the default chain when it names none)."""
+    if token is None:
+        return DefaultTokenChain(audience)
+    if isinstance(token, CommandTokenOption):
+        return CommandTokenSource(shlex.split(token.command), timeout=token.timeout, cwd=base_dir)
+    if isinstance(token, FileTokenOption):
+        path = Path(os.path.expanduser(token.file))
+        return FileTokenSource(path if path.is_absolute() or base_dir is None else base_dir / path)
+    return EnvTokenSource(token.env)
+
+
+# -- looking a task's token source up (for `automations token`, `aws check-trust`) --------
+
+@dataclass
+class _TokenSettings:
+    token: TokenOption | None = option(None)
+    audience: str = option(DEFAULT_AUDIENCE)
+
+
+def find_login_step(config: Config, task_id: str | None = None, step_id: str | None = None) -> tuple[str, StepSpec]:
+    """The aws-login step of `task_id` (of the only task having one, when None)."""
+    if task_id is None:
+        candidates = [t.id for t in config.tasks.values() if any(s.uses == STEP_TYPE for s in t.steps)]
+        if not candidates:
+            raise FatalError(f"no task in {config.path} has an {STEP_TYPE} step")
+        if len(candidates) > 1:
+            raise FatalError(f"several tasks have an {STEP_TYPE} step ({', '.join(candidates)}); choose one with --task")
+        task_id = candidates[0]
+    task = config.tasks.get(task_id)
+    if task is None:
+        raise FatalError(f"unknown task {task_id!r} (tasks: {', '.join(config.tasks) or 'none'})")
+    steps = [s for s in task.steps if s.uses == STEP_TYPE and (step_id is None or s.id == step_id)]
+    if not steps:
+        which = f" with id {step_id!r}" if step_id else ""
+        raise FatalError(f"task {task_id!r} has no {STEP_TYPE} step{which}")
+    if len(steps) > 1:
+        ids = ", ".join(repr(s.id) for s in steps if s.id)
+        raise FatalError(f"task {task_id!r} has several {STEP_TYPE} steps; choose one with --step"
+                         + (f" ({ids})" if ids else " (give them `id:`s)"))
+    return task_id, steps[0]
+
+
+def token_source_for_task(config: Config, task_id: str | None = None, step_id: str | None = None,
+                          audience: str | None = None, env: Mapping[str, str] | None = None) -> TokenSource:
+    """The token source an aws-login step is configured with, its `${...}` expanded from
+    `env` (default: this process's environment). `audience` overrides the step's."""
+    from automations.expand import expand
+    from automations.options import convert
+
+    env = os.environ if env is None else env
+    task_id, spec = find_login_step(config, task_id, step_id)
+    raw = spec.options if isinstance(spec.options, dict) else {}
+    wanted = {k: raw[k] for k in ("token", "audience") if k in raw}
+    try:
+        expanded = expand(wanted, env)
+    except StepFailed as error:
+        raise FatalError(f"{spec.location}: {error}") from None
+    settings, problems = convert(_TokenSettings, expanded, load_time=False)
+    if problems:
+        raise FatalError(f"{spec.locate(problems[0].path)}: {STEP_TYPE}: {problems[0].message}")
+    return token_source(settings.token, audience or settings.audience, config.path.parent)
+
+
+# -- decoding and pre-flight checks ---------------------------------------------------------
+
+def decode_unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(header, claims) of a JWT, without verifying its signature. Raises InvalidToken,
+    whose message never contains the token."""
+    import jwt
+
+    if token.count(".") != 2:
+        raise InvalidToken(f"the token is not a JWT (expected three dot-separated parts, got {token.count('.') + 1})")
+    try:
+        header = jwt.get_unverified_header(token)
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError as error:
+        raise InvalidToken(f"the token is not a JWT ({_jwt_reason(error)})") from None
+    if not isinstance(claims, dict):
+        raise InvalidToken("the token is not a JWT (its payload is not a JSON object)")
+    return header, claims
+
+
+def check_token(token: str, audience: str, now: float | None = None) -> dict[str, Any]:
+    """The token's claims, if STS could accept it; else InvalidToken saying why."""
+    _, claims = decode_unverified(token)
+    now = time.time() if now is None else now
+    exp = _number_claim(claims, "exp")
+    if exp is not None and exp <= now:
+        raise InvalidToken(f"the token expired at {format_time(exp)} ({_ago(now - exp)} ago); fetch a new one")
+    nbf = _number_claim(claims, "nbf")
+    if nbf is not None and nbf > now + CLOCK_SKEW_SECONDS:
+        raise InvalidToken(f"the token is not valid before {format_time(nbf)} (in {_ago(nbf - now)}); "
+                           "is this machine's clock right?")
+    audiences = claims.get("aud")
+    audiences = [audiences] if isinstance(audiences, str) else audiences if isinstance(audiences, list) else []
+    if audience not in audiences:
+        raise InvalidToken(f"the token's audience {audiences or 'is missing'} does not contain {audience!r} "
+                           f"(request the token with --audience {audience})")
+    return claims
+
+
+def expires_at(claims: Mapping[str, Any]) -> datetime | None:
+    exp = _number_claim(claims, "exp")
+    return datetime.fromtimestamp(exp, timezone.utc) if exp is not None else None
+
+
+def format_time(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _number_claim(claims: Mapping[str, Any], name: str) -> float | None:
+    value = claims.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidToken(f"the token's {name!r} claim is not a number")
+    return float(value)
+
+
+def _ago(seconds: float) -> str:
+    seconds = int(abs(seconds))
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def _jwt_reason(error: Exception) -> str:
+    # PyJWT's messages describe the structure, never echo the token; keep them short anyway.
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return text[:200]
+
+
+def _last_line(data: bytes) -> str:
+    lines = [line.strip() for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    import signal
+
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.communicate()
