@@ -40,6 +40,6 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         if cls.summary:
             reporter.print(f"  {cls.summary}")
         for key, type_text, required, default, help_text in options:
-            flag = "required" if required else f"default {default!r}"
+            flag = "required" if required else "optional" if default is None else f"default {default!r}"
             reporter.print(f"    {key}: {type_text} ({flag}){'  ' + help_text if help_text else ''}")
     return status

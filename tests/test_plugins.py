@@ -1,0 +1,255 @@
+"""Step types are plugins: entry points of installed distributions (the built-ins too), or
+classes listed under `plugins:`. Nothing is imported that the user did not name."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+
+GREET_PLUGIN = '''
+from __future__ import annotations
+from dataclasses import dataclass
+from automations.options import option
+from automations.step import Step, StepContext, StepResult
+
+
+@dataclass
+class GreetOptions:
+    who: str = option(help="whom to greet")
+    times: int = option(1, minimum=1, maximum=3)
+
+
+class GreetStep(Step[GreetOptions]):
+    name = "greet"
+    Options = GreetOptions
+    summary = "Greets"
+
+    def run(self, ctx: StepContext) -> StepResult:
+        for _ in range(self.options.times):
+            ctx.log.output(f"hello {self.options.who}")
+        return StepResult.changed(greeted=self.options.who)
+'''
+
+
+def build_distribution(root: Path, name: str, module: str, source: str, entry_points: dict[str, str]) -> Path:
+    """Install a tiny distribution with `automations.steps` entry points into its own
+    directory (put on PYTHONPATH), the way pip installs any plugin."""
+    project = root / f"src-{name}"
+    (project / module).mkdir(parents=True)
+    (project / module / "__init__.py").write_text(textwrap.dedent(source))
+    eps = "\n".join(f'{k} = "{v}"' for k, v in entry_points.items())
+    (project / "pyproject.toml").write_text(textwrap.dedent(f"""
+        [build-system]
+        requires = ["setuptools"]
+        build-backend = "setuptools.build_meta"
+        [project]
+        name = "{name}"
+        version = "1.2.3"
+        [project.entry-points."automations.steps"]
+    """) + eps + "\n")
+    target = root / f"site-{name}"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                    "--target", str(target), str(project)], check=True, capture_output=True)
+    return target
+
+
+@pytest.fixture(scope="session")
+def plugin_site(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("plugins")
+    return {
+        "greet": build_distribution(root, "automations-greet", "automations_greet", GREET_PLUGIN,
+                                    {"greet": "automations_greet:GreetStep"}),
+        "broken": build_distribution(root, "automations-broken", "automations_broken",
+                                     "import does_not_exist_anywhere\n", {"broken": "automations_broken:Nope"}),
+        "rival": build_distribution(root, "automations-rival", "automations_rival", GREET_PLUGIN,
+                                    {"greet": "automations_rival:GreetStep"}),
+    }
+
+
+def with_path(env: dict[str, str], *dirs: Path) -> dict[str, str]:
+    return {**env, "PYTHONPATH": ":".join(str(d) for d in dirs)}
+
+
+def test_an_installed_plugin_runs_from_yaml(write_config, base_env, plugin_site):
+    config = write_config("""
+        tasks:
+          hello:
+            steps:
+              - uses: greet
+                with: {who: world, times: 2}
+    """)
+    result = run_cli("run", "hello", cwd=config.parent, env=with_path(base_env, plugin_site["greet"]))
+    assert result.code == 0, result.output
+    assert result.stdout.count("hello | hello world") == 2
+    assert "greet: changed" in result.stdout
+
+
+def test_a_plugins_options_are_validated_at_load_time(write_config, base_env, plugin_site):
+    config = write_config("""
+        tasks:
+          hello:
+            steps:
+              - uses: greet
+                with: {who: world, times: 9}
+    """)
+    result = run_cli("validate", cwd=config.parent, env=with_path(base_env, plugin_site["greet"]))
+    assert result.code == 2
+    assert "automations.yaml:5:35: greet: 9 is out of range: must be at least 1 and at most 3" in result.stderr
+
+
+def test_steps_lists_plugins_with_their_distribution_and_options(write_config, base_env, plugin_site):
+    write_config("tasks: {a: {command: 'true'}}\n")
+    result = run_cli("steps", cwd=write_config("tasks: {a: {command: 'true'}}\n").parent,
+                     env=with_path(base_env, plugin_site["greet"]))
+    assert result.code == 0, result.output
+    assert "greet  (automations-greet 1.2.3: automations_greet:GreetStep)" in result.stdout
+    assert "who: string (required)  whom to greet" in result.stdout
+    assert "run  (automations " in result.stdout
+
+
+def test_a_plugin_that_fails_to_import_is_named_with_its_distribution(write_config, base_env, plugin_site):
+    config = write_config("""
+        tasks:
+          hello:
+            steps:
+              - uses: broken
+    """)
+    result = run_cli("validate", cwd=config.parent, env=with_path(base_env, plugin_site["broken"]))
+    assert result.code == 2
+    assert ("automations.yaml:4:15: step plugin 'broken' from automations-broken 1.2.3 failed to import: "
+            "ModuleNotFoundError: No module named 'does_not_exist_anywhere'") in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_a_broken_plugin_that_is_not_used_does_not_matter(write_config, base_env, plugin_site):
+    config = write_config("tasks: {a: {command: echo fine}}\n")
+    result = run_cli("run", "a", cwd=config.parent, env=with_path(base_env, plugin_site["broken"]))
+    assert result.code == 0, result.output
+
+
+def test_two_plugins_claiming_one_name_is_an_error(write_config, base_env, plugin_site):
+    config = write_config("""
+        tasks:
+          hello:
+            steps:
+              - uses: greet
+                with: {who: world}
+    """)
+    env = with_path(base_env, plugin_site["greet"], plugin_site["rival"])
+    result = run_cli("validate", cwd=config.parent, env=env)
+    assert result.code == 2
+    assert "step type 'greet' is claimed by more than one plugin" in result.stderr
+    assert "automations-greet 1.2.3" in result.stderr and "automations-rival 1.2.3" in result.stderr
+
+
+LISTED_PLUGIN = '''
+from dataclasses import dataclass
+from automations.step import Step, StepResult
+
+@dataclass
+class NoOptions:
+    pass
+
+class WarmCache(Step[NoOptions]):
+    name = "warm-cache"
+    Options = NoOptions
+
+    def run(self, ctx):
+        ctx.log.output("cache warmed")
+        return StepResult.ok()
+'''
+
+
+def test_a_listed_plugin_is_imported_from_the_config_directory(write_config, base_env, tmp_path):
+    (tmp_path / "mycompany").mkdir()
+    (tmp_path / "mycompany" / "__init__.py").write_text("")
+    (tmp_path / "mycompany" / "steps.py").write_text(LISTED_PLUGIN)
+    config = write_config("""
+        plugins: [mycompany.steps:WarmCache]
+        tasks:
+          warm:
+            steps:
+              - uses: warm-cache
+    """)
+    result = run_cli("run", "warm", cwd=tmp_path, env=base_env)
+    assert result.code == 0, result.output
+    assert "warm | cache warmed" in result.stdout
+
+
+def test_a_module_that_is_not_listed_is_never_imported(write_config, base_env, tmp_path):
+    (tmp_path / "sneaky.py").write_text(f"open({str(tmp_path / 'imported')!r}, 'w').close()\n" + LISTED_PLUGIN)
+    config = write_config("""
+        tasks:
+          warm:
+            steps:
+              - uses: warm-cache
+    """)
+    result = run_cli("run", "warm", cwd=tmp_path, env=base_env)
+    assert result.code == 2
+    assert "unknown step type 'warm-cache'" in result.stderr
+    assert not (tmp_path / "imported").exists()
+
+
+def test_a_listed_plugin_that_cannot_be_imported_is_reported_at_its_entry(write_config, base_env, tmp_path):
+    config = write_config("""
+        plugins:
+          - nowhere.steps:Thing
+        tasks:
+          a: {command: 'true'}
+    """)
+    result = run_cli("validate", cwd=tmp_path, env=base_env)
+    assert result.code == 2
+    assert ("automations.yaml:2:5: plugin 'nowhere.steps:Thing' listed in automations.yaml failed to import: "
+            "ModuleNotFoundError") in result.stderr
+
+
+def test_a_listed_plugin_cannot_take_a_built_in_name(write_config, base_env, tmp_path):
+    (tmp_path / "mine.py").write_text(LISTED_PLUGIN.replace('"warm-cache"', '"run"'))
+    config = write_config("""
+        plugins: [mine:WarmCache]
+        tasks:
+          a: {command: 'true'}
+    """)
+    result = run_cli("validate", cwd=tmp_path, env=base_env)
+    assert result.code == 2
+    assert "claims the step name 'run', already provided by automations" in result.stderr
+
+
+SHADOW = "raise SystemExit('the tasks.py of the working directory was imported')\n"
+
+
+def test_a_tasks_py_in_the_working_directory_does_not_shadow_the_built_ins(write_config, base_env, tmp_path):
+    (tmp_path / "tasks.py").write_text(SHADOW)
+    write_config("tasks: {a: {command: echo built-in run step}}\n")
+    result = run_cli("run", "a", cwd=tmp_path, env=base_env)
+    assert result.code == 0, result.output
+    assert "built-in run step" in result.stdout
+
+
+def test_python_m_automations_with_a_tasks_py_beside_it_still_works(write_config, base_env, tmp_path):
+    # `python -m` puts the working directory first on sys.path: the classic shadowing case.
+    (tmp_path / "tasks.py").write_text(SHADOW)
+    write_config("tasks: {a: {command: echo built-in run step}}\n")
+    proc = subprocess.run([sys.executable, "-m", "automations", "run", "a"], cwd=tmp_path, env=base_env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "built-in run step" in proc.stdout
+
+
+@pytest.mark.parametrize("args", [["--help"], ["list"], ["validate"], ["steps"]])
+def test_the_quick_commands_import_neither_boto3_nor_pyjwt(write_config, base_env, args):
+    config = write_config("""
+        tasks:
+          a: {command: echo a}
+    """)
+    env = {**base_env, "PYTHONPROFILEIMPORTTIME": "1"}
+    result = run_cli(*args, cwd=config.parent, env=env)
+    assert result.code == 0, result.output
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in result.stderr.splitlines() if "|" in line}
+    assert "yaml" in imported or args == ["--help"]  # the import log is really there
+    assert not imported & {"boto3", "botocore", "jwt"}
