@@ -1,0 +1,417 @@
+"""Env files, written once: the formats `dotenv`, `shell`, `json` and `docker`, each a small
+class that encodes a value for its consumer (or refuses it, naming the key, never the value)
+and parses the format back for `mode: merge`.
+
+Every consumer's rules are in this file and nowhere else:
+
+- dotenv: the value must read back the same with python-dotenv's defaults AND with
+  `set -a; . FILE` in bash. python-dotenv unescapes `\\\\` and `\\'` inside single quotes and
+  interpolates `${...}` whatever the quotes; bash takes single quotes literally and expands
+  `$` and backticks inside double quotes. So: single quotes when the value has no `'`, `\\`
+  or `${`; else double quotes escaping `\\` and `"`, when it has no `$` and no backtick; else
+  no quoting works for both and the value is refused (suggesting `shell` or `json`).
+  A carriage return is refused too: python-dotenv reads files with universal newlines.
+- shell: `export KEY='...'`, `'` written as `'\\''`: any value sh and bash can hold (no NUL).
+- json: one object of strings.
+- docker: `docker run --env-file`: `KEY=value` taken literally up to the end of the line; no
+  quotes, escapes or line breaks (a trailing CR is dropped by docker's line scanner), lines
+  of at most 64 KiB.
+
+Files are replaced atomically (temp + fsync + rename, 0600) under a lock, so a merge never
+loses a concurrent run's keys and a failure leaves the previous file byte for byte.
+"""
+from __future__ import annotations
+
+import codecs
+import json
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Literal, Mapping, get_args
+
+from automations.atomicfile import is_private, locked, refuse_symlink, write_atomic
+from automations.errors import StepFailed
+
+FormatName = Literal["dotenv", "shell", "json", "docker"]
+WriteMode = Literal["replace", "merge"]
+FORMATS: tuple[str, ...] = get_args(FormatName)
+MODES: tuple[str, ...] = get_args(WriteMode)
+
+KEY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+# Names bash will not assign, or whose value it does not give back as assigned: a file
+# setting them cannot mean the same thing to bash as to anyone else.
+BASH_SPECIAL_NAMES = frozenset({
+    "_", "BASHOPTS", "BASH_VERSINFO", "EUID", "PPID", "SHELLOPTS", "UID",  # read-only
+    "BASHPID", "BASH_ARGC", "BASH_ARGV", "BASH_COMMAND", "BASH_LINENO", "BASH_REMATCH",
+    "BASH_SOURCE", "BASH_SUBSHELL", "DIRSTACK", "EPOCHREALTIME", "EPOCHSECONDS", "FUNCNAME",
+    "GROUPS", "HISTCMD", "LINENO", "PIPESTATUS", "RANDOM", "SECONDS", "SRANDOM",
+})
+
+# docker's env-file reader is a bufio.Scanner with the default 64 KiB token limit.
+DOCKER_MAX_LINE_BYTES = 64 * 1024 - 1
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One piece of an existing env file: a binding (`key` set) or anything else (comments,
+    blank lines), with its exact text so a merge keeps what it does not own byte for byte."""
+
+    key: str | None
+    value: str | None
+    raw: str
+
+
+class EnvFileSyntaxError(StepFailed):
+    """An existing file a merge cannot read; the message names the line, never a value."""
+
+
+class EnvFormat(ABC):
+    """One env-file format: how values are written and how a file is read back."""
+
+    name: ClassVar[str]
+    suggestion: ClassVar[str] = ""
+
+    def check_key(self, key: str) -> None:
+        if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
+            raise StepFailed(f"invalid variable name {key!r}: it must match ^[A-Za-z_][A-Za-z0-9_]*$")
+
+    def check_value(self, key: str, value: str) -> None:
+        if not isinstance(value, str):
+            raise StepFailed(f"{key}: the value is a {type(value).__name__}, not a string")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise StepFailed(f"{key}: the value is not valid Unicode text (it holds a lone surrogate)") from None
+
+    def check(self, values: Mapping[str, str]) -> None:
+        for key, value in values.items():
+            self.check_key(key)
+            self.check_value(key, value)
+
+    def refuse(self, key: str, reason: str) -> StepFailed:
+        return StepFailed(f"{key}: {reason}; {self.name} cannot write it" +
+                          (f" ({self.suggestion})" if self.suggestion else ""))
+
+    def values(self, text: str) -> dict[str, str]:
+        """What this module reads from `text` (the last binding of a key wins)."""
+        return {e.key: e.value for e in self.parse(text) if e.key is not None and e.value is not None}
+
+    @abstractmethod
+    def render(self, values: Mapping[str, str], existing: str | None = None) -> str:
+        """The file's new text: `values` alone, or merged into the `existing` text.
+        Raises StepFailed naming the key for what cannot be written."""
+
+    @abstractmethod
+    def parse(self, text: str) -> list[Entry]:
+        """The entries of an existing file. Raises EnvFileSyntaxError naming the line."""
+
+
+class LineFormat(EnvFormat):
+    """A format of one binding after another; a merge edits the file in place."""
+
+    def render(self, values: Mapping[str, str], existing: str | None = None) -> str:
+        self.check(values)
+        if existing is None:
+            return "".join(self.encode(key, value) for key, value in values.items())
+        return self.merge(values, existing)
+
+    def merge(self, values: Mapping[str, str], existing: str) -> str:
+        """Our keys replace their first binding in place (later duplicates go, or they would
+        win); everything else stays byte for byte; new keys are appended in order."""
+        written: set[str] = set()
+        parts: list[str] = []
+        for entry in self.parse(existing):
+            if entry.key is not None and entry.key in values:
+                if entry.key not in written:
+                    parts.append(self.encode(entry.key, values[entry.key]))
+                    written.add(entry.key)
+                continue
+            parts.append(entry.raw)
+        text = "".join(parts)
+        if text and not text.endswith(("\n", "\r")):
+            text += "\n"
+        return text + "".join(self.encode(k, v) for k, v in values.items() if k not in written)
+
+    @abstractmethod
+    def encode(self, key: str, value: str) -> str:
+        """One binding, ending in a newline. Raises StepFailed naming the key."""
+
+
+class DotenvFormat(LineFormat):
+    name = "dotenv"
+    suggestion = "use format: shell or format: json for it"
+
+    def check_key(self, key: str) -> None:
+        super().check_key(key)
+        _check_bash_name(key)
+
+    def check_value(self, key: str, value: str) -> None:
+        super().check_value(key, value)
+        if "\0" in value:
+            raise self.refuse(key, "the value holds a NUL character, which no environment variable can")
+        if "\r" in value:
+            raise self.refuse(key, "the value holds a carriage return, which python-dotenv reads as a newline")
+
+    def encode(self, key: str, value: str) -> str:
+        if "'" not in value and "\\" not in value and "${" not in value:
+            return f"{key}='{value}'\n"
+        if "$" not in value and "`" not in value:
+            escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+            return f'{key}="{escaped}"\n'
+        raise self.refuse(key, "the value holds a quote or backslash together with `$` or a backtick "
+                               "(or holds `${`), which python-dotenv and bash cannot read back the same")
+
+    def parse(self, text: str) -> list[Entry]:
+        entries = []
+        for raw, match in _scan(_DOTENV_BINDING, text, self.name):
+            key = match.group("qkey") or match.group("key")
+            entries.append(Entry(key, _dotenv_value(match) if key else None, raw))
+        return entries
+
+
+class ShellFormat(LineFormat):
+    name = "shell"
+    suggestion = "use format: json for it"
+
+    def check_key(self, key: str) -> None:
+        super().check_key(key)
+        _check_bash_name(key)
+
+    def check_value(self, key: str, value: str) -> None:
+        super().check_value(key, value)
+        if "\0" in value:
+            raise self.refuse(key, "the value holds a NUL character, which no shell variable can")
+
+    def encode(self, key: str, value: str) -> str:
+        return "export " + key + "='" + value.replace("'", "'\\''") + "'\n"
+
+    def parse(self, text: str) -> list[Entry]:
+        entries = []
+        for raw, match in _scan(_SHELL_BINDING, text, self.name):
+            key = match.group("key")
+            entries.append(Entry(key, _shell_word(match.group("word")) if key else None, raw))
+        return entries
+
+
+class JsonFormat(EnvFormat):
+    name = "json"
+
+    def render(self, values: Mapping[str, str], existing: str | None = None) -> str:
+        self.check(values)
+        merged = self._object(existing) if existing is not None else {}
+        merged.update(values)
+        return json.dumps(merged, indent=2, ensure_ascii=False) + "\n"
+
+    def parse(self, text: str) -> list[Entry]:
+        return [Entry(k, v if isinstance(v, str) else json.dumps(v), "") for k, v in self._object(text).items()]
+
+    def _object(self, text: str) -> dict[str, object]:
+        if not text.strip():
+            return {}
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise EnvFileSyntaxError(f"line {error.lineno} column {error.colno}: not valid JSON ({error.msg})") from None
+        if not isinstance(data, dict):
+            raise EnvFileSyntaxError(f"it holds a JSON {type(data).__name__}, not an object")
+        return data
+
+
+class DockerFormat(LineFormat):
+    name = "docker"
+    suggestion = "use format: dotenv, shell or json for it"
+
+    def check_value(self, key: str, value: str) -> None:
+        super().check_value(key, value)
+        if "\n" in value or "\r" in value:
+            raise self.refuse(key, "the value holds a line break, which docker's env-file format cannot hold")
+        if "\0" in value:
+            raise self.refuse(key, "the value holds a NUL character, which no environment variable can")
+        if len(key.encode()) + 1 + len(value.encode()) > DOCKER_MAX_LINE_BYTES:
+            raise self.refuse(key, "the line would be longer than the 64 KiB docker reads")
+
+    def encode(self, key: str, value: str) -> str:
+        return f"{key}={value}\n"
+
+    def parse(self, text: str) -> list[Entry]:
+        # docker/cli pkg/kvfile: lines trimmed on the left; `#` starts a comment line; the
+        # name ends at the first `=`; the value is the rest, as it is; a name alone takes
+        # its value from docker's environment.
+        entries = []
+        for number, raw in enumerate(text.splitlines(keepends=True), start=1):
+            line = raw.rstrip("\n")
+            line = line[:-1] if line.endswith("\r") else line
+            line = line.lstrip()
+            if not line or line.startswith("#"):
+                entries.append(Entry(None, None, raw))
+                continue
+            key, equals, value = line.partition("=")
+            if re.search(r"\s", key):
+                raise EnvFileSyntaxError(f"line {number}: the variable name contains whitespace")
+            entries.append(Entry(key, value if equals else None, raw))
+        return entries
+
+
+FORMAT_CLASSES: dict[str, type[EnvFormat]] = {
+    cls.name: cls for cls in (DotenvFormat, ShellFormat, JsonFormat, DockerFormat)
+}
+
+
+def env_format(name: str) -> EnvFormat:
+    try:
+        return FORMAT_CLASSES[name]()
+    except KeyError:
+        raise StepFailed(f"unknown env file format {name!r} (known: {', '.join(FORMATS)})") from None
+
+
+@dataclass(frozen=True)
+class EnvFileWriter:
+    """Writes one env file: all of the values or nothing, atomically, 0600."""
+
+    path: Path
+    fmt: str = "dotenv"
+    mode: str = "replace"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+        env_format(self.fmt)
+        if self.mode not in MODES:
+            raise StepFailed(f"unknown env file mode {self.mode!r} (known: {', '.join(MODES)})")
+
+    def check(self, values: Mapping[str, str]) -> None:
+        """Refuse what cannot be written, before anything is written (dry runs, early checks)."""
+        env_format(self.fmt).check(values)
+
+    def render(self, values: Mapping[str, str], existing: str | None) -> bytes:
+        try:
+            return env_format(self.fmt).render(values, existing).encode("utf-8")
+        except EnvFileSyntaxError as error:
+            raise StepFailed(f"cannot merge into {self.path}: {error} (fix the file or use mode: replace)") from None
+
+    def write(self, values: Mapping[str, str]) -> bool:
+        """Write the file; False when it already held exactly these bytes, privately."""
+        self.check(values)  # fail before taking the lock or touching anything
+        with locked(self.path):
+            old = self._read()
+            existing = None
+            if old is not None and self.mode == "merge":
+                try:
+                    existing = old.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise StepFailed(f"cannot merge into {self.path}: it is not UTF-8 text") from None
+            data = self.render(values, existing)
+            if old == data and is_private(self.path):
+                return False
+            write_atomic(self.path, data, mode=0o600)
+            return True
+
+    def _read(self) -> bytes | None:
+        refuse_symlink(self.path)
+        try:
+            return self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except IsADirectoryError:
+            raise StepFailed(f"{self.path} is a directory") from None
+        except OSError as error:
+            raise StepFailed(f"cannot read {self.path}: {error.strerror}") from None
+
+
+def write_env_file(path: Path | str, values: Mapping[str, str], *, fmt: str = "dotenv",
+                   mode: str = "replace") -> None:
+    """Write `values` to `path` in format `fmt` (dotenv, shell, json, docker), replacing the
+    file or merging into it; all or nothing, atomically, 0600. Raises StepFailed naming the
+    key (never the value) for a bad name or a value the format cannot hold."""
+    EnvFileWriter(Path(path), fmt, mode).write(values)
+
+
+def read_env_file(path: Path | str, fmt: str = "dotenv") -> dict[str, str]:
+    """The values an env file we wrote holds, read by this module's own parser."""
+    return env_format(fmt).values(Path(path).read_text(encoding="utf-8"))
+
+
+# -- parsing helpers ----------------------------------------------------------------------
+
+# python-dotenv's grammar (dotenv/parser.py), one binding or comment at a time.
+_DOTENV_BINDING = re.compile(r"""
+    [^\S\r\n]*
+    (?:export[^\S\r\n]+)?
+    (?:
+        (?:'(?P<qkey>[^']+)'|(?P<key>[^=\#\s]+))
+        [^\S\r\n]*
+        (?P<eq>=[^\S\r\n]*)?
+        (?(eq)
+            (?:'(?P<sq>(?:\\.|[^'\\])*)'
+              |"(?P<dq>(?:\\.|[^"\\])*)"
+              |(?P<uq>(?!['"])[^\r\n]*))
+        )
+    )?
+    [^\S\r\n]*(?:\#[^\r\n]*)?
+    [^\S\r\n]*(?:\r\n|\n|\r|\Z)
+""", re.VERBOSE | re.DOTALL)
+
+# The assignments a shell file of ours holds: `[export ]NAME=WORD`, WORD made of quoted and
+# plain parts but nothing the shell would expand ($, backticks, ~) or treat as syntax.
+_SHELL_BINDING = re.compile(r"""
+    [^\S\n]*
+    (?:
+        (?:export[^\S\n]+)?
+        (?P<key>[A-Za-z_][A-Za-z0-9_]*)=
+        (?P<word>(?:'[^']*'|\\[\s\S]|"(?:[^"\\$`]|\\[\s\S])*"|[^\s'"\\;&|<>()$`~])*)
+    )?
+    [^\S\n]*(?:\#[^\n]*)?(?:\n|\Z)
+""", re.VERBOSE)
+
+_SHELL_PART = re.compile(r"""'([^']*)'|\\([\s\S])|"((?:[^"\\]|\\[\s\S])*)"|([^'"\\]+)""")
+_SHELL_DQ_ESCAPE = re.compile(r"\\([$`\"\\\n])")
+_DOTENV_SQ_ESCAPE = re.compile(r"\\[\\']")
+_DOTENV_DQ_ESCAPE = re.compile(r"\\[\\'\"abfnrtv]")
+
+
+def _scan(pattern: re.Pattern[str], text: str, fmt: str) -> list[tuple[str, re.Match[str]]]:
+    out = []
+    pos = 0
+    while pos < len(text):
+        match = pattern.match(text, pos)
+        if match is None or match.end() == pos:
+            start = len(text) - len(text[pos:].lstrip())
+            line = text.count("\n", 0, start) + 1
+            raise EnvFileSyntaxError(f"line {line}: cannot be read as {fmt}")
+        out.append((match.group(0), match))
+        pos = match.end()
+    return out
+
+
+def _dotenv_value(match: re.Match[str]) -> str | None:
+    if match.group("eq") is None:
+        return None
+    if match.group("sq") is not None:
+        return _DOTENV_SQ_ESCAPE.sub(lambda m: m.group(0)[1], match.group("sq"))
+    if match.group("dq") is not None:
+        return _DOTENV_DQ_ESCAPE.sub(lambda m: codecs.decode(m.group(0), "unicode-escape"), match.group("dq"))
+    unquoted = match.group("uq") or ""
+    if len(match.group("eq")) > 1 and unquoted.startswith("#"):
+        return ""  # `KEY= # comment`: an empty value and a comment
+    return re.sub(r"\s+#.*", "", unquoted).rstrip()
+
+
+def _shell_word(word: str) -> str:
+    out = []
+    for part in _SHELL_PART.finditer(word):
+        single, escaped, double, plain = part.groups()
+        if single is not None:
+            out.append(single)
+        elif escaped is not None:
+            out.append("" if escaped == "\n" else escaped)  # backslash-newline joins lines
+        elif double is not None:
+            out.append(_SHELL_DQ_ESCAPE.sub(lambda m: "" if m.group(1) == "\n" else m.group(1), double))
+        else:
+            out.append(plain)
+    return "".join(out)
+
+
+def _check_bash_name(key: str) -> None:
+    if key in BASH_SPECIAL_NAMES:
+        raise StepFailed(f"invalid variable name {key!r}: bash does not let a file set it (choose another name)")
