@@ -1,0 +1,104 @@
+"""Typed step options: what a step's `with:` may hold, and how problems are located."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from automations.expand import expand, mark_templates
+from automations.options import OptionError, convert, describe_type, option
+
+
+@dataclass
+class CommandSource:
+    command: str = option()
+
+
+@dataclass
+class FileSource:
+    file: str = option()
+
+
+@dataclass
+class Example:
+    role_arn: str = option(key="roleArn", pattern=r"arn:aws:iam::\d{12}:role/.+")
+    duration: int = option(3600, minimum=900, maximum=43200)
+    token: CommandSource | FileSource | None = option(None)
+    mode: Literal["file", "process"] = option("file")
+    tags: dict[str, str] = option(default_factory=dict)
+    names: list[str] = option(default_factory=list)
+    policy: dict[str, Any] | None = option(None)
+    verify: bool = option(False)
+
+    def __post_init__(self) -> None:
+        if self.mode == "process" and self.names:
+            raise OptionError("names", "names cannot be used with mode: process")
+
+
+ARN = "arn:aws:iam::123456789012:role/dev"
+
+
+def test_keys_map_to_fields_and_defaults_fill_the_rest():
+    value, problems = convert(Example, {"roleArn": ARN}, load_time=False)
+    assert problems == []
+    assert value.role_arn == ARN and value.duration == 3600 and value.tags == {}
+
+
+def test_a_union_of_mappings_picks_the_one_whose_keys_match():
+    value, _ = convert(Example, {"roleArn": ARN, "token": {"file": "/t"}}, load_time=False)
+    assert value.token == FileSource("/t")
+
+
+def test_a_mapping_matching_no_alternative_is_refused():
+    _, problems = convert(Example, {"roleArn": ARN, "token": {"url": "x"}}, load_time=False)
+    assert problems[0].path == ("token",)
+    assert "expected {command} | {file}" in problems[0].message
+
+
+def test_unknown_options_point_at_the_key():
+    _, problems = convert(Example, {"roleArn": ARN, "roleARN": ARN}, load_time=False)
+    assert problems[0].path == ("roleARN",) and problems[0].at_key
+
+
+def test_every_problem_is_reported_with_its_path():
+    _, problems = convert(Example, {"roleArn": "nope", "duration": 60, "names": ["a", 3], "verify": "yes"},
+                          load_time=False)
+    assert {p.path for p in problems} == {("roleArn",), ("duration",), ("names", 1), ("verify",)}
+
+
+def test_booleans_are_not_integers():
+    _, problems = convert(Example, {"roleArn": ARN, "duration": True}, load_time=False)
+    assert problems[0].message == "expected integer, got a boolean"
+
+
+def test_cross_field_checks_name_their_key():
+    _, problems = convert(Example, {"roleArn": ARN, "mode": "process", "names": ["a"]}, load_time=False)
+    assert problems[0].path == ("names",)
+
+
+def test_templated_values_wait_for_run_time_checks():
+    data = mark_templates({"roleArn": "${ROLE}", "duration": "${DURATION:-1800}"})
+    _, problems = convert(Example, data, load_time=True)
+    assert problems == []
+    value, problems = convert(Example, expand(data, {"ROLE": ARN}), load_time=False)
+    assert problems == [] and value.duration == 1800
+
+
+def test_an_expanded_value_is_checked_without_echoing_it():
+    data = expand(mark_templates({"roleArn": "${ROLE}"}), {"ROLE": "hunter2-secret"})
+    _, problems = convert(Example, data, load_time=False)
+    assert "hunter2-secret" not in problems[0].message
+
+
+def test_types_are_described_for_people():
+    assert describe_type(list[str]) == "list of string"
+    assert describe_type(Literal["file", "process"]) == "file | process"
+
+
+def test_dollar_dollar_brace_is_a_literal():
+    assert expand("cost: $${PRICE}", {}) == "cost: ${PRICE}"
+
+
+def test_a_default_applies_when_the_variable_is_unset_or_empty():
+    assert expand("${A:-x}", {}) == "x"
+    assert expand("${A:-x}", {"A": ""}) == "x"
+    assert expand("${A}", {"A": ""}) == ""
