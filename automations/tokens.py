@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from automations.errors import FatalError, StepFailed, TransientError
+from automations.errors import Cancelled, FatalError, StepFailed, TransientError
 from automations.options import OptionError, option
 
 if TYPE_CHECKING:
@@ -149,7 +149,6 @@ class CommandTokenSource(TokenSource):
             except subprocess.TimeoutExpired:
                 if cancelled is not None and cancelled.is_set():
                     _kill(process)
-                    from automations.errors import Cancelled
                     raise Cancelled("cancelled") from None
                 if time.monotonic() >= deadline:
                     _kill(process)
