@@ -5,13 +5,14 @@ and parses the format back for `mode: merge`.
 Every consumer's rules are in this file and nowhere else:
 
 - dotenv: the value must read back the same with python-dotenv's defaults AND with
-  `set -a; . FILE` in bash. python-dotenv unescapes `\\\\` and `\\'` inside single quotes and
-  interpolates `${...}` whatever the quotes; bash takes single quotes literally and expands
-  `$` and backticks inside double quotes. So: single quotes when the value has no `'`, `\\`
-  or `${`; else double quotes escaping `\\` and `"`, when it has no `$` and no backtick; else
-  no quoting works for both and the value is refused (suggesting `shell` or `json`).
-  A carriage return is refused too: python-dotenv reads files with universal newlines.
-- shell: `export KEY='...'`, `'` written as `'\\''`: any value sh and bash can hold (no NUL).
+  `set -a; . FILE` in bash. python-dotenv unescapes backslash-backslash and backslash-quote
+  inside single quotes and interpolates `${NAME}` / `${NAME:-default}` whatever the quotes;
+  bash takes single quotes literally and expands `$` and backticks inside double quotes.
+  So: single quotes when the value has no `'`, no backslash and nothing python-dotenv would
+  interpolate; else double quotes escaping backslash and `"`, when it has no backtick and
+  no `$` bash would expand (`$name`, `${`, `$(`, `$1`, ...); else no quoting works for both and the value is refused (suggesting `shell` or
+  `json`). A carriage return is refused too: python-dotenv reads with universal newlines.
+- shell: `export KEY='...'`, `'` written as `'` backslash `''`: any value sh and bash can hold (no NUL).
 - json: one object of strings.
 - docker: `docker run --env-file`: `KEY=value` taken literally up to the end of the line; no
   quotes, escapes or line breaks (a trailing CR is dropped by docker's line scanner), lines
@@ -48,6 +49,19 @@ BASH_SPECIAL_NAMES = frozenset({
     "BASH_SOURCE", "BASH_SUBSHELL", "DIRSTACK", "EPOCHREALTIME", "EPOCHSECONDS", "FUNCNAME",
     "GROUPS", "HISTCMD", "LINENO", "PIPESTATUS", "RANDOM", "SECONDS", "SRANDOM",
 })
+
+# What python-dotenv interpolates, quotes or not (dotenv/variables.py); nothing else about
+# `$` means anything to it.
+PYTHON_DOTENV_VARIABLE = re.compile(r"\$\{[^}:]*(?::-[^}]*)?\}")
+
+# A `$` bash expands inside double quotes: one followed by anything but the end of the
+# value or a character bash leaves alone after `$` (checked one by one against bash in
+# tests/test_envfile.py). Non-ASCII letters count as expanding: whether they start a name
+# depends on the reader's locale.
+BASH_DOLLAR_EXPANSION = re.compile(r"\$(?![ \t\n\"%&')+,./:;<=>\\\]^|}~]|\Z)")
+
+# What Go's unicode.IsSpace calls space: docker trims it from the left of each line.
+GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 
 # docker's env-file reader is a bufio.Scanner with the default 64 KiB token limit.
 DOCKER_MAX_LINE_BYTES = 64 * 1024 - 1
@@ -155,13 +169,13 @@ class DotenvFormat(LineFormat):
             raise self.refuse(key, "the value holds a carriage return, which python-dotenv reads as a newline")
 
     def encode(self, key: str, value: str) -> str:
-        if "'" not in value and "\\" not in value and "${" not in value:
+        if "'" not in value and "\\" not in value and not PYTHON_DOTENV_VARIABLE.search(value):
             return f"{key}='{value}'\n"
-        if "$" not in value and "`" not in value:
+        if "`" not in value and not BASH_DOLLAR_EXPANSION.search(value):
             escaped = value.replace("\\", "\\\\").replace('"', '\\"')
             return f'{key}="{escaped}"\n'
-        raise self.refuse(key, "the value holds a quote or backslash together with `$` or a backtick "
-                               "(or holds `${`), which python-dotenv and bash cannot read back the same")
+        raise self.refuse(key, "the value holds `'`, `\\` or `${...}` together with a `$` expansion or a backtick, "
+                               "which python-dotenv and bash cannot read back the same")
 
     def parse(self, text: str) -> list[Entry]:
         entries = []
@@ -236,20 +250,24 @@ class DockerFormat(LineFormat):
         return f"{key}={value}\n"
 
     def parse(self, text: str) -> list[Entry]:
-        # docker/cli pkg/kvfile: lines trimmed on the left; `#` starts a comment line; the
-        # name ends at the first `=`; the value is the rest, as it is; a name alone takes
-        # its value from docker's environment.
+        # docker/cli pkg/kvfile: lines split at \n only (a trailing \r dropped), trimmed on
+        # the left (Go's unicode.IsSpace); `#` first makes a comment; the name ends at the
+        # first `=` and may not hold a space or tab; the value is the rest, as it is; a name
+        # alone takes its value from docker's own environment.
         entries = []
-        for number, raw in enumerate(text.splitlines(keepends=True), start=1):
-            line = raw.rstrip("\n")
+        for number, raw in enumerate(re.findall(r"[^\n]*\n|[^\n]+\Z", text), start=1):
+            line = raw[:-1] if raw.endswith("\n") else raw
             line = line[:-1] if line.endswith("\r") else line
-            line = line.lstrip()
+            if number == 1:
+                line = line.removeprefix("\ufeff")
+            line = line.lstrip(GO_SPACE)
             if not line or line.startswith("#"):
                 entries.append(Entry(None, None, raw))
                 continue
             key, equals, value = line.partition("=")
-            if re.search(r"\s", key):
-                raise EnvFileSyntaxError(f"line {number}: the variable name contains whitespace")
+            key = key.lstrip(" \t")
+            if not key or " " in key or "\t" in key:
+                raise EnvFileSyntaxError(f"line {number}: no variable name, or one with a space or tab")
             entries.append(Entry(key, value if equals else None, raw))
         return entries
 
@@ -329,7 +347,7 @@ def write_env_file(path: Path | str, values: Mapping[str, str], *, fmt: str = "d
 
 def read_env_file(path: Path | str, fmt: str = "dotenv") -> dict[str, str]:
     """The values an env file we wrote holds, read by this module's own parser."""
-    return env_format(fmt).values(Path(path).read_text(encoding="utf-8"))
+    return env_format(fmt).values(Path(path).read_bytes().decode("utf-8"))  # no newline translation
 
 
 # -- parsing helpers ----------------------------------------------------------------------

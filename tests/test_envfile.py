@@ -1,0 +1,404 @@
+"""The env-file writer, read back by each format's real consumer: python-dotenv (defaults),
+bash and dash (`set -a; . FILE`), Python's JSON parser, and docker's env-file rules.
+
+The helpers at the top are also used by the secrets steps' end-to-end tests."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import subprocess
+from pathlib import Path
+
+import dotenv
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from automations.envfile import (BASH_SPECIAL_NAMES, FORMATS, EnvFileWriter, env_format,
+                                 read_env_file, write_env_file)
+from automations.errors import StepFailed
+
+# -- the consumers ------------------------------------------------------------------------
+
+
+def read_with_python_dotenv(path: Path) -> dict[str, str | None]:
+    return dict(dotenv.dotenv_values(path))
+
+
+def read_with_shell(path: Path, shell: str = "bash") -> dict[str, str]:
+    """What `set -a; . FILE` exports, from a clean environment (no rc files, no BASH_ENV)."""
+    argv = [shell, "--noprofile", "--norc", "-c"] if shell == "bash" else [shell, "-c"]
+    proc = subprocess.run([*argv, 'set -a; . "$1" && env -0', shell, str(path)], env={"PATH": os.environ["PATH"]},
+                          capture_output=True, check=True)
+    pairs = (item.split(b"=", 1) for item in proc.stdout.split(b"\0") if item)
+    return {k.decode(): v.decode("utf-8") for k, v in pairs}
+
+
+def read_with_json(path: Path) -> dict[str, str]:
+    return json.loads(path.read_bytes())
+
+
+def read_with_docker_rules(path: Path) -> dict[str, str]:
+    """docker's `--env-file` as documented (docs.docker.com, `docker run --env-file`) and as
+    docker/cli's pkg/kvfile implements it: UTF-8; lines split at \\n, a trailing \\r dropped
+    (bufio.ScanLines); leading space trimmed (unicode.IsSpace); `#` first is a comment;
+    `NAME=value`, the name without spaces or tabs, the value taken literally, quotes and all."""
+    values: dict[str, str] = {}
+    for raw in path.read_bytes().decode("utf-8").split("\n"):
+        line = raw[:-1] if raw.endswith("\r") else raw
+        line = line.lstrip(GO_SPACE)
+        if not line or line.startswith("#"):
+            continue
+        name, equals, value = line.partition("=")
+        assert equals, f"a line without '=' takes its value from docker's own environment: {name!r}"
+        assert name and " " not in name and "\t" not in name, f"docker rejects this name: {name!r}"
+        values[name] = value
+    return values
+
+
+# Go's unicode.IsSpace, spelled out here rather than taken from the module under test.
+GO_SPACE = "".join(chr(c) for c in (0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x20, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B),
+                                    0x2028, 0x2029, 0x202F, 0x205F, 0x3000))
+
+
+def subset(read: dict[str, str | None], keys: dict[str, str]) -> dict[str, str | None]:
+    return {k: read.get(k) for k in keys}
+
+
+# -- value strategies ---------------------------------------------------------------------
+
+# The characters every consumer treats specially, and whole fragments that trip them up.
+TRICKY = st.sampled_from(["'", '"', "\\", "$", "`", "${HOME}", "${", "}", "$HOME", "\n", "\r", "\t", " ",
+                          "#", " #", "=", "!", "*", "~", ";", "&", "|", "\\n", "\\'", "'\\''", "\\\\",
+                          "é", "日本", "\u2028", "\x0b", "\x0c", "\x1b", "export "])
+PLAIN_CHARS = st.characters(exclude_categories=("Cs",), exclude_characters="\0")
+VALUES = st.lists(st.one_of(TRICKY, PLAIN_CHARS), max_size=12).map("".join)
+# Names clear of the shell's own variables (PATH, PWD, ...): those have separate tests.
+KEYS = st.from_regex(r"\AK_[A-Za-z0-9_]{0,8}\Z")
+ENTRIES = st.dictionaries(KEYS, VALUES, min_size=1, max_size=6)
+
+FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def fresh(tmp_path: Path, name: str = ".env") -> Path:
+    path = tmp_path / name
+    if path.exists():
+        path.unlink()
+    return path
+
+
+# -- the anchors' table, checked against the real consumers --------------------------------
+
+@pytest.mark.parametrize(("line", "python_dotenv", "bash"), [
+    ("K='a\\\\b'", "a\\b", "a\\\\b"),
+    ('K="l1\\nl2"', "l1\nl2", "l1\\nl2"),
+    ('K="p\\$ss"', "p\\$ss", "p$ss"),
+    ('K="p$ss"', "p$ss", "p"),
+    ("K='x${HOME}y'", "x/home/testy", "x${HOME}y"),
+    ("K='I'\\''m'", None, "I'm"),
+    ("K='l1\nl2'", "l1\nl2", "l1\nl2"),
+    ('K="l1\nl2"', "l1\nl2", "l1\nl2"),
+])
+def test_python_dotenv_and_bash_read_these_lines_as_the_anchors_table_says(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: str, python_dotenv: str | None, bash: str) -> None:
+    monkeypatch.setenv("HOME", "/home/test")
+    path = tmp_path / ".env"
+    path.write_text(line + "\n")
+    assert read_with_python_dotenv(path).get("K") == python_dotenv
+    assert read_with_shell(path)["K"] == bash
+
+
+def test_single_quotes_suit_both_consumers_unless_the_value_has_a_quote_backslash_or_dollar_brace() -> None:
+    fmt = env_format("dotenv")
+    assert fmt.render({"K": "p$ss w*rd \"x\" `y`"}) == "K='p$ss w*rd \"x\" `y`'\n"
+    assert fmt.render({"K": "it's a \\ \"q\""}) == 'K="it\'s a \\\\ \\"q\\""\n'
+
+
+@pytest.mark.parametrize("after", [chr(i) for i in range(32, 127)] + ["\t", "\n", ""])
+def test_a_dollar_goes_in_double_quotes_exactly_when_both_consumers_leave_it_alone(tmp_path: Path, after: str) -> None:
+    value = "it's $" + after  # the quote rules single quotes out
+    path = tmp_path / ".env"
+    path.write_text('K="' + value.replace("\\", "\\\\").replace('"', '\\"') + '"\n')
+    try:
+        same = read_with_python_dotenv(path).get("K") == value == read_with_shell(path).get("K")
+    except subprocess.CalledProcessError:
+        same = False  # bash stopped at a bad substitution
+    try:
+        env_format("dotenv").render({"K": value})
+        written = True
+    except StepFailed:
+        written = False
+    assert written == same
+
+
+# -- dotenv: identical for python-dotenv and bash, or refused --------------------------------
+
+@FAST
+@given(entries=ENTRIES)
+def test_dotenv_values_read_back_identically_with_python_dotenv_and_bash(tmp_path: Path, entries: dict[str, str]) -> None:
+    path = fresh(tmp_path)
+    writable = {}
+    for key, value in entries.items():
+        try:
+            env_format("dotenv").check_value(key, value)
+            env_format("dotenv").encode(key, value)
+        except StepFailed:
+            continue
+        writable[key] = value
+    if not writable:
+        return
+    write_env_file(path, writable)
+    assert subset(read_with_python_dotenv(path), writable) == writable
+    assert subset(read_with_shell(path), writable) == writable
+    assert read_env_file(path) == writable
+
+
+@FAST
+@given(value=VALUES)
+def test_a_refused_dotenv_value_reads_back_differently_in_one_consumer_whichever_quotes(
+        tmp_path: Path, value: str) -> None:
+    """The refusal is not over-eager: written in single quotes or in escaped double quotes,
+    the value comes back changed from python-dotenv or from bash."""
+    try:
+        env_format("dotenv").render({"K": value})
+        return
+    except StepFailed as error:
+        assert str(error).startswith("K: ") and "format: shell or format: json" in str(error)
+    if "\0" in value:
+        return  # no environment variable can hold NUL at all
+    # Refused on purpose though this bash may read them back: whether `$é` starts a name
+    # depends on the reader's locale (bash's isalpha), and an unpaired backtick is literal
+    # only by bash's leniency at the end of a file.
+    assume(not re.search(r"\$[^\x00-\x7f]", value) and "`" not in value)
+    double = value.replace("\\", "\\\\").replace('"', '\\"')
+    for text in (f"K='{value}'\n", f'K="{double}"\n'):
+        path = fresh(tmp_path)
+        path.write_bytes(text.encode())
+        try:
+            bash_value = read_with_shell(path).get("K")
+        except subprocess.CalledProcessError:
+            bash_value = None  # bash could not even read it
+        assert (read_with_python_dotenv(path).get("K"), bash_value) != (value, value)
+
+
+def test_a_dotenv_value_with_a_quote_and_a_dollar_is_refused_naming_the_key_not_the_value(tmp_path: Path) -> None:
+    with pytest.raises(StepFailed) as caught:
+        write_env_file(tmp_path / ".env", {"DB_PASSWORD": "it's-$ecret-v4lue"})
+    message = str(caught.value)
+    assert "DB_PASSWORD" in message and "it's-$ecret-v4lue" not in message and "$ecret" not in message
+    assert "format: shell" in message and "format: json" in message
+    assert not (tmp_path / ".env").exists()
+
+
+@pytest.mark.parametrize("value", ["x${HOME}", "a\rb", "nul\0byte"])
+def test_dotenv_refuses_dollar_brace_carriage_return_and_nul(tmp_path: Path, value: str) -> None:
+    with pytest.raises(StepFailed, match=r"^TOKEN: "):
+        write_env_file(tmp_path / ".env", {"TOKEN": value})
+
+
+# -- shell, json, docker ------------------------------------------------------------------
+
+@FAST
+@given(entries=ENTRIES)
+def test_shell_values_read_back_identically_with_bash_and_dash(tmp_path: Path, entries: dict[str, str]) -> None:
+    path = fresh(tmp_path)
+    write_env_file(path, entries, fmt="shell")
+    assert subset(read_with_shell(path, "bash"), entries) == entries
+    assert subset(read_with_shell(path, "sh"), entries) == entries
+    assert read_env_file(path, "shell") == entries
+
+
+def test_shell_lines_are_exported_single_quoted_assignments() -> None:
+    assert env_format("shell").render({"K": "it's $x"}) == "export K='it'\\''s $x'\n"
+
+
+@FAST
+@given(entries=st.dictionaries(KEYS, st.text(), min_size=1, max_size=6).filter(
+    lambda d: all("\ud800" > c or c > "\udfff" for v in d.values() for c in v)))
+def test_json_values_read_back_identically_with_a_json_parser(tmp_path: Path, entries: dict[str, str]) -> None:
+    path = fresh(tmp_path, "env.json")
+    write_env_file(path, entries, fmt="json")
+    assert read_with_json(path) == entries
+
+
+@FAST
+@given(entries=st.dictionaries(KEYS, VALUES.filter(lambda v: "\n" not in v and "\r" not in v), min_size=1, max_size=6))
+def test_docker_values_read_back_identically_under_dockers_env_file_rules(tmp_path: Path, entries: dict[str, str]) -> None:
+    path = fresh(tmp_path, "docker.env")
+    write_env_file(path, entries, fmt="docker")
+    assert read_with_docker_rules(path) == entries
+    assert read_env_file(path, "docker") == entries
+
+
+def test_docker_lines_are_unquoted() -> None:
+    assert env_format("docker").render({"K": "'quoted' \"too\" $x"}) == "K='quoted' \"too\" $x\n"
+
+
+@pytest.mark.parametrize("value", ["line1\nline2", "trailing\r"])
+def test_docker_refuses_a_value_with_a_line_break_naming_the_key(tmp_path: Path, value: str) -> None:
+    with pytest.raises(StepFailed, match=r"^CERT: .*line break") as caught:
+        write_env_file(tmp_path / "docker.env", {"CERT": value}, fmt="docker")
+    assert "line1" not in str(caught.value)
+
+
+def test_docker_refuses_a_line_longer_than_docker_reads(tmp_path: Path) -> None:
+    with pytest.raises(StepFailed, match=r"^BIG: .*64 KiB"):
+        write_env_file(tmp_path / "docker.env", {"BIG": "x" * 70000}, fmt="docker")
+
+
+# -- names ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("key", ["1ABC", "DB-PASSWORD", "A B", "", "ÄB", "KEY\n"])
+def test_a_key_outside_the_portable_pattern_is_refused_naming_it(tmp_path: Path, fmt: str, key: str) -> None:
+    with pytest.raises(StepFailed, match="invalid variable name") as caught:
+        write_env_file(tmp_path / "out", {"GOOD": "value", key: "secret-value"}, fmt=fmt)
+    assert repr(key) in str(caught.value) and "secret-value" not in str(caught.value)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("fmt", ["dotenv", "shell"])
+@pytest.mark.parametrize("key", sorted(BASH_SPECIAL_NAMES))
+def test_names_bash_will_not_set_as_written_are_refused_for_files_bash_reads(tmp_path: Path, fmt: str, key: str) -> None:
+    with pytest.raises(StepFailed, match=f"invalid variable name '{key}'"):
+        write_env_file(tmp_path / "out", {key: "value"}, fmt=fmt)
+
+
+@pytest.mark.parametrize("key", ["UID", "RANDOM", "SECONDS", "_"])
+def test_bash_really_does_not_give_those_names_back(tmp_path: Path, key: str) -> None:
+    path = tmp_path / ".env"
+    path.write_text(f"{key}='value'\n")
+    try:
+        assert read_with_shell(path).get(key) != "value"
+    except subprocess.CalledProcessError:
+        pass  # bash refused the assignment outright (a read-only name)
+
+
+# -- replace, merge, all-or-nothing, permissions --------------------------------------------
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_replace_leaves_exactly_this_steps_keys(tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / "out"
+    write_env_file(path, {"OLD": "1", "KEEP": "2"}, fmt=fmt)
+    write_env_file(path, {"NEW": "3"}, fmt=fmt)
+    assert read_env_file(path, fmt) == {"NEW": "3"}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_merge_updates_these_keys_and_keeps_the_others(tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / "out"
+    write_env_file(path, {"A": "1", "B": "2", "C": "3"}, fmt=fmt)
+    write_env_file(path, {"B": "two", "D": "4"}, fmt=fmt, mode="merge")
+    values = read_env_file(path, fmt)
+    assert values == {"A": "1", "B": "two", "C": "3", "D": "4"}
+    assert list(values) == ["A", "B", "C", "D"]
+
+
+def test_merge_keeps_comments_and_hand_written_lines_byte_for_byte(tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    path.write_text("# my settings\nexport EDITOR=vim   # inline\n\nAPI_KEY=\"old\"\nURL=http://x/#frag\n")
+    write_env_file(path, {"API_KEY": "new"}, mode="merge")
+    assert path.read_text() == "# my settings\nexport EDITOR=vim   # inline\n\nAPI_KEY='new'\nURL=http://x/#frag\n"
+    assert read_with_python_dotenv(path) == {"EDITOR": "vim", "API_KEY": "new", "URL": "http://x/#frag"}
+
+
+def test_merge_replaces_a_duplicated_key_once_where_it_first_was(tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    path.write_text("K='a'\nOTHER='o'\nK='b'\n")
+    write_env_file(path, {"K": "new"}, mode="merge")
+    assert path.read_text() == "K='new'\nOTHER='o'\n"
+
+
+@FAST
+@given(old=ENTRIES, new=ENTRIES, fmt=st.sampled_from(["dotenv", "shell"]))
+def test_merge_reads_back_as_the_old_keys_updated_by_the_new_in_bash_and_python_dotenv(
+        tmp_path: Path, old: dict[str, str], new: dict[str, str], fmt: str) -> None:
+    def writable(entries: dict[str, str]) -> dict[str, str]:
+        out = {}
+        for key, value in entries.items():
+            try:
+                env_format(fmt).render({key: value})
+            except StepFailed:
+                continue
+            out[key] = value
+        return out
+
+    old, new = writable(old), writable(new)
+    path = fresh(tmp_path)
+    write_env_file(path, old, fmt=fmt)
+    write_env_file(path, new, fmt=fmt, mode="merge")
+    expected = {**old, **new}
+    assert subset(read_with_shell(path), expected) == expected
+    if fmt == "dotenv":
+        assert read_with_python_dotenv(path) == expected
+
+
+@pytest.mark.parametrize(("fmt", "text", "line"), [
+    ("dotenv", "A='ok'\nB='unterminated\n", 2),
+    ("dotenv", "A='ok'\n\nB='x'trailing\n", 3),
+    ("shell", "export A='ok'\nexport B=$(whoami)\n", 2),
+    ("shell", "export A='ok'\necho hi\n", 2),
+    ("json", "[1, 2]", None),
+    ("json", "{\"A\": ", 1),
+    ("docker", "A=1\nB C=2\n", 2),
+])
+def test_merge_into_a_file_it_cannot_read_fails_naming_the_line_and_leaves_it(
+        tmp_path: Path, fmt: str, text: str, line: int | None) -> None:
+    path = tmp_path / "out"
+    path.write_text(text)
+    with pytest.raises(StepFailed, match="cannot merge into") as caught:
+        write_env_file(path, {"NEW": "v"}, fmt=fmt, mode="merge")
+    if line is not None:
+        assert f"line {line}" in str(caught.value)
+    assert "use mode: replace" in str(caught.value)
+    assert path.read_text() == text
+
+
+def test_a_refused_value_leaves_the_previous_file_byte_for_byte(tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    write_env_file(path, {"A": "old"})
+    before = path.read_bytes()
+    with pytest.raises(StepFailed, match="^B: "):
+        write_env_file(path, {"A": "new", "B": "'${x}"})
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".automations-tmp-")] == []
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_the_file_is_private_even_when_the_old_one_was_not(tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / "out"
+    path.write_text("")
+    path.chmod(0o644)
+    write_env_file(path, {"A": "1"}, fmt=fmt)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_the_directory_is_created_private(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "dir" / ".env"
+    write_env_file(path, {"A": "1"})
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+def test_an_unchanged_file_is_not_rewritten(tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    writer = EnvFileWriter(path)
+    assert writer.write({"A": "1"}) is True
+    inode = path.stat().st_ino
+    assert writer.write({"A": "1"}) is False
+    assert path.stat().st_ino == inode
+
+
+def test_a_symlinked_target_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").write_text("")
+    (tmp_path / ".env").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(StepFailed, match="symbolic link"):
+        write_env_file(tmp_path / ".env", {"A": "1"})
+    assert (tmp_path / "elsewhere").read_text() == ""
+
+
+@pytest.mark.parametrize(("fmt", "mode"), [("yaml", "replace"), ("dotenv", "append")])
+def test_an_unknown_format_or_mode_is_refused(tmp_path: Path, fmt: str, mode: str) -> None:
+    with pytest.raises(StepFailed, match="unknown env file"):
+        write_env_file(tmp_path / ".env", {"A": "1"}, fmt=fmt, mode=mode)
