@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--task", metavar="TASK", help="the task whose aws-login step's token source to use")
     token.add_argument("--step", metavar="ID", help="the aws-login step's id, when the task has several")
     token.add_argument("--audience", metavar="AUD", help="audience to request (default: the step's)")
+    token.add_argument("--token-file", metavar="FILE", help="read the token from this file instead of a task's source")
     token.add_argument("--decode", action="store_true", help="print the header and claims, not the token")
     token.add_argument("--verify", action="store_true",
                        help="verify signature, issuer, audience and expiry against the issuer's published keys")
@@ -65,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def trust_options(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--account", metavar="ID", required=True, help="the AWS account id (12 digits)")
-        sub.add_argument("--provider", metavar="HOST", default="app.gitpod.io", help="OIDC provider host (default app.gitpod.io)")
+        sub.add_argument("--provider", metavar="HOST",
+                         help="OIDC provider host (default app.gitpod.io; with --from-token, the token's issuer)")
         sub.add_argument("--audience", metavar="AUD", default="sts.amazonaws.com", help="audience (default sts.amazonaws.com)")
         who = sub.add_mutually_exclusive_group(required=True)
         who.add_argument("--org", metavar="ORG", help="Gitpod organisation id")
@@ -74,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--project", metavar="PRJ", help="with --org: only this project")
         sub.add_argument("--env", metavar="ENV", help="with --org and --project: only this environment")
         sub.add_argument("--task", metavar="TASK", help="with --from-token: the task whose token source to use")
+        sub.add_argument("--token-file", metavar="FILE", help="with --from-token: read the token from this file")
 
     trust_policy = aws_commands.add_parser("trust-policy", parents=[common], help="print a least-privilege trust policy")
     trust_options(trust_policy)

@@ -1,0 +1,84 @@
+"""A small OIDC issuer on 127.0.0.1 for tests: it serves /.well-known/openid-configuration and
+its JWKS over real HTTP, and signs tokens with its own RSA key, like app.gitpod.io does.
+
+    with LocalIssuer() as issuer:
+        token = issuer.token(sub="org:o/prj:p/env:e")
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+AUDIENCE = "sts.amazonaws.com"
+
+
+def new_rsa_key() -> Any:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+class LocalIssuer:
+    def __init__(self, key_id: str = "local-key-1", published_issuer: str | None = None) -> None:
+        self.key = new_rsa_key()
+        self.key_id = key_id
+        self._published_issuer = published_issuer
+        self.requests: list[str] = []
+        issuer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                issuer.requests.append(self.path)
+                documents = {"/.well-known/openid-configuration": issuer.discovery(), "/jwks": issuer.jwks()}
+                document = documents.get(self.path)
+                body = json.dumps(document).encode() if document is not None else b'{"error": "not found"}'
+                self.send_response(200 if document is not None else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def __enter__(self) -> LocalIssuer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def discovery(self) -> dict[str, Any]:
+        return {"issuer": self._published_issuer or self.url, "jwks_uri": f"{self.url}/jwks",
+                "response_types_supported": ["id_token"], "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": ["RS256"]}
+
+    def jwks(self) -> dict[str, Any]:
+        public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
+        return {"keys": [{**public, "kid": self.key_id, "use": "sig", "alg": "RS256"}]}
+
+    def claims(self, **changes: Any) -> dict[str, Any]:
+        now = int(time.time())
+        claims = {"iss": self.url, "aud": [AUDIENCE], "sub": "org:org-a/prj:prj-1/env:env-9",
+                  "iat": now, "nbf": now, "exp": now + 3600, "jti": str(uuid.uuid4())}
+        for name, value in changes.items():
+            if value is None:
+                claims.pop(name, None)
+            else:
+                claims[name] = value
+        return claims
+
+    def token(self, key: Any = None, key_id: str | None = None, **changes: Any) -> str:
+        """A token of this issuer; `key`/`key_id` sign it with another key instead."""
+        return jwt.encode(self.claims(**changes), key or self.key, algorithm="RS256",
+                          headers={"kid": key_id or self.key_id})
