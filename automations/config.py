@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,27 +29,40 @@ RETRY_KEYS = {"attempts": int, "initialDelay": float, "maxDelay": float, "deadli
 Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-@dataclass(frozen=True)
 class Location:
-    file: str
-    line: int
-    column: int
+    __slots__ = ("file", "line", "column")
+
+    def __init__(self, file: str, line: int, column: int) -> None:
+        self.file, self.line, self.column = file, line, column
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Location) and str(other) == str(self)
+
+    def __repr__(self) -> str:
+        return f"Location({self})"
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.column}"
 
 
-@dataclass
+# The model classes below are plain classes, not dataclasses: creating a dataclass costs
+# about a millisecond at import, and `automations validate` must start fast (issue 2).
+
 class StepSpec:
-    index: int
-    uses: str
-    id: str | None
-    name: str | None
-    options: Any                    # the `with:` data, `${...}` still unexpanded
-    retry: dict[str, Any] | None
-    timeout: float | None
-    location: Location
-    option_locations: dict[tuple, Location] = field(repr=False, default_factory=dict)
+    """One step as the file declares it; its options are checked but not yet expanded."""
+
+    def __init__(self, index: int, uses: str, id: str | None, name: str | None, options: Any,
+                 retry: dict[str, Any] | None, timeout: float | None, location: Location,
+                 option_locations: dict[tuple, Location]) -> None:
+        self.index = index
+        self.uses = uses
+        self.id = id
+        self.name = name
+        self.options = options          # the `with:` data, `${...}` still unexpanded
+        self.retry = retry
+        self.timeout = timeout
+        self.location = location
+        self.option_locations = option_locations
 
     @property
     def label(self) -> str:
@@ -71,23 +83,24 @@ class StepSpec:
         return self.option_locations.get(path, self.location)
 
 
-@dataclass
 class TaskSpec:
-    id: str
-    name: str | None
-    description: str | None
-    triggered_by: list[str]
-    depends_on: list[str]
-    env: dict[str, str]
-    steps: list[StepSpec]
-    location: Location
+    def __init__(self, id: str, name: str | None, description: str | None, triggered_by: list[str],
+                 depends_on: list[str], env: dict[str, str], steps: list[StepSpec], location: Location) -> None:
+        self.id = id
+        self.name = name
+        self.description = description
+        self.triggered_by = triggered_by
+        self.depends_on = depends_on
+        self.env = env
+        self.steps = steps
+        self.location = location
 
 
-@dataclass
 class Config:
-    path: Path
-    tasks: dict[str, TaskSpec]
-    registry: StepRegistry
+    def __init__(self, path: Path, tasks: dict[str, TaskSpec], registry: StepRegistry) -> None:
+        self.path = path
+        self.tasks = tasks
+        self.registry = registry
 
     def step_class(self, step: StepSpec) -> Any:
         return self.registry.load(step.uses)

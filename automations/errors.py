@@ -5,8 +5,6 @@ and an exit code (the pre-commit pattern: one place turns errors into messages).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -19,14 +17,16 @@ class FatalError(Exception):
     exit_code = EXIT_USAGE
 
 
-@dataclass(frozen=True)
 class Problem:
     """One thing wrong with a file, at a position (1-based line and column)."""
 
-    file: str
-    line: int
-    column: int
-    message: str
+    __slots__ = ("file", "line", "column", "message")
+
+    def __init__(self, file: str, line: int, column: int, message: str) -> None:
+        self.file, self.line, self.column, self.message = file, line, column, message
+
+    def __repr__(self) -> str:
+        return f"Problem({str(self)!r})"
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.column}: {self.message}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 from typing import Sequence
@@ -12,6 +13,22 @@ from typing import Sequence
 from automations import __version__
 from automations.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, FatalError
 from automations.output import DEBUG, NORMAL, QUIET, VERBOSE, Reporter, use_color
+
+
+class _Formatter(argparse.HelpFormatter):
+    # argparse's own formatter imports shutil just to read the terminal width; os does it too.
+    def __init__(self, prog: str) -> None:
+        try:
+            width = os.get_terminal_size().columns - 2
+        except OSError:
+            width = 78
+        super().__init__(prog, width=max(40, min(width, 100)))
+
+
+class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
 
 
 def _global_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
@@ -27,14 +44,14 @@ def _global_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="automations",
         description="Run the tasks of automations.yaml: AWS login with the environment's OIDC token, "
                     "secrets into env files, commands.")
     parser.add_argument("--version", action="store_true", help="print the version and the installed step plugins")
     _global_options(parser, defaults=True)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    common = argparse.ArgumentParser(add_help=False)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    common = _Parser(add_help=False)
     _global_options(common, defaults=False)
 
     run = commands.add_parser("run", parents=[common], help="run tasks and what they depend on")
@@ -58,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="verify signature, issuer, audience and expiry against the issuer's published keys")
 
     aws = commands.add_parser("aws", parents=[common], help="AWS helpers: credential process, trust policies, IAM setup")
-    aws_commands = aws.add_subparsers(dest="aws_command", metavar="AWS_COMMAND", required=True)
+    aws_commands = aws.add_subparsers(dest="aws_command", metavar="AWS_COMMAND", required=True, parser_class=_Parser)
     process = aws_commands.add_parser("credential-process", parents=[common],
                                       help="credential_process for AWS SDKs: cached, refreshed before expiry")
     process.add_argument("--task", metavar="TASK", required=True, help="the task holding the aws-login step")

@@ -1,16 +1,23 @@
-"""Typed step options: a step's `with:` mapping becomes an instance of the step's options
-dataclass, checked field by field.
+"""Typed step options: a step's `with:` mapping becomes an instance of the step's `Options`
+subclass, checked field by field.
 
-A step declares its options as a plain dataclass whose fields use `option()`:
+A step declares its options as annotated class attributes, each given with `option()`:
 
-    @dataclass
-    class Options:
+    class WarmCacheOptions(Options):
         path: str = option(help="where to write")
         size: int = option(10, minimum=1, help="how many")
 
-Supported field types: str, int, float, bool, Literal[...], list[T], dict[str, T], T | None,
-a nested options dataclass, a union of those, and Any (taken as it is). Problems are returned
+        def validate(self) -> None:          # optional: checks across options
+            if self.size > 5 and self.path == "/tmp":
+                raise OptionError("size", "at most 5 in /tmp")
+
+Supported types: str, int, float, bool, Literal[...], list[T], dict[str, T], T | None, a
+nested Options subclass, a union of those, and Any (taken as it is). Problems are returned
 with the path of the offending key, so the loader can point at `FILE:LINE:COL`.
+
+Why not dataclasses: creating a dataclass costs about a millisecond and importing the module
+several more, and `automations validate` must start about as fast as a bare YAML parse
+(issue 2). This base class does the little we need.
 
 Strings may hold `${VAR}` / `${VAR:-default}`, expanded from the environment when the step
 runs. Options are therefore converted twice: at load time, where a templated value is
@@ -19,14 +26,14 @@ every check applied.
 """
 from __future__ import annotations
 
-import dataclasses
 import re
 import types
 import typing
-from dataclasses import MISSING, dataclass, field
-from typing import Any, Callable, Literal, Union
+from typing import Any, Callable, ClassVar, Literal, Union
 
 Path = tuple  # a path of mapping keys (str) and list indices (int) inside `with:`
+
+_MISSING: Any = type("MISSING", (), {"__repr__": lambda self: "MISSING"})()
 
 
 class TemplateStr(str):
@@ -37,15 +44,14 @@ class ExpandedStr(str):
     """A string that came from expanding a template; it may stand for a number or a bool."""
 
 
-@dataclass(frozen=True)
-class OptionProblem:
+class OptionProblem(typing.NamedTuple):
     path: Path
     message: str
     at_key: bool = False  # point at the key itself rather than its value
 
 
 class OptionError(ValueError):
-    """Raised from an options dataclass's __post_init__ for checks across fields."""
+    """Raised from `Options.validate()` for checks across options."""
 
     def __init__(self, key: str | Path, message: str) -> None:
         super().__init__(message)
@@ -53,10 +59,21 @@ class OptionError(ValueError):
         self.message = message
 
 
+class OptionSpec:
+    """What `option()` declares; becomes an `OptionField` once its class is complete."""
+
+    __slots__ = ("default", "default_factory", "metadata")
+
+    def __init__(self, default: Any, default_factory: Any, metadata: dict[str, Any]) -> None:
+        self.default = default
+        self.default_factory = default_factory
+        self.metadata = metadata
+
+
 def option(
-    default: Any = MISSING,
+    default: Any = _MISSING,
     *,
-    default_factory: Callable[[], Any] | Any = MISSING,
+    default_factory: Callable[[], Any] | Any = _MISSING,
     key: str | None = None,
     help: str = "",
     pattern: str | None = None,
@@ -65,43 +82,127 @@ def option(
     check: Callable[[Any], str | None] | None = None,
     secret: bool = False,
 ) -> Any:
-    """Declare one option. `key` is the YAML key (default: the field name); `check` returns
-    an error message or None; `secret` values are never shown by `automations steps`."""
+    """Declare one option. `key` is the YAML key (default: the attribute name); `check`
+    returns an error message or None; `secret` values are never shown by `automations steps`.
+    Mutable defaults need `default_factory`."""
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("use default_factory for a mutable default")
     metadata = {"key": key, "help": help, "pattern": pattern, "minimum": minimum,
                 "maximum": maximum, "check": check, "secret": secret}
-    if default_factory is not MISSING:
-        return field(default_factory=default_factory, metadata=metadata)
-    return field(default=default, metadata=metadata)
+    return OptionSpec(default, default_factory, metadata)
 
 
-@dataclass(frozen=True)
 class OptionField:
-    """What `automations steps` (and the JSON schema) show of one option."""
+    """One declared option, as `automations steps` and the converter see it."""
 
-    name: str
-    key: str
-    type: Any
-    required: bool
-    default: Any
-    metadata: typing.Mapping[str, Any]
+    __slots__ = ("name", "key", "annotation", "default", "default_factory", "metadata", "_owner")
+
+    def __init__(self, name: str, spec: OptionSpec, owner: type) -> None:
+        self.name = name
+        self.key = spec.metadata.get("key") or name
+        self.default = spec.default
+        self.default_factory = spec.default_factory
+        self.metadata = spec.metadata
+        self._owner = owner
+
+    @property
+    def required(self) -> bool:
+        return self.default is _MISSING and self.default_factory is _MISSING
+
+    def default_value(self) -> Any:
+        if self.default_factory is not _MISSING:
+            return self.default_factory()
+        return None if self.default is _MISSING else self.default
+
+    @property
+    def type(self) -> Any:
+        # Annotations are strings (from __future__ import annotations): resolved on first use.
+        return _type_hints(self._owner)[self.name]
 
     @property
     def help(self) -> str:
         return self.metadata.get("help") or ""
 
 
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _type_hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
+class Options:
+    """Base class of every step's options (and of nested option groups)."""
+
+    __option_fields__: ClassVar[dict[str, OptionField]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        fields: dict[str, OptionField] = {}
+        for base in reversed(cls.__mro__[1:]):
+            fields.update(getattr(base, "__option_fields__", {}))
+        for name, annotation in cls.__dict__.get("__annotations__", {}).items():
+            if name.startswith("_") or "ClassVar" in str(annotation):
+                continue
+            declared = cls.__dict__.get(name, _MISSING)
+            spec = declared if isinstance(declared, OptionSpec) else OptionSpec(declared, _MISSING, {})
+            fields[name] = OptionField(name, spec, cls)
+            if name in cls.__dict__:
+                delattr(cls, name)  # the value lives on the instance
+        cls.__option_fields__ = fields
+
+    def __init__(self, **values: Any) -> None:
+        for name, f in self.__option_fields__.items():
+            if name in values:
+                setattr(self, name, values.pop(name))
+            elif f.required:
+                raise TypeError(f"{type(self).__name__}: missing option {f.key!r}")
+            else:
+                setattr(self, name, f.default_value())
+        if values:
+            raise TypeError(f"{type(self).__name__}: unknown options {sorted(values)}")
+        self.validate()
+
+    def validate(self) -> None:
+        """Checks across options; raise OptionError(key, message)."""
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and vars(other) == vars(self)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({inner})"
+
+
 def fields_of(options_class: type) -> list[OptionField]:
-    hints = typing.get_type_hints(options_class)
+    if "__dataclass_fields__" in vars(options_class):
+        return _dataclass_fields(options_class)
+    return list(getattr(options_class, "__option_fields__", {}).values())
+
+
+def _dataclass_fields(cls: type) -> list[OptionField]:
+    """Plain dataclasses work as options too (with `option()` as the field default), for
+    plugins written that way; the built-ins use `Options`, which starts faster."""
+    import dataclasses
+
     result = []
-    for f in dataclasses.fields(options_class):
+    for f in dataclasses.fields(cls):
         if not f.init:
             continue
-        required = f.default is MISSING and f.default_factory is MISSING
-        default = f.default if f.default is not MISSING else (
-            f.default_factory() if f.default_factory is not MISSING else None)
-        result.append(OptionField(f.name, f.metadata.get("key") or f.name, hints[f.name],
-                                  required, default, f.metadata))
+        if isinstance(f.default, OptionSpec):
+            spec = f.default
+        else:
+            spec = OptionSpec(_MISSING if f.default is dataclasses.MISSING else f.default,
+                              _MISSING if f.default_factory is dataclasses.MISSING else f.default_factory,
+                              dict(f.metadata))
+        result.append(OptionField(f.name, spec, cls))
     return result
+
+
+def _is_options(tp: Any) -> bool:
+    return isinstance(tp, type) and (issubclass(tp, Options) or "__dataclass_fields__" in vars(tp))
 
 
 def describe_type(tp: Any) -> str:
@@ -117,7 +218,7 @@ def describe_type(tp: Any) -> str:
         return f"list of {describe_type(args[0])}"
     if origin is dict:
         return f"mapping of {describe_type(args[1])}"
-    if dataclasses.is_dataclass(tp):
+    if _is_options(tp):
         keys = ", ".join(f.key for f in fields_of(tp))
         return "{" + keys + "}"
     return {str: "string", int: "integer", float: "number", bool: "boolean"}.get(tp, getattr(tp, "__name__", str(tp)))
@@ -126,7 +227,7 @@ def describe_type(tp: Any) -> str:
 def convert(options_class: type, data: Any, *, load_time: bool) -> tuple[Any, list[OptionProblem]]:
     """Build `options_class` from `data`. Returns (instance or None, problems)."""
     problems: list[OptionProblem] = []
-    value = _convert_dataclass(options_class, {} if data is None else data, (), load_time, problems)
+    value = _convert_options(options_class, {} if data is None else data, (), load_time, problems)
     return (value if not problems else None), problems
 
 
@@ -138,8 +239,8 @@ def _convert(tp: Any, value: Any, path: Path, load_time: bool, problems: list[Op
         return value
     if origin in (Union, types.UnionType):
         return _convert_union(tp, args, value, path, load_time, problems, metadata)
-    if dataclasses.is_dataclass(tp):
-        return _convert_dataclass(tp, value, path, load_time, problems)
+    if _is_options(tp):
+        return _convert_options(tp, value, path, load_time, problems)
     if origin is list:
         if not isinstance(value, list):
             problems.append(OptionProblem(path, f"expected a list, got {_kind(value)}"))
@@ -234,7 +335,7 @@ def _convert_union(tp: Any, args: tuple, value: Any, path: Path, load_time: bool
     return None
 
 
-def _convert_dataclass(cls: type, value: Any, path: Path, load_time: bool,
+def _convert_options(cls: type, value: Any, path: Path, load_time: bool,
                        problems: list[OptionProblem]) -> Any:
     if not isinstance(value, dict):
         problems.append(OptionProblem(path, f"expected a mapping {describe_type(cls)}, got {_kind(value)}"))
@@ -255,6 +356,9 @@ def _convert_dataclass(cls: type, value: Any, path: Path, load_time: bool,
             problems.append(OptionProblem(path, f"missing required option {f.key!r}" + (f" in {where}" if where else "")))
     if len(problems) > before:
         return None
+    for f in option_fields:
+        if f.name not in kwargs:
+            kwargs[f.name] = f.default_value()
     try:
         return cls(**kwargs)
     except OptionError as error:
@@ -271,14 +375,14 @@ def _holds_template(value: Any) -> bool:
         return any(_holds_template(v) for v in value.values())
     if isinstance(value, (list, tuple)):
         return any(_holds_template(v) for v in value)
-    if dataclasses.is_dataclass(value):
-        return any(_holds_template(getattr(value, f.name)) for f in dataclasses.fields(value))
+    if isinstance(value, Options) or hasattr(value, "__dataclass_fields__"):
+        return any(_holds_template(v) for v in vars(value).values())
     return False
 
 
 def _shape_of(tp: Any) -> str:
     origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp) or origin is dict:
+    if _is_options(tp) or origin is dict:
         return "mapping"
     if origin is list:
         return "list"

@@ -3,7 +3,6 @@ a summary per task, child output prefixed by its task so concurrent tasks stay r
 JSON lines for machines. Every line passes the redactor first, at every verbosity."""
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
@@ -47,6 +46,8 @@ class Reporter:
 
     def event(self, kind: str, **fields: Any) -> None:
         """One JSON object per line; values are redacted like any text."""
+        import json  # only JSON output pays for it
+
         record = {"event": kind, "time": round(time.time(), 3), **fields}
         self._write(json.dumps(record, default=str))
 

@@ -6,9 +6,8 @@ type (or `automations steps` lists them all), so start-up stays fast.
 from __future__ import annotations
 
 import importlib
-import importlib.util
+import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,15 +21,15 @@ class PluginError(Exception):
     """A step type cannot be used; the message names the plugin and where it came from."""
 
 
-@dataclass
 class StepSource:
     """Where a step type comes from: an entry point, or a `plugins:` entry of the config."""
 
-    name: str
-    target: str                 # "module:Class"
-    origin: str                 # e.g. "automations 0.1.0" or "plugins: in automations.yaml"
-    loaded: type[Step] | None = None
-    rivals: list[str] = field(default_factory=list)  # other origins claiming the same name
+    def __init__(self, name: str, target: str, origin: str, loaded: type[Step] | None = None) -> None:
+        self.name = name
+        self.target = target        # "module:Class"
+        self.origin = origin        # e.g. "automations 0.1.0" or "plugins: in automations.yaml"
+        self.loaded = loaded
+        self.rivals: list[str] = []  # other origins claiming the same name
 
 
 class StepRegistry:
@@ -42,12 +41,8 @@ class StepRegistry:
         if self._discovered:
             return
         self._discovered = True
-        from importlib.metadata import entry_points
-
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            dist = getattr(ep, "dist", None)
-            origin = f"{dist.name} {dist.version}" if dist is not None else "an installed distribution"
-            self._claim(StepSource(ep.name, ep.value, origin))
+        for name, target, origin in _installed_entry_points():
+            self._claim(StepSource(name, target, origin))
 
     def _claim(self, source: StepSource) -> None:
         existing = self._sources.get(source.name)
@@ -98,6 +93,54 @@ class StepRegistry:
         return source.loaded
 
 
+def _installed_entry_points() -> list[tuple[str, str, str]]:
+    """(name, "module:Class", origin) for every `automations.steps` entry point installed.
+
+    Importing importlib.metadata and scanning every distribution costs more than the rest of
+    `automations list` together, so the result is cached, keyed on the modification times
+    of the sys.path entries: installing or removing a distribution changes its directory's
+    mtime, and with it the key."""
+    key = _sys_path_fingerprint()
+    cache = _cache_path()
+    # The cache is text: the key's lines, a blank line, then "name\ttarget\torigin" lines.
+    try:
+        stored_key, _, rows = cache.read_text(encoding="utf-8").partition("\n\n\n")
+        if stored_key == key:
+            return [tuple(row.split("\t")) for row in rows.splitlines() if row.count("\t") == 2]  # type: ignore[misc]
+    except (OSError, UnicodeDecodeError):
+        pass
+    from importlib.metadata import entry_points
+
+    found = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist = getattr(ep, "dist", None)
+        origin = f"{dist.name} {dist.version}" if dist is not None else "an installed distribution"
+        found.append((ep.name, ep.value, origin))
+    try:
+        from automations.atomicfile import write_atomic
+
+        rows = "\n".join("\t".join(entry) for entry in found)
+        write_atomic(cache, f"{key}\n\n\n{rows}\n".encode())
+    except Exception:  # a cache that cannot be written only costs speed
+        pass
+    return found
+
+
+def _sys_path_fingerprint() -> str:
+    parts = [sys.version]
+    for entry in sys.path:
+        try:
+            parts.append(f"{entry}\0{os.stat(entry or '.').st_mtime_ns}")
+        except OSError:
+            parts.append(f"{entry}\0-")
+    return "\n".join(parts)
+
+
+def _cache_path() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "automations" / "entry-points.json"
+
+
 def _import_target(target: str, what: str, search_dir: Path | None) -> Any:
     module_name, _, attribute = target.partition(":")
     if not module_name or not attribute:
@@ -136,6 +179,8 @@ def _ensure_builtin_tasks_package() -> None:
         return
     for name in [m for m in sys.modules if m == "tasks" or m.startswith("tasks.")]:
         del sys.modules[name]
+    import importlib.util
+
     spec = importlib.util.spec_from_file_location(
         "tasks", package_dir / "__init__.py", submodule_search_locations=[str(package_dir)])
     assert spec is not None and spec.loader is not None

@@ -4,7 +4,6 @@ errors are transient is the step's call (`Step.is_transient`)."""
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, replace
 from typing import Any, Callable, TypeVar
 
 from automations.errors import Cancelled
@@ -12,12 +11,26 @@ from automations.errors import Cancelled
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
 class RetryPolicy:
-    attempts: int = 1
-    initial_delay: float = 0.5   # seconds; the first wait is random in [0, initial_delay]
-    max_delay: float = 20.0      # no single wait is longer
-    deadline: float | None = None  # no new attempt starts past this many seconds overall
+    """How often and how patiently to try. (A plain class: imported whenever step types
+    load, so it must not pull in dataclasses; see automations.config on speed.)"""
+
+    __slots__ = ("attempts", "initial_delay", "max_delay", "deadline")
+
+    def __init__(self, attempts: int = 1, initial_delay: float = 0.5, max_delay: float = 20.0,
+                 deadline: float | None = None) -> None:
+        self.attempts = attempts            # tries in all, the first included
+        self.initial_delay = initial_delay  # seconds; the first wait is random in [0, initial_delay]
+        self.max_delay = max_delay          # no single wait is longer
+        self.deadline = deadline            # no new attempt starts past this many seconds overall
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RetryPolicy) and all(
+            getattr(self, name) == getattr(other, name) for name in self.__slots__)
+
+    def __repr__(self) -> str:
+        return (f"RetryPolicy(attempts={self.attempts}, initial_delay={self.initial_delay}, "
+                f"max_delay={self.max_delay}, deadline={self.deadline})")
 
     def override(self, overrides: dict[str, Any] | None) -> RetryPolicy:
         """The YAML `retry:` mapping (attempts, initialDelay, maxDelay, deadline) over this."""
@@ -25,7 +38,9 @@ class RetryPolicy:
             return self
         names = {"attempts": "attempts", "initialDelay": "initial_delay",
                  "maxDelay": "max_delay", "deadline": "deadline"}
-        return replace(self, **{names[k]: v for k, v in overrides.items()})
+        values = {name: getattr(self, name) for name in self.__slots__}
+        values.update({names[k]: v for k, v in overrides.items()})
+        return RetryPolicy(**values)
 
 
 def call_with_retry(

@@ -2,8 +2,8 @@
 
 A step type is a subclass of `Step` with:
 - `name`: its `uses:` value;
-- `Options`: a dataclass of its options (see `automations.options.option`), validated when
-  the configuration is loaded;
+- `Options`: a subclass of `automations.options.Options` declaring its options with
+  `option()`, validated when the configuration is loaded;
 - `retry_policy`: its default retries (one attempt unless it says otherwise);
 - `is_transient(error)`: which of its errors deserve another attempt (default: `TransientError`);
 - `run(ctx)`: does the job and returns a `StepResult`;
@@ -15,7 +15,6 @@ It is registered under the entry-point group `automations.steps` (or listed in t
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Mapping, Protocol, TypeVar
 
@@ -41,19 +40,35 @@ class StepLog(Protocol):
     def output(self, line: str) -> None: ...  # a line of a child process's output
 
 
-@dataclass
 class StepContext:
-    task: str                                  # the task's id
-    step_id: str | None                        # the step's `id:`, if any
-    log: StepLog
-    env: Mapping[str, str]                     # the process environment plus the task's env:
-    outputs: Mapping[str, Mapping[str, Any]]   # "<step id>" (this task) and "<task>.<step id>"
-    aws: AwsSessions                           # credentials earlier steps of this run obtained
-    config_path: Path                          # absolute path of the automations.yaml in use
-    dry_run: bool = False
-    force: bool = False                        # `run --force`: redo work a step would skip
-    cancelled: threading.Event = field(default_factory=threading.Event)
-    timeout: float | None = None               # the step's `timeout:` in seconds, if any
+    """What a step gets from the engine. (A plain class: see automations.config on speed.)"""
+
+    def __init__(
+        self,
+        *,
+        task: str,
+        step_id: str | None,
+        log: StepLog,
+        env: Mapping[str, str],
+        outputs: Mapping[str, Mapping[str, Any]],
+        aws: AwsSessions,
+        config_path: Path,
+        dry_run: bool = False,
+        force: bool = False,
+        cancelled: threading.Event | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        self.task = task                    # the task's id
+        self.step_id = step_id              # the step's `id:`, if any
+        self.log = log
+        self.env = env                      # the process environment plus the task's `env:`
+        self.outputs = outputs              # "<step id>" (this task) and "<task>.<step id>" (any task)
+        self.aws = aws                      # credentials earlier steps of this run obtained
+        self.config_path = config_path      # absolute path of the automations.yaml in use
+        self.dry_run = dry_run
+        self.force = force                  # `run --force`: redo work a step would skip as still valid
+        self.cancelled = cancelled or threading.Event()
+        self.timeout = timeout              # the step's `timeout:` in seconds, if any
 
     def secret(self, value: str | bytes | None) -> None:
         """Register a value that must never be printed. Call it before anything could."""
@@ -64,11 +79,20 @@ class StepContext:
             raise Cancelled("cancelled")
 
 
-@dataclass(frozen=True)
 class StepResult:
-    status: Literal["ok", "changed", "skipped"]
-    outputs: Mapping[str, Any] = field(default_factory=dict)
-    message: str = ""   # one line shown beside the status, e.g. "valid until 12:00Z"
+    """ok (nothing needed doing or done as asked), changed (something was written),
+    skipped (still valid, nothing done); outputs for later steps; a one-line message."""
+
+    __slots__ = ("status", "outputs", "message")
+
+    def __init__(self, status: Literal["ok", "changed", "skipped"], outputs: Mapping[str, Any] | None = None,
+                 message: str = "") -> None:
+        self.status = status
+        self.outputs = dict(outputs or {})
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"StepResult({self.status!r}, {self.outputs!r}, {self.message!r})"
 
     @classmethod
     def ok(cls, message: str = "", **outputs: Any) -> StepResult:

@@ -3,16 +3,15 @@ through the redactor. `- run: CMD` and a task's `command: CMD` are shorthand for
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import subprocess
 import threading
-from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from automations.errors import Cancelled, StepFailed, TransientError
-from automations.options import option
+from automations.options import Options, option
 from automations.step import Step, StepContext, StepResult
+
+if TYPE_CHECKING:
+    import subprocess
 
 # bash exits at the first failing command, including inside a pipeline: what GitHub Actions
 # does for `shell: bash`, so a multi-line command cannot fail half-way and report success.
@@ -23,8 +22,7 @@ SHELLS = {
 KILL_GRACE_SECONDS = 5.0
 
 
-@dataclass
-class RunOptions:
+class RunOptions(Options):
     command: str = option(help="the command; `${VAR}` is expanded by the shell from the task's environment")
     cwd: str | None = option(None, help="working directory (default: the directory of automations.yaml)")
     shell: Literal["bash", "sh"] = option("bash", help="bash (-eo pipefail) or sh (-e)")
@@ -41,6 +39,9 @@ class RunStep(Step[RunOptions]):
     summary = "Run a shell command with the task's environment"
 
     def run(self, ctx: StepContext) -> StepResult:
+        import shutil
+        import subprocess  # here, not at the top: validating a config must not pay for it
+
         argv = [*SHELLS[self.options.shell], self.options.command]
         if shutil.which(argv[0], path=ctx.env.get("PATH")) is None:
             raise StepFailed(f"{argv[0]} not found on PATH")
@@ -84,6 +85,9 @@ def _kill_when_cancelled(process: subprocess.Popen[bytes], cancelled: threading.
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM the command's whole process group, then SIGKILL what is left after a grace."""
+    import signal
+    import subprocess
+
     try:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(KILL_GRACE_SECONDS)

@@ -1,25 +1,21 @@
 """Typed step options: what a step's `with:` may hold, and how problems are located."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from automations.expand import expand, mark_templates
-from automations.options import OptionError, convert, describe_type, option
+from automations.options import OptionError, Options, convert, describe_type, option
 
 
-@dataclass
-class CommandSource:
+class CommandSource(Options):
     command: str = option()
 
 
-@dataclass
-class FileSource:
+class FileSource(Options):
     file: str = option()
 
 
-@dataclass
-class Example:
+class Example(Options):
     role_arn: str = option(key="roleArn", pattern=r"arn:aws:iam::\d{12}:role/.+")
     duration: int = option(3600, minimum=900, maximum=43200)
     token: CommandSource | FileSource | None = option(None)
@@ -29,7 +25,7 @@ class Example:
     policy: dict[str, Any] | None = option(None)
     verify: bool = option(False)
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         if self.mode == "process" and self.names:
             raise OptionError("names", "names cannot be used with mode: process")
 
@@ -45,7 +41,7 @@ def test_keys_map_to_fields_and_defaults_fill_the_rest():
 
 def test_a_union_of_mappings_picks_the_one_whose_keys_match():
     value, _ = convert(Example, {"roleArn": ARN, "token": {"file": "/t"}}, load_time=False)
-    assert value.token == FileSource("/t")
+    assert value.token == FileSource(file="/t")
 
 
 def test_a_mapping_matching_no_alternative_is_refused():
@@ -102,3 +98,17 @@ def test_a_default_applies_when_the_variable_is_unset_or_empty():
     assert expand("${A:-x}", {}) == "x"
     assert expand("${A:-x}", {"A": ""}) == "x"
     assert expand("${A}", {"A": ""}) == ""
+
+
+def test_a_plain_dataclass_works_as_options_too():
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Legacy:
+        name: str = option(help="a name")
+        count: int = option(2, minimum=1)
+
+    value, problems = convert(Legacy, {"name": "x"}, load_time=False)
+    assert problems == [] and value == Legacy(name="x", count=2)
+    _, problems = convert(Legacy, {"count": 0}, load_time=False)
+    assert {p.message for p in problems} == {"missing required option 'name'", "0 is out of range: must be at least 1"}

@@ -13,13 +13,11 @@ from conftest import run_cli
 
 GREET_PLUGIN = '''
 from __future__ import annotations
-from dataclasses import dataclass
-from automations.options import option
+from automations.options import Options, option
 from automations.step import Step, StepContext, StepResult
 
 
-@dataclass
-class GreetOptions:
+class GreetOptions(Options):
     who: str = option(help="whom to greet")
     times: int = option(1, minimum=1, maximum=3)
 
@@ -148,11 +146,10 @@ def test_two_plugins_claiming_one_name_is_an_error(write_config, base_env, plugi
 
 
 LISTED_PLUGIN = '''
-from dataclasses import dataclass
+from automations.options import Options
 from automations.step import Step, StepResult
 
-@dataclass
-class NoOptions:
+class NoOptions(Options):
     pass
 
 class WarmCache(Step[NoOptions]):

@@ -11,13 +11,11 @@ from conftest import run_cli
 SECRET = "s3cr3t-Value-9f8e7d"
 
 LEAKY_PLUGIN = '''
-from dataclasses import dataclass
-from automations.options import option
+from automations.options import Options, option
 from automations.step import Step, StepFailed, StepResult
 
 
-@dataclass
-class LeakyOptions:
+class LeakyOptions(Options):
     variable: str = option()
     failure: str = option("none")
 
