@@ -8,8 +8,8 @@ Every consumer's rules are in this file and nowhere else:
   `set -a; . FILE` in bash. python-dotenv unescapes backslash-backslash and backslash-quote
   inside single quotes and interpolates `${NAME}` / `${NAME:-default}` whatever the quotes;
   bash takes single quotes literally and expands `$` and backticks inside double quotes.
-  So: single quotes when the value has no `'`, no backslash and nothing python-dotenv would
-  interpolate; else double quotes escaping backslash and `"`, when it has no backtick and
+  So: single quotes when the value has no `'`, no backslash pair or final backslash, and
+  nothing python-dotenv would interpolate; else double quotes escaping backslash and `"`, when it has no backtick and
   no `$` bash would expand (`$name`, `${`, `$(`, `$1`, ...); else no quoting works for both and the value is refused (suggesting `shell` or
   `json`). A carriage return is refused too: python-dotenv reads with universal newlines.
 - shell: `export KEY='...'`, `'` written as `'` backslash `''`: any value sh and bash can hold (no NUL).
@@ -169,7 +169,10 @@ class DotenvFormat(LineFormat):
             raise self.refuse(key, "the value holds a carriage return, which python-dotenv reads as a newline")
 
     def encode(self, key: str, value: str) -> str:
-        if "'" not in value and "\\" not in value and not PYTHON_DOTENV_VARIABLE.search(value):
+        # python-dotenv reads backslash-backslash inside single quotes as one backslash, and
+        # a backslash before the closing quote as an escaped quote; others it keeps.
+        if ("'" not in value and "\\\\" not in value and not value.endswith("\\")
+                and not PYTHON_DOTENV_VARIABLE.search(value)):
             return f"{key}='{value}'\n"
         if "`" not in value and not BASH_DOLLAR_EXPANSION.search(value):
             escaped = value.replace("\\", "\\\\").replace('"', '\\"')
