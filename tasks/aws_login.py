@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import sys
 import threading
@@ -45,23 +46,31 @@ VERIFY_POLICY = RetryPolicy(attempts=5, initial_delay=0.5, max_delay=2.0, deadli
 VERIFY_RETRY_CODES = frozenset({"InvalidClientTokenId", "AccessDenied", "ExpiredToken"})
 
 
+def _matching(pattern: str, what: str) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        return None if re.fullmatch(pattern, value) else f"{value!r} is not {what}"
+    return check
+
+
 def _account_id(value: Any) -> str:
     return str(value).zfill(12) if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
 @dataclass
 class AwsLoginOptions:
-    role_arn: str | None = option(None, key="roleArn", pattern=ROLE_ARN_PATTERN,
+    role_arn: str | None = option(None, key="roleArn",
+                                  check=_matching(ROLE_ARN_PATTERN, "a role ARN (arn:aws:iam::<12-digit account>:role/NAME)"),
                                   help="the role to assume (default: $AWS_ROLE_ARN, else $IDP_AWS_ROLE_ARN)")
     token: TokenOption | None = option(None, help="{command: ...}, {file: ...} or {env: ...} (default: gitpod CLI, "
                                                   "gp CLI, $AWS_WEB_IDENTITY_TOKEN_FILE, GitHub Actions OIDC)")
     audience: str = option(DEFAULT_AUDIENCE, help="the audience to request and to expect in the token")
     duration_seconds: int = option(3600, key="durationSeconds", minimum=900, maximum=43200,
                                    help="lifetime of the credentials (at most the role's MaxSessionDuration)")
-    session_name: str | None = option(None, key="sessionName", pattern=SESSION_NAME_PATTERN,
+    session_name: str | None = option(None, key="sessionName",
+                                      check=_matching(SESSION_NAME_PATTERN, "a role session name (2 to 64 of A-Z a-z 0-9 _ + = , . @ -)"),
                                       help="role session name (default: <environment id>-<unix time>)")
     profile: str = option("default", pattern=r"[^\s\[\]]{1,128}", help="the profile to write")
-    region: str | None = option(None, pattern=r"[a-z]{2}(-[a-z]+)+-\d+", help="region for STS, written to the profile")
+    region: str | None = option(None, check=_matching(r"[a-z]{2}(-[a-z]+)+-\d+", "an AWS region (e.g. eu-west-1)"), help="region for STS, written to the profile")
     policy: dict[str, Any] | None = option(None, help="inline session policy (a policy document mapping)")
     policy_arns: list[str] = option(default_factory=list, key="policyArns", help="managed session policy ARNs")
     allowed_account_ids: list[str | int] = option(default_factory=list, key="allowedAccountIds",
@@ -129,8 +138,6 @@ class AwsLoginStep(Step[AwsLoginOptions]):
     # -- the login itself, shared with `automations aws credential-process` ----------------
 
     def role_arn(self, env: Mapping[str, str]) -> str:
-        import re
-
         if self.options.role_arn:
             return self.options.role_arn
         for variable in ROLE_ARN_VARIABLES:
