@@ -631,16 +631,16 @@ def _explain(condition: Condition, values: list[str], holds: bool, source: str) 
         subject = f"the token's {condition.key.split(':')[-1]}"
     else:
         subject = f"{condition.key} (not a key of this token's provider)"
-    policy_values = json.dumps(condition.values[0] if len(condition.values) == 1 else list(condition.values))
+    verdict = f"{condition} {'holds' if holds else 'fails'}"
     if condition.base == "Null":
         want = "absent" if condition.values[0].lower() == "true" else "present"
-        return f"{condition}: {subject} is {'absent' if not values else 'present'}; the policy wants it {want}"
+        return f"{verdict}: {subject} is {'absent' if not values else 'present'}, the policy wants it {want}"
     if not values:
-        return (f"{condition}: {subject} is absent"
-                + ("; a missing key fails every operator except the negated ones, ...IfExists, Null "
-                   "and ForAllValues" if not holds else ""))
+        return (f"{verdict}: {subject} is absent"
+                + (" (a missing key fails every operator except the negated ones, ...IfExists, Null "
+                   "and ForAllValues)" if not holds else ""))
     shown = json.dumps(values[0]) if len(values) == 1 else json.dumps(values)
-    return f"{condition}: {subject} is {shown}; {'holds' if holds else 'fails'} against {policy_values}"
+    return f"{verdict}: {subject} is {shown}"
 
 
 def describe_claims(claims: Mapping[str, Any], names: Iterable[str] = ("iss", "aud", "sub", "amr")) -> list[str]:
