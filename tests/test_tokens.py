@@ -1,0 +1,340 @@
+"""Token sources and the checks a token passes before anyone sends it to STS."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from automations.config import load_config
+from automations.errors import Cancelled, FatalError, StepFailed
+from automations.tokens import (CommandTokenSource, DefaultTokenChain, EnvTokenSource, FileTokenSource,
+                                GitHubActionsTokenSource, InvalidToken, TokenNotReady, TokenSource, TokenUnavailable,
+                                WebIdentityTokenFileSource, check_token, decode_unverified, token_source_for_task)
+from jwts import AUDIENCE, make_token
+
+NOW = 1_800_000_000
+
+
+def executable(directory: Path, name: str, body: str) -> Path:
+    path = directory / name
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+# -- pre-flight checks ----------------------------------------------------------------------
+
+def test_a_valid_token_gives_its_claims():
+    token = make_token(iat=NOW, nbf=NOW, exp=NOW + 3600)
+
+    claims = check_token(token, AUDIENCE, now=NOW + 10)
+
+    assert claims["sub"].startswith("org:")
+
+
+def test_an_expired_token_is_refused_saying_when_it_expired():
+    token = make_token(iat=NOW - 3600, nbf=NOW - 3600, exp=NOW)
+
+    with pytest.raises(InvalidToken, match=r"expired at 2027-01-15T08:00:00Z \(10m ago\)"):
+        check_token(token, AUDIENCE, now=NOW + 600)
+
+
+def test_a_token_not_yet_valid_is_refused():
+    token = make_token(iat=NOW + 600, nbf=NOW + 600, exp=NOW + 4200)
+
+    with pytest.raises(InvalidToken, match="not valid before 2027-01-15T08:10:00Z"):
+        check_token(token, AUDIENCE, now=NOW)
+
+
+def test_a_little_clock_difference_is_tolerated():
+    token = make_token(iat=NOW + 20, nbf=NOW + 20, exp=NOW + 3600)
+
+    assert check_token(token, AUDIENCE, now=NOW)
+
+
+def test_a_token_for_another_audience_is_refused_naming_both():
+    token = make_token(aud=["api://other"], iat=NOW, nbf=NOW, exp=NOW + 3600)
+
+    with pytest.raises(InvalidToken, match=r"\['api://other'\] does not contain 'sts.amazonaws.com'"):
+        check_token(token, AUDIENCE, now=NOW)
+
+
+def test_a_single_string_audience_is_accepted():
+    token = make_token(aud=AUDIENCE, iat=NOW, nbf=NOW, exp=NOW + 3600)
+
+    assert check_token(token, AUDIENCE, now=NOW)["aud"] == AUDIENCE
+
+
+def test_a_token_without_an_audience_is_refused():
+    token = make_token(aud=None, iat=NOW, nbf=NOW, exp=NOW + 3600)
+
+    with pytest.raises(InvalidToken, match="audience"):
+        check_token(token, AUDIENCE, now=NOW)
+
+
+@pytest.mark.parametrize("text", ["", "ghp_notajwt", "a.b", "a.b.c", "x" * 30 + "." + "y" * 30 + ".zz"])
+def test_something_that_is_not_a_jwt_is_refused_without_echoing_it(text):
+    with pytest.raises(InvalidToken, match="not a JWT") as raised:
+        decode_unverified(text)
+
+    assert not text or text not in str(raised.value)
+
+
+def test_decode_gives_the_header_and_the_claims_unverified():
+    header, claims = decode_unverified(make_token(sub="org:x/prj:y/env:z"))
+
+    assert header["alg"] == "RS256" and header["kid"] == "test-key-1"
+    assert claims["sub"] == "org:x/prj:y/env:z"
+
+
+def test_a_non_numeric_expiry_is_refused():
+    with pytest.raises(InvalidToken, match="'exp' claim is not a number"):
+        check_token(make_token(exp="tomorrow"), AUDIENCE)
+
+
+# -- sources ------------------------------------------------------------------------------------
+
+def test_command_source_returns_the_commands_stdout_stripped(tmp_path):
+    script = executable(tmp_path, "print-token", 'printf "  abc.def.ghi\\n\\n"')
+
+    assert CommandTokenSource([str(script)]).fetch({"PATH": os.defpath}) == "abc.def.ghi"
+
+
+def test_command_source_gets_the_environment_it_is_given(tmp_path):
+    script = executable(tmp_path, "print-token", 'echo "$MY_TOKEN"')
+
+    assert CommandTokenSource([str(script)]).fetch({"MY_TOKEN": "from.the.env", "PATH": os.defpath}) == "from.the.env"
+
+
+def test_command_source_runs_without_a_shell(tmp_path):
+    script = executable(tmp_path, "echo-args", 'echo "$#:$1"')
+
+    assert CommandTokenSource([str(script), "a b;c"]).fetch({"PATH": os.defpath}) == "1:a b;c"
+
+
+def test_a_missing_command_is_not_ready_yet():
+    with pytest.raises(TokenNotReady, match="not found on PATH"):
+        CommandTokenSource(["no-such-token-cli"]).fetch({"PATH": "/nonexistent"})
+
+
+def test_a_failing_command_is_not_ready_yet_and_says_why(tmp_path):
+    script = executable(tmp_path, "fail", 'echo "starting up" >&2; echo "not logged in" >&2; exit 3')
+
+    with pytest.raises(TokenNotReady, match=r"failed \(exit code 3\): not logged in"):
+        CommandTokenSource([str(script)]).fetch({"PATH": os.defpath})
+
+
+def test_a_command_printing_nothing_is_not_ready_yet(tmp_path):
+    script = executable(tmp_path, "silent", "exit 0")
+
+    with pytest.raises(TokenNotReady, match="printed no token"):
+        CommandTokenSource([str(script)]).fetch({"PATH": os.defpath})
+
+
+def test_a_hanging_command_times_out_as_not_ready(tmp_path):
+    script = executable(tmp_path, "hang", "exec sleep 30")
+
+    with pytest.raises(TokenNotReady, match="timed out after 0.3s"):
+        CommandTokenSource([str(script)], timeout=0.3).fetch({"PATH": os.defpath})
+
+
+def test_a_cancelled_run_stops_the_command(tmp_path):
+    script = executable(tmp_path, "hang", "exec sleep 30")
+    cancelled = threading.Event()
+    cancelled.set()
+
+    with pytest.raises(Cancelled):
+        CommandTokenSource([str(script)], timeout=30).fetch({"PATH": os.defpath}, cancelled)
+
+
+def test_file_source_reads_the_file_stripped(tmp_path):
+    (tmp_path / "t").write_text("abc.def.ghi\n")
+
+    assert FileTokenSource(tmp_path / "t").fetch({}) == "abc.def.ghi"
+
+
+def test_a_missing_or_empty_token_file_is_not_ready_yet(tmp_path):
+    (tmp_path / "empty").write_text("\n")
+
+    with pytest.raises(TokenNotReady, match="does not exist"):
+        FileTokenSource(tmp_path / "missing").fetch({})
+    with pytest.raises(TokenNotReady, match="is empty"):
+        FileTokenSource(tmp_path / "empty").fetch({})
+
+
+def test_env_source_reads_the_variable():
+    assert EnvTokenSource("OIDC_TOKEN").fetch({"OIDC_TOKEN": "a.b.c\n"}) == "a.b.c"
+
+
+def test_an_unset_env_variable_is_a_fatal_error():
+    with pytest.raises(StepFailed, match=r"\$OIDC_TOKEN is not set") as raised:
+        EnvTokenSource("OIDC_TOKEN").fetch({})
+
+    assert not isinstance(raised.value, TokenNotReady)
+
+
+class _ActionsEndpoint(BaseHTTPRequestHandler):
+    seen: list[tuple[str, str]] = []
+
+    def do_GET(self) -> None:
+        self.seen.append((self.path, self.headers.get("Authorization", "")))
+        body = json.dumps({"value": "gh.actions.token"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def actions_endpoint():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ActionsEndpoint)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _ActionsEndpoint.seen = []
+    yield f"http://127.0.0.1:{server.server_address[1]}/token?api-version=2.0"
+    server.shutdown()
+    server.server_close()
+
+
+def test_github_actions_source_asks_for_the_audience_with_the_bearer_token(actions_endpoint):
+    env = {"ACTIONS_ID_TOKEN_REQUEST_URL": actions_endpoint, "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "runner-secret"}
+
+    token = GitHubActionsTokenSource("sts.amazonaws.com").fetch(env)
+
+    assert token == "gh.actions.token"
+    [(path, authorization)] = _ActionsEndpoint.seen
+    assert path == "/token?api-version=2.0&audience=sts.amazonaws.com"
+    assert authorization == "bearer runner-secret"
+
+
+def test_an_unreachable_actions_endpoint_is_not_ready_yet():
+    env = {"ACTIONS_ID_TOKEN_REQUEST_URL": "http://127.0.0.1:9/token", "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "x"}
+
+    with pytest.raises(TokenNotReady):
+        GitHubActionsTokenSource("sts.amazonaws.com", timeout=2).fetch(env)
+
+
+# -- the default chain --------------------------------------------------------------------------
+
+def test_the_chain_prefers_the_gitpod_cli_and_asks_for_the_audience(tmp_path):
+    executable(tmp_path, "gitpod", 'echo "gitpod:$*"')
+    executable(tmp_path, "gp", 'echo "gp:$*"')
+
+    token = DefaultTokenChain("my-aud").fetch({"PATH": str(tmp_path), "AWS_WEB_IDENTITY_TOKEN_FILE": "/x"})
+
+    assert token == "gitpod:idp token --audience my-aud"
+
+
+def test_the_chain_falls_back_to_the_gp_cli(tmp_path):
+    executable(tmp_path, "gp", 'echo "gp:$*"')
+
+    assert DefaultTokenChain("my-aud").fetch({"PATH": str(tmp_path)}) == "gp:idp token --audience my-aud"
+
+
+def test_the_chain_falls_back_to_the_web_identity_token_file(tmp_path):
+    (tmp_path / "token").write_text("file.token.value")
+    env = {"PATH": str(tmp_path / "empty"), "AWS_WEB_IDENTITY_TOKEN_FILE": str(tmp_path / "token")}
+
+    assert DefaultTokenChain("a").fetch(env) == "file.token.value"
+
+
+def test_the_chain_falls_back_to_github_actions(actions_endpoint, tmp_path):
+    env = {"PATH": str(tmp_path), "ACTIONS_ID_TOKEN_REQUEST_URL": actions_endpoint,
+           "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "x"}
+
+    assert DefaultTokenChain("a").fetch(env) == "gh.actions.token"
+
+
+def test_with_no_source_the_chain_says_everything_it_tried(tmp_path):
+    with pytest.raises(TokenUnavailable) as raised:
+        DefaultTokenChain("a").fetch({"PATH": str(tmp_path)})
+
+    message = str(raised.value)
+    for tried in ("gitpod idp token", "gp idp token", "$AWS_WEB_IDENTITY_TOKEN_FILE", "ACTIONS_ID_TOKEN_REQUEST_URL"):
+        assert tried in message
+    assert not isinstance(raised.value, TokenNotReady)
+
+
+def test_every_source_meets_the_token_source_interface():
+    for source in (CommandTokenSource(["x"]), FileTokenSource(Path("x")), EnvTokenSource("X"),
+                   WebIdentityTokenFileSource(), GitHubActionsTokenSource("a"), DefaultTokenChain("a")):
+        assert isinstance(source, TokenSource)
+        assert isinstance(source.describe, str) and str(source) == source.describe
+
+
+# -- a task's token source -------------------------------------------------------------------------
+
+def test_the_token_source_of_the_only_task_with_aws_login(write_config, tmp_path):
+    (tmp_path / "token").write_text("from.the.file")
+    config = load_config(write_config("""
+        tasks:
+          build: {command: make}
+          login:
+            steps:
+              - uses: aws-login
+                with: {roleArn: "${AWS_ROLE_ARN}", token: {file: token}}
+    """))
+
+    source = token_source_for_task(config, env={})
+
+    assert source.fetch({}) == "from.the.file"
+
+
+def test_the_audience_given_reaches_the_default_chain(write_config, tmp_path):
+    executable(tmp_path, "gitpod", 'echo "$*"')
+    config = load_config(write_config("""
+        tasks:
+          login:
+            steps:
+              - uses: aws-login
+                with: {audience: step-aud}
+    """))
+
+    assert token_source_for_task(config).fetch({"PATH": str(tmp_path)}) == "idp token --audience step-aud"
+    assert token_source_for_task(config, audience="cli-aud").fetch({"PATH": str(tmp_path)}) == \
+        "idp token --audience cli-aud"
+
+
+def test_several_tasks_with_aws_login_ask_for_task(write_config):
+    config = load_config(write_config("""
+        tasks:
+          one: {steps: [{uses: aws-login}]}
+          two: {steps: [{uses: aws-login}]}
+    """))
+
+    with pytest.raises(FatalError, match="choose one with --task"):
+        token_source_for_task(config)
+    assert token_source_for_task(config, "two")
+
+
+def test_a_task_without_aws_login_is_a_clear_error(write_config):
+    config = load_config(write_config("""
+        tasks:
+          build: {command: make}
+    """))
+
+    with pytest.raises(FatalError, match="no task .* has an aws-login step"):
+        token_source_for_task(config)
+    with pytest.raises(FatalError, match="task 'build' has no aws-login step"):
+        token_source_for_task(config, "build")
+
+
+def test_a_token_option_naming_an_unset_variable_is_a_clear_error(write_config):
+    config = load_config(write_config("""
+        tasks:
+          login:
+            steps:
+              - uses: aws-login
+                with: {token: {env: "${WHICH_VAR}"}}
+    """))
+
+    with pytest.raises(FatalError, match=r"\$\{WHICH_VAR\} is not set"):
+        token_source_for_task(config, env={})
