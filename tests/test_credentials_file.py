@@ -1,0 +1,199 @@
+"""Editing the AWS shared credentials and config files: only the target section's keys
+change, every other byte stays; what we write, botocore reads."""
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from automations.credentials_file import (CredentialCache, SharedAwsFiles, config_section, read_section,
+                                          update_section)
+from automations.errors import StepFailed
+
+HAND_WRITTEN = """\
+# my credentials, do not lose this comment
+[default]
+aws_access_key_id = AKIADEFAULT
+aws_secret_access_key = default-secret
+
+; the profile aws-login owns
+[dev]
+aws_access_key_id = OLDKEY
+note = keep me
+s3 =
+    max_concurrent_requests = 20
+aws_secret_access_key=old-secret
+
+[other]
+aws_access_key_id = AKIAOTHER
+"""
+
+
+def test_replaces_the_keys_of_the_section_in_place():
+    text = update_section(HAND_WRITTEN, "dev", {"aws_access_key_id": "NEW", "aws_secret_access_key": "new-secret"})
+
+    assert text == HAND_WRITTEN.replace("aws_access_key_id = OLDKEY", "aws_access_key_id = NEW").replace(
+        "aws_secret_access_key=old-secret", "aws_secret_access_key = new-secret")
+
+
+def test_adds_missing_keys_after_the_sections_last_key_before_the_blank_line():
+    text = update_section(HAND_WRITTEN, "dev", {"aws_session_token": "tok"})
+
+    assert text == HAND_WRITTEN.replace("aws_secret_access_key=old-secret\n",
+                                        "aws_secret_access_key=old-secret\naws_session_token = tok\n")
+
+
+def test_removes_a_key_and_its_indented_continuation_lines():
+    text = update_section(HAND_WRITTEN, "dev", {"s3": None})
+
+    assert text == HAND_WRITTEN.replace("s3 =\n    max_concurrent_requests = 20\n", "")
+
+
+def test_keys_match_case_insensitively_and_duplicates_collapse():
+    text = update_section("[p]\nAWS_Access_Key_Id = A\naws_access_key_id = B\nx = 1\n", "p", {"aws_access_key_id": "C"})
+
+    assert text == "[p]\naws_access_key_id = C\nx = 1\n"
+
+
+def test_appends_a_missing_section_after_a_blank_line():
+    text = update_section(HAND_WRITTEN, "new", {"aws_access_key_id": "K"})
+
+    assert text == HAND_WRITTEN + "\n[new]\naws_access_key_id = K\n"
+
+
+def test_a_file_without_a_final_newline_keeps_its_last_line():
+    assert update_section("[a]\nx = 1", "a", {"y": "2"}) == "[a]\nx = 1\ny = 2\n"
+    assert update_section("[a]\nx = 1", "b", {"y": "2"}) == "[a]\nx = 1\n\n[b]\ny = 2\n"
+    assert update_section("[a]", "a", {"y": "2"}) == "[a]\ny = 2\n"
+
+
+def test_an_empty_file_gets_just_the_section():
+    assert update_section(None, "default", {"region": "eu-west-1"}) == "[default]\nregion = eu-west-1\n"
+
+
+def test_removing_keys_of_a_missing_section_changes_nothing():
+    assert update_section(HAND_WRITTEN, "absent", {"aws_access_key_id": None}) == HAND_WRITTEN
+
+
+def test_section_headers_with_extra_spaces_still_match():
+    text = update_section("[ profile   dev ]\nregion = a\n", "profile dev", {"region": "b"})
+
+    assert text == "[ profile   dev ]\nregion = b\n"
+
+
+def test_a_multi_line_value_is_refused():
+    with pytest.raises(StepFailed, match="multi-line value for aws_session_token"):
+        update_section("", "p", {"aws_session_token": "a\nb"})
+
+
+def test_read_section_gives_lowercase_keys_and_stripped_values():
+    assert read_section(HAND_WRITTEN, "dev") == {"aws_access_key_id": "OLDKEY", "note": "keep me", "s3": "",
+                                                 "aws_secret_access_key": "old-secret"}
+    assert read_section(HAND_WRITTEN, "absent") == {}
+
+
+def test_config_sections_are_profile_prefixed_except_default():
+    assert config_section("default") == "default"
+    assert config_section("dev") == "profile dev"
+
+
+# -- the two files on disk ---------------------------------------------------------------------
+
+@pytest.fixture
+def files_env(tmp_path: Path) -> dict[str, str]:
+    return {"AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "aws" / "credentials"),
+            "AWS_CONFIG_FILE": str(tmp_path / "aws" / "config"), "HOME": str(tmp_path)}
+
+
+def test_update_creates_private_files_in_a_private_directory(files_env):
+    SharedAwsFiles(files_env).update("dev", {"aws_access_key_id": "K"}, {"region": "eu-west-1"})
+
+    for name in ("AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE"):
+        assert stat.S_IMODE(os.stat(files_env[name]).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(Path(files_env["AWS_CONFIG_FILE"]).parent).st_mode) == 0o700
+    assert Path(files_env["AWS_CONFIG_FILE"]).read_text() == "[profile dev]\nregion = eu-west-1\n"
+
+
+def test_botocore_reads_what_we_wrote(files_env, monkeypatch):
+    import botocore.session
+
+    path = Path(files_env["AWS_SHARED_CREDENTIALS_FILE"])
+    path.parent.mkdir()
+    path.write_text(HAND_WRITTEN)
+    SharedAwsFiles(files_env).update("dev", {"aws_access_key_id": "ASIANEW", "aws_secret_access_key": "s+/=",
+                                             "aws_session_token": "t+/="}, {"region": "eu-west-1"})
+    for name, value in files_env.items():
+        monkeypatch.setenv(name, value)
+
+    session = botocore.session.Session(profile="dev")
+    credentials = session.get_credentials()
+
+    assert (credentials.access_key, credentials.secret_key, credentials.token) == ("ASIANEW", "s+/=", "t+/=")
+    assert session.get_config_variable("region") == "eu-west-1"
+    assert botocore.session.Session(profile="default").get_credentials().access_key == "AKIADEFAULT"
+
+
+def test_an_unchanged_file_is_not_rewritten(files_env):
+    files = SharedAwsFiles(files_env)
+    files.update("dev", {"aws_access_key_id": "K"}, {})
+    before = os.stat(files_env["AWS_SHARED_CREDENTIALS_FILE"]).st_ino
+
+    files.update("dev", {"aws_access_key_id": "K"}, {})
+
+    assert os.stat(files_env["AWS_SHARED_CREDENTIALS_FILE"]).st_ino == before
+
+
+def test_a_symlinked_config_file_is_refused_and_left_alone(files_env, tmp_path):
+    target = tmp_path / "target"
+    target.write_text("[default]\n")
+    Path(files_env["AWS_CONFIG_FILE"]).parent.mkdir()
+    Path(files_env["AWS_CONFIG_FILE"]).symlink_to(target)
+
+    with pytest.raises(StepFailed, match="symbolic link"):
+        SharedAwsFiles(files_env).update("dev", {"aws_access_key_id": "K"}, {"region": "eu-west-1"})
+
+    assert target.read_text() == "[default]\n"
+
+
+def test_the_same_file_for_credentials_and_config_does_not_deadlock(tmp_path):
+    both = str(tmp_path / "aws" / "both")
+    files = SharedAwsFiles({"AWS_SHARED_CREDENTIALS_FILE": both, "AWS_CONFIG_FILE": both})
+
+    files.update("dev", {"aws_access_key_id": "K"}, {"region": "r"})
+
+    assert "aws_access_key_id = K" in Path(both).read_text()
+
+
+def test_read_gives_both_files_sections(files_env):
+    files = SharedAwsFiles(files_env)
+    files.update("dev", {"aws_access_key_id": "K"}, {"region": "eu-west-1"})
+
+    profile = files.read("dev")
+
+    assert profile.credentials == {"aws_access_key_id": "K"}
+    assert profile.config == {"region": "eu-west-1"}
+
+
+# -- the credential-process cache ------------------------------------------------------------------
+
+def test_the_cache_lives_under_xdg_cache_home_and_is_private(tmp_path):
+    cache = CredentialCache.for_step({"XDG_CACHE_HOME": str(tmp_path)}, Path("/a/automations.yaml"), "login", "aws")
+    entry = {"RoleArn": "arn:r", "AccessKeyId": "A", "SecretAccessKey": "S", "SessionToken": "T",
+             "Expiration": "2030-01-01T00:00:00Z"}
+
+    cache.write(entry)
+
+    assert cache.path.parent == tmp_path / "automations"
+    assert stat.S_IMODE(os.stat(cache.path).st_mode) == 0o600
+    assert cache.read("arn:r") == entry
+    assert cache.read("arn:another-role") is None
+
+
+def test_each_step_has_its_own_cache_entry(tmp_path):
+    env = {"XDG_CACHE_HOME": str(tmp_path)}
+    paths = {CredentialCache.for_step(env, Path(c), t, s).path
+             for c, t, s in [("/a.yaml", "t", None), ("/a.yaml", "t", "x"), ("/a.yaml", "u", None), ("/b.yaml", "t", None)]}
+
+    assert len(paths) == 4
