@@ -87,6 +87,23 @@ def test_token_verify_accepts_a_good_token(issuer, token_file, base_env) -> None
     assert result.stdout.startswith(f"verified: signed by {issuer.url}'s key 'local-key-1'")
 
 
+def test_token_verify_uses_the_steps_audience(issuer, write_config, base_env, tmp_path) -> None:
+    (tmp_path / "gitpod.jwt").write_text(issuer.token(aud="my-audience"))
+    write_config("""
+        tasks:
+          login:
+            steps:
+              - uses: aws-login
+                with:
+                  roleArn: arn:aws:iam::123456789012:role/gitpod-dev
+                  audience: my-audience
+                  token: {file: gitpod.jwt}
+    """)
+    result = run_cli("token", "--task", "login", "--verify", cwd=tmp_path, env=base_env)
+    assert result.code == 0, result.output
+    assert "audience 'my-audience'" in result.stdout
+
+
 @pytest.mark.parametrize("case, message", [
     ("other-key", "signature does not verify"),
     ("expired", "expired at"),
