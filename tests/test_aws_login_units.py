@@ -1,0 +1,153 @@
+"""The pieces of aws-login that need no server: session names, how STS errors are
+classified, and which options the loader refuses (reported at their position)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
+
+from automations.errors import TransientError
+from automations.sts import SESSION_NAME_PATTERN, StsRejected, StsTransientError, classify, session_name_for
+from conftest import run_cli
+
+NOW = 1_800_000_000
+
+
+def client_error(code: str, status: int, message: str = "m") -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": message},
+                        "ResponseMetadata": {"HTTPStatusCode": status}}, "AssumeRoleWithWebIdentity")
+
+
+# -- session names -----------------------------------------------------------------------------
+
+def test_session_name_takes_the_environment_id_from_sub():
+    claims = {"sub": "org:o-1/prj:p-2/env:e-3"}
+
+    assert session_name_for(claims, NOW) == f"e-3-{NOW}"
+
+
+@pytest.mark.parametrize("claim", ["environment_id", "workspace_id"])
+def test_session_name_takes_a_flat_environment_claim(claim):
+    claims = {"sub": "organization_id:o:project_id:p", claim: "abc123"}
+
+    assert session_name_for(claims, NOW) == f"abc123-{NOW}"
+
+
+def test_session_name_without_an_environment_still_has_the_time():
+    assert session_name_for({"sub": "repo:me/x"}, NOW) == f"automations-{NOW}"
+
+
+def test_session_name_is_sanitised_and_at_most_64_characters_keeping_the_time():
+    name = session_name_for({"environment_id": "a b/c:d" + "x" * 100}, NOW)
+
+    assert re.fullmatch(SESSION_NAME_PATTERN, name)
+    assert len(name) == 64
+    assert name.startswith("a-b-c-d") and name.endswith(f"-{NOW}")
+
+
+# -- error classification: exactly the issue's lists ---------------------------------------------
+
+@pytest.mark.parametrize("code", ["IDPCommunicationError", "InvalidIdentityToken", "ExpiredTokenException",
+                                  "Throttling", "ThrottlingException", "RequestLimitExceeded"])
+def test_transient_sts_codes(code):
+    assert isinstance(classify(client_error(code, 400)), StsTransientError)
+
+
+def test_any_5xx_is_transient():
+    assert isinstance(classify(client_error("Whatever", 502)), TransientError)
+
+
+@pytest.mark.parametrize("error", [
+    EndpointConnectionError(endpoint_url="http://x"),
+    ConnectTimeoutError(endpoint_url="http://x"),
+    ReadTimeoutError(endpoint_url="http://x"),
+])
+def test_connection_errors_and_timeouts_are_transient(error):
+    assert isinstance(classify(error), StsTransientError)
+
+
+@pytest.mark.parametrize("code", ["AccessDenied", "IDPRejectedClaim", "ValidationError", "MalformedPolicyDocument",
+                                  "PackedPolicyTooLarge", "RegionDisabledException", "InvalidParameterValue"])
+def test_fatal_sts_codes(code):
+    error = classify(client_error(code, 403 if code == "AccessDenied" else 400))
+
+    assert isinstance(error, StsRejected) and not isinstance(error, TransientError)
+    assert error.code == code
+
+
+def test_a_fatal_message_names_the_code_and_says_what_it_means():
+    message = str(classify(client_error("MalformedPolicyDocument", 400, "bad policy")))
+
+    assert message == "the session policy is not a valid policy document: STS MalformedPolicyDocument (HTTP 400): bad policy"
+
+
+# -- options refused at load time ------------------------------------------------------------------
+
+@pytest.mark.parametrize("options, message", [
+    ("durationSeconds: 600", "600 is out of range: must be at least 900 and at most 43200"),
+    ("{durationSeconds: 900, minRemaining: 900}", "must be less than durationSeconds"),
+    ("allowedAccountIds: ['12345']", "not a 12-digit AWS account id"),
+    ("sessionName: 'has space'", "not a role session name"),
+    ("region: Europe", "not an AWS region"),
+    ("credentials: keychain", "expected one of file | process"),
+    ("token: {url: https://x}", "expected {command, timeout} | {file} | {env}, got a mapping"),
+    ("policyArns: [ReadOnlyAccess]", "not a policy ARN"),
+])
+def test_validate_refuses_bad_options_at_their_position(write_config, base_env, options, message):
+    with_ = options if options.startswith("{") else "{" + options + "}"
+    config = write_config(f"""
+        tasks:
+          login:
+            steps:
+              - uses: aws-login
+                with: {with_}
+    """)
+
+    result = run_cli("-c", str(config), "validate", env=base_env)
+
+    assert result.code == 2, result.output
+    assert re.search(r"automations\.yaml:\d+:\d+: aws-login: ", result.stderr), result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_templated_options_wait_for_run_time(write_config, base_env):
+    config = write_config("""
+        tasks:
+          login:
+            steps:
+              - uses: aws-login
+                with:
+                  roleArn: ${AWS_ROLE_ARN}
+                  region: ${AWS_REGION:-eu-west-1}
+                  durationSeconds: ${DURATION:-3600}
+    """)
+
+    result = run_cli("-c", str(config), "validate", env=base_env)
+
+    assert result.code == 0, result.output
+
+
+def test_the_repositorys_own_automations_yaml_validates_without_aws_role_arn(base_env):
+    from pathlib import Path
+
+    result = run_cli("validate", cwd=Path(__file__).parent.parent, env=base_env)
+
+    assert result.code == 0, result.output
+
+
+def test_dry_run_describes_the_login_without_doing_it(write_config, base_env):
+    config = write_config("""
+        tasks:
+          login:
+            steps:
+              - uses: aws-login
+                with: {roleArn: "arn:aws:iam::111122223333:role/r", profile: dev, credentials: process}
+    """)
+
+    result = run_cli("-c", str(config), "run", "--dry-run", "login", env=base_env)
+
+    assert result.code == 0, result.output
+    assert "assume arn:aws:iam::111122223333:role/r with the token from the default token chain" in result.stdout
+    assert "write profile 'dev' (a credential_process)" in result.stdout
