@@ -1,0 +1,492 @@
+"""Reading secret values from AWS, written once for the `secrets-manager` and
+`ssm-parameters` steps: batching within AWS's limits, concurrent calls (bounded), a fallback
+when a role may not batch, missing ids collected rather than failing at the first, and AWS
+errors turned into messages that name the secret and never its value.
+
+Every value is handed to `on_value` (the step's `ctx.secret`) the moment its response is
+parsed, in the thread that received it: before anything could print it.
+
+Transient failures (throttling, 5xx, dropped connections) raise `TransientError`; the
+runner retries the whole step within its policy, so no call here retries on its own.
+"""
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import re
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
+
+from automations.aws import TRANSIENT_CODES, error_code, is_transient_aws_error
+from automations.envfile import EnvFileWriter, FormatName, WriteMode
+from automations.errors import Cancelled, StepFailed, TransientError
+from automations.options import option
+from automations.step import StepContext, StepResult
+
+BATCH_GET_SECRET_VALUE_MAX_IDS = 20   # AWS's limit for SecretIdList (moto does not enforce it)
+GET_PARAMETERS_MAX_NAMES = 10         # AWS's limit for GetParameters' Names
+MAX_CONCURRENT_CALLS = 8              # BatchGetSecretValue allows 100 requests/s per region
+CURRENT_STAGE = "AWSCURRENT"
+
+NOT_FOUND_CODES = frozenset({"ResourceNotFoundException", "ParameterNotFound"})
+ACCESS_DENIED_CODES = frozenset({"AccessDeniedException", "AccessDenied"})
+
+T = TypeVar("T")
+R = TypeVar("R")
+OnValue = Callable[[Any], None]
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """One secret to read: its id (name, ARN or partial ARN) and version stage."""
+
+    id: str
+    version_stage: str = CURRENT_STAGE
+
+
+@dataclass(frozen=True)
+class SecretValue:
+    id: str                   # as it was asked for
+    name: str
+    string: str | None        # SecretString
+    binary: bytes | None      # SecretBinary
+
+    def text(self) -> str:
+        """The whole value as text: SecretString, or SecretBinary base64-encoded."""
+        if self.string is not None:
+            return self.string
+        return base64.b64encode(self.binary or b"").decode("ascii")
+
+
+@dataclass
+class SecretsRead:
+    values: dict[SecretRef, SecretValue] = field(default_factory=dict)
+    missing: list[SecretRef] = field(default_factory=list)
+    calls: dict[str, int] = field(default_factory=dict)   # operation -> number of calls
+    fell_back: bool = False                                # BatchGetSecretValue was denied
+
+
+def chunks(items: Sequence[T], size: int) -> list[list[T]]:
+    return [list(items[i:i + size]) for i in range(0, len(items), size)]
+
+
+def run_concurrently(work: Callable[[T], R], items: Iterable[T], *, cancelled: threading.Event | None = None,
+                     max_workers: int = MAX_CONCURRENT_CALLS) -> list[R]:
+    """`work(item)` for every item, at most `max_workers` at a time; results in order. The
+    first error is raised once every call started has ended (none is left running)."""
+    items = list(items)
+    if len(items) <= 1:
+        return [work(item) for item in items]
+    cancelled = cancelled or threading.Event()
+
+    def guarded(item: T) -> R:
+        if cancelled.is_set():
+            raise Cancelled("cancelled")
+        return work(item)
+
+    with ThreadPoolExecutor(max_workers=min(max_workers, len(items)), thread_name_prefix="aws") as pool:
+        futures: list[Future[R]] = [pool.submit(guarded, item) for item in items]
+    errors = [f.exception() for f in futures if f.exception() is not None]
+    if errors:
+        # A transient error is re-raised before a permanent one only if nothing permanent
+        # happened: retrying cannot fix the permanent one.
+        permanent = [e for e in errors if not isinstance(e, (TransientError, Cancelled))]
+        raise (permanent or errors)[0]
+    return [f.result() for f in futures]
+
+
+@contextlib.contextmanager
+def aws_errors(service: str, what: str) -> Iterator[None]:
+    """Turn botocore's exceptions into StepFailed / TransientError naming `what` (a secret
+    id, a parameter path) and the AWS error code; botocore never puts values in them."""
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+
+    try:
+        yield
+    except NoRegionError:
+        raise StepFailed(f"{service}: no AWS region: set `region:` on the step, or AWS_REGION") from None
+    except NoCredentialsError:
+        raise StepFailed(f"{service}: no AWS credentials: run aws-login earlier in the task, set `profile:`, "
+                         "or provide credentials the AWS SDK finds") from None
+    except ClientError as error:
+        code = error_code(error) or "error"
+        message = (error.response.get("Error", {}).get("Message") or "").strip()
+        text = f"{service}: {what}: {code}" + (f" ({message})" if message else "")
+        if is_transient_aws_error(error):
+            raise TransientError(text) from None
+        raise StepFailed(text) from None
+    except BotoCoreError as error:
+        if is_transient_aws_error(error):
+            raise TransientError(f"{service}: {what}: {error}") from None
+        raise StepFailed(f"{service}: {what}: {error}") from None
+
+
+# -- Secrets Manager ------------------------------------------------------------------------
+
+class SecretsManagerReader:
+    """Reads secrets with as few calls as AWS allows: BatchGetSecretValue, at most 20 ids a
+    call, the batches concurrently; GetSecretValue for other version stages, for ids a
+    batch answer cannot be matched to, and for everything when the role may not batch."""
+
+    service = "secretsmanager"
+
+    def __init__(self, client: Any, on_value: OnValue, *, cancelled: threading.Event | None = None,
+                 max_workers: int = MAX_CONCURRENT_CALLS) -> None:
+        self.client = client
+        self.on_value = on_value
+        self.cancelled = cancelled or threading.Event()
+        self.max_workers = max_workers
+        self._lock = threading.Lock()
+        self._read = SecretsRead()
+
+    def read(self, refs: Iterable[SecretRef]) -> SecretsRead:
+        refs = list(dict.fromkeys(refs))
+        current = [r for r in refs if r.version_stage == CURRENT_STAGE]
+        one_by_one = [r for r in refs if r.version_stage != CURRENT_STAGE]
+        batches = chunks(current, BATCH_GET_SECRET_VALUE_MAX_IDS)
+        for leftover in self._concurrently(self._read_batch, batches):
+            one_by_one.extend(leftover)
+        self._concurrently(self._read_one, one_by_one)
+        return self._read
+
+    def _concurrently(self, work: Callable[[T], R], items: Iterable[T]) -> list[R]:
+        return run_concurrently(work, items, cancelled=self.cancelled, max_workers=self.max_workers)
+
+    def _read_batch(self, batch: list[SecretRef]) -> list[SecretRef]:
+        """One BatchGetSecretValue; returns the refs left to read one by one."""
+        from botocore.exceptions import ClientError
+
+        if self._read.fell_back:
+            return batch
+        ids = [r.id for r in batch]
+        assert 0 < len(ids) <= BATCH_GET_SECRET_VALUE_MAX_IDS
+        values: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
+        token = None
+        try:
+            with aws_errors(self.service, _describe_ids(ids)):
+                while True:
+                    request: dict[str, Any] = {"SecretIdList": ids}
+                    if token:
+                        request["NextToken"] = token
+                    self._count("BatchGetSecretValue")
+                    try:
+                        response = self.client.batch_get_secret_value(**request)
+                    except ClientError as error:
+                        if error_code(error) in ACCESS_DENIED_CODES:
+                            raise _BatchDenied() from None
+                        raise
+                    for entry in response.get("SecretValues", []):
+                        self._register(entry)
+                    values.extend(response.get("SecretValues", []))
+                    errors.extend(response.get("Errors", []))
+                    token = response.get("NextToken")
+                    if not token:
+                        break
+        except _BatchDenied:
+            with self._lock:
+                self._read.fell_back = True
+            return batch
+        return self._settle_batch(batch, values, errors)
+
+    def _settle_batch(self, batch: list[SecretRef], values: list[dict[str, Any]],
+                      errors: list[dict[str, Any]]) -> list[SecretRef]:
+        leftover = []
+        failures = []
+        by_id = {e.get("SecretId"): e for e in errors}
+        for ref in batch:
+            entry = next((v for v in values if _same_secret(ref.id, v)), None)
+            if entry is not None:
+                self._store(ref, entry)
+                continue
+            error = by_id.get(ref.id)
+            if error is None:
+                leftover.append(ref)  # an answer we cannot match to the id: ask for it alone
+            elif error.get("ErrorCode") in NOT_FOUND_CODES:
+                with self._lock:
+                    self._read.missing.append(ref)
+            else:
+                failures.append((ref, error))
+        if failures:
+            transient = all(_is_transient_code(e.get("ErrorCode")) for _, e in failures)
+            text = "; ".join(f"{ref.id}: {e.get('ErrorCode') or 'error'}" +
+                             (f" ({e['Message']})" if e.get("Message") else "") for ref, e in failures)
+            raise (TransientError if transient else StepFailed)(f"{self.service}: {text}")
+        return leftover
+
+    def _read_one(self, ref: SecretRef) -> None:
+        from botocore.exceptions import ClientError
+
+        request = {"SecretId": ref.id}
+        if ref.version_stage != CURRENT_STAGE:
+            request["VersionStage"] = ref.version_stage
+        with aws_errors(self.service, _describe_ref(ref)):
+            self._count("GetSecretValue")
+            try:
+                entry = self.client.get_secret_value(**request)
+            except ClientError as error:
+                if error_code(error) in NOT_FOUND_CODES:
+                    with self._lock:
+                        self._read.missing.append(ref)
+                    return
+                raise
+        self._register(entry)
+        self._store(ref, entry)
+
+    def _register(self, entry: dict[str, Any]) -> None:
+        """Every form the value can be printed in: whole, base64, each JSON field."""
+        value = SecretValue("", entry.get("Name", ""), entry.get("SecretString"), entry.get("SecretBinary"))
+        self.on_value(value.string if value.string is not None else value.binary)
+        if value.binary is not None:
+            self.on_value(value.text())
+        elif value.string is not None and value.string.lstrip().startswith(("{", "[")):
+            with contextlib.suppress(ValueError):
+                for leaf in json_leaves(json.loads(value.string)):
+                    self.on_value(leaf)
+
+    def _store(self, ref: SecretRef, entry: dict[str, Any]) -> None:
+        value = SecretValue(ref.id, entry.get("Name", ref.id), entry.get("SecretString"), entry.get("SecretBinary"))
+        with self._lock:
+            self._read.values[ref] = value
+
+    def _count(self, operation: str) -> None:
+        if self.cancelled.is_set():
+            raise Cancelled("cancelled")
+        with self._lock:
+            self._read.calls[operation] = self._read.calls.get(operation, 0) + 1
+
+
+class _BatchDenied(Exception):
+    """BatchGetSecretValue itself is not allowed: read the batch one secret at a time."""
+
+
+def _same_secret(requested: str, entry: dict[str, Any]) -> bool:
+    """Whether a batch answer is the secret asked for by name, by ARN, or by a partial ARN
+    (an ARN without the six random characters AWS appends)."""
+    arn = entry.get("ARN") or ""
+    return requested in (entry.get("Name"), arn) or (requested.startswith("arn:") and arn.startswith(requested + "-")
+                                                     and len(arn) == len(requested) + 7)
+
+
+def _is_transient_code(code: str | None) -> bool:
+    return code in TRANSIENT_CODES
+
+
+def _describe_ids(ids: list[str]) -> str:
+    return ids[0] if len(ids) == 1 else f"{len(ids)} secrets ({ids[0]}, ...)"
+
+
+def _describe_ref(ref: SecretRef) -> str:
+    return ref.id if ref.version_stage == CURRENT_STAGE else f"{ref.id} ({ref.version_stage})"
+
+
+# -- SSM Parameter Store ---------------------------------------------------------------------
+
+@dataclass
+class ParametersRead:
+    values: dict[str, str] = field(default_factory=dict)      # parameter name -> value
+    under_path: dict[str, list[str]] = field(default_factory=dict)  # path -> names found
+    missing: list[str] = field(default_factory=list)
+    calls: dict[str, int] = field(default_factory=dict)
+
+
+class ParameterStoreReader:
+    """Reads SSM parameters decrypted: every one under a path (GetParametersByPath,
+    recursive, paged) and named ones (GetParameters, at most 10 a call, concurrently)."""
+
+    service = "ssm"
+
+    def __init__(self, client: Any, on_value: OnValue, *, cancelled: threading.Event | None = None,
+                 max_workers: int = MAX_CONCURRENT_CALLS) -> None:
+        self.client = client
+        self.on_value = on_value
+        self.cancelled = cancelled or threading.Event()
+        self.max_workers = max_workers
+        self._lock = threading.Lock()
+        self._read = ParametersRead()
+
+    def read(self, paths: Sequence[str] = (), names: Sequence[str] = ()) -> ParametersRead:
+        work: list[tuple[str, Any]] = [("path", p) for p in dict.fromkeys(paths)]
+        work += [("names", batch) for batch in chunks(list(dict.fromkeys(names)), GET_PARAMETERS_MAX_NAMES)]
+        run_concurrently(self._do, work, cancelled=self.cancelled, max_workers=self.max_workers)
+        return self._read
+
+    def _do(self, item: tuple[str, Any]) -> None:
+        kind, what = item
+        if kind == "path":
+            self._read_path(what)
+        else:
+            self._read_names(what)
+
+    def _read_path(self, path: str) -> None:
+        found = []
+        token = None
+        with aws_errors(self.service, f"parameters under {path}"):
+            while True:
+                request: dict[str, Any] = {"Path": path, "Recursive": True, "WithDecryption": True, "MaxResults": 10}
+                if token:
+                    request["NextToken"] = token
+                self._count("GetParametersByPath")
+                response = self.client.get_parameters_by_path(**request)
+                for parameter in response.get("Parameters", []):
+                    self._keep(parameter)
+                    found.append(parameter["Name"])
+                token = response.get("NextToken")
+                if not token:  # the last page may be empty and still carry no token
+                    break
+        with self._lock:
+            self._read.under_path[path] = found
+
+    def _read_names(self, names: list[str]) -> None:
+        assert 0 < len(names) <= GET_PARAMETERS_MAX_NAMES
+        with aws_errors(self.service, _describe_ids(names).replace("secrets", "parameters")):
+            self._count("GetParameters")
+            response = self.client.get_parameters(Names=names, WithDecryption=True)
+        for parameter in response.get("Parameters", []):
+            self._keep(parameter)
+        with self._lock:
+            self._read.missing.extend(n for n in response.get("InvalidParameters", []))
+
+    def _keep(self, parameter: dict[str, Any]) -> None:
+        value = parameter.get("Value", "")
+        self.on_value(value)
+        with self._lock:
+            self._read.values[parameter["Name"]] = value
+
+    def _count(self, operation: str) -> None:
+        if self.cancelled.is_set():
+            raise Cancelled("cancelled")
+        with self._lock:
+            self._read.calls[operation] = self._read.calls.get(operation, 0) + 1
+
+
+# -- from values to variables ----------------------------------------------------------------
+
+_NOT_NAME_CHARS = re.compile(r"[^A-Za-z0-9_]")
+
+
+def variable_name(text: str, prefix: str = "") -> str:
+    """A JSON key or parameter name as a variable: upper-cased, every character outside
+    [A-Za-z0-9_] turned into `_`, prefixed."""
+    return prefix + _NOT_NAME_CHARS.sub("_", text).upper()
+
+
+def json_text(value: Any) -> str:
+    """A JSON value as an env value: strings as they are, anything else as JSON text."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def json_object(secret_id: str, text: str | None) -> dict[str, Any]:
+    """The JSON object a SecretString holds, or an error naming the secret (never the value:
+    json's messages hold positions only)."""
+    if text is None:
+        raise StepFailed(f"secret {secret_id} is binary; `keys` needs a SecretString holding a JSON object")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise StepFailed(f"secret {secret_id} is not JSON (line {error.lineno} column {error.colno}: {error.msg}); "
+                         "`keys` needs a JSON object (use `env:` for the whole value)") from None
+    if not isinstance(data, dict):
+        raise StepFailed(f"secret {secret_id} holds a JSON {_json_kind(data)}, not an object; "
+                         "`keys` needs a JSON object (use `env:` for the whole value)")
+    return data
+
+
+_MISSING = object()
+
+
+def json_lookup(data: dict[str, Any], path: str) -> Any:
+    """`path` in `data`: the key itself if the object has it, else a dotted path through
+    nested objects (and list indices). Returns `_MISSING` when nothing is there."""
+    if path in data:
+        return data[path]
+    current: Any = data
+    for part in path.split("."):
+        if isinstance(current, dict) and part in current:
+            current = current[part]
+        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
+            current = current[int(part)]
+        else:
+            return _MISSING
+    return current
+
+
+def json_leaves(value: Any) -> Iterator[str]:
+    """Every value nested in a JSON document, as `json_text` would write it."""
+    if isinstance(value, dict):
+        for item in value.values():
+            yield json_text(item)
+            yield from json_leaves(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield json_text(item)
+            yield from json_leaves(item)
+
+
+def is_missing(value: Any) -> bool:
+    return value is _MISSING
+
+
+def _json_kind(value: Any) -> str:
+    return {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(type(value), "number")
+
+
+# -- into the env file -------------------------------------------------------------------------
+
+@dataclass(kw_only=True)
+class EnvFileOptions:
+    """The options every step writing an env file shares."""
+
+    file: str = option(help="the env file to write (relative to the directory of automations.yaml)")
+    format: FormatName = option("dotenv", help="dotenv (python-dotenv and `set -a; . FILE` read it the same), "
+                                               "shell (export KEY='...'), json (one object), docker (--env-file)")
+    mode: WriteMode = option("replace", help="replace: the file holds exactly these keys; merge: these keys "
+                                             "updated, the file's other keys kept")
+    profile: str | None = option(None, help="AWS profile (default: the one aws-login used earlier in this run, "
+                                            "else the AWS SDK's default chain)")
+    region: str | None = option(None, help="AWS region (default: the profile's or the environment's)")
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    value: str
+    source: str   # where it comes from, for messages and dry runs: "secret db key host"
+
+
+def assemble(variables: Iterable[Variable]) -> dict[str, str]:
+    """The variables as one mapping; two sources for one name is an error naming both."""
+    seen: dict[str, Variable] = {}
+    for variable in variables:
+        first = seen.get(variable.name)
+        if first is not None:
+            raise StepFailed(f"two entries write {variable.name}: {first.source} and {variable.source}")
+        seen[variable.name] = variable
+    return {name: v.value for name, v in seen.items()}
+
+
+def env_file_path(ctx: StepContext, file: str) -> Path:
+    """`file` with `~` expanded, relative to the directory of automations.yaml."""
+    return ctx.config_path.parent / Path(file).expanduser()
+
+
+def write_variables(ctx: StepContext, options: EnvFileOptions, variables: list[Variable], what: str) -> StepResult:
+    path = env_file_path(ctx, options.file)
+    values = assemble(variables)
+    changed = EnvFileWriter(path, options.format, options.mode).write(values)
+    names = list(values)
+    message = f"{len(names)} variable{'s' if len(names) != 1 else ''} from {what} in {options.file}"
+    if not changed:
+        return StepResult.ok(f"{message} (unchanged)", file=str(path), variables=names)
+    return StepResult.changed(message, file=str(path), variables=names)
+
+
+def aws_client(ctx: StepContext, service: str, options: EnvFileOptions) -> Any:
+    with aws_errors(service, "client"):
+        return ctx.aws.client(service, options.profile, options.region, max_pool_connections=MAX_CONCURRENT_CALLS)

@@ -1,0 +1,102 @@
+"""`ssm-parameters`: SSM Parameter Store parameters into one env file.
+
+The story of one run: read every parameter under `path` (recursively, decrypted, page by
+page) and every one listed in `names` (ten a call, concurrently), each value registered with
+the redactor as it arrives; fail naming every missing parameter at once (unless the step is
+`optional`); name each variable after the parameter (its name below `path`, or its last
+segment), upper-cased, sanitised, prefixed; write the file in one atomic step, 0600.
+
+boto3 and botocore are imported only when the step runs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from automations.aws import is_transient_aws_error
+from automations.envfile import KEY_PATTERN
+from automations.errors import StepFailed, TransientError
+from automations.options import OptionError, option
+from automations.retry import RetryPolicy
+from automations.secrets import (EnvFileOptions, ParameterStoreReader, Variable, aws_client, variable_name,
+                                 write_variables)
+from automations.step import Step, StepContext, StepResult
+
+PARAMETER_PATH = r"/[^\s]*"
+
+
+@dataclass(kw_only=True)
+class SsmParametersOptions(EnvFileOptions):
+    path: str | None = option(None, pattern=PARAMETER_PATH,
+                              help="every parameter under this path (recursive), e.g. /myapp/dev/")
+    names: list[str] = option(default_factory=list, help="parameters by name (or ARN)")
+    prefix: str = option("", pattern=r"[A-Za-z_][A-Za-z0-9_]*|", help="put before every variable name")
+    optional: bool = option(False, help="missing parameters, or none under `path`, are a warning, not a failure")
+
+    def __post_init__(self) -> None:
+        if self.path is None and not self.names:
+            raise OptionError("path", "give `path:`, `names:` or both")
+        for index, name in enumerate(self.names):
+            if not name.strip():
+                raise OptionError(("names", index), "empty parameter name")
+
+
+class SsmParametersStep(Step[SsmParametersOptions]):
+    name = "ssm-parameters"
+    Options = SsmParametersOptions
+    summary = "Write SSM Parameter Store parameters (by path and/or name, decrypted) into an env file"
+    retry_policy = RetryPolicy(attempts=5, initial_delay=0.5, max_delay=8.0, deadline=60.0)
+
+    def run(self, ctx: StepContext) -> StepResult:
+        options = self.options
+        client = aws_client(ctx, "ssm", options)
+        paths = [options.path] if options.path else []
+        read = ParameterStoreReader(client, ctx.secret, cancelled=ctx.cancelled).read(paths, options.names)
+        ctx.log.debug("ssm calls: " + ", ".join(f"{op} x{n}" for op, n in sorted(read.calls.items())))
+        self._check_missing(ctx, read.missing, paths and not read.under_path.get(options.path or ""))
+        names = sorted(n for found in read.under_path.values() for n in found)
+        names += [n for n in options.names if n in read.values and n not in names]
+        variables = [Variable(self._variable_for(n), read.values[n], f"parameter {n}") for n in names]
+        for variable in variables:
+            if not KEY_PATTERN.fullmatch(variable.name):
+                raise StepFailed(f"{variable.source} makes the variable name {variable.name!r}, "
+                                 "which is not valid: set a `prefix`")
+        return write_variables(ctx, options, variables, f"{len(names)} parameter{'s' if len(names) != 1 else ''}")
+
+    def _check_missing(self, ctx: StepContext, missing: list[str], empty_path: bool) -> None:
+        problems = []
+        if missing:
+            problems.append(f"parameter{'s' if len(missing) > 1 else ''} not found: {', '.join(missing)}")
+        if empty_path:
+            problems.append(f"no parameters under {self.options.path}")
+        if not problems:
+            return
+        if self.options.optional:
+            for problem in problems:
+                ctx.log.warning(problem)
+            return
+        raise StepFailed("; ".join(problems))
+
+    def _variable_for(self, parameter: str) -> str:
+        """The name below `path` if it is there, else the last segment (`arn:...:parameter/a/b` too)."""
+        base = self.options.path
+        if base and parameter.startswith(base.rstrip("/") + "/"):
+            relative = parameter[len(base.rstrip("/")) + 1:]
+        else:
+            relative = parameter.rsplit("/", 1)[-1]
+        return variable_name(relative, self.options.prefix)
+
+    def is_transient(self, error: BaseException) -> bool:
+        return isinstance(error, TransientError) or is_transient_aws_error(error)
+
+    def describe(self) -> list[str]:
+        options = self.options
+        lines = [f"write {options.file} ({options.format}, {options.mode}) from SSM Parameter Store"
+                 + (f" (profile {options.profile})" if options.profile else "")
+                 + (f" (region {options.region})" if options.region else "")]
+        if options.path:
+            lines.append(f"  {options.prefix}* <- every parameter under {options.path} (recursive, decrypted)")
+        for name in options.names:
+            lines.append(f"  {self._variable_for(name)} <- parameter {name}")
+        if options.optional:
+            lines.append("  (optional: missing parameters are a warning)")
+        return lines
