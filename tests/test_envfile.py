@@ -7,9 +7,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Iterator
 
 import dotenv
 import pytest
@@ -61,6 +65,73 @@ def read_with_docker_rules(path: Path) -> dict[str, str]:
 # Go's unicode.IsSpace, spelled out here rather than taken from the module under test.
 GO_SPACE = "".join(chr(c) for c in (0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x20, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B),
                                     0x2028, 0x2029, 0x202F, 0x205F, 0x3000))
+
+
+class FakeDockerEngine:
+    """Just enough of the Docker Engine API for the real `docker` CLI to parse an env file
+    and send the result: it records `Env` from POST /containers/create and answers with an
+    error, so nothing is ever created (no daemon is needed)."""
+
+    def __init__(self) -> None:
+        engine = self
+        self.created: list[dict] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def reply(self, status: int, body: bytes) -> None:
+                self.send_response(status)
+                for key, value in (("Content-Type", "application/json"), ("Api-Version", "1.43"), ("Ostype", "linux")):
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def do_HEAD(self) -> None:
+                self.reply(200, b"")
+
+            def do_GET(self) -> None:
+                self.reply(200, b"OK") if "/_ping" in self.path else self.reply(404, b'{"message": "not here"}')
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if "/containers/create" in self.path:
+                    engine.created.append(json.loads(body))
+                self.reply(500, b'{"message": "fake engine: recorded"}')
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def host(self) -> str:
+        return "tcp://%s:%d" % self.server.server_address[:2]
+
+    def read(self, path: Path) -> dict[str, str]:
+        """What `docker create --env-file PATH` would give the container."""
+        before = len(self.created)
+        proc = subprocess.run(["docker", "create", "--env-file", str(path), "example.invalid/image"],
+                              env={"PATH": os.environ["PATH"], "DOCKER_HOST": self.host, "HOME": str(path.parent)},
+                              capture_output=True, text=True, timeout=60)
+        assert len(self.created) == before + 1, f"docker did not send the container: {proc.stderr}"
+        return dict(item.split("=", 1) for item in self.created[-1]["Env"] or [])
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="session")
+def docker_cli() -> Iterator[FakeDockerEngine]:
+    if shutil.which("docker") is None:
+        pytest.skip("the docker CLI is not installed")
+    engine = FakeDockerEngine()
+    yield engine
+    engine.close()
 
 
 def subset(read: dict[str, str | None], keys: dict[str, str]) -> dict[str, str | None]:
@@ -231,6 +302,21 @@ def test_docker_values_read_back_identically_under_dockers_env_file_rules(tmp_pa
     write_env_file(path, entries, fmt="docker")
     assert read_with_docker_rules(path) == entries
     assert read_env_file(path, "docker") == entries
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(entries=st.dictionaries(KEYS, VALUES.filter(lambda v: "\n" not in v and "\r" not in v), min_size=1, max_size=6))
+def test_docker_values_read_back_identically_with_the_docker_cli(
+        tmp_path: Path, docker_cli: FakeDockerEngine, entries: dict[str, str]) -> None:
+    path = fresh(tmp_path, "docker.env")
+    write_env_file(path, entries, fmt="docker")
+    assert docker_cli.read(path) == entries
+
+
+def test_the_docker_cli_reads_quotes_as_part_of_the_value(tmp_path: Path, docker_cli: FakeDockerEngine) -> None:
+    path = tmp_path / "docker.env"
+    path.write_text("A='x'\nB=\"y\"\n  # comment\nC=a # not a comment\n")
+    assert docker_cli.read(path) == {"A": "'x'", "B": '"y"', "C": "a # not a comment"}
 
 
 def test_docker_lines_are_unquoted() -> None:
