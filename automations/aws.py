@@ -7,6 +7,7 @@ pay for them.
 """
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +15,8 @@ from typing import Any
 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 15.0
+# Seconds; for slow links, and for tests of a response slower than the read timeout.
+READ_TIMEOUT_VARIABLE = "AUTOMATIONS_AWS_READ_TIMEOUT"
 
 TRANSIENT_CODES = frozenset({
     "Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded",
@@ -38,11 +41,18 @@ def client_config(**overrides: Any) -> Any:
 
     settings: dict[str, Any] = {
         "connect_timeout": CONNECT_TIMEOUT,
-        "read_timeout": READ_TIMEOUT,
+        "read_timeout": _read_timeout(),
         "retries": {"total_max_attempts": 1, "mode": "standard"},
     }
     settings.update(overrides)
     return Config(**settings)
+
+
+def _read_timeout() -> float:
+    try:
+        return max(0.1, float(os.environ.get(READ_TIMEOUT_VARIABLE) or READ_TIMEOUT))
+    except ValueError:
+        return READ_TIMEOUT
 
 
 def error_code(error: BaseException) -> str | None:

@@ -7,6 +7,10 @@ error, a dropped connection, or a delay.
         proxy.fail(action="AssumeRoleWithWebIdentity", times=2, status=400, code="IDPCommunicationError")
         ... run the CLI with AWS_ENDPOINT_URL=proxy.url ...
         assert proxy.count("AssumeRoleWithWebIdentity") == 3
+
+`FaultProxy(upstream, delay=0.1)` adds 100 ms to every request (a far-away region);
+`FaultProxy(upstream, rate_limit=50)` answers Throttling to requests beyond 50 in any one
+second (an account's STS quota shared by a fleet booting at once).
 """
 from __future__ import annotations
 
@@ -65,16 +69,23 @@ def action_of(path: str, headers: dict[str, str], body: bytes) -> str | None:
     return None
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # hundreds of clients connect at once in the fleet simulation
+
+
 class FaultProxy:
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, delay: float = 0.0, rate_limit: int | None = None) -> None:
         parsed = urllib.parse.urlparse(upstream)
         self.upstream_host = parsed.hostname or "127.0.0.1"
         self.upstream_port = parsed.port or 80
         self.requests: list[RecordedRequest] = []
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
+        self.delay = delay                  # seconds added to every request
+        self.rate_limit = rate_limit        # requests per second answered; the rest get Throttling
+        self._admitted: list[float] = []    # when the requests of the last second were admitted
+        self._server = _Server(("127.0.0.1", 0), self._handler_class())
         self._thread: threading.Thread | None = None
 
     @property
@@ -118,7 +129,23 @@ class FaultProxy:
             self.requests.clear()
             self._faults.clear()
 
+    def _over_rate(self) -> bool:
+        """A sliding one-second window over admitted requests: throttled ones do not count,
+        as with AWS's quotas."""
+        if self.rate_limit is None:
+            return False
+        now = time.monotonic()
+        with self._lock:
+            while self._admitted and self._admitted[0] <= now - 1.0:
+                self._admitted.pop(0)
+            if len(self._admitted) >= self.rate_limit:
+                return True
+            self._admitted.append(now)
+            return False
+
     def _take_fault(self, action: str | None) -> Fault | None:
+        if self._over_rate():
+            return Fault(action, 1, 400, "Throttling", "Rate exceeded", drop=False, delay=0.0, used=1)
         with self._lock:
             for fault in self._faults:
                 if fault.used < fault.times and (fault.action is None or fault.action == action):
@@ -140,6 +167,8 @@ class FaultProxy:
                 body = self.rfile.read(length) if length else b""
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 action = action_of(self.path, headers, body)
+                if proxy.delay:
+                    time.sleep(proxy.delay)
                 fault = proxy._take_fault(action)
                 with proxy._lock:
                     proxy.requests.append(RecordedRequest(self.command, self.path, headers, body, action,
