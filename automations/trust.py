@@ -462,7 +462,7 @@ def _issuer_provider(issuer: str) -> str | None:
 
 
 def _principal_failure(statement: Statement, context: _Context, account: str | None) -> str | None:
-    wanted = None if context.provider is None else context.provider
+    wanted = context.provider
     if statement.principals is None:
         matches = True
     else:
@@ -524,7 +524,8 @@ def _allow_failure(statement: Statement, context: _Context, required: list[str],
 
 
 def _deny_match(statement: Statement, context: _Context, required: list[str], account: str | None) -> Failure | None:
-    if _principal_failure(statement, context, account) or _action_failure(statement, [ASSUME_ACTION]):
+    # A Deny applies when it covers any action the exchange needs.
+    if _principal_failure(statement, context, account) or all(_action_failure(statement, [a]) for a in required):
         return None
     details = []
     for condition in statement.conditions:

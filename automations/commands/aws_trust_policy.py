@@ -54,6 +54,9 @@ def _from_token(args: argparse.Namespace, provider: str | None) -> tuple[str, li
     issuer = claims.get("iss")
     if not isinstance(issuer, str):
         raise PolicyError("--from-token", "the token has no iss claim")
+    if not issuer.startswith("https://"):
+        raise PolicyError("--from-token", f"the token's issuer {issuer!r} is not https://: IAM accepts only "
+                                          "https identity providers")
     issuer_provider = provider_host(issuer)
     if provider is not None and provider != issuer_provider:
         raise PolicyError("--provider", f"{provider!r} is not the token's issuer {issuer!r} "
