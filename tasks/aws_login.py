@@ -126,7 +126,7 @@ class AwsLoginStep(Step[AwsLoginOptions]):
                 expires = still_valid.outputs["expiration"]
                 return StepResult.skipped(f"valid until {expires}", profile=self.options.profile, **still_valid.outputs)
         assumed = self.assume_role(ctx.env, role_arn, task=ctx.task, base_dir=ctx.config_path.parent,
-                                   cancelled=ctx.cancelled, log=ctx.log.info)
+                                   cancelled=ctx.cancelled, log=ctx.log.info, secret=ctx.secret)
         if self.options.verify:
             self.verify(assumed, ctx)
         login = Login(assumed.credentials, assumed.assumed_role_arn)
@@ -156,12 +156,13 @@ class AwsLoginStep(Step[AwsLoginOptions]):
 
     def assume_role(self, env: Mapping[str, str], role_arn: str, *, task: str, base_dir: Path | None,
                     cancelled: threading.Event | None = None,
-                    log: Callable[[str], None] = lambda message: None) -> AssumedRole:
+                    log: Callable[[str], None] = lambda message: None,
+                    secret: Callable[[str | None], None] = REDACTOR.add) -> AssumedRole:
         """One attempt: a fresh token, checked, exchanged. Every secret is registered with the
         redactor the moment we hold it."""
         source = self.token_source(base_dir)
         token = source.fetch(env, cancelled)
-        REDACTOR.add(token)
+        secret(token)
         claims = check_token(token, self.options.audience)
         request = AssumeRoleRequest(
             role_arn=role_arn,
@@ -181,8 +182,8 @@ class AwsLoginStep(Step[AwsLoginOptions]):
                                   f"{json.dumps(claims, sort_keys=True)}; compare them with the role's trust policy "
                                   f"(automations token --task {task} --decode)", error.code) from None
             raise
-        REDACTOR.add(assumed.credentials.secret_access_key)
-        REDACTOR.add(assumed.credentials.session_token)
+        secret(assumed.credentials.secret_access_key)
+        secret(assumed.credentials.session_token)
         self.check_account(assumed.account_id)
         return assumed
 
