@@ -419,6 +419,9 @@ class _Context:
         """Where a condition key's value comes from, the claim's name, and its raw value."""
         if self.provider is not None and key.lower().startswith(self.provider.lower() + ":"):
             claim = key[len(self.provider) + 1:]
+            if claim not in self.claims:
+                # IAM's condition key names are case-insensitive.
+                claim = next((name for name in self.claims if name.lower() == claim.lower()), claim)
             return "token", claim, self.claims.get(claim)
         if key.partition(":")[0].lower() in REQUEST_KEY_PREFIXES:
             return "request", key, None
@@ -642,6 +645,15 @@ def _explain(condition: Condition, values: list[str], holds: bool, source: str) 
                    "and ForAllValues)" if not holds else ""))
     shown = json.dumps(values[0]) if len(values) == 1 else json.dumps(values)
     return f"{verdict}: {subject} is {shown}"
+
+
+def federated_arns_for(statements: list[Statement], claims: Mapping[str, Any]) -> list[str]:
+    """The provider ARNs of Allow statements that name this token's issuer."""
+    issuer = claims.get("iss")
+    provider = _issuer_provider(issuer) if isinstance(issuer, str) else None
+    arns = [p for s in statements if s.effect == "Allow" and s.principals and not s.not_principal
+            for p in s.principals if FEDERATED_ARN.match(p) and _names_provider(p, provider, None)]
+    return list(dict.fromkeys(arns))
 
 
 def describe_claims(claims: Mapping[str, Any], names: Iterable[str] = ("iss", "aud", "sub", "amr")) -> list[str]:

@@ -198,3 +198,35 @@ def test_a_secret_arn_without_its_random_suffix_matches_through_six_wildcards() 
     policy = secrets_policy([secret_arn("a-AbC123")])
     assert [s["Action"] for s in policy["Statement"]] == ["secretsmanager:GetSecretValue",
                                                           "secretsmanager:BatchGetSecretValue"]
+
+
+# -- check-trust --role also asks IAM what STS checks before the policy --------------------
+
+def _token_for(provider: str, tmp_path: Path) -> Path:
+    import jwt
+
+    path = tmp_path / "token.jwt"
+    path.write_text(jwt.encode({"iss": f"https://{provider}", "aud": "sts.amazonaws.com",
+                                "sub": f"org:{ORG}/prj:{PRJ}/env:e1", "exp": 4102444800}, "k" * 32, algorithm="HS256"))
+    return path
+
+
+def test_check_trust_role_refuses_when_the_trusted_provider_does_not_exist(env, names, moto_endpoint, tmp_path) -> None:
+    document = trust_policy(ACCOUNT, names["provider"], "sts.amazonaws.com", [f"org:{ORG}/*"])
+    iam(moto_endpoint).create_role(RoleName=names["role"], AssumeRolePolicyDocument=json.dumps(document))
+    result = run_cli("aws", "check-trust", "--role", names["role"], "--token-file",
+                     str(_token_for(names["provider"], tmp_path)), env=env)
+    assert result.code == 1, result.output
+    assert "STS will refuse it first" in result.stdout
+    assert f"oidc-provider/{names['provider']} does not exist in this account" in result.stdout
+
+
+def test_check_trust_role_refuses_an_audience_the_provider_does_not_know(env, names, moto_endpoint, tmp_path) -> None:
+    client = iam(moto_endpoint)
+    client.create_open_id_connect_provider(Url=f"https://{names['provider']}", ClientIDList=["another-app"])
+    document = trust_policy(ACCOUNT, names["provider"], "sts.amazonaws.com", [f"org:{ORG}/*"])
+    client.create_role(RoleName=names["role"], AssumeRolePolicyDocument=json.dumps(document))
+    result = run_cli("aws", "check-trust", "--role", names["role"], "--token-file",
+                     str(_token_for(names["provider"], tmp_path)), env=env)
+    assert result.code == 1, result.output
+    assert "incorrect token audience" in result.stdout and "['another-app']" in result.stdout

@@ -161,7 +161,9 @@ CASES = [
      "no-matching-allow", f"{P}:email_verified"),
     ("other-providers-key-is-absent", [allow({"StringLike": {"token.actions.githubusercontent.com:sub": "repo:*"}})],
      claims(), False, "no-matching-allow", "token.actions.githubusercontent.com:sub"),
-    ("condition-key-prefix-is-case-insensitive", [allow({"StringEquals": {f"APP.GITPOD.IO:sub": SUB}})], claims(),
+    ("condition-key-prefix-is-case-insensitive", [allow({"StringEquals": {"APP.GITPOD.IO:sub": SUB}})], claims(),
+     True, "allowed", None),
+    ("condition-key-claim-is-case-insensitive", [allow({"StringEquals": {f"{P}:SUB": SUB}})], claims(),
      True, "allowed", None),
     # Deny
     ("explicit-deny-beats-allow", [allow(), deny({"StringLike": {f"{P}:sub": f"*/prj:{PRJ}/*"}})], claims(), False,
