@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from automations.trust import (
     PolicyError, check_policy_for_iam, evaluate, gitpod_sub_pattern, parse_policy, provider_host,
@@ -359,3 +361,21 @@ def test_the_troubleshooting_hint_is_a_runnable_check_trust_command() -> None:
     assert hint == "automations aws check-trust --role gitpod-dev --task aws-login"
     assert role_name_from_arn("arn:aws:iam::123456789012:role/x") == "x"
     assert "ROLE_NAME" in trust_troubleshooting_hint("login")
+
+
+# -- StringLike matching, as a property ----------------------------------------------------
+
+def _literal(text: str) -> str:
+    return text.replace("$", "${$}").replace("*", "${*}").replace("?", "${?}")
+
+
+@given(st.text(max_size=12), st.text(max_size=12), st.text(max_size=12))
+def test_string_like_star_matches_any_middle_and_escapes_are_literal(head: str, middle: str, tail: str) -> None:
+    condition = {"StringLike": {f"{P}:sub": _literal(head) + "*" + _literal(tail)}}
+    assert evaluate(policy(allow(condition)), claims(sub=head + middle + tail)).allowed
+
+
+@given(st.text(min_size=1, max_size=12), st.text(min_size=1, max_size=12))
+def test_string_like_without_wildcards_matches_only_the_same_string(value: str, other: str) -> None:
+    condition = {"StringLike": {f"{P}:sub": _literal(value)}}
+    assert evaluate(policy(allow(condition)), claims(sub=other)).allowed == (value == other)
