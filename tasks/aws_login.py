@@ -178,9 +178,12 @@ class AwsLoginStep(Step[AwsLoginOptions]):
             assumed = assume_role_with_web_identity(token, request, env)
         except StsRejected as error:
             if error.code in ("AccessDenied", "IDPRejectedClaim"):
+                from automations.trust import trust_troubleshooting_hint
+
                 raise StsRejected(f"{error} -- role {role_arn}; the token's claims: "
                                   f"{json.dumps(claims, sort_keys=True)}; compare them with the role's trust policy "
-                                  f"(automations token --task {task} --decode)", error.code) from None
+                                  f"(automations token --task {task} --decode), or have "
+                                  f"`{trust_troubleshooting_hint(task, role_arn)}` compare them", error.code) from None
             raise
         secret(assumed.credentials.secret_access_key)
         secret(assumed.credentials.session_token)
