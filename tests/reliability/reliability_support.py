@@ -1,0 +1,77 @@
+"""What the reliability suite shares: a login-plus-secrets configuration, secrets seeded in
+the moto server, and snapshots of a directory tree to prove that nothing changed.
+
+(A module, not a conftest.py: `tests/conftest.py` already owns that module name.)
+"""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import uuid
+from pathlib import Path
+
+import boto3
+
+ROLE = "arn:aws:iam::123456789012:role/dev-role"  # moto's default account, where the secrets are seeded
+ASSUME = "AssumeRoleWithWebIdentity"
+BATCH = "BatchGetSecretValue"
+FAST_RETRY = "{attempts: 4, initialDelay: 0.01, maxDelay: 0.05}"
+TEMP_PREFIX = ".automations-tmp-"
+
+
+def unique_prefix() -> str:
+    """The moto server lives for the whole session: every test names its secrets apart."""
+    return f"r{uuid.uuid4().hex[:10]}"
+
+
+def seed_secrets(endpoint: str, values: dict[str, str | dict]) -> None:
+    client = boto3.client("secretsmanager", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    for name, value in values.items():
+        client.create_secret(Name=name, SecretString=value if isinstance(value, str) else json.dumps(value))
+
+
+def login_and_secrets_config(secret_env: dict[str, str], *, profile: str = "dev", env_file: str = ".env",
+                             token: str = "{file: token}", retry: str = FAST_RETRY, task: str = "boot",
+                             region: str = "us-east-1") -> str:
+    """aws-login, then secrets-manager with the credentials it got: one secret per variable
+    (`secret_env` maps variable -> secret id)."""
+    entries = "".join(f"          - {{id: {secret_id}, env: {name}}}\n" for name, secret_id in secret_env.items())
+    return (f"tasks:\n"
+            f"  {task}:\n"
+            f"    steps:\n"
+            f"      - uses: aws-login\n"
+            f"        retry: {retry}\n"
+            f"        with:\n"
+            f"          roleArn: {ROLE}\n"
+            f"          token: {token}\n"
+            f"          profile: {profile}\n"
+            f"          region: {region}\n"
+            f"      - uses: secrets-manager\n"
+            f"        retry: {retry}\n"
+            f"        with:\n"
+            f"          file: {env_file}\n"
+            f"          secrets:\n" + entries)
+
+
+def snapshot(root: Path, ignore: tuple[str, ...] = (".cache",)) -> dict[str, tuple[int, bytes | str]]:
+    """Every file, link and directory under `root`: its mode and its bytes (or link target)."""
+    found: dict[str, tuple[int, bytes | str]] = {}
+    for directory, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in ignore]
+        for name in dirs + files:
+            path = Path(directory) / name
+            info = path.lstat()
+            key = str(path.relative_to(root))
+            if stat.S_ISLNK(info.st_mode):
+                found[key] = (info.st_mode, os.readlink(path))
+            elif stat.S_ISREG(info.st_mode):
+                found[key] = (info.st_mode, path.read_bytes())
+            else:
+                found[key] = (info.st_mode, "")
+    return found
+
+
+def temp_files(*directories: Path) -> list[str]:
+    return sorted(p.name for d in directories if d.is_dir() for p in d.iterdir() if p.name.startswith(TEMP_PREFIX))
