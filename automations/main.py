@@ -65,6 +65,30 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("validate", parents=[common], help="check automations.yaml and report every problem")
     commands.add_parser("steps", parents=[common], help="list every step type, where it comes from, its options")
 
+    commands.add_parser("status", parents=[common],
+                        help="each task's last run, and when the AWS credentials it wrote expire")
+    logs = commands.add_parser("logs", parents=[common], help="the (redacted) output of a task's last run")
+    logs.add_argument("task", nargs="?", metavar="TASK", help="the task (default: every task of the last run)")
+    init = commands.add_parser("init", parents=[common], help="write a commented automations.yaml to start from")
+    init.add_argument("--aws", action="store_true", help="an aws-login task (implied by --role-arn and --secret)")
+    init.add_argument("--role-arn", metavar="ARN", help="the role aws-login assumes (default: $AWS_ROLE_ARN at run time)")
+    init.add_argument("--region", metavar="REGION", help="the AWS region to write into the profile")
+    init.add_argument("--secret", metavar="ID", action="append", default=[],
+                      help="a Secrets Manager secret for the secrets task (repeatable)")
+    init.add_argument("--env-file", metavar="FILE", default=".env.secrets", help="where the secrets go (default .env.secrets)")
+    init.add_argument("--file", metavar="FILE", default="automations.yaml", help="the file to write (default automations.yaml)")
+    init.add_argument("--force", action="store_true", help="overwrite the file if it exists")
+    schema = commands.add_parser("schema", parents=[common],
+                                 help="print the JSON Schema of automations.yaml, with every installed step type")
+    schema.add_argument("--indent", type=int, default=2, metavar="N", help="JSON indentation (default 2)")
+    demo = commands.add_parser("demo", parents=[common],
+                               help="run the Gitpod example end to end against a local AWS (moto) and a local token")
+    demo.add_argument("--dir", metavar="DIR", default=".demo",
+                      help="where the demo's token, AWS files and env file go (default .demo)")
+    completion = commands.add_parser("completion", parents=[common], help="print a bash or zsh completion script")
+    completion.add_argument("shell", nargs="?", choices=("bash", "zsh"), help="the shell")
+    completion.add_argument("--list-tasks", action="store_true", help=argparse.SUPPRESS)
+
     token = commands.add_parser("token", parents=[common], help="print the OIDC token an aws-login step would use")
     token.add_argument("--task", metavar="TASK", help="the task whose aws-login step's token source to use")
     token.add_argument("--step", metavar="ID", help="the aws-login step's id, when the task has several")

@@ -89,6 +89,10 @@ class Reporter:
         elif self.verbosity >= VERBOSE:
             self._write(f"{task} | {step}: started")
 
+    def step_outputs(self, task: str, step: str, outputs: dict[str, Any]) -> None:
+        """A step's outputs, once it succeeded: not printed (they may hold anything); the run
+        history (automations.history) keeps the credentials' profile and expiry."""
+
     def step_finished(self, task: str, step: str, status: str, seconds: float, message: str = "") -> None:
         if self.json_output:
             self.event("step", task=task, step=step, status=status, duration=round(seconds, 3), message=message)

@@ -161,6 +161,7 @@ class Runner:
             result = call_with_retry(lambda: self._attempt(step, ctx), policy, step.is_transient,
                                      cancelled=step_cancelled, on_retry=on_retry)
             self._record_outputs(task, spec, result)
+            self.reporter.step_outputs(task.id, label, result.outputs)
             self.reporter.step_finished(task.id, label, result.status, time.monotonic() - started, result.message)
             return result.status
         except Cancelled:

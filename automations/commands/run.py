@@ -17,6 +17,10 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         return EXIT_OK
     from automations.runner import Runner
 
+    if not args.dry_run:
+        from automations.history import recording
+
+        reporter = recording(reporter, config.path, trigger=args.trigger)
     outcome = Runner(config, reporter, dry_run=args.dry_run, force=args.force, jobs=args.jobs).run(order)
     if outcome.interrupted:
         return EXIT_INTERRUPTED
