@@ -45,6 +45,7 @@ def write_atomic(path: Path | str, data: bytes, mode: int = 0o600) -> None:
     if path.exists() and not path.is_file():
         raise StepFailed(f"{path} exists and is not a regular file")
     temp_path = None
+    _remove_abandoned_temps(path)
     try:
         fd = _create_temp(path)
         temp_path = path.parent / fd[1]
@@ -66,14 +67,38 @@ def write_atomic(path: Path | str, data: bytes, mode: int = 0o600) -> None:
 
 def _create_temp(path: Path) -> tuple[int, str]:
     # O_EXCL with a random name: never follows or reuses anything an attacker pre-created.
+    # The writer's pid is in the name, so a later run can tell an abandoned file.
     for _ in range(100):
-        name = f"{TEMP_PREFIX}{path.name}.{os.urandom(6).hex()}"
+        name = f"{TEMP_PREFIX}{path.name}.{os.getpid()}.{os.urandom(6).hex()}"
         try:
             fd = os.open(path.parent / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         except FileExistsError:
             continue
         return fd, name
     raise OSError(errno.EEXIST, "could not create a temporary file")
+
+
+def _remove_abandoned_temps(path: Path) -> None:
+    """A writer killed (SIGKILL, power loss) between creating its temporary file and the
+    rename leaves the file behind; remove those whose writer is gone, so they never pile up.
+    A live writer's file is never touched."""
+    prefix = f"{TEMP_PREFIX}{path.name}."
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(path.parent):
+            pid, _, suffix = entry.name[len(prefix):].partition(".")
+            if entry.name.startswith(prefix) and pid.isdigit() and len(suffix) == 12 and not _alive(int(pid)):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's process: alive
+    return True
 
 
 def _fsync_dir(directory: Path) -> None:
