@@ -1,0 +1,45 @@
+"""`automations schema`: the JSON Schema of automations.yaml with every installed step type
+(and, with -c FILE, the step classes that file lists under `plugins:`)."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from automations.errors import EXIT_OK
+from automations.output import Reporter
+from automations.plugins import PluginError, StepRegistry
+
+
+def run(args: argparse.Namespace, reporter: Reporter) -> int:
+    registry = StepRegistry()
+    if args.config:
+        _add_listed_plugins(registry, Path(args.config), reporter)
+    step_types = {}
+    for name in registry.names():
+        try:
+            step_types[name] = registry.load(name)
+        except PluginError as error:  # one broken plugin must not hide the others' options
+            reporter.warning(f"left out of the schema: {error}")
+    from automations.schema import build_schema
+
+    print(json.dumps(build_schema(step_types), indent=args.indent or None), file=reporter.out)
+    return EXIT_OK
+
+
+def _add_listed_plugins(registry: StepRegistry, config: Path, reporter: Reporter) -> None:
+    import yaml
+
+    from automations.config import find_config
+
+    path = find_config(str(config))
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as error:
+        reporter.warning(f"cannot read the plugins of {config}: {error}")
+        return
+    for target in data.get("plugins") or [] if isinstance(data, dict) else []:
+        try:
+            registry.add_listed(str(target), path.parent, str(config))
+        except PluginError as error:
+            reporter.warning(f"left out of the schema: {error}")
