@@ -1,0 +1,71 @@
+"""Concurrency: 16 `automations run` processes at once, each writing its own profile into one
+credentials file (and one config file) that already hold other profiles and comments. Every
+read-modify-write is under the file's lock, so afterwards everything is there."""
+from __future__ import annotations
+
+import configparser
+import subprocess
+from pathlib import Path
+
+from conftest import AUTOMATIONS
+from jwts import make_token
+from reliability_support import FAST_RETRY, ROLE
+
+PROCESSES = 16
+EXISTING_CREDENTIALS = """\
+# written by hand; every byte of this must survive
+[default]
+aws_access_key_id = AKIAEXISTINGDEFAULT
+aws_secret_access_key = existing-default-secret
+
+# the CI profile
+[ci]
+aws_access_key_id = AKIAEXISTINGCI
+aws_secret_access_key = existing-ci-secret
+"""
+EXISTING_CONFIG = "# regions\n[default]\nregion = eu-west-1\n\n[profile ci]\nregion = eu-north-1\n"
+
+
+def config_for(profile: str) -> str:
+    return f"""\
+tasks:
+  login:
+    steps:
+      - uses: aws-login
+        retry: {FAST_RETRY}
+        with:
+          roleArn: {ROLE}
+          token: {{file: token}}
+          profile: {profile}
+          region: us-west-2
+"""
+
+
+def test_sixteen_processes_writing_sixteen_profiles_into_one_file_keep_everything(aws_env, tmp_path):
+    credentials = Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"])
+    config = Path(aws_env["AWS_CONFIG_FILE"])
+    credentials.parent.mkdir(mode=0o700)
+    credentials.write_text(EXISTING_CREDENTIALS)
+    config.write_text(EXISTING_CONFIG)
+    (tmp_path / "token").write_text(make_token())
+    profiles = [f"env-{n:02d}" for n in range(PROCESSES)]
+    for profile in profiles:
+        (tmp_path / f"{profile}.yaml").write_text(config_for(profile))
+
+    processes = [subprocess.Popen([AUTOMATIONS, "-c", str(tmp_path / f"{p}.yaml"), "run", "login"], cwd=tmp_path,
+                                  env=aws_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                 for p in profiles]
+    outputs = [p.communicate()[0] for p in processes]
+
+    assert [p.returncode for p in processes] == [0] * PROCESSES, outputs
+    text = credentials.read_text()
+    assert text.startswith(EXISTING_CREDENTIALS)  # the old sections come first, byte for byte
+    written = configparser.RawConfigParser()
+    written.read_string(text)
+    assert set(written.sections()) == {"default", "ci", *profiles}
+    assert all(written[p]["aws_session_token"] and written[p]["x_security_token_expires"] for p in profiles)
+    settings = configparser.RawConfigParser()
+    settings.read_string(config.read_text())
+    assert config.read_text().startswith(EXISTING_CONFIG)
+    assert {s: settings[s]["region"] for s in settings.sections()} == {
+        "default": "eu-west-1", "profile ci": "eu-north-1", **{f"profile {p}": "us-west-2" for p in profiles}}
