@@ -24,22 +24,35 @@ loses a concurrent run's keys and a failure leaves the previous file byte for by
 from __future__ import annotations
 
 import codecs
-import json
 import re
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Literal, Mapping, get_args
+from typing import Any, ClassVar, Literal, Mapping, NamedTuple, get_args
 
 from automations.atomicfile import is_private, locked, refuse_symlink, write_atomic
 from automations.errors import StepFailed
+from automations.options import Options, option
+
+# (No dataclasses and no json at import time: step modules import this when a config loads.)
+
+class _LazyRegex:
+    """A pattern compiled when first used: compiling them all would cost milliseconds each
+    time a config loads (step modules import this file), and `re` caches compiled ones."""
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self.pattern = pattern
+        self.flags = flags
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(re.compile(self.pattern, self.flags), name)
+
 
 FormatName = Literal["dotenv", "shell", "json", "docker"]
 WriteMode = Literal["replace", "merge"]
 FORMATS: tuple[str, ...] = get_args(FormatName)
 MODES: tuple[str, ...] = get_args(WriteMode)
 
-KEY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+KEY_PATTERN = _LazyRegex(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # Names bash will not assign, or whose value it does not give back as assigned: a file
 # setting them cannot mean the same thing to bash as to anyone else.
@@ -52,13 +65,13 @@ BASH_SPECIAL_NAMES = frozenset({
 
 # What python-dotenv interpolates, quotes or not (dotenv/variables.py); nothing else about
 # `$` means anything to it.
-PYTHON_DOTENV_VARIABLE = re.compile(r"\$\{[^}:]*(?::-[^}]*)?\}")
+PYTHON_DOTENV_VARIABLE = _LazyRegex(r"\$\{[^}:]*(?::-[^}]*)?\}")
 
 # A `$` bash expands inside double quotes: one followed by anything but the end of the
 # value or a character bash leaves alone after `$` (checked one by one against bash in
 # tests/test_envfile.py). Non-ASCII letters count as expanding: whether they start a name
 # depends on the reader's locale.
-BASH_DOLLAR_EXPANSION = re.compile(r"\$(?![ \t\n\"%&')+,./:;<=>\\\]^|}~]|\Z)")
+BASH_DOLLAR_EXPANSION = _LazyRegex(r"\$(?![\x01-\x20\"%&')+,./:;<=>\\\]^|}~\x7f]|\Z)")
 
 # What Go's unicode.IsSpace calls space: docker trims it from the left of each line.
 GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
@@ -67,8 +80,7 @@ GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\
 DOCKER_MAX_LINE_BYTES = 64 * 1024 - 1
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """One piece of an existing env file: a binding (`key` set) or anything else (comments,
     blank lines), with its exact text so a merge keeps what it does not own byte for byte."""
 
@@ -216,15 +228,21 @@ class JsonFormat(EnvFormat):
     name = "json"
 
     def render(self, values: Mapping[str, str], existing: str | None = None) -> str:
+        import json
+
         self.check(values)
         merged = self._object(existing) if existing is not None else {}
         merged.update(values)
         return json.dumps(merged, indent=2, ensure_ascii=False) + "\n"
 
     def parse(self, text: str) -> list[Entry]:
+        import json
+
         return [Entry(k, v if isinstance(v, str) else json.dumps(v), "") for k, v in self._object(text).items()]
 
     def _object(self, text: str) -> dict[str, object]:
+        import json
+
         if not text.strip():
             return {}
         try:
@@ -287,18 +305,15 @@ def env_format(name: str) -> EnvFormat:
         raise StepFailed(f"unknown env file format {name!r} (known: {', '.join(FORMATS)})") from None
 
 
-@dataclass(frozen=True)
 class EnvFileWriter:
     """Writes one env file: all of the values or nothing, atomically, 0600."""
 
-    path: Path
-    fmt: str = "dotenv"
-    mode: str = "replace"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "path", Path(self.path))
-        env_format(self.fmt)
-        if self.mode not in MODES:
+    def __init__(self, path: Path | str, fmt: str = "dotenv", mode: str = "replace") -> None:
+        self.path = Path(path)
+        self.fmt = fmt
+        self.mode = mode
+        env_format(fmt)
+        if mode not in MODES:
             raise StepFailed(f"unknown env file mode {self.mode!r} (known: {', '.join(MODES)})")
 
     def check(self, values: Mapping[str, str]) -> None:
@@ -353,10 +368,23 @@ def read_env_file(path: Path | str, fmt: str = "dotenv") -> dict[str, str]:
     return env_format(fmt).values(Path(path).read_bytes().decode("utf-8"))  # no newline translation
 
 
+class EnvFileOptions(Options):
+    """The options every step that writes an env file shares."""
+
+    file: str = option(help="the env file to write (relative to the directory of automations.yaml)")
+    format: FormatName = option("dotenv", help="dotenv (python-dotenv and `set -a; . FILE` read it the same), "
+                                               "shell (export KEY='...'), json (one object), docker (--env-file)")
+    mode: WriteMode = option("replace", help="replace: the file holds exactly these keys; merge: these keys "
+                                             "updated, the file's other keys kept")
+    profile: str | None = option(None, help="AWS profile (default: the one aws-login used earlier in this run, "
+                                            "else the AWS SDK's default chain)")
+    region: str | None = option(None, help="AWS region (default: the profile's or the environment's)")
+
+
 # -- parsing helpers ----------------------------------------------------------------------
 
 # python-dotenv's grammar (dotenv/parser.py), one binding or comment at a time.
-_DOTENV_BINDING = re.compile(r"""
+_DOTENV_BINDING = _LazyRegex(r"""
     [^\S\r\n]*
     (?:export[^\S\r\n]+)?
     (?:
@@ -375,7 +403,7 @@ _DOTENV_BINDING = re.compile(r"""
 
 # The assignments a shell file of ours holds: `[export ]NAME=WORD`, WORD made of quoted and
 # plain parts but nothing the shell would expand ($, backticks, ~) or treat as syntax.
-_SHELL_BINDING = re.compile(r"""
+_SHELL_BINDING = _LazyRegex(r"""
     [^\S\n]*
     (?:
         (?:export[^\S\n]+)?
@@ -385,13 +413,13 @@ _SHELL_BINDING = re.compile(r"""
     [^\S\n]*(?:\#[^\n]*)?(?:\n|\Z)
 """, re.VERBOSE)
 
-_SHELL_PART = re.compile(r"""'([^']*)'|\\([\s\S])|"((?:[^"\\]|\\[\s\S])*)"|([^'"\\]+)""")
-_SHELL_DQ_ESCAPE = re.compile(r"\\([$`\"\\\n])")
-_DOTENV_SQ_ESCAPE = re.compile(r"\\[\\']")
-_DOTENV_DQ_ESCAPE = re.compile(r"\\[\\'\"abfnrtv]")
+_SHELL_PART = _LazyRegex(r"""'([^']*)'|\\([\s\S])|"((?:[^"\\]|\\[\s\S])*)"|([^'"\\]+)""")
+_SHELL_DQ_ESCAPE = _LazyRegex(r"\\([$`\"\\\n])")
+_DOTENV_SQ_ESCAPE = _LazyRegex(r"\\[\\']")
+_DOTENV_DQ_ESCAPE = _LazyRegex(r"\\[\\'\"abfnrtv]")
 
 
-def _scan(pattern: re.Pattern[str], text: str, fmt: str) -> list[tuple[str, re.Match[str]]]:
+def _scan(pattern: _LazyRegex, text: str, fmt: str) -> list[tuple[str, re.Match[str]]]:
     out = []
     pos = 0
     while pos < len(text):

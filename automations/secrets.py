@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 from automations.aws import TRANSIENT_CODES, error_code, is_transient_aws_error
-from automations.envfile import EnvFileWriter, FormatName, WriteMode
+from automations.envfile import EnvFileOptions, EnvFileWriter
 from automations.errors import Cancelled, StepFailed, TransientError
-from automations.options import option
 from automations.step import StepContext, StepResult
 
 BATCH_GET_SECRET_VALUE_MAX_IDS = 20   # AWS's limit for SecretIdList (moto does not enforce it)
@@ -438,20 +437,6 @@ def _json_kind(value: Any) -> str:
 
 
 # -- into the env file -------------------------------------------------------------------------
-
-@dataclass(kw_only=True)
-class EnvFileOptions:
-    """The options every step writing an env file shares."""
-
-    file: str = option(help="the env file to write (relative to the directory of automations.yaml)")
-    format: FormatName = option("dotenv", help="dotenv (python-dotenv and `set -a; . FILE` read it the same), "
-                                               "shell (export KEY='...'), json (one object), docker (--env-file)")
-    mode: WriteMode = option("replace", help="replace: the file holds exactly these keys; merge: these keys "
-                                             "updated, the file's other keys kept")
-    profile: str | None = option(None, help="AWS profile (default: the one aws-login used earlier in this run, "
-                                            "else the AWS SDK's default chain)")
-    region: str | None = option(None, help="AWS region (default: the profile's or the environment's)")
-
 
 @dataclass(frozen=True)
 class Variable:

@@ -7,32 +7,30 @@ a warning); turn each secret into variables (the whole value, chosen keys of a J
 or all of its keys under a prefix); and write the file only once all of that worked: in one
 atomic step, 0600, or not at all.
 
-boto3 and botocore are imported only when the step runs.
+boto3, botocore and the reading code are imported only when the step runs.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from automations.aws import is_transient_aws_error
-from automations.envfile import KEY_PATTERN
+from automations.envfile import KEY_PATTERN, EnvFileOptions
 from automations.errors import StepFailed, TransientError
-from automations.options import OptionError, option
+from automations.options import OptionError, Options, option
 from automations.retry import RetryPolicy
-from automations.secrets import (CURRENT_STAGE, EnvFileOptions, SecretRef, SecretsManagerReader, SecretValue, Variable,
-                                 aws_client, is_missing, json_lookup, json_object, json_text, variable_name,
-                                 write_variables)
 from automations.step import Step, StepContext, StepResult
 
+if TYPE_CHECKING:
+    from automations.secrets import SecretRef, SecretValue, Variable
+
 ALL_KEYS = "*"
+CURRENT_STAGE = "AWSCURRENT"
 
 
 def _variable_name_problem(name: str) -> str | None:
     return None if KEY_PATTERN.fullmatch(name) else f"{name!r} is not a variable name (^[A-Za-z_][A-Za-z0-9_]*$)"
 
 
-@dataclass
-class SecretEntry:
+class SecretEntry(Options):
     id: str = option(pattern=r"\S.*", help="the secret's name or ARN")
     env: str | None = option(None, check=_variable_name_problem, help="the variable for the whole value")
     keys: dict[str, str] | Literal["*"] | None = option(
@@ -41,7 +39,7 @@ class SecretEntry:
     version_stage: str = option(CURRENT_STAGE, key="versionStage", help="the version stage to read")
     optional: bool = option(False, help="a missing secret is a warning, not a failure")
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         if (self.env is None) == (self.keys is None):
             raise OptionError("id", "give either `env:` (the whole value) or `keys:` (keys of a JSON secret)")
         if self.prefix and self.keys != ALL_KEYS:
@@ -56,6 +54,8 @@ class SecretEntry:
 
     @property
     def ref(self) -> SecretRef:
+        from automations.secrets import SecretRef
+
         return SecretRef(self.id, self.version_stage)
 
     def describe(self) -> list[str]:
@@ -71,7 +71,6 @@ class SecretEntry:
         return [f"{name} <- {where} key {json_key}" for name, json_key in self.keys.items()]
 
 
-@dataclass(kw_only=True)
 class SecretsManagerOptions(EnvFileOptions):
     secrets: list[SecretEntry] = option(check=lambda v: None if v else "list at least one secret",
                                         help="the secrets: {id, env} | {id, keys: {VAR: key}} | {id, keys: '*', prefix}")
@@ -85,6 +84,8 @@ class SecretsManagerStep(Step[SecretsManagerOptions]):
     retry_policy = RetryPolicy(attempts=5, initial_delay=0.5, max_delay=8.0, deadline=60.0)
 
     def run(self, ctx: StepContext) -> StepResult:
+        from automations.secrets import SecretsManagerReader, aws_client, write_variables
+
         options = self.options
         client = aws_client(ctx, "secretsmanager", options)
         read = SecretsManagerReader(client, ctx.secret, cancelled=ctx.cancelled).read(e.ref for e in options.secrets)
@@ -111,6 +112,8 @@ class SecretsManagerStep(Step[SecretsManagerOptions]):
             raise StepFailed(f"secret{'s' if len(required) > 1 else ''} not found: {ids}")
 
     def _variables(self, ctx: StepContext, index: int, entry: SecretEntry, value: SecretValue) -> list[Variable]:
+        from automations.secrets import Variable, is_missing, json_lookup, json_object, json_text, variable_name
+
         where = f"secrets[{index}] ({entry.id})"
         if entry.env is not None:
             return [Variable(entry.env, value.text(), f"{where} whole value")]
@@ -136,6 +139,8 @@ class SecretsManagerStep(Step[SecretsManagerOptions]):
         return variables
 
     def is_transient(self, error: BaseException) -> bool:
+        from automations.aws import is_transient_aws_error
+
         return isinstance(error, TransientError) or is_transient_aws_error(error)
 
     def describe(self) -> list[str]:

@@ -6,25 +6,19 @@ the redactor as it arrives; fail naming every missing parameter at once (unless 
 `optional`); name each variable after the parameter (its name below `path`, or its last
 segment), upper-cased, sanitised, prefixed; write the file in one atomic step, 0600.
 
-boto3 and botocore are imported only when the step runs.
+boto3, botocore and the reading code are imported only when the step runs.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from automations.aws import is_transient_aws_error
-from automations.envfile import KEY_PATTERN
+from automations.envfile import KEY_PATTERN, EnvFileOptions
 from automations.errors import StepFailed, TransientError
 from automations.options import OptionError, option
 from automations.retry import RetryPolicy
-from automations.secrets import (EnvFileOptions, ParameterStoreReader, Variable, aws_client, variable_name,
-                                 write_variables)
 from automations.step import Step, StepContext, StepResult
 
 PARAMETER_PATH = r"/[^\s]*"
 
 
-@dataclass(kw_only=True)
 class SsmParametersOptions(EnvFileOptions):
     path: str | None = option(None, pattern=PARAMETER_PATH,
                               help="every parameter under this path (recursive), e.g. /myapp/dev/")
@@ -32,7 +26,7 @@ class SsmParametersOptions(EnvFileOptions):
     prefix: str = option("", pattern=r"[A-Za-z_][A-Za-z0-9_]*|", help="put before every variable name")
     optional: bool = option(False, help="missing parameters, or none under `path`, are a warning, not a failure")
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         if self.path is None and not self.names:
             raise OptionError("path", "give `path:`, `names:` or both")
         for index, name in enumerate(self.names):
@@ -47,6 +41,8 @@ class SsmParametersStep(Step[SsmParametersOptions]):
     retry_policy = RetryPolicy(attempts=5, initial_delay=0.5, max_delay=8.0, deadline=60.0)
 
     def run(self, ctx: StepContext) -> StepResult:
+        from automations.secrets import ParameterStoreReader, Variable, aws_client, write_variables
+
         options = self.options
         client = aws_client(ctx, "ssm", options)
         paths = [options.path] if options.path else []
@@ -83,9 +79,13 @@ class SsmParametersStep(Step[SsmParametersOptions]):
             relative = parameter[len(base.rstrip("/")) + 1:]
         else:
             relative = parameter.rsplit("/", 1)[-1]
+        from automations.secrets import variable_name
+
         return variable_name(relative, self.options.prefix)
 
     def is_transient(self, error: BaseException) -> bool:
+        from automations.aws import is_transient_aws_error
+
         return isinstance(error, TransientError) or is_transient_aws_error(error)
 
     def describe(self) -> list[str]:

@@ -150,7 +150,9 @@ VALUES = st.lists(st.one_of(TRICKY, PLAIN_CHARS), max_size=12).map("".join)
 KEYS = st.from_regex(r"\AK_[A-Za-z0-9_]{0,8}\Z")
 ENTRIES = st.dictionaries(KEYS, VALUES, min_size=1, max_size=6)
 
-FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# The dotenv rule is the subtle one: it gets the most examples.
+THOROUGH = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FAST = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def fresh(tmp_path: Path, name: str = ".env") -> Path:
@@ -187,7 +189,7 @@ def test_single_quotes_suit_both_consumers_unless_the_value_has_a_quote_backslas
     assert fmt.render({"K": "it's a \\ \"q\""}) == 'K="it\'s a \\\\ \\"q\\""\n'
 
 
-@pytest.mark.parametrize("after", [chr(i) for i in range(32, 127)] + ["\t", "\n", ""])
+@pytest.mark.parametrize("after", [chr(i) for i in range(1, 128) if chr(i) != "\r"] + [""])
 def test_a_dollar_goes_in_double_quotes_exactly_when_both_consumers_leave_it_alone(tmp_path: Path, after: str) -> None:
     value = "it's $" + after  # the quote rules single quotes out
     path = tmp_path / ".env"
@@ -206,7 +208,7 @@ def test_a_dollar_goes_in_double_quotes_exactly_when_both_consumers_leave_it_alo
 
 # -- dotenv: identical for python-dotenv and bash, or refused --------------------------------
 
-@FAST
+@THOROUGH
 @given(entries=ENTRIES)
 def test_dotenv_values_read_back_identically_with_python_dotenv_and_bash(tmp_path: Path, entries: dict[str, str]) -> None:
     path = fresh(tmp_path)
@@ -226,7 +228,7 @@ def test_dotenv_values_read_back_identically_with_python_dotenv_and_bash(tmp_pat
     assert read_env_file(path) == writable
 
 
-@FAST
+@THOROUGH
 @given(value=VALUES)
 def test_a_refused_dotenv_value_reads_back_differently_in_one_consumer_whichever_quotes(
         tmp_path: Path, value: str) -> None:
@@ -304,7 +306,7 @@ def test_docker_values_read_back_identically_under_dockers_env_file_rules(tmp_pa
     assert read_env_file(path, "docker") == entries
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(entries=st.dictionaries(KEYS, VALUES.filter(lambda v: "\n" not in v and "\r" not in v), min_size=1, max_size=6))
 def test_docker_values_read_back_identically_with_the_docker_cli(
         tmp_path: Path, docker_cli: FakeDockerEngine, entries: dict[str, str]) -> None:
