@@ -1,0 +1,192 @@
+"""Leak scan: end-to-end scenarios at -vv with known secret values, a known token and the
+keys STS handed out. Scanned: stdout, stderr, every file the run left under the state
+directory (history, logs), and the argv of every process between pytest and the spies, captured by a
+spy in the token command and in a run step while the secrets are held. Zero hits.
+
+Files whose job is to hold secrets (the credentials file, the env file, the credential
+cache) are not scanned; what they hold is what the other suites check.
+"""
+from __future__ import annotations
+
+import configparser
+import json
+import os
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from conftest import run_cli
+from jwts import make_token
+from proxy import FaultProxy
+from reliability_support import ASSUME, BATCH, FAST_RETRY, ROLE, seed_secrets, unique_prefix
+
+# The argv of the spy and of every process above it up to pytest (the shell, automations),
+# one per line: what `ps` shows anyone on the machine.
+SPY = ('pid=$$; while [ "$pid" -gt 1 ] && [ "$pid" != "$SPY_STOP" ]; do tr "\\0" " " < /proc/$pid/cmdline; echo; '
+       'pid=$(awk \'{print $4}\' /proc/$pid/stat); done >> "$SPY_LOG"')
+SECRET_VALUES = {"PLAIN": "plain-s3cret-VALUE-0001", "QUOTES": "it's \"quoted\" s3cret-0002",
+                 "JSON_PASSWORD": "json-s3cret-0003"}
+
+
+@pytest.fixture
+def proxy(moto_endpoint: str, aws_env: dict[str, str]) -> Iterator[FaultProxy]:
+    with FaultProxy(moto_endpoint) as fault_proxy:
+        aws_env["AWS_ENDPOINT_URL"] = fault_proxy.url
+        yield fault_proxy
+
+
+@pytest.fixture
+def scenario(tmp_path: Path, aws_env: dict[str, str], moto_endpoint: str):
+    """A project whose token command and run step spy on every process's argv."""
+    prefix = unique_prefix()
+    seed_secrets(moto_endpoint, {f"{prefix}/plain": SECRET_VALUES["PLAIN"], f"{prefix}/quotes": SECRET_VALUES["QUOTES"],
+                                 f"{prefix}/json": {"password": SECRET_VALUES["JSON_PASSWORD"], "user": "app"}})
+    token = make_token()
+    (tmp_path / "token").write_text(token)
+    (tmp_path / "spy.sh").write_text(SPY + "\n")
+    (tmp_path / "spy-token.sh").write_text(SPY + "\ncat token\n")
+    aws_env["SPY_LOG"] = str(tmp_path / "argv.log")
+    aws_env["SPY_STOP"] = str(os.getpid())
+
+    def write(extra_step: str = "", json_entry: str = "{id: %s/json, keys: {JSON_PASSWORD: password}}") -> Path:
+        config = tmp_path / "automations.yaml"
+        config.write_text(f"""\
+tasks:
+  boot:
+    steps:
+      - uses: aws-login
+        retry: {FAST_RETRY}
+        with:
+          roleArn: {ROLE}
+          token: {{command: sh spy-token.sh}}
+          profile: dev
+          region: us-east-1
+      - uses: secrets-manager
+        retry: {FAST_RETRY}
+        with:
+          file: .env
+          format: shell
+          secrets:
+            - {{id: {prefix}/plain, env: PLAIN}}
+            - {{id: {prefix}/quotes, env: QUOTES}}
+            - {json_entry % prefix}
+{extra_step}""")
+        return config
+
+    return token, write
+
+
+def known_secrets(token: str, env: dict[str, str]) -> list[str]:
+    found = [token, token.rsplit(".", 1)[-1], *SECRET_VALUES.values()]
+    credentials = configparser.RawConfigParser()
+    credentials.read(env["AWS_SHARED_CREDENTIALS_FILE"])
+    if credentials.has_section("dev"):
+        found += [credentials["dev"]["aws_secret_access_key"], credentials["dev"]["aws_session_token"]]
+    return found
+
+
+def scanned_text(result, tmp_path: Path, env: dict[str, str]) -> dict[str, str]:
+    texts = {"stdout": result.stdout, "stderr": result.stderr}
+    argv_log = tmp_path / "argv.log"
+    texts["argv of every process"] = argv_log.read_text() if argv_log.exists() else ""
+    for path in Path(env["XDG_STATE_HOME"]).rglob("*"):
+        if path.is_file():
+            texts[str(path)] = path.read_text(errors="replace")
+    return texts
+
+
+def assert_no_leak(result, token: str, tmp_path: Path, env: dict[str, str]) -> None:
+    secrets = known_secrets(token, env)
+    hits = [(where, secret[:6] + "...") for where, text in scanned_text(result, tmp_path, env).items()
+            for secret in secrets if secret in text]
+    assert hits == []
+
+
+RUN_STEP = """\
+      - uses: run
+        with:
+          command: |
+            sh spy.sh
+            . ./.env
+            echo "the run step prints $PLAIN and $JSON_PASSWORD"
+            sh -c 'echo "a child prints $QUOTES"'
+"""
+
+
+def test_a_successful_run_with_a_step_printing_the_secrets_leaks_nothing(proxy, aws_env, scenario, tmp_path):
+    token, write = scenario
+    result = run_cli("-vv", "-c", str(write(RUN_STEP)), "run", "boot", cwd=tmp_path, env=aws_env)
+
+    assert result.code == 0, result.output
+    assert "the run step prints" in result.stdout and "a child prints" in result.stdout  # redacted
+    assert (tmp_path / "argv.log").read_text().count("spy") >= 2  # both spies ran
+    assert_no_leak(result, token, tmp_path, aws_env)
+
+
+def test_json_output_leaks_nothing(proxy, aws_env, scenario, tmp_path):
+    token, write = scenario
+    result = run_cli("-vv", "--output", "json", "-c", str(write(RUN_STEP)), "run", "boot", cwd=tmp_path, env=aws_env)
+
+    assert result.code == 0, result.output
+    assert_no_leak(result, token, tmp_path, aws_env)
+
+
+def test_retries_with_tracebacks_leak_nothing(proxy, aws_env, scenario, tmp_path):
+    token, write = scenario
+    proxy.fail(action=ASSUME, times=2, code="InvalidIdentityToken")
+    proxy.fail(action=BATCH, times=2, status=500, code="InternalServiceError")
+
+    result = run_cli("-vv", "-c", str(write(RUN_STEP)), "run", "boot", cwd=tmp_path, env=aws_env)
+
+    assert result.code == 0, result.output
+    assert result.stderr.count("retrying") == 4
+    assert_no_leak(result, token, tmp_path, aws_env)
+
+
+def test_an_access_denied_login_shows_the_claims_but_not_the_token(proxy, aws_env, scenario, tmp_path):
+    token, write = scenario
+    proxy.fail(action=ASSUME, times=1, status=403, code="AccessDenied")
+
+    result = run_cli("-vv", "-c", str(write()), "run", "boot", cwd=tmp_path, env=aws_env)
+
+    assert result.code == 1
+    assert '"sub"' in result.stdout  # the claims are shown
+    assert_no_leak(result, token, tmp_path, aws_env)
+
+
+def test_a_secret_that_is_not_the_json_asked_for_fails_without_its_value(proxy, aws_env, scenario, tmp_path):
+    token, write = scenario
+    # keys of a plain (non-JSON) secret: the error names the secret, the traceback is shown at -vv.
+    result = run_cli("-vv", "-c", str(write(json_entry="{id: %s/plain, keys: {X: password}}")), "run", "boot",
+                     cwd=tmp_path, env=aws_env)
+
+    assert result.code == 1
+    assert "is not JSON" in result.stdout
+    assert "Traceback" in result.output
+    assert_no_leak(result, token, tmp_path, aws_env)
+
+
+def test_the_credential_process_says_nothing_secret_on_stderr(proxy, aws_env, tmp_path):
+    token = make_token()
+    (tmp_path / "token").write_text(token)
+    (tmp_path / "automations.yaml").write_text(f"""\
+tasks:
+  boot:
+    steps:
+      - uses: aws-login
+        retry: {FAST_RETRY}
+        with:
+          roleArn: {ROLE}
+          token: {{file: token}}
+          credentials: process
+""")
+    proxy.fail(action=ASSUME, times=1, code="IDPCommunicationError")
+
+    result = run_cli("-vv", "-c", str(tmp_path / "automations.yaml"), "aws", "credential-process", "--task", "boot",
+                     cwd=tmp_path, env=aws_env)
+
+    assert result.code == 0, result.stderr
+    issued = json.loads(result.stdout)  # stdout is the credentials, by contract
+    secrets = [token, issued["SecretAccessKey"], issued["SessionToken"]]
+    assert [s[:6] for s in secrets if s in result.stderr] == []
