@@ -30,7 +30,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
             reporter.error(str(error))
             status = 2
             continue
-        options = [(f.key, describe_type(f.type), f.required, f.default, f.help) for f in fields_of(cls.Options)]
+        options = [(f.key, describe_type(f.type), f.required, None if f.required else f.default_value(), f.help) for f in fields_of(cls.Options)]
         if reporter.json_output:
             reporter.event("step_type", name=name, origin=source.origin, target=source.target, summary=cls.summary,
                            options=[{"key": k, "type": t, "required": r, "default": d, "help": h}
