@@ -36,15 +36,25 @@ class Redactor:
             if fresh <= self._secrets:
                 return
             self._secrets |= fresh
-            # Longest first, so a secret that contains another is masked whole.
-            ordered = sorted(self._secrets, key=len, reverse=True)
-            self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
+            # Compiled when next needed: a step registering a hundred secrets in a row
+            # would otherwise compile a hundred ever longer patterns (O(n^2)).
+            self._pattern = None
 
     def redact(self, text: str) -> str:
-        pattern = self._pattern
-        if pattern is None or not text:
+        if not text:
+            return text
+        pattern = self._pattern or self._compile()
+        if pattern is None:
             return text
         return pattern.sub(MASK, text)
+
+    def _compile(self) -> re.Pattern[str] | None:
+        with self._lock:
+            if self._pattern is None and self._secrets:
+                # Longest first, so a secret that contains another is masked whole.
+                ordered = sorted(self._secrets, key=len, reverse=True)
+                self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
+            return self._pattern
 
     def clear(self) -> None:
         with self._lock:
