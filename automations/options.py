@@ -245,7 +245,12 @@ def _convert(tp: Any, value: Any, path: Path, load_time: bool, problems: list[Op
         if not isinstance(value, list):
             problems.append(OptionProblem(path, f"expected a list, got {_kind(value)}"))
             return None
-        return [_convert(args[0], item, path + (i,), load_time, problems) for i, item in enumerate(value)]
+        items = [_convert(args[0], item, path + (i,), load_time, problems) for i, item in enumerate(value)]
+        check = (metadata or {}).get("check")  # e.g. "list at least one"; scalars check in _convert_scalar
+        message = check(items) if check else None
+        if message:
+            problems.append(OptionProblem(path, message))
+        return items
     if origin is dict:
         if not isinstance(value, dict):
             problems.append(OptionProblem(path, f"expected a mapping, got {_kind(value)}"))
