@@ -56,7 +56,9 @@ def login_and_secrets_config(secret_env: dict[str, str], *, profile: str = "dev"
 
 
 def snapshot(root: Path, ignore: tuple[str, ...] = (".cache",)) -> dict[str, tuple[int, bytes | str]]:
-    """Every file, link and directory under `root`: its mode and its bytes (or link target)."""
+    """Every file, link and directory under `root`: its mode and its bytes (or link target).
+    Empty lock files (`.NAME.lock`, beside what a step was about to write) are left out: they
+    hold nothing and exist by design, as flock targets."""
     found: dict[str, tuple[int, bytes | str]] = {}
     for directory, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if d not in ignore]
@@ -66,6 +68,9 @@ def snapshot(root: Path, ignore: tuple[str, ...] = (".cache",)) -> dict[str, tup
             key = str(path.relative_to(root))
             if stat.S_ISLNK(info.st_mode):
                 found[key] = (info.st_mode, os.readlink(path))
+            elif stat.S_ISREG(info.st_mode) and name.startswith(".") and name.endswith(".lock") \
+                    and info.st_size == 0:
+                continue
             elif stat.S_ISREG(info.st_mode):
                 found[key] = (info.st_mode, path.read_bytes())
             else:
