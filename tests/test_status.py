@@ -131,3 +131,24 @@ def test_logs_before_any_run_says_so(project: Path, base_env: dict[str, str]) ->
 
     assert result.code == 2
     assert "has not run yet" in result.stderr
+
+
+def test_status_says_a_credential_process_profile_renews_itself(
+        write_config, aws_env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "token").write_text(make_token())
+    config = write_config("""
+        tasks:
+          login:
+            steps:
+              - uses: aws-login
+                with:
+                  roleArn: arn:aws:iam::111122223333:role/dev-role
+                  token: {file: token}
+                  profile: dev
+                  credentials: process
+        """)
+    assert run_cli("run", "login", cwd=config.parent, env=aws_env).code == 0
+
+    text = run_cli("status", cwd=config.parent, env=aws_env).stdout
+
+    assert "profile dev: refreshed on demand by credential_process (last issued until 20" in text

@@ -5,6 +5,8 @@ start hook work, and if not, what went wrong."""
 from __future__ import annotations
 
 import argparse
+import os
+import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -20,12 +22,14 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     now = datetime.now(timezone.utc)
     last_runs = {task: history.last(task) for task in config.tasks}
     credentials = _credentials(last_runs.values())
+    _read_back(credentials)
     if reporter.json_output:
         for task, record in last_runs.items():
             reporter.event("task_status", task=task, last_run=record)
         for profile, entry in credentials.items():
             reporter.event("credentials", profile=profile, expiration=entry["expiration"], task=entry["task"],
-                           expired=_remaining(entry["expiration"], now) <= 0)
+                           expired=_remaining(entry["expiration"], now) <= 0 and not entry.get("refreshed"),
+                           credential_process=bool(entry.get("refreshed")))
         return EXIT_OK
     width = max(len(t) for t in last_runs) if last_runs else 0
     for task, record in last_runs.items():
@@ -37,7 +41,10 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         reporter.print("")
         reporter.print("AWS credentials written by aws-login:")
         for profile, entry in credentials.items():
-            reporter.print(f"  profile {profile}: {_describe_expiry(entry['expiration'], now)} (task {entry['task']})")
+            how = _describe_expiry(entry["expiration"], now)
+            if entry.get("refreshed"):  # an expired last issue is no problem: the next SDK call renews it
+                how = f"refreshed on demand by credential_process (last issued until {entry['expiration']})"
+            reporter.print(f"  profile {profile}: {how} (task {entry['task']})")
     return EXIT_OK
 
 
@@ -45,13 +52,13 @@ def _describe_run(record: dict[str, Any] | None, now: datetime) -> str:
     if record is None:
         return "never run"
     started = parse_iso(str(record.get("start")))
-    when = f"{_ago(now - started)} ({record['start']})" if started else "at an unknown time"
+    when = f"{_ago(now - started)} ({_seconds(str(record['start']))})" if started else "at an unknown time"
     return f"{record.get('status', '?')}  {when}, took {float(record.get('duration') or 0):.1f}s"
 
 
-def _credentials(records: Any) -> dict[str, dict[str, str]]:
+def _credentials(records: Any) -> dict[str, dict[str, Any]]:
     """profile -> the newest expiry any task's last run recorded for it."""
-    found: dict[str, dict[str, str]] = {}
+    found: dict[str, dict[str, Any]] = {}
     for record in records:
         for entry in (record or {}).get("credentials") or []:
             profile, expiration = entry.get("profile"), entry.get("expiration")
@@ -62,6 +69,33 @@ def _credentials(records: Any) -> dict[str, dict[str, str]]:
                 found[profile] = {"expiration": expiration, "task": str(record.get("task")),
                                   "end": str(record.get("end"))}
     return {profile: found[profile] for profile in sorted(found)}
+
+
+def _seconds(iso: str) -> str:
+    return re.sub(r"\.\d+(?=Z$)", "", iso)
+
+
+def _read_back(credentials: dict[str, dict[str, Any]]) -> None:
+    """The profile as it is now: a later run (or another tool) may have renewed it, and a
+    `credential_process` profile renews itself whenever an SDK asks."""
+    from automations.credentials_file import EXPIRES, SharedAwsFiles
+    from automations.errors import StepFailed
+
+    files = SharedAwsFiles(os.environ)
+    for profile, entry in credentials.items():
+        try:
+            current = files.read(profile)
+        except StepFailed:
+            continue
+        if "credential_process" in current.config:
+            entry["refreshed"] = True
+        expires = current.credentials.get(EXPIRES)
+        if expires and (parse_iso(expires) or now_utc()) > (parse_iso(entry["expiration"]) or now_utc()):
+            entry["expiration"] = expires
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 def _remaining(expiration: str, now: datetime) -> float:
