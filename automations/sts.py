@@ -8,6 +8,7 @@ botocore is imported inside functions: importing this module costs nothing.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -111,12 +112,17 @@ def sts_client(region: str | None, env: Mapping[str, str]) -> Any:
 def _botocore_session(env: Mapping[str, str]) -> Any:
     import botocore.session
 
-    session = botocore.session.get_session()
+    from automations.aws import new_botocore_session
+
     # $AWS_PROFILE may name the very profile we are about to create: that must not stop us.
-    profile = env.get("AWS_PROFILE")
-    if profile and profile not in session.available_profiles:
-        session.set_config_variable("profile", "default")
-    return session
+    # Such a session ignores $AWS_PROFILE (botocore treats a missing default leniently).
+    profile = env.get("AWS_PROFILE") or os.environ.get("AWS_PROFILE")
+    if profile:
+        session = botocore.session.get_session()
+        if profile not in session.available_profiles:
+            session.session_var_map["profile"] = (None, None, None, None)
+            return session
+    return new_botocore_session()
 
 
 def classify(error: BaseException) -> StepFailed:
