@@ -170,6 +170,15 @@ def test_role_arn_defaults_to_the_AWS_ROLE_ARN_variable(write_config, sts, aws_e
     assert "default" in credentials(aws_env)
 
 
+def test_works_when_aws_profile_names_the_profile_not_written_yet(write_config, sts, aws_env, token):
+    aws_env["AWS_PROFILE"] = "dev"
+
+    result = login(login_config(write_config, options="verify: true"), aws_env)
+
+    assert result.code == 0, result.output
+    assert "dev" in credentials(aws_env)
+
+
 def test_without_any_role_arn_says_how_to_give_one(write_config, sts, aws_env, token):
     config = write_config("""
         tasks:

@@ -2,13 +2,15 @@
 classified, and which options the loader refuses (reported at their position)."""
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
 from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 
 from automations.errors import TransientError
-from automations.sts import SESSION_NAME_PATTERN, StsRejected, StsTransientError, classify, session_name_for
+from automations.sts import (SESSION_NAME_PATTERN, StsRejected, StsTransientError, classify, session_name_for,
+                             sts_client)
 from conftest import run_cli
 
 NOW = 1_800_000_000
@@ -151,3 +153,35 @@ def test_dry_run_describes_the_login_without_doing_it(write_config, base_env):
     assert result.code == 0, result.output
     assert "assume arn:aws:iam::111122223333:role/r with the token from the default token chain" in result.stdout
     assert "write profile 'dev' (a credential_process)" in result.stdout
+
+
+# -- the STS client ------------------------------------------------------------------------------------
+
+@pytest.fixture
+def no_aws_settings(monkeypatch, tmp_path):
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+
+
+def test_the_sts_client_uses_the_regional_endpoint(no_aws_settings):
+    assert sts_client("eu-west-1", {}).meta.endpoint_url == "https://sts.eu-west-1.amazonaws.com"
+
+
+def test_the_sts_client_honours_the_endpoint_variables_of_the_task_environment(no_aws_settings):
+    assert sts_client("eu-west-1", {"AWS_ENDPOINT_URL": "http://127.0.0.1:1"}).meta.endpoint_url == "http://127.0.0.1:1"
+    assert sts_client(None, {"AWS_ENDPOINT_URL": "http://a:1", "AWS_ENDPOINT_URL_STS": "http://b:2"}) \
+        .meta.endpoint_url == "http://b:2"
+
+
+def test_the_sts_client_is_unsigned(no_aws_settings):
+    from botocore import UNSIGNED
+
+    assert sts_client("us-east-1", {}).meta.config.signature_version is UNSIGNED
+
+
+def test_an_aws_profile_that_does_not_exist_yet_does_not_stop_the_client(no_aws_settings, monkeypatch):
+    monkeypatch.setenv("AWS_PROFILE", "not-written-yet")
+
+    assert sts_client("us-east-1", {"AWS_PROFILE": "not-written-yet"}).meta.region_name == "us-east-1"
