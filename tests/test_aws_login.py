@@ -4,6 +4,7 @@ and python-dotenv. moto accepts any token and any role, so what it does not chec
 token's shape, expiry and audience; our retries; what we write) is checked here."""
 from __future__ import annotations
 
+import calendar
 import configparser
 import json
 import os
@@ -114,7 +115,7 @@ def test_records_the_expiry_as_x_security_token_expires(write_config, sts, aws_e
     login(login_config(write_config, options="durationSeconds: 7200"), aws_env)
 
     expires = credentials(aws_env)["dev"]["x_security_token_expires"]
-    moment = time.mktime(time.strptime(expires, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+    moment = calendar.timegm(time.strptime(expires, "%Y-%m-%dT%H:%M:%SZ"))
     assert expires.endswith("Z")
     assert before + 7200 - 5 <= moment <= time.time() + 7200 + 5
 
