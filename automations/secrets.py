@@ -75,26 +75,31 @@ def chunks(items: Sequence[T], size: int) -> list[list[T]]:
 
 def run_concurrently(work: Callable[[T], R], items: Iterable[T], *, cancelled: threading.Event | None = None,
                      max_workers: int = MAX_CONCURRENT_CALLS) -> list[R]:
-    """`work(item)` for every item, at most `max_workers` at a time; results in order. The
-    first error is raised once every call started has ended (none is left running)."""
+    """`work(item)` for every item, at most `max_workers` at a time; results in order. After
+    a failure no new call starts; the error is raised once the calls in flight have ended."""
     items = list(items)
     if len(items) <= 1:
         return [work(item) for item in items]
     cancelled = cancelled or threading.Event()
+    failed = threading.Event()
 
     def guarded(item: T) -> R:
-        if cancelled.is_set():
+        if cancelled.is_set() or failed.is_set():
             raise Cancelled("cancelled")
-        return work(item)
+        try:
+            return work(item)
+        except BaseException:
+            failed.set()
+            raise
 
     with ThreadPoolExecutor(max_workers=min(max_workers, len(items)), thread_name_prefix="aws") as pool:
         futures: list[Future[R]] = [pool.submit(guarded, item) for item in items]
     errors = [f.exception() for f in futures if f.exception() is not None]
     if errors:
-        # A transient error is re-raised before a permanent one only if nothing permanent
-        # happened: retrying cannot fix the permanent one.
-        permanent = [e for e in errors if not isinstance(e, (TransientError, Cancelled))]
-        raise (permanent or errors)[0]
+        # A permanent error first (retrying cannot fix it), then a transient one; calls that
+        # never started after a failure raised Cancelled and say nothing new.
+        errors.sort(key=lambda e: 2 if isinstance(e, Cancelled) else 1 if isinstance(e, TransientError) else 0)
+        raise errors[0]
     return [f.result() for f in futures]
 
 
@@ -275,8 +280,8 @@ def _is_transient_code(code: str | None) -> bool:
     return code in TRANSIENT_CODES
 
 
-def _describe_ids(ids: list[str]) -> str:
-    return ids[0] if len(ids) == 1 else f"{len(ids)} secrets ({ids[0]}, ...)"
+def _describe_ids(ids: list[str], noun: str = "secrets") -> str:
+    return ids[0] if len(ids) == 1 else f"{len(ids)} {noun} ({ids[0]}, ...)"
 
 
 def _describe_ref(ref: SecretRef) -> str:
@@ -342,7 +347,7 @@ class ParameterStoreReader:
 
     def _read_names(self, names: list[str]) -> None:
         assert 0 < len(names) <= GET_PARAMETERS_MAX_NAMES
-        with aws_errors(self.service, _describe_ids(names).replace("secrets", "parameters")):
+        with aws_errors(self.service, _describe_ids(names, "parameters")):
             self._count("GetParameters")
             response = self.client.get_parameters(Names=names, WithDecryption=True)
         for parameter in response.get("Parameters", []):

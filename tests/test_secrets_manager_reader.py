@@ -103,12 +103,27 @@ def test_every_printable_form_of_a_value_reaches_the_redactor_as_it_arrives() ->
 
 
 def test_a_permanent_error_outranks_a_transient_one_from_concurrent_calls() -> None:
+    together = threading.Barrier(3, timeout=30)  # all three fail while the others are in flight
+
     def work(item: str) -> None:
+        together.wait()
         raise (TransientError if item == "t" else StepFailed)(item)
 
     with pytest.raises(StepFailed) as caught:
         run_concurrently(work, ["t", "p", "t"])
     assert not isinstance(caught.value, TransientError) and str(caught.value) == "p"
+
+
+def test_after_a_failure_no_new_call_starts() -> None:
+    started = []
+
+    def work(item: int) -> None:
+        started.append(item)
+        raise StepFailed(f"call {item} failed")
+
+    with pytest.raises(StepFailed, match="call 0 failed"):
+        run_concurrently(work, range(5), max_workers=1)
+    assert started == [0]
 
 
 def test_the_step_uses_the_credentials_an_earlier_aws_login_remembered(moto_endpoint, tmp_path, monkeypatch):
