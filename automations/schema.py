@@ -20,7 +20,6 @@ from automations.config import ID_PATTERN, RETRY_KEYS, TRIGGERS
 from automations.options import _is_options, fields_of
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
-SCHEMA_ID = "https://automations.dev/schema/automations.json"
 TEMPLATE = {"type": "string", "pattern": r"\$\{"}
 ENV_NAME = "^[A-Za-z_][A-Za-z0-9_]*$"
 
@@ -39,7 +38,6 @@ def build_schema(step_types: dict[str, type]) -> dict[str, Any]:
         defs["run-shorthand-options"] = shorthand
     return {
         "$schema": SCHEMA_DIALECT,
-        "$id": SCHEMA_ID,
         "title": "automations.yaml",
         "description": "Tasks to run at environment start: AWS login with the environment's OIDC token, "
                        "secrets into env files, commands.",
