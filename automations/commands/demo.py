@@ -154,7 +154,7 @@ def _seed(endpoint: str) -> None:
 
 
 def _automations(arguments: list[str], env: dict[str, str], args: argparse.Namespace) -> int:
-    flags = ["-v"] * (args.verbose or 0) + (["--no-color"] if args.no_color else [])
+    flags = ["-v"] * (args.verbose or 0) + (["-q"] if args.quiet else []) + (["--no-color"] if args.no_color else [])
     return subprocess.run([sys.executable, "-m", "automations", *flags, *arguments], env=env).returncode
 
 
