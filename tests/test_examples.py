@@ -8,6 +8,8 @@ import copy
 import http.server
 import json
 import shutil
+import subprocess
+import sys
 import threading
 import urllib.parse
 from pathlib import Path
@@ -228,3 +230,33 @@ def test_the_github_actions_example_logs_in_with_the_actions_oidc_token(
     credentials = Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"]).read_text()
     assert "aws_session_token" in credentials
     assert "request-token-123" not in result.output
+
+
+@pytest.fixture(scope="module")
+def installed_plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The plugin example pip-installed into a directory (put on PYTHONPATH), as a user would."""
+    project = tmp_path_factory.mktemp("plugin-src") / "plugin"
+    shutil.copytree(PLUGIN, project)
+    target = tmp_path_factory.mktemp("plugin-site")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                    "--target", str(target), str(project)], check=True, capture_output=True)
+    return target
+
+
+def test_the_installed_plugin_is_listed_by_version_with_its_distribution(
+        installed_plugin: Path, base_env: dict[str, str]) -> None:
+    base_env["PYTHONPATH"] = str(installed_plugin)
+
+    result = run_cli("--version", env=base_env)
+
+    assert "step wait-for-http: automations-wait-for-http 0.1.0" in result.stdout
+    assert "step aws-login: automations " in result.stdout
+
+
+def test_the_plugin_example_validates_through_the_installed_entry_point(
+        installed_plugin: Path, base_env: dict[str, str]) -> None:
+    base_env["PYTHONPATH"] = str(installed_plugin)
+
+    assert run_cli("-c", str(PLUGIN / "automations.yaml"), "validate", env=base_env).code == 0
+    schema = json.loads(run_cli("schema", env=base_env).stdout)
+    assert schema["$defs"]["options"]["wait-for-http"]["required"] == ["url"]
