@@ -1,101 +1,91 @@
-"""Login plus 100 secrets into an env file: `automations run` (aws-login, then
-secrets-manager) against a minimal hand-written boto3 script making the fewest calls (one
-AssumeRoleWithWebIdentity, ceil(N/20) BatchGetSecretValue calls one after another, a plain
-file write: no config, no checks). Whole processes against a local moto server, interleaved.
-Goal (issue 4): automations at most 1.3x.
+"""Login plus N secrets into an env file (issue 6, goals 2 and 3), whole processes against a
+local moto server, interleaved so every contender sees the same machine:
 
-    .venv/bin/python bench/secrets.py [--runs 10] [--secrets 100] [--no-login]
+- automations: `automations run boot --force` (aws-login, then secrets-manager: batches of
+  20 ids issued concurrently, the file written atomically, 0600);
+- shell loop: what people write by hand: `aws sts assume-role-with-web-identity` and jq for
+  the keys, then one `aws secretsmanager get-secret-value` and jq per secret;
+- minimal boto3: a hand-written script making the fewest calls (1 STS call, ceil(N/20)
+  BatchGetSecretValue calls one after the other), no config, no checks, plain `open().write`.
 
-`--no-login` leaves the login out of both (credentials from the environment): the
-secrets step alone against the batch reads alone.
+Goal 2: at N = 20, automations at least 25x faster than the shell loop; at N = 20 and 100,
+within 1.3x of the minimal script. Goal 3: with 100 ms added to every request by a proxy
+(tests/proxy.py), at N = 100, at most 0.65x the minimal script's time.
+
+    .venv/bin/python bench/login_and_secrets.py [--runs 10] [--shell-runs 3]
 """
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
-
-import boto3
+from pathlib import Path
 
 from common import ROLE_ARN, base_env, compare, make_token, report, run_quiet, start_moto, tool, workdir
+from workloads import MINIMAL_SCRIPT, SHELL_LOOP, configure, seed
 
-LOGIN_STEP = """
-      - uses: aws-login
-        with:
-          roleArn: {role}
-          region: us-east-1
-          token: {{file: {token_file}}}"""
+from proxy import FaultProxy
 
-CONFIG = """
-tasks:
-  secrets:
-    steps:{login}
-      - uses: secrets-manager
-        with:
-          file: out/.env
-          secrets:
-{entries}
-"""
+DELAY = 0.1  # goal 3: 100 ms on every request
 
-# The fewest calls, nothing else: what the issue measures against.
-MINIMAL_SCRIPT = """
-import sys, boto3
-role, token_file, out, *ids = sys.argv[1:]
-if role == "-":
-    sm = boto3.client("secretsmanager")
-else:
-    creds = boto3.client("sts").assume_role_with_web_identity(
-        RoleArn=role, RoleSessionName="bench", WebIdentityToken=open(token_file).read())["Credentials"]
-    sm = boto3.client("secretsmanager", aws_access_key_id=creds["AccessKeyId"],
-                      aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])
-lines = []
-for i in range(0, len(ids), 20):
-    for v in sm.batch_get_secret_value(SecretIdList=ids[i:i + 20])["SecretValues"]:
-        lines.append(f"{v['Name'].replace('/', '_').upper()}='{v['SecretString']}'\\n")
-open(out, "w").write("".join(lines))
-"""
+def scenario(title: str, endpoint: str, home: Path, token: Path, ids: list[str], runs: int,
+             shell_runs: int | None) -> dict[str, float]:
+    env = base_env(home, endpoint)
+    config = configure(home, ids, token)
+    automations = tool("automations")
+    script = home / "minimal.py"
+    script.write_text(MINIMAL_SCRIPT)
+    python = sys.executable
+    contenders = {
+        "automations": lambda: run_quiet([automations, "-c", str(config), "run", "boot", "--force"], env, home),
+        "minimal boto3": lambda: run_quiet([python, str(script), ROLE_ARN, str(token), *ids], env, home),
+    }
+    print(f"\n## {title}: login + {len(ids)} secrets, {runs} runs")
+    samples = compare(contenders, runs)
+    ratios = report(samples, "minimal boto3")
+    if shell_runs:
+        shell_env = {**env, "ROLE": ROLE_ARN, "TOKEN_FILE": str(token), "SECRET_IDS": " ".join(ids)}
+        (home / "loop.sh").write_text(SHELL_LOOP)
+        shell = {"shell loop (aws CLI + jq)": lambda: run_quiet(["bash", str(home / "loop.sh")], shell_env, home),
+                 "automations": contenders["automations"]}
+        print(f"\n## {title}: login + {len(ids)} secrets, vs the shell loop, {shell_runs} runs")
+        shell_ratios = report(compare(shell, shell_runs), "automations")
+        ratios["shell loop / automations"] = shell_ratios["shell loop (aws CLI + jq)"]
+    return ratios
+
+
+def verdict(label: str, value: float, goal: float, lower_is_better: bool = True) -> None:
+    met = value <= goal if lower_is_better else value >= goal
+    sign = "<=" if lower_is_better else ">="
+    print(f"{label}: {value:.2f} (goal {sign} {goal:g}): {'met' if met else 'NOT met'}")
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--secrets", type=int, default=100)
-    parser.add_argument("--no-login", action="store_true", help="credentials from the environment, no STS call")
+    parser.add_argument("--shell-runs", type=int, default=3)
     args = parser.parse_args()
+    if not shutil.which("jq"):
+        raise SystemExit("the shell loop needs jq")
     server, endpoint = start_moto()
     home = workdir()
-    env = base_env(home, endpoint)
-    if args.no_login:
-        env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
-    token_file = home / "token"
-    token_file.write_text(make_token())
-    client = boto3.client("secretsmanager", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
-    ids = [f"bench/s{i:03}" for i in range(args.secrets)]
-    for i, name in enumerate(ids):
-        client.create_secret(Name=name, SecretString=f"value-{i:03}-secret")
-    entries = "\n".join(f"            - {{id: {name}, env: S{i:03}}}" for i, name in enumerate(ids))
-    login = "" if args.no_login else LOGIN_STEP.format(role=ROLE_ARN, token_file=token_file)
-    (home / "automations.yaml").write_text(CONFIG.format(login=login, entries=entries))
-    (home / "minimal.py").write_text(MINIMAL_SCRIPT)
-    (home / "out").mkdir()
-    automations = tool("automations")
-
-    def ours() -> None:
-        run_quiet([automations, "run", "secrets", "--force"], env, home)
-
-    def minimal() -> None:
-        role = "-" if args.no_login else ROLE_ARN
-        run_quiet([sys.executable, str(home / "minimal.py"), role, str(token_file), str(home / "out" / "min.env"),
-                   *ids], env, home)
-
-    label = "automations run (secrets)" if args.no_login else "automations run (login+secrets)"
+    token = home / "token"
+    token.write_text(make_token())
+    all_ids = seed(endpoint, 100)
+    results = {}
     try:
-        samples = compare({"minimal boto3 script": minimal, label: ours}, args.runs)
+        results["20"] = scenario("goal 2", endpoint, home, token, all_ids[:20], args.runs, args.shell_runs)
+        results["100"] = scenario("goal 2", endpoint, home, token, all_ids, args.runs, None)
+        with FaultProxy(endpoint, delay=DELAY) as slow:
+            results["100 slow"] = scenario(f"goal 3 ({DELAY * 1000:g} ms per request)", slow.url, home, token,
+                                           all_ids, args.runs, None)
     finally:
         server.stop()  # type: ignore[attr-defined]
-    ratios = report(samples, "minimal boto3 script")
-    ratio = ratios[label]
-    print(f"ratio {ratio:.2f} (goal <= 1.3): {'met' if ratio <= 1.3 else 'NOT met'}")
+    print()
+    verdict("N=20: shell loop / automations", results["20"]["shell loop / automations"], 25, lower_is_better=False)
+    verdict("N=20: automations / minimal boto3", results["20"]["automations"], 1.3)
+    verdict("N=100: automations / minimal boto3", results["100"]["automations"], 1.3)
+    verdict("N=100, +100 ms per request: automations / minimal boto3", results["100 slow"]["automations"], 0.65)
     return 0
 
 

@@ -35,6 +35,7 @@ class RecordedRequest:
     body: bytes
     action: str | None
     faulted: bool = False
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
     def json(self) -> Any:
         return json.loads(self.body or b"{}")
