@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 15.0
@@ -28,8 +27,7 @@ TRANSIENT_CODES = frozenset({
 })
 
 
-@dataclass(frozen=True)
-class AwsCredentials:
+class AwsCredentials(NamedTuple):
     access_key_id: str
     secret_access_key: str
     session_token: str | None

@@ -11,9 +11,8 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 from automations.aws import AwsCredentials, client_config, error_code, http_status
 from automations.errors import StepFailed, TransientError
@@ -51,8 +50,7 @@ class StsRejected(StepFailed):
         self.code = code
 
 
-@dataclass(frozen=True)
-class AssumeRoleRequest:
+class AssumeRoleRequest(NamedTuple):
     role_arn: str
     session_name: str
     duration_seconds: int = 3600
@@ -61,8 +59,7 @@ class AssumeRoleRequest:
     policy_arns: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class AssumedRole:
+class AssumedRole(NamedTuple):
     credentials: AwsCredentials
     assumed_role_arn: str
     account_id: str

@@ -16,20 +16,19 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import shutil
-import subprocess
 import threading
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from automations.errors import Cancelled, FatalError, StepFailed, TransientError
-from automations.options import OptionError, option
+from automations.options import OptionError, Options, option
 
 if TYPE_CHECKING:
+    import subprocess
+
     from automations.config import Config, StepSpec
 
 DEFAULT_AUDIENCE = "sts.amazonaws.com"
@@ -53,12 +52,11 @@ class InvalidToken(StepFailed):
 
 # -- the `token:` option of an aws-login step ---------------------------------------------
 
-@dataclass
-class CommandTokenOption:
+class CommandTokenOption(Options):
     command: str = option(help="a command printing the token on stdout; split like a shell would, run without one")
     timeout: float = option(DEFAULT_COMMAND_TIMEOUT, minimum=0.1, help="seconds before the command counts as failed (retried)")
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         if not isinstance(self.command, str) or "${" in self.command:
             return
         try:
@@ -69,13 +67,11 @@ class CommandTokenOption:
             raise OptionError("command", "the command is empty")
 
 
-@dataclass
-class FileTokenOption:
+class FileTokenOption(Options):
     file: str = option(help="a file holding the token (relative paths: from the automations.yaml's directory)")
 
 
-@dataclass
-class EnvTokenOption:
+class EnvTokenOption(Options):
     env: str = option(pattern=r"[A-Za-z_][A-Za-z0-9_]*", help="an environment variable holding the token")
 
 
@@ -119,9 +115,13 @@ class CommandTokenSource(TokenSource):
         program = self.argv[0]
         if os.sep in program:
             return program if os.access(program, os.X_OK) else None
+        import shutil  # here and below: validating a config must not pay for these imports
+
         return shutil.which(program, path=env.get("PATH", os.defpath))
 
     def fetch(self, env: Mapping[str, str], cancelled: threading.Event | None = None) -> str:
+        import subprocess
+
         executable = self._executable(env)
         if executable is None:
             raise TokenNotReady(f"{self.describe}: {self.argv[0]} not found on PATH")
@@ -142,6 +142,8 @@ class CommandTokenSource(TokenSource):
         return token
 
     def _communicate(self, process: subprocess.Popen[bytes], cancelled: threading.Event | None) -> tuple[bytes, bytes]:
+        import subprocess
+
         deadline = time.monotonic() + self.timeout
         while True:
             try:
@@ -282,8 +284,7 @@ def token_source(token: TokenOption | None, audience: str, base_dir: Path | None
 
 # -- looking a task's token source up (for `automations token`, `aws check-trust`) --------
 
-@dataclass
-class _TokenSettings:
+class _TokenSettings(Options):
     token: TokenOption | None = option(None)
     audience: str = option(DEFAULT_AUDIENCE)
 

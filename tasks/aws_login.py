@@ -18,16 +18,13 @@ import re
 import shlex
 import sys
 import threading
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
 
 from automations.aws import AwsCredentials
-from automations.credentials_file import (ACCESS_KEY, EXPIRES, SECRET_KEY, SESSION_TOKEN, STATIC_KEYS, CredentialCache,
-                                          Profile, SharedAwsFiles, remaining_seconds)
 from automations.errors import StepFailed
-from automations.options import OptionError, option
+from automations.options import OptionError, Options, option
 from automations.redaction import REDACTOR
 from automations.retry import RetryPolicy, call_with_retry
 from automations.step import Step, StepContext, StepResult
@@ -35,6 +32,9 @@ from automations.sts import (ROLE_ARN_PATTERN, SESSION_NAME_PATTERN, AssumedRole
                              account_of, assume_role_with_web_identity, format_expiration, parse_expiration,
                              session_name_for)
 from automations.tokens import DEFAULT_AUDIENCE, TokenOption, TokenSource, check_token, token_source
+
+if TYPE_CHECKING:
+    from automations.credentials_file import CredentialCache, Profile, SharedAwsFiles
 
 ROLE_ARN_VARIABLES = ("AWS_ROLE_ARN", "IDP_AWS_ROLE_ARN")
 # Our own keys beside the credentials: which role they are for, so a changed `roleArn` is
@@ -56,8 +56,7 @@ def _account_id(value: Any) -> str:
     return str(value).zfill(12) if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
-@dataclass
-class AwsLoginOptions:
+class AwsLoginOptions(Options):
     role_arn: str | None = option(None, key="roleArn",
                                   check=_matching(ROLE_ARN_PATTERN, "a role ARN (arn:aws:iam::<12-digit account>:role/NAME)"),
                                   help="the role to assume (default: $AWS_ROLE_ARN, else $IDP_AWS_ROLE_ARN)")
@@ -82,7 +81,7 @@ class AwsLoginOptions:
     min_remaining: int = option(900, key="minRemaining", minimum=0, maximum=43200,
                                 help="seconds of validity below which a rerun (or the credential process) refreshes")
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         for index, arn in enumerate(self.policy_arns or []):
             if isinstance(arn, str) and "${" not in arn and not arn.startswith("arn:"):
                 raise OptionError(("policyArns", index), f"{arn!r} is not a policy ARN")
@@ -96,12 +95,12 @@ class AwsLoginOptions:
                                               "or every run would assume the role again")
 
 
-@dataclass(frozen=True)
 class Login:
     """What a login produced (or what a skipped rerun read back)."""
 
-    credentials: AwsCredentials
-    assumed_role_arn: str
+    def __init__(self, credentials: AwsCredentials, assumed_role_arn: str) -> None:
+        self.credentials = credentials
+        self.assumed_role_arn = assumed_role_arn
 
     @property
     def outputs(self) -> dict[str, str]:
@@ -119,6 +118,9 @@ class AwsLoginStep(Step[AwsLoginOptions]):
     retry_policy = RetryPolicy(attempts=6, initial_delay=8.0, max_delay=20.0, deadline=120.0)
 
     def run(self, ctx: StepContext) -> StepResult:
+        # The credentials-file code is imported here: validating a config must stay fast.
+        from automations.credentials_file import SharedAwsFiles
+
         role_arn = self.role_arn(ctx.env)
         files = SharedAwsFiles(ctx.env)
         if not ctx.force:
@@ -228,6 +230,8 @@ class AwsLoginStep(Step[AwsLoginOptions]):
 
     def still_valid(self, profile: Profile, role_arn: str, ctx: StepContext) -> Login | None:
         """The credentials this step wrote for this role, when they outlive `minRemaining`."""
+        from automations.credentials_file import ACCESS_KEY, EXPIRES, SECRET_KEY, SESSION_TOKEN, remaining_seconds
+
         if self.options.region and profile.config.get("region") != self.options.region:
             return None
         if self.options.credentials == "process":
@@ -255,6 +259,8 @@ class AwsLoginStep(Step[AwsLoginOptions]):
     # -- writing -------------------------------------------------------------------------------
 
     def write_profile(self, files: SharedAwsFiles, login: Login, role_arn: str, ctx: StepContext) -> None:
+        from automations.credentials_file import ACCESS_KEY, EXPIRES, SECRET_KEY, SESSION_TOKEN, STATIC_KEYS
+
         creds = login.credentials
         config: dict[str, str | None] = {}
         if self.options.region:
@@ -301,6 +307,8 @@ class AwsLoginStep(Step[AwsLoginOptions]):
 
     @staticmethod
     def cache(env: Mapping[str, str], config_path: Path, task: str, step_id: str | None) -> CredentialCache:
+        from automations.credentials_file import CredentialCache
+
         return CredentialCache.for_step(env, config_path, task, step_id)
 
     def describe(self) -> list[str]:
