@@ -76,7 +76,8 @@ def chunks(items: Sequence[T], size: int) -> list[list[T]]:
 def run_concurrently(work: Callable[[T], R], items: Iterable[T], *, cancelled: threading.Event | None = None,
                      max_workers: int = MAX_CONCURRENT_CALLS) -> list[R]:
     """`work(item)` for every item, at most `max_workers` at a time; results in order. After
-    a failure no new call starts; the error is raised once the calls in flight have ended."""
+    a permanent failure no new call starts; the error is raised once the calls in flight
+    have ended."""
     items = list(items)
     if len(items) <= 1:
         return [work(item) for item in items]
@@ -88,6 +89,8 @@ def run_concurrently(work: Callable[[T], R], items: Iterable[T], *, cancelled: t
             raise Cancelled("cancelled")
         try:
             return work(item)
+        except TransientError:
+            raise  # the others' answers are still worth having: the retry skips them
         except BaseException:
             failed.set()
             raise
@@ -134,7 +137,8 @@ def aws_errors(service: str, what: str) -> Iterator[None]:
 class SecretsManagerReader:
     """Reads secrets with as few calls as AWS allows: BatchGetSecretValue, at most 20 ids a
     call, the batches concurrently; GetSecretValue for other version stages, for ids a
-    batch answer cannot be matched to, and for everything when the role may not batch."""
+    batch answer cannot be matched to, and for everything when the role may not batch.
+    One reader serves every attempt of a step, and keeps what it has read."""
 
     service = "secretsmanager"
 
@@ -148,7 +152,10 @@ class SecretsManagerReader:
         self._read = SecretsRead()
 
     def read(self, refs: Iterable[SecretRef]) -> SecretsRead:
-        refs = list(dict.fromkeys(refs))
+        """Read `refs`. Called again after a transient failure, it asks only for what the
+        earlier attempts did not get: a throttled batch does not cost the others again."""
+        done = set(self._read.values) | set(self._read.missing)
+        refs = [r for r in dict.fromkeys(refs) if r not in done]
         current = [r for r in refs if r.version_stage == CURRENT_STAGE]
         one_by_one = [r for r in refs if r.version_stage != CURRENT_STAGE]
         batches = chunks(current, BATCH_GET_SECRET_VALUE_MAX_IDS)
@@ -314,8 +321,12 @@ class ParameterStoreReader:
         self._read = ParametersRead()
 
     def read(self, paths: Sequence[str] = (), names: Sequence[str] = ()) -> ParametersRead:
-        work: list[tuple[str, Any]] = [("path", p) for p in dict.fromkeys(paths)]
-        work += [("names", batch) for batch in chunks(list(dict.fromkeys(names)), GET_PARAMETERS_MAX_NAMES)]
+        """Read `paths` and `names`; called again after a transient failure, it asks only
+        for what the earlier attempts did not get."""
+        done = set(self._read.values) | set(self._read.missing)
+        work: list[tuple[str, Any]] = [("path", p) for p in dict.fromkeys(paths) if p not in self._read.under_path]
+        pending = [n for n in dict.fromkeys(names) if n not in done]
+        work += [("names", batch) for batch in chunks(pending, GET_PARAMETERS_MAX_NAMES)]
         run_concurrently(self._do, work, cancelled=self.cancelled, max_workers=self.max_workers)
         return self._read
 

@@ -20,7 +20,7 @@ from automations.retry import RetryPolicy
 from automations.step import Step, StepContext, StepResult
 
 if TYPE_CHECKING:
-    from automations.secrets import SecretRef, SecretValue, Variable
+    from automations.secrets import SecretRef, SecretsManagerReader, SecretValue, Variable
 
 ALL_KEYS = "*"
 CURRENT_STAGE = "AWSCURRENT"
@@ -82,13 +82,16 @@ class SecretsManagerStep(Step[SecretsManagerOptions]):
     summary = "Write Secrets Manager secrets (whole, chosen JSON keys, or all keys) into an env file"
     # Throttling and dropped connections pass; the deadline keeps a broken endpoint short.
     retry_policy = RetryPolicy(attempts=5, initial_delay=0.5, max_delay=8.0, deadline=60.0)
+    _reader: SecretsManagerReader | None = None
 
     def run(self, ctx: StepContext) -> StepResult:
         from automations.secrets import SecretsManagerReader, aws_client, write_variables
 
         options = self.options
-        client = aws_client(ctx, "secretsmanager", options)
-        read = SecretsManagerReader(client, ctx.secret, cancelled=ctx.cancelled).read(e.ref for e in options.secrets)
+        if self._reader is None:  # kept across attempts: a retry asks only for what is missing
+            self._reader = SecretsManagerReader(aws_client(ctx, "secretsmanager", options), ctx.secret,
+                                                cancelled=ctx.cancelled)
+        read = self._reader.read(e.ref for e in options.secrets)
         if read.fell_back:
             ctx.log.info("BatchGetSecretValue is not allowed for these credentials; read the secrets "
                          "one by one with GetSecretValue")

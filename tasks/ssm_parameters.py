@@ -10,11 +10,16 @@ boto3, botocore and the reading code are imported only when the step runs.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from automations.envfile import KEY_PATTERN, EnvFileOptions
 from automations.errors import StepFailed, TransientError
 from automations.options import OptionError, option
 from automations.retry import RetryPolicy
 from automations.step import Step, StepContext, StepResult
+
+if TYPE_CHECKING:
+    from automations.secrets import ParameterStoreReader
 
 PARAMETER_PATH = r"/[^\s]*"
 
@@ -39,14 +44,16 @@ class SsmParametersStep(Step[SsmParametersOptions]):
     Options = SsmParametersOptions
     summary = "Write SSM Parameter Store parameters (by path and/or name, decrypted) into an env file"
     retry_policy = RetryPolicy(attempts=5, initial_delay=0.5, max_delay=8.0, deadline=60.0)
+    _reader: ParameterStoreReader | None = None
 
     def run(self, ctx: StepContext) -> StepResult:
         from automations.secrets import ParameterStoreReader, Variable, aws_client, write_variables
 
         options = self.options
-        client = aws_client(ctx, "ssm", options)
+        if self._reader is None:  # kept across attempts: a retry asks only for what is missing
+            self._reader = ParameterStoreReader(aws_client(ctx, "ssm", options), ctx.secret, cancelled=ctx.cancelled)
         paths = [options.path] if options.path else []
-        read = ParameterStoreReader(client, ctx.secret, cancelled=ctx.cancelled).read(paths, options.names)
+        read = self._reader.read(paths, options.names)
         ctx.log.debug("ssm calls: " + ", ".join(f"{op} x{n}" for op, n in sorted(read.calls.items())))
         self._check_missing(ctx, read.missing, paths and not read.under_path.get(options.path or ""))
         names = sorted(n for found in read.under_path.values() for n in found)

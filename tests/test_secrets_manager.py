@@ -251,6 +251,18 @@ def test_transient_failures_are_retried_by_the_runner(write_config, env, secrets
     assert read_with_python_dotenv(tmp_path / "out/.env") == {"V": "eventually"}
 
 
+def test_a_retry_asks_only_for_the_batches_that_failed(write_config, env, secrets, proxy, tmp_path):
+    names = [secrets(f"b{i:02}", f"value-{i:02}") for i in range(45)]
+    proxy.fail(action="BatchGetSecretValue", times=1, code="ThrottlingException")
+    config = write_config(step(entry_lines(*(f"{{id: {n}, env: B{i:02}}}" for i, n in enumerate(names)))))
+    result = run(config, env)
+    assert result.code == 0, result.output
+    calls = proxy.calls("BatchGetSecretValue")
+    assert len(calls) == 3 + 1
+    assert calls[-1].json()["SecretIdList"] == next(c.json()["SecretIdList"] for c in calls if c.faulted)
+    assert read_with_python_dotenv(tmp_path / "out/.env") == {f"B{i:02}": f"value-{i:02}" for i in range(45)}
+
+
 def test_a_permanent_error_is_not_retried(write_config, env, secrets, proxy, tmp_path):
     name = secrets("perm", "x")
     proxy.fail(action="BatchGetSecretValue", times=5, status=400, code="ValidationException", message="bad id")
