@@ -337,19 +337,31 @@ def token_source_for_task(config: Config, task_id: str | None = None, step_id: s
 
 def decode_unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(header, claims) of a JWT, without verifying its signature. Raises InvalidToken,
-    whose message never contains the token."""
-    import jwt
+    whose message never contains the token.
 
+    Plain base64url and JSON, not PyJWT: importing PyJWT loads cryptography, ~60 ms of every
+    `automations run` for a read that needs neither (BENCHMARKS.md, profile)."""
     if token.count(".") != 2:
         raise InvalidToken(f"the token is not a JWT (expected three dot-separated parts, got {token.count('.') + 1})")
-    try:
-        header = jwt.get_unverified_header(token)
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError as error:
-        raise InvalidToken(f"the token is not a JWT ({_jwt_reason(error)})") from None
+    header_part, claims_part, _ = token.split(".")
+    header = _json_segment(header_part, "header")
+    claims = _json_segment(claims_part, "payload")
+    if not isinstance(header, dict):
+        raise InvalidToken("the token is not a JWT (its header is not a JSON object)")
     if not isinstance(claims, dict):
         raise InvalidToken("the token is not a JWT (its payload is not a JSON object)")
     return header, claims
+
+
+def _json_segment(segment: str, what: str) -> Any:
+    import base64
+    import binascii
+
+    try:
+        raw = base64.b64decode(segment + "=" * (-len(segment) % 4), altchars=b"-_", validate=True)
+        return json.loads(raw)
+    except (binascii.Error, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise InvalidToken(f"the token is not a JWT (its {what} is not base64url-encoded JSON)") from None
 
 
 def check_token(token: str, audience: str, now: float | None = None) -> dict[str, Any]:
@@ -396,12 +408,6 @@ def _ago(seconds: float) -> str:
     if seconds < 7200:
         return f"{seconds // 60}m"
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-
-
-def _jwt_reason(error: Exception) -> str:
-    # PyJWT's messages describe the structure, never echo the token; keep them short anyway.
-    text = str(error).splitlines()[0] if str(error) else type(error).__name__
-    return text[:200]
 
 
 def _last_line(data: bytes) -> str:
