@@ -80,8 +80,9 @@ class SecretsManagerStep(Step[SecretsManagerOptions]):
     name = "secrets-manager"
     Options = SecretsManagerOptions
     summary = "Write Secrets Manager secrets (whole, chosen JSON keys, or all keys) into an env file"
-    # Throttling and dropped connections pass; the deadline keeps a broken endpoint short.
-    retry_policy = RetryPolicy(attempts=5, initial_delay=0.5, max_delay=8.0, deadline=60.0)
+    # Throttling passes: BatchGetSecretValue allows 100 calls/s per region, shared by every
+    # environment booting at once; a retry asks only for the batches that failed.
+    retry_policy = RetryPolicy(attempts=8, initial_delay=1.0, max_delay=20.0, deadline=120.0)
     _reader: SecretsManagerReader | None = None
 
     def run(self, ctx: StepContext) -> StepResult:

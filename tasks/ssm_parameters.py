@@ -43,7 +43,7 @@ class SsmParametersStep(Step[SsmParametersOptions]):
     name = "ssm-parameters"
     Options = SsmParametersOptions
     summary = "Write SSM Parameter Store parameters (by path and/or name, decrypted) into an env file"
-    retry_policy = RetryPolicy(attempts=5, initial_delay=0.5, max_delay=8.0, deadline=60.0)
+    retry_policy = RetryPolicy(attempts=8, initial_delay=1.0, max_delay=20.0, deadline=120.0)
     _reader: ParameterStoreReader | None = None
 
     def run(self, ctx: StepContext) -> StepResult:
