@@ -393,6 +393,13 @@ def test_merge_keeps_comments_and_hand_written_lines_byte_for_byte(tmp_path: Pat
     assert read_with_python_dotenv(path) == {"EDITOR": "vim", "API_KEY": "new", "URL": "http://x/#frag"}
 
 
+def test_json_merge_keeps_the_other_members_whatever_their_type(tmp_path: Path) -> None:
+    path = tmp_path / "env.json"
+    path.write_text('{"PORT": 5432, "TAGS": ["a"], "TOKEN": "old"}')
+    write_env_file(path, {"TOKEN": "new"}, fmt="json", mode="merge")
+    assert read_with_json(path) == {"PORT": 5432, "TAGS": ["a"], "TOKEN": "new"}
+
+
 def test_merge_replaces_a_duplicated_key_once_where_it_first_was(tmp_path: Path) -> None:
     path = tmp_path / ".env"
     path.write_text("K='a'\nOTHER='o'\nK='b'\n")
