@@ -156,7 +156,7 @@ class LineFormat(EnvFormat):
                 continue
             parts.append(entry.raw)
         text = "".join(parts)
-        if text and not text.endswith(("\n", "\r")):
+        if text and not text.endswith("\n"):
             text += "\n"
         return text + "".join(self.encode(k, v) for k, v in values.items() if k not in written)
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from automations.secrets import SecretRef, SecretsManagerReader, SecretValue, Variable
 
 ALL_KEYS = "*"
-CURRENT_STAGE = "AWSCURRENT"
+CURRENT_STAGE = "AWSCURRENT"  # automations.secrets has it too; importing that here would slow every config load
 
 
 def _variable_name_problem(name: str) -> str | None:
@@ -111,9 +111,9 @@ class SecretsManagerStep(Step[SecretsManagerOptions]):
         for entry in self.options.secrets:
             if entry.ref in missing and entry.optional:
                 ctx.log.warning(f"optional secret {entry.id} not found; its variables are left out")
-        if required:
-            ids = ", ".join(dict.fromkeys(e.id for e in required))
-            raise StepFailed(f"secret{'s' if len(required) > 1 else ''} not found: {ids}")
+        ids = list(dict.fromkeys(e.id for e in required))
+        if ids:
+            raise StepFailed(f"secret{'s' if len(ids) > 1 else ''} not found: {', '.join(ids)}")
 
     def _variables(self, ctx: StepContext, index: int, entry: SecretEntry, value: SecretValue) -> list[Variable]:
         from automations.secrets import Variable, is_missing, json_lookup, json_object, json_text, variable_name
