@@ -408,6 +408,24 @@ def test_no_secret_value_appears_in_any_output_at_the_highest_verbosity(write_co
             assert leak not in result.output
 
 
+def test_a_later_step_printing_the_file_shows_the_values_masked(write_config, env, secrets, tmp_path):
+    name = secrets("printed", {"password": "Pr1nted-Secret-Value"})
+    config = write_config(f"""
+        tasks:
+          secrets:
+            steps:
+              - uses: secrets-manager
+                with:
+                  file: out/.env
+                  secrets:
+                    - {{id: {name}, keys: '*'}}
+              - run: cat out/.env
+    """)
+    result = run(config, env, "-vv")
+    assert result.code == 0, result.output
+    assert "PASSWORD='***'" in result.output and "Pr1nted-Secret-Value" not in result.output
+
+
 def test_a_dry_run_lists_keys_and_sources_without_calling_aws(write_config, env, secrets, proxy, tmp_path):
     name = secrets("dry", {"password": "dry-run-secret"})
     config = write_config(step(entry_lines(f"{{id: {name}, keys: {{DB_PASSWORD: password}}}}",
