@@ -321,6 +321,15 @@ def test_the_docker_cli_reads_quotes_as_part_of_the_value(tmp_path: Path, docker
     assert docker_cli.read(path) == {"A": "'x'", "B": '"y"', "C": "a # not a comment"}
 
 
+def test_the_docker_cli_rejects_an_export_prefix(tmp_path: Path, docker_cli: FakeDockerEngine) -> None:
+    path = tmp_path / "docker.env"
+    path.write_text("export A=1\n")
+    proc = subprocess.run(["docker", "create", "--env-file", str(path), "example.invalid/image"],
+                          env={"PATH": os.environ["PATH"], "DOCKER_HOST": docker_cli.host, "HOME": str(tmp_path)},
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "whitespace" in proc.stderr
+
+
 def test_docker_lines_are_unquoted() -> None:
     assert env_format("docker").render({"K": "'quoted' \"too\" $x"}) == "K='quoted' \"too\" $x\n"
 
