@@ -101,7 +101,7 @@ def _installed_entry_points() -> list[tuple[str, str, str]]:
     of the sys.path entries: installing or removing a distribution changes its directory's
     mtime, and with it the key."""
     key = _sys_path_fingerprint()
-    cache = _cache_path()
+    cache = _cache_path(key)
     # The cache is text: the key's lines, a blank line, then "name\ttarget\torigin" lines.
     try:
         stored_key, _, rows = cache.read_text(encoding="utf-8").partition("\n\n\n")
@@ -136,9 +136,13 @@ def _sys_path_fingerprint() -> str:
     return "\n".join(parts)
 
 
-def _cache_path() -> Path:
+def _cache_path(key: str) -> Path:
+    # One file per sys.path: the console script and `python -m automations` (whose sys.path
+    # starts with the working directory) would otherwise keep overwriting each other's.
+    import zlib
+
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "automations" / "entry-points.json"
+    return Path(base) / "automations" / f"entry-points-{zlib.crc32(key.encode()):08x}.txt"
 
 
 def _import_target(target: str, what: str, search_dir: Path | None) -> Any:
