@@ -4,8 +4,10 @@ version or a complete new one, parseable, 0600; temporary files do not pile up.
 
 Every request goes through a proxy adding 20 ms, so a run spends longer between its writes
 and the kills land in every phase: before the login, between the credentials and the env
-file, during and after the writes. Kill moments are drawn uniformly from 0 to 1.3x the
-time an unkilled run takes (measured first, on this machine).
+file, during and after the writes. Kill moments are drawn uniformly from 0 to 2x the
+time an unkilled run takes (measured first, on this machine), so about half the
+kills land after the run ended even on a machine slowed by other work: both outcomes are
+seen, and the test could fail if either was impossible.
 
 Trials: $RELIABILITY_CRASH_TRIALS (default 40, about 30 s on 2 cores; the issue's 100 with
 RELIABILITY_CRASH_TRIALS=100).
@@ -131,7 +133,7 @@ def test_sigkill_at_any_moment_leaves_each_file_old_or_new_and_private(proxy, aw
     config = Path(aws_env["AWS_CONFIG_FILE"])
     env_file = tmp_path / ".env"
     restore_old_versions(aws_env, env_file)
-    window = 1.3 * unkilled_duration(tmp_path, aws_env)
+    window = 2 * unkilled_duration(tmp_path, aws_env)
     rng = random.Random(int(os.environ.get("RELIABILITY_SEED", "0")) or None)
     outcomes: dict[str, set[str]] = {"credentials": set(), "env": set()}
 
