@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import threading
-from datetime import datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 15.0

@@ -10,7 +10,6 @@ import signal
 import sys
 from typing import Sequence
 
-from automations import __version__
 from automations.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, FatalError
 from automations.output import DEBUG, NORMAL, QUIET, VERBOSE, Reporter, use_color
 

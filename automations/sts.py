@@ -7,12 +7,16 @@ botocore is imported inside functions: importing this module costs nothing.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
-from datetime import datetime, timezone
-from typing import Any, Mapping, NamedTuple
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+# json and datetime are imported where used: `automations validate` imports this module
+# for its patterns and must stay fast.
 
 from automations.aws import AwsCredentials, client_config, error_code, http_status
 from automations.errors import StepFailed, TransientError
@@ -82,6 +86,8 @@ def assume_role_with_web_identity(token: str, request: AssumeRoleRequest, env: M
         "DurationSeconds": request.duration_seconds,
     }
     if request.policy:
+        import json
+
         params["Policy"] = json.dumps(request.policy, separators=(",", ":"))
     if request.policy_arns:
         params["PolicyArns"] = [{"arn": arn} for arn in request.policy_arns]
@@ -141,6 +147,8 @@ def classify(error: BaseException) -> StepFailed:
 
 
 def _assumed_role(response: Mapping[str, Any]) -> AssumedRole:
+    from datetime import datetime, timezone
+
     creds = response["Credentials"]
     expiration = creds["Expiration"]
     if isinstance(expiration, str):
@@ -183,10 +191,14 @@ def _environment_id(claims: Mapping[str, Any]) -> str | None:
 
 
 def format_expiration(moment: datetime) -> str:
+    from datetime import timezone
+
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_expiration(text: str | None) -> datetime | None:
+    from datetime import datetime, timezone
+
     if not text:
         return None
     try:

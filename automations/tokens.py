@@ -13,13 +13,10 @@ stay fast.
 """
 from __future__ import annotations
 
-import json
 import os
-import shlex
 import threading
 import time
 from abc import ABC, abstractmethod
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -28,6 +25,7 @@ from automations.options import OptionError, Options, option
 
 if TYPE_CHECKING:
     import subprocess
+    from datetime import datetime
 
     from automations.config import Config, StepSpec
 
@@ -60,6 +58,8 @@ class CommandTokenOption(Options):
         if not isinstance(self.command, str) or "${" in self.command:
             return
         try:
+            import shlex  # json, shlex and datetime are imported where used: validating stays fast
+
             argv = shlex.split(self.command)
         except ValueError as error:
             raise OptionError("command", f"cannot split the command: {error}") from None
@@ -106,6 +106,8 @@ class CommandTokenSource(TokenSource):
         self.argv = argv
         self.timeout = timeout
         self.cwd = cwd
+        import shlex
+
         self.describe = describe or f"command `{shlex.join(argv)}`"
 
     def available(self, env: Mapping[str, str]) -> bool:
@@ -233,6 +235,8 @@ class GitHubActionsTokenSource(TokenSource):
             "Authorization": f"bearer {env['ACTIONS_ID_TOKEN_REQUEST_TOKEN']}", "Accept": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                import json
+
                 body = json.loads(response.read().decode("utf-8"))
         except urllib.error.HTTPError as error:
             if 400 <= error.code < 500 and error.code not in (408, 429):
@@ -275,6 +279,8 @@ def token_source(token: TokenOption | None, audience: str, base_dir: Path | None
     if token is None:
         return DefaultTokenChain(audience)
     if isinstance(token, CommandTokenOption):
+        import shlex
+
         return CommandTokenSource(shlex.split(token.command), timeout=token.timeout, cwd=base_dir)
     if isinstance(token, FileTokenOption):
         path = Path(os.path.expanduser(token.file))
@@ -359,6 +365,8 @@ def _json_segment(segment: str, what: str) -> Any:
 
     try:
         raw = base64.b64decode(segment + "=" * (-len(segment) % 4), altchars=b"-_", validate=True)
+        import json
+
         return json.loads(raw)
     except (binascii.Error, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise InvalidToken(f"the token is not a JWT (its {what} is not base64url-encoded JSON)") from None
@@ -385,10 +393,14 @@ def check_token(token: str, audience: str, now: float | None = None) -> dict[str
 
 def expires_at(claims: Mapping[str, Any]) -> datetime | None:
     exp = _number_claim(claims, "exp")
+    from datetime import datetime, timezone
+
     return datetime.fromtimestamp(exp, timezone.utc) if exp is not None else None
 
 
 def format_time(timestamp: float) -> str:
+    from datetime import datetime, timezone
+
     return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

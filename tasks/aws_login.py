@@ -12,13 +12,10 @@ boto3, botocore and PyJWT are imported only when the step runs.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
-import shlex
 import sys
 import threading
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
 
@@ -185,7 +182,7 @@ class AwsLoginStep(Step[AwsLoginOptions]):
                 from automations.trust import trust_troubleshooting_hint
 
                 raise StsRejected(f"{error} -- role {role_arn}; the token's claims: "
-                                  f"{json.dumps(claims, sort_keys=True)}; compare them with the role's trust policy "
+                                  f"{_json(claims)}; compare them with the role's trust policy "
                                   f"(automations token --task {task} --decode), or have "
                                   f"`{trust_troubleshooting_hint(task, role_arn)}` compare them", error.code) from None
             raise
@@ -303,6 +300,8 @@ class AwsLoginStep(Step[AwsLoginOptions]):
         argv += ["-c", str(ctx.config_path), "aws", "credential-process", "--task", ctx.task]
         if ctx.step_id:
             argv += ["--step", ctx.step_id]
+        import shlex
+
         return shlex.join(argv)
 
     @staticmethod
@@ -323,9 +322,17 @@ class AwsLoginStep(Step[AwsLoginOptions]):
 
 
 def cache_entry(login: Login, role_arn: str) -> dict[str, Any]:
+    from datetime import datetime, timezone
+
     creds = login.credentials
     assert creds.expiration is not None
     return {"Version": 1, "AccessKeyId": creds.access_key_id, "SecretAccessKey": creds.secret_access_key,
             "SessionToken": creds.session_token, "Expiration": format_expiration(creds.expiration),
             "RoleArn": role_arn, "AssumedRoleArn": login.assumed_role_arn,
             "Written": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def _json(value: Any) -> str:
+    import json  # imported here: validating a config must stay fast
+
+    return json.dumps(value, sort_keys=True)
