@@ -8,7 +8,7 @@ import importlib
 import os
 import signal
 import sys
-from typing import Sequence
+from typing import Callable, Sequence
 
 from automations.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, FatalError
 from automations.output import DEBUG, NORMAL, QUIET, VERBOSE, Reporter, use_color
@@ -42,33 +42,23 @@ def _global_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
     parser.add_argument("--no-color", action="store_true", default=default(False), help="never colour (NO_COLOR works too)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="automations",
-        description="Run the tasks of automations.yaml: AWS login with the environment's OIDC token, "
-                    "secrets into env files, commands.")
-    parser.add_argument("--version", action="store_true", help="print the version and the installed step plugins")
-    _global_options(parser, defaults=True)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    common = _Parser(add_help=False)
-    _global_options(common, defaults=False)
-
-    run = commands.add_parser("run", parents=[common], help="run tasks and what they depend on")
+def _run(run: argparse.ArgumentParser) -> None:
     run.add_argument("tasks", nargs="*", metavar="TASK", help="task ids to run")
     run.add_argument("--trigger", metavar="EVENT", help="run every task triggered by EVENT (e.g. postEnvironmentStart)")
     run.add_argument("--dry-run", action="store_true", help="print what would run, in order; change nothing")
     run.add_argument("--force", action="store_true", help="redo work that steps would skip as still valid")
     run.add_argument("-j", "--jobs", type=int, default=4, metavar="N", help="tasks run at once (default 4)")
 
-    commands.add_parser("list", parents=[common], help="list tasks, their triggers and dependencies")
-    commands.add_parser("validate", parents=[common], help="check automations.yaml and report every problem")
-    commands.add_parser("steps", parents=[common], help="list every step type, where it comes from, its options")
 
-    commands.add_parser("status", parents=[common],
-                        help="each task's last run, and when the AWS credentials it wrote expire")
-    logs = commands.add_parser("logs", parents=[common], help="the (redacted) output of a task's last run")
+def _nothing(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def _logs(logs: argparse.ArgumentParser) -> None:
     logs.add_argument("task", nargs="?", metavar="TASK", help="the task (default: every task of the last run)")
-    init = commands.add_parser("init", parents=[common], help="write a commented automations.yaml to start from")
+
+
+def _init(init: argparse.ArgumentParser) -> None:
     init.add_argument("--aws", action="store_true", help="an aws-login task (implied by --role-arn and --secret)")
     init.add_argument("--role-arn", metavar="ARN", help="the role aws-login assumes (default: $AWS_ROLE_ARN at run time)")
     init.add_argument("--region", metavar="REGION", help="the AWS region to write into the profile")
@@ -77,18 +67,23 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--env-file", metavar="FILE", default=".env.secrets", help="where the secrets go (default .env.secrets)")
     init.add_argument("--file", metavar="FILE", default="automations.yaml", help="the file to write (default automations.yaml)")
     init.add_argument("--force", action="store_true", help="overwrite the file if it exists")
-    schema = commands.add_parser("schema", parents=[common],
-                                 help="print the JSON Schema of automations.yaml, with every installed step type")
+
+
+def _schema(schema: argparse.ArgumentParser) -> None:
     schema.add_argument("--indent", type=int, default=2, metavar="N", help="JSON indentation (default 2)")
-    demo = commands.add_parser("demo", parents=[common],
-                               help="run the Gitpod example end to end against a local AWS (moto) and a local token")
+
+
+def _demo(demo: argparse.ArgumentParser) -> None:
     demo.add_argument("--dir", metavar="DIR", default=".demo",
                       help="where the demo's token, AWS files and env file go (default .demo)")
-    completion = commands.add_parser("completion", parents=[common], help="print a bash or zsh completion script")
+
+
+def _completion(completion: argparse.ArgumentParser) -> None:
     completion.add_argument("shell", nargs="?", choices=("bash", "zsh"), help="the shell")
     completion.add_argument("--list-tasks", action="store_true", help=argparse.SUPPRESS)
 
-    token = commands.add_parser("token", parents=[common], help="print the OIDC token an aws-login step would use")
+
+def _token(token: argparse.ArgumentParser) -> None:
     token.add_argument("--task", metavar="TASK", help="the task whose aws-login step's token source to use")
     token.add_argument("--step", metavar="ID", help="the aws-login step's id, when the task has several")
     token.add_argument("--audience", metavar="AUD", help="audience to request (default: the step's)")
@@ -97,29 +92,31 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--verify", action="store_true",
                        help="verify signature, issuer, audience and expiry against the issuer's published keys")
 
-    aws = commands.add_parser("aws", parents=[common], help="AWS helpers: credential process, trust policies, IAM setup")
+
+def _trust_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--account", metavar="ID", required=True, help="the AWS account id (12 digits)")
+    sub.add_argument("--provider", metavar="HOST",
+                     help="OIDC provider host (default app.gitpod.io; with --from-token, the token's issuer)")
+    sub.add_argument("--audience", metavar="AUD", default="sts.amazonaws.com", help="audience (default sts.amazonaws.com)")
+    who = sub.add_mutually_exclusive_group(required=True)
+    who.add_argument("--org", metavar="ORG", help="Gitpod organisation id")
+    who.add_argument("--sub", metavar="PATTERN", nargs="+", help="sub claim patterns (* and ? wildcards)")
+    who.add_argument("--from-token", action="store_true", help="derive the pattern from the current token's claims")
+    sub.add_argument("--project", metavar="PRJ", help="with --org: only this project")
+    sub.add_argument("--env", metavar="ENV", help="with --org and --project: only this environment")
+    sub.add_argument("--task", metavar="TASK", help="with --from-token: the task whose token source to use")
+    sub.add_argument("--token-file", metavar="FILE", help="with --from-token: read the token from this file")
+
+
+def _aws(aws: argparse.ArgumentParser) -> None:
+    common = _common_options()
     aws_commands = aws.add_subparsers(dest="aws_command", metavar="AWS_COMMAND", required=True, parser_class=_Parser)
     process = aws_commands.add_parser("credential-process", parents=[common],
                                       help="credential_process for AWS SDKs: cached, refreshed before expiry")
     process.add_argument("--task", metavar="TASK", required=True, help="the task holding the aws-login step")
     process.add_argument("--step", metavar="ID", help="the aws-login step's id, when the task has several")
-
-    def trust_options(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--account", metavar="ID", required=True, help="the AWS account id (12 digits)")
-        sub.add_argument("--provider", metavar="HOST",
-                         help="OIDC provider host (default app.gitpod.io; with --from-token, the token's issuer)")
-        sub.add_argument("--audience", metavar="AUD", default="sts.amazonaws.com", help="audience (default sts.amazonaws.com)")
-        who = sub.add_mutually_exclusive_group(required=True)
-        who.add_argument("--org", metavar="ORG", help="Gitpod organisation id")
-        who.add_argument("--sub", metavar="PATTERN", nargs="+", help="sub claim patterns (* and ? wildcards)")
-        who.add_argument("--from-token", action="store_true", help="derive the pattern from the current token's claims")
-        sub.add_argument("--project", metavar="PRJ", help="with --org: only this project")
-        sub.add_argument("--env", metavar="ENV", help="with --org and --project: only this environment")
-        sub.add_argument("--task", metavar="TASK", help="with --from-token: the task whose token source to use")
-        sub.add_argument("--token-file", metavar="FILE", help="with --from-token: read the token from this file")
-
     trust_policy = aws_commands.add_parser("trust-policy", parents=[common], help="print a least-privilege trust policy")
-    trust_options(trust_policy)
+    _trust_options(trust_policy)
     check = aws_commands.add_parser("check-trust", parents=[common],
                                     help="evaluate a role's trust policy against the token's claims, locally")
     source = check.add_mutually_exclusive_group(required=True)
@@ -130,15 +127,71 @@ def build_parser() -> argparse.ArgumentParser:
     token_from.add_argument("--token-file", metavar="FILE", help="read the token from this file")
     setup = aws_commands.add_parser("setup", parents=[common], help="create the OIDC provider and the role, idempotently")
     setup.add_argument("--role", metavar="NAME", required=True, help="the role to create or update")
-    trust_options(setup)
+    _trust_options(setup)
     setup.add_argument("--secret", metavar="ARN", action="append", default=[], help="allow reading this secret (repeatable)")
     setup.add_argument("--max-session-duration", metavar="S", type=int, default=3600, help="the role's MaxSessionDuration")
     setup.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+
+
+# name -> (help, what adds its arguments). Each is built only when needed: every argparse
+# parser costs gettext lookups (stat calls), and `validate` must start fast (issue 2).
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
+    "run": ("run tasks and what they depend on", _run),
+    "list": ("list tasks, their triggers and dependencies", _nothing),
+    "validate": ("check automations.yaml and report every problem", _nothing),
+    "steps": ("list every step type, where it comes from, its options", _nothing),
+    "status": ("each task's last run, and when the AWS credentials it wrote expire", _nothing),
+    "logs": ("the (redacted) output of a task's last run", _logs),
+    "init": ("write a commented automations.yaml to start from", _init),
+    "schema": ("print the JSON Schema of automations.yaml, with every installed step type", _schema),
+    "demo": ("run the Gitpod example end to end against a local AWS (moto) and a local token", _demo),
+    "completion": ("print a bash or zsh completion script", _completion),
+    "token": ("print the OIDC token an aws-login step would use", _token),
+    "aws": ("AWS helpers: credential process, trust policies, IAM setup", _aws),
+}
+_GLOBAL_OPTIONS_WITH_VALUES = ("-c", "--config", "--output")
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    _global_options(common, defaults=False)
+    return common
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line, or (with `only`) the top level and that one command."""
+    parser = _Parser(
+        prog="automations",
+        description="Run the tasks of automations.yaml: AWS login with the environment's OIDC token, "
+                    "secrets into env files, commands.")
+    parser.add_argument("--version", action="store_true", help="print the version and the installed step plugins")
+    _global_options(parser, defaults=True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    common = _common_options()
+    for name, (help_text, configure) in COMMANDS.items():
+        if only is None or name == only:
+            configure(commands.add_parser(name, parents=[common], help=help_text))
     return parser
 
 
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The command word of `argv`, skipping global options (and their values)."""
+    skip_next = False
+    for word in argv:
+        if skip_next:
+            skip_next = False
+        elif word == "--":
+            return None
+        elif word.startswith("-"):
+            skip_next = word in _GLOBAL_OPTIONS_WITH_VALUES
+        else:
+            return word if word in COMMANDS else None
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(only=_command_in(argv))
     args = parser.parse_args(argv)
     verbosity = QUIET if args.quiet else {0: NORMAL, 1: VERBOSE}.get(args.verbose, DEBUG)
     reporter = Reporter(json_output=args.output == "json", verbosity=verbosity,
