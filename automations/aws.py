@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -85,7 +85,7 @@ _SHARED_LOADER: Any = None
 _SHARED_LOADER_LOCK = threading.Lock()
 
 
-def new_botocore_session() -> Any:
+def new_botocore_session(ignore_profile: str | None = None) -> Any:
     """A fresh botocore session that shares this process's data loader: each session would
     otherwise parse botocore's JSON data again (endpoints, partitions, defaults, service
     models), about 150 ms for the second AWS step of a run. Credentials stay per session."""
@@ -93,12 +93,42 @@ def new_botocore_session() -> Any:
 
     global _SHARED_LOADER
     session = botocore.session.get_session()
+    if ignore_profile and ignore_profile not in session.available_profiles:
+        # Before any component exists: they read the profile setting when first made.
+        session.session_var_map["profile"] = (None, None, None, None)
     with _SHARED_LOADER_LOCK:
         if _SHARED_LOADER is None:
             _SHARED_LOADER = session.get_component("data_loader")
         else:
             session.register_component("data_loader", _SHARED_LOADER)
     return session
+
+
+_PLAIN_SESSIONS: dict[str | None, Any] = {}
+_CLIENT_LOCK = threading.Lock()
+
+
+def plain_botocore_session(env: Mapping[str, str] | None = None) -> Any:
+    """The botocore session of this process for clients given their credentials (or none:
+    the unsigned STS call), shared so service models and endpoints are loaded once.
+
+    $AWS_PROFILE may name the very profile aws-login is about to create: that must not stop
+    us, so when it names no existing profile this session ignores it."""
+    profile = (env or {}).get("AWS_PROFILE") or os.environ.get("AWS_PROFILE") or None
+    with _CLIENT_LOCK:
+        session = _PLAIN_SESSIONS.get(profile)
+        if session is None:
+            session = new_botocore_session(ignore_profile=profile)
+            _PLAIN_SESSIONS[profile] = session
+        return session
+
+
+def create_client(service: str, env: Mapping[str, str] | None = None, **kwargs: Any) -> Any:
+    """A client from the plain session. Serialised: creating clients from one botocore
+    session in several threads at once is not safe, and tasks run concurrently."""
+    session = plain_botocore_session(env)
+    with _CLIENT_LOCK:
+        return session.create_client(service, **kwargs)
 
 
 class AwsSessions:
@@ -153,5 +183,20 @@ class AwsSessions:
             return session
 
     def client(self, service: str, profile: str | None = None, region: str | None = None, **config: Any) -> Any:
-        # boto3 honours AWS_ENDPOINT_URL (and AWS_ENDPOINT_URL_<SERVICE>) on its own.
-        return self.session(profile, region).client(service, config=client_config(**config))
+        """A client with the credentials this run obtained for `profile` (by default the most
+        recent aws-login's), else the profile's own chain. Built on botocore directly: boto3
+        would add its import and a session of its own to every run (bench/, issue 4's goal).
+        botocore honours AWS_ENDPOINT_URL (and AWS_ENDPOINT_URL_<SERVICE>) on its own."""
+        profile = profile or self._last_profile
+        remembered = self._credentials.get(profile) if profile else None
+        settings = client_config(**config)
+        if remembered:
+            creds, remembered_region = remembered
+            return create_client(service, region_name=region or remembered_region, config=settings,
+                                 aws_access_key_id=creds.access_key_id, aws_secret_access_key=creds.secret_access_key,
+                                 aws_session_token=creds.session_token)
+        if profile is None:
+            return create_client(service, region_name=region, config=settings)
+        session = new_botocore_session()
+        session.set_config_variable("profile", profile)
+        return session.create_client(service, region_name=region, config=settings)

@@ -7,7 +7,6 @@ botocore is imported inside functions: importing this module costs nothing.
 """
 from __future__ import annotations
 
-import os
 import re
 import time
 from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
@@ -106,26 +105,11 @@ def sts_client(region: str | None, env: Mapping[str, str]) -> Any:
     environment, which botocore alone would not see)."""
     from botocore import UNSIGNED
 
-    session = _botocore_session(env)
+    from automations.aws import create_client
+
     endpoint = env.get("AWS_ENDPOINT_URL_STS") or env.get("AWS_ENDPOINT_URL") or None
-    return session.create_client("sts", region_name=region or "us-east-1", endpoint_url=endpoint,
-                                 config=client_config(signature_version=UNSIGNED))
-
-
-def _botocore_session(env: Mapping[str, str]) -> Any:
-    import botocore.session
-
-    from automations.aws import new_botocore_session
-
-    # $AWS_PROFILE may name the very profile we are about to create: that must not stop us.
-    # Such a session ignores $AWS_PROFILE (botocore treats a missing default leniently).
-    profile = env.get("AWS_PROFILE") or os.environ.get("AWS_PROFILE")
-    if profile:
-        session = botocore.session.get_session()
-        if profile not in session.available_profiles:
-            session.session_var_map["profile"] = (None, None, None, None)
-            return session
-    return new_botocore_session()
+    return create_client("sts", env, region_name=region or "us-east-1", endpoint_url=endpoint,
+                         config=client_config(signature_version=UNSIGNED))
 
 
 def classify(error: BaseException) -> StepFailed:

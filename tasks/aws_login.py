@@ -200,12 +200,11 @@ class AwsLoginStep(Step[AwsLoginOptions]):
     def verify(self, assumed: AssumedRole, ctx: StepContext) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        from automations.aws import client_config, error_code, is_transient_aws_error
-        from automations.sts import _botocore_session
+        from automations.aws import client_config, create_client, error_code, is_transient_aws_error
 
         creds = assumed.credentials
-        client = _botocore_session(ctx.env).create_client(
-            "sts", region_name=self.region(ctx.env) or "us-east-1", config=client_config(),
+        client = create_client(
+            "sts", ctx.env, region_name=self.region(ctx.env) or "us-east-1", config=client_config(),
             endpoint_url=ctx.env.get("AWS_ENDPOINT_URL_STS") or ctx.env.get("AWS_ENDPOINT_URL") or None,
             aws_access_key_id=creds.access_key_id, aws_secret_access_key=creds.secret_access_key,
             aws_session_token=creds.session_token)
