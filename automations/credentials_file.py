@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -139,11 +138,12 @@ def update_section(text: str | None, section: str, values: Mapping[str, str | No
 
 # -- the two shared files ------------------------------------------------------------------
 
-@dataclass
 class Profile:
-    name: str
-    credentials: dict[str, str] = field(default_factory=dict)  # its keys in the credentials file
-    config: dict[str, str] = field(default_factory=dict)       # its keys in the config file
+    def __init__(self, name: str, credentials: dict[str, str] | None = None,
+                 config: dict[str, str] | None = None) -> None:
+        self.name = name
+        self.credentials = credentials if credentials is not None else {}  # its keys in the credentials file
+        self.config = config if config is not None else {}                 # its keys in the config file
 
 
 class SharedAwsFiles:

@@ -22,7 +22,6 @@ import json
 import os
 import threading
 import time
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -174,7 +173,7 @@ class RecordingReporter(Reporter):
                          out=reporter.out, err=reporter.err)
         self.history = history
         self.trigger = trigger
-        self.run_id = uuid.uuid4().hex[:12]
+        self.run_id = os.urandom(6).hex()
         self._tasks: dict[str, TaskRecorder] = {}
         self._tasks_lock = threading.Lock()
         self._warned = False

@@ -10,9 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from typing import Any
 
 from automations.aws import AwsSessions
@@ -27,10 +25,10 @@ from automations.step import Step, StepContext, StepResult
 DEFAULT_JOBS = 4
 
 
-@dataclass
 class RunOutcome:
-    statuses: dict[str, str] = field(default_factory=dict)  # task id -> ok|failed|skipped|cancelled
-    interrupted: bool = False
+    def __init__(self) -> None:
+        self.statuses: dict[str, str] = {}  # task id -> ok|failed|skipped|cancelled
+        self.interrupted = False
 
     @property
     def failed(self) -> bool:
@@ -235,6 +233,8 @@ class Runner:
 
     def _debug_traceback(self, task: TaskSpec, error: BaseException) -> None:
         if self.reporter.verbosity >= DEBUG:
+            import traceback
+
             self.reporter.log(task.id, "debug", "".join(traceback.format_exception(error)).rstrip())
 
 

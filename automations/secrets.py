@@ -17,9 +17,8 @@ import json
 import re
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence, TypeVar
 
 from automations.aws import TRANSIENT_CODES, error_code, is_transient_aws_error
 from automations.envfile import EnvFileOptions, EnvFileWriter
@@ -39,16 +38,18 @@ R = TypeVar("R")
 OnValue = Callable[[Any], None]
 
 
-@dataclass(frozen=True)
-class SecretRef:
-    """One secret to read: its id (name, ARN or partial ARN) and version stage."""
+class SecretRef(NamedTuple):
+    """One secret to read: its id (name, ARN or partial ARN) and version stage.
+
+    (The records here are NamedTuples and plain classes, not dataclasses: importing
+    dataclasses costs a run ~5 ms, and `automations run` is measured against a minimal
+    script, bench/.)"""
 
     id: str
     version_stage: str = CURRENT_STAGE
 
 
-@dataclass(frozen=True)
-class SecretValue:
+class SecretValue(NamedTuple):
     id: str                   # as it was asked for
     name: str
     string: str | None        # SecretString
@@ -61,12 +62,12 @@ class SecretValue:
         return base64.b64encode(self.binary or b"").decode("ascii")
 
 
-@dataclass
 class SecretsRead:
-    values: dict[SecretRef, SecretValue] = field(default_factory=dict)
-    missing: list[SecretRef] = field(default_factory=list)
-    calls: dict[str, int] = field(default_factory=dict)   # operation -> number of calls
-    fell_back: bool = False                                # BatchGetSecretValue was denied
+    def __init__(self) -> None:
+        self.values: dict[SecretRef, SecretValue] = {}
+        self.missing: list[SecretRef] = []
+        self.calls: dict[str, int] = {}   # operation -> number of calls
+        self.fell_back = False            # BatchGetSecretValue was denied
 
 
 def chunks(items: Sequence[T], size: int) -> list[list[T]]:
@@ -297,12 +298,12 @@ def _describe_ref(ref: SecretRef) -> str:
 
 # -- SSM Parameter Store ---------------------------------------------------------------------
 
-@dataclass
 class ParametersRead:
-    values: dict[str, str] = field(default_factory=dict)      # parameter name -> value
-    under_path: dict[str, list[str]] = field(default_factory=dict)  # path -> names found
-    missing: list[str] = field(default_factory=list)
-    calls: dict[str, int] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}              # parameter name -> value
+        self.under_path: dict[str, list[str]] = {}    # path -> names found
+        self.missing: list[str] = []
+        self.calls: dict[str, int] = {}
 
 
 class ParameterStoreReader:
@@ -454,8 +455,7 @@ def _json_kind(value: Any) -> str:
 
 # -- into the env file -------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Variable:
+class Variable(NamedTuple):
     name: str
     value: str
     source: str   # where it comes from, for messages and dry runs: "secret db key host"
