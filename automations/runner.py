@@ -7,11 +7,13 @@ run. Cancellation (Ctrl-C, SIGTERM, a step's timeout) is cooperative: steps see
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from automations.aws import AwsSessions
 from automations.config import Config, StepSpec, TaskSpec
@@ -62,45 +64,34 @@ class Runner:
         started = time.monotonic()
         pending = list(order)
         running: dict[Future[str], str] = {}
-        with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="task") as pool:
-            try:
-                while pending or running:
-                    for task_id in list(pending):
-                        task = self.config.tasks[task_id]
-                        blockers = [d for d in task.depends_on if outcome.statuses.get(d) not in (None, "ok")]
-                        if blockers or self.cancelled.is_set():
-                            pending.remove(task_id)
-                            status = "cancelled" if self.cancelled.is_set() and not blockers else "skipped"
-                            reason = "interrupted" if status == "cancelled" else \
-                                f"dependency {blockers[0]!r} {outcome.statuses[blockers[0]]}"
-                            outcome.statuses[task_id] = status
-                            self.reporter.task_finished(task_id, status, 0.0, reason)
-                        elif all(outcome.statuses.get(d) == "ok" for d in task.depends_on):
-                            pending.remove(task_id)
-                            running[pool.submit(self._run_task, task)] = task_id
-                    if not running:
-                        continue
-                    # A short timeout keeps the main thread free to take Ctrl-C / SIGTERM.
-                    done, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        outcome.statuses[running.pop(future)] = future.result()
-            except KeyboardInterrupt:
-                outcome.interrupted = True
-                self.cancel()
-                for future, task_id in running.items():
-                    outcome.statuses[task_id] = self._wait_uninterrupted(future)
-                for task_id in pending:
-                    outcome.statuses[task_id] = "cancelled"
+        with _signals_set_flag(self) as signalled, \
+                ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="task") as pool:
+            while pending or running:
+                if signalled() and not self.cancelled.is_set():
+                    outcome.interrupted = True
+                    self.cancel()
+                for task_id in list(pending):
+                    task = self.config.tasks[task_id]
+                    blockers = [d for d in task.depends_on if outcome.statuses.get(d) not in (None, "ok")]
+                    if blockers or self.cancelled.is_set():
+                        pending.remove(task_id)
+                        status = "cancelled" if self.cancelled.is_set() and not blockers else "skipped"
+                        reason = "interrupted" if status == "cancelled" else \
+                            f"dependency {blockers[0]!r} {outcome.statuses[blockers[0]]}"
+                        outcome.statuses[task_id] = status
+                        self.reporter.task_finished(task_id, status, 0.0, reason)
+                    elif all(outcome.statuses.get(d) == "ok" for d in task.depends_on):
+                        pending.remove(task_id)
+                        running[pool.submit(self._run_task, task)] = task_id
+                if not running:
+                    continue
+                # A short timeout: the loop notices a signal within 0.2 s.
+                done, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
+                for future in done:
+                    outcome.statuses[running.pop(future)] = future.result()
         self.reporter.summary({t: outcome.statuses[t] for t in order if t in outcome.statuses},
                               time.monotonic() - started)
         return outcome
-
-    def _wait_uninterrupted(self, future: Future[str]) -> str:
-        while True:
-            try:
-                return future.result()
-            except KeyboardInterrupt:
-                continue  # a second Ctrl-C: we are already stopping
 
     def cancel(self) -> None:
         self.cancelled.set()
@@ -243,3 +234,27 @@ def _describe(error: BaseException) -> str:
         return str(error)
     text = str(error)
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+@contextlib.contextmanager
+def _signals_set_flag(runner: Runner) -> Iterator[Callable[[], bool]]:
+    """While tasks run, Ctrl-C and SIGTERM only set a flag that the scheduling loop reads.
+
+    Raising KeyboardInterrupt instead can land anywhere in the main thread, including inside
+    concurrent.futures.wait() while it holds a future's lock: the worker finishing that
+    future then blocks forever and the run hangs instead of stopping (seen in CI)."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    def on_signal(number: int, frame: object) -> None:
+        received.append(number)
+        if len(received) >= 3:  # a step ignoring cancellation: the third Ctrl-C quits anyway
+            os._exit(130)  # files are only ever replaced by rename: nothing is half-written
+
+    previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield lambda: bool(received)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -272,3 +272,20 @@ def _alive(pid: int) -> bool:
             return False
         time.sleep(0.1)
     return True
+
+
+def test_a_signal_at_any_moment_stops_the_run_without_hanging(write_config, base_env, tmp_path):
+    # Busy tasks (output, finishing steps, new tasks starting) so the signal lands at many
+    # different points of the scheduling loop, not only while it sleeps.
+    import random
+
+    steps = "\n".join(f"              - run: echo step {n}; sleep 0.0{n}" for n in range(1, 8))
+    config = write_config("tasks:\n" + "".join(
+        f"  t{i}:\n    dependsOn: [{'t' + str(i - 2) if i >= 2 else ''}]\n    steps:\n{steps}\n" for i in range(8)))
+    rng = random.Random(7)
+    for _ in range(8):
+        process = subprocess.Popen([AUTOMATIONS, "-c", str(config), "run", *[f"t{i}" for i in range(8)]],
+                                   cwd=tmp_path, env=base_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.3, 1.5))
+        process.send_signal(rng.choice([signal.SIGINT, signal.SIGTERM]))
+        assert process.wait(timeout=30) in (0, 130)
