@@ -148,25 +148,22 @@ class AwsSessions:
             self._last_profile = profile
             self._sessions = {k: v for k, v in self._sessions.items() if k[0] != profile}
 
-    @property
-    def last_profile(self) -> str | None:
-        return self._last_profile
-
-    def credentials(self, profile: str) -> AwsCredentials | None:
-        entry = self._credentials.get(profile)
-        return entry[0] if entry else None
+    def _remembered(self, profile: str | None) -> tuple[str | None, tuple[AwsCredentials, str | None] | None]:
+        """The profile meant (by default the most recent aws-login's) and what this run
+        obtained for it, if anything."""
+        profile = profile or self._last_profile
+        return profile, (self._credentials.get(profile) if profile else None)
 
     def session(self, profile: str | None = None, region: str | None = None) -> Any:
         """A boto3 session: the credentials this run obtained for `profile` (by default the
         most recent aws-login's), else boto3's own chain for that profile."""
         import boto3
 
-        profile = profile or self._last_profile
+        profile, remembered = self._remembered(profile)
         with self._lock:
             key = (profile, region)
             if key in self._sessions:
                 return self._sessions[key]
-            remembered = self._credentials.get(profile) if profile else None
             if remembered:
                 creds, remembered_region = remembered
                 session = boto3.Session(
@@ -187,8 +184,7 @@ class AwsSessions:
         recent aws-login's), else the profile's own chain. Built on botocore directly: boto3
         would add its import and a session of its own to every run (bench/, issue 4's goal).
         botocore honours AWS_ENDPOINT_URL (and AWS_ENDPOINT_URL_<SERVICE>) on its own."""
-        profile = profile or self._last_profile
-        remembered = self._credentials.get(profile) if profile else None
+        profile, remembered = self._remembered(profile)
         settings = client_config(**config)
         if remembered:
             creds, remembered_region = remembered

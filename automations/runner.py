@@ -64,7 +64,7 @@ class Runner:
         started = time.monotonic()
         pending = list(order)
         running: dict[Future[str], str] = {}
-        with _signals_set_flag(self) as signalled, \
+        with _signals_set_flag() as signalled, \
                 ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="task") as pool:
             while pending or running:
                 if signalled() and not self.cancelled.is_set():
@@ -237,7 +237,7 @@ def _describe(error: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def _signals_set_flag(runner: Runner) -> Iterator[Callable[[], bool]]:
+def _signals_set_flag() -> Iterator[Callable[[], bool]]:
     """While tasks run, Ctrl-C and SIGTERM only set a flag that the scheduling loop reads.
 
     Raising KeyboardInterrupt instead can land anywhere in the main thread, including inside

@@ -25,7 +25,6 @@ from automations.options import OptionError, Options, option
 
 if TYPE_CHECKING:
     import subprocess
-    from datetime import datetime
 
     from automations.config import Config, StepSpec
 
@@ -389,13 +388,6 @@ def check_token(token: str, audience: str, now: float | None = None) -> dict[str
         raise InvalidToken(f"the token's audience {audiences or 'is missing'} does not contain {audience!r} "
                            f"(request the token with --audience {audience})")
     return claims
-
-
-def expires_at(claims: Mapping[str, Any]) -> datetime | None:
-    exp = _number_claim(claims, "exp")
-    from datetime import datetime, timezone
-
-    return datetime.fromtimestamp(exp, timezone.utc) if exp is not None else None
 
 
 def format_time(timestamp: float) -> str:
