@@ -137,6 +137,11 @@ class EnvFormat(ABC):
 class LineFormat(EnvFormat):
     """A format of one binding after another; a merge edits the file in place."""
 
+    def check_value(self, key: str, value: str) -> None:
+        super().check_value(key, value)
+        if "\0" in value:  # every line format becomes environment variables, which cannot
+            raise self.refuse(key, "the value holds a NUL character, which no environment variable can")
+
     def render(self, values: Mapping[str, str], existing: str | None = None) -> str:
         self.check(values)
         if existing is None:
@@ -175,8 +180,6 @@ class DotenvFormat(LineFormat):
 
     def check_value(self, key: str, value: str) -> None:
         super().check_value(key, value)
-        if "\0" in value:
-            raise self.refuse(key, "the value holds a NUL character, which no environment variable can")
         if "\r" in value:
             raise self.refuse(key, "the value holds a carriage return, which python-dotenv reads as a newline")
 
@@ -207,11 +210,6 @@ class ShellFormat(LineFormat):
     def check_key(self, key: str) -> None:
         super().check_key(key)
         _check_bash_name(key)
-
-    def check_value(self, key: str, value: str) -> None:
-        super().check_value(key, value)
-        if "\0" in value:
-            raise self.refuse(key, "the value holds a NUL character, which no shell variable can")
 
     def encode(self, key: str, value: str) -> str:
         return "export " + key + "='" + value.replace("'", "'\\''") + "'\n"
@@ -262,8 +260,6 @@ class DockerFormat(LineFormat):
         super().check_value(key, value)
         if "\n" in value or "\r" in value:
             raise self.refuse(key, "the value holds a line break, which docker's env-file format cannot hold")
-        if "\0" in value:
-            raise self.refuse(key, "the value holds a NUL character, which no environment variable can")
         if len(key.encode()) + 1 + len(value.encode()) > DOCKER_MAX_LINE_BYTES:
             raise self.refuse(key, "the line would be longer than the 64 KiB docker reads")
 
