@@ -10,7 +10,7 @@ import signal
 import sys
 from typing import Callable, Sequence
 
-from automations.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, FatalError
+from automations.errors import EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, FatalError
 from automations.output import DEBUG, NORMAL, QUIET, VERBOSE, Reporter, use_color
 
 
@@ -190,7 +190,29 @@ def _command_in(argv: Sequence[str]) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        try:
+            return _main(sys.argv[1:] if argv is None else list(argv))
+        finally:
+            sys.stdout.flush()  # inside the try (also after argparse's exit): a buffered `print` meets a closed pipe here
+    except BrokenPipeError:
+        # The reader went away (`automations steps | head -1`): what a tool killed by SIGPIPE
+        # reports, 128 + 13, and no message. Point stdout at /dev/null so the interpreter's
+        # own flush at exit does not fail again and print "Exception ignored".
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # not a real file (captured in tests)
+        pass
+
+
+def _main(argv: list[str]) -> int:
     parser = build_parser(only=_command_in(argv))
     args = parser.parse_args(argv)
     verbosity = QUIET if args.quiet else {0: NORMAL, 1: VERBOSE}.get(args.verbose, DEBUG)
@@ -214,6 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         reporter.error("interrupted")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        raise  # main() ends quietly
     except Exception as error:  # the last resort: one line, the traceback only at -vv
         if verbosity >= DEBUG:
             import traceback

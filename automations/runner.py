@@ -58,8 +58,8 @@ class Runner:
         outcome = RunOutcome()
         if self.dry_run:
             for task_id in order:
-                self._plan(self.config.tasks[task_id])
-                outcome.statuses[task_id] = "ok"
+                # A step that cannot be planned would fail the real run: the task counts as failed.
+                outcome.statuses[task_id] = "ok" if self._plan(self.config.tasks[task_id]) else "failed"
             return outcome
         started = time.monotonic()
         pending = list(order)
@@ -194,18 +194,22 @@ class Runner:
             raise StepFailed(f"{spec.locate(first.path)}: {spec.uses}: {first.message}")
         return step_class(options)
 
-    def _plan(self, task: TaskSpec) -> None:
+    def _plan(self, task: TaskSpec) -> bool:
+        """Print what the task's steps would do; False when one of them cannot be planned."""
         env = dict(os.environ)
         lines = []
+        planned = True
         for spec in task.steps:
             try:
                 env.update({k: expand(v, env) for k, v in task.env.items()})
                 described = self._instantiate(spec, env).describe()
             except StepFailed as error:
                 described = [f"(cannot plan: {error})"]
+                planned = False
             lines.append(f"{spec.label} [{spec.uses}]")
             lines.extend(f"  {line}" for line in described)
         self.reporter.plan(task.id, lines)
+        return planned
 
     # -- outputs shared across the run ------------------------------------------------------
 

@@ -176,6 +176,17 @@ def test_the_devcontainer_starts_the_tasks_triggered_on_container_start() -> Non
     assert all("postDevcontainerStart" in t["triggeredBy"] for t in ours["tasks"].values())
 
 
+def test_init_the_readme_and_the_devcontainer_example_give_one_start_command() -> None:
+    from automations.commands.init import devcontainer_snippet
+
+    devcontainer = json.loads((EXAMPLES / "devcontainer" / ".devcontainer" / "devcontainer.json").read_text())
+    command = json.loads("{" + devcontainer_snippet() + "}")["postStartCommand"]
+    readme = " ".join((ROOT / "README.md").read_text().split())
+
+    assert devcontainer["postStartCommand"].startswith(command)
+    assert f"`{command}` the `postStartCommand`" in readme
+
+
 def test_the_workflow_may_request_a_token_and_runs_tasks_that_exist() -> None:
     workflow = load(EXAMPLES / "github-actions" / ".github" / "workflows" / "deploy.yml")
     ours = load(EXAMPLES / "github-actions" / "automations.yaml")

@@ -45,7 +45,7 @@ def test_the_aws_case_logs_in_at_start_and_by_hand_and_secrets_depend_on_it(
     run_cli("init", "--role-arn", ROLE, "--secret", "myapp/api-key", cwd=tmp_path, env=base_env)
 
     tasks = yaml.safe_load((tmp_path / "automations.yaml").read_text())["tasks"]
-    assert tasks["aws-login"]["triggeredBy"] == ["postEnvironmentStart", "manual"]
+    assert tasks["aws-login"]["triggeredBy"] == ["postEnvironmentStart", "postDevcontainerStart", "manual"]
     assert tasks["aws-login"]["steps"][0]["with"]["roleArn"] == ROLE
     assert tasks["secrets"]["dependsOn"] == ["aws-login"]
     assert tasks["secrets"]["steps"][0]["with"]["secrets"] == [{"id": "myapp/api-key", "env": "API_KEY"}]
@@ -76,7 +76,7 @@ def test_it_prints_what_to_add_to_gitpod_and_devcontainer_start_hooks(tmp_path: 
     assert task["command"] == "automations run --trigger postEnvironmentStart"
     assert task["triggeredBy"] == ["postEnvironmentStart"]
     assert json.loads("{" + event["devcontainer"] + "}") == {
-        "postStartCommand": "automations run --trigger postEnvironmentStart"}
+        "postStartCommand": "automations run --trigger postDevcontainerStart"}
     text = run_cli("init", "--aws", "--file", "other.yaml", cwd=tmp_path, env=base_env).stdout
     assert ".gitpod/automations.yaml" in text and "devcontainer.json" in text
 
@@ -125,3 +125,22 @@ def test_the_written_tasks_run_against_aws(tmp_path: Path, aws_env: dict[str, st
 
     assert result.code == 0, result.output
     assert (tmp_path / ".env.secrets").read_text() == "API_KEY='k-123456'\n"
+
+
+def test_a_devcontainer_user_following_the_printed_line_runs_the_tasks(
+        tmp_path: Path, base_env: dict[str, str], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from automations.main import main
+
+    monkeypatch.chdir(tmp_path)
+    for name in set(os.environ) - set(base_env):
+        monkeypatch.delenv(name)
+    for name, value in base_env.items():
+        monkeypatch.setenv(name, value)
+    assert main(["init", "--output", "json"]) == 0
+    hook = json.loads("{" + json.loads(capsys.readouterr().out)["devcontainer"] + "}")["postStartCommand"]
+    program, *argv = hook.split()
+
+    assert program == "automations"
+    assert main(argv) == 0
+    assert "setup ok" in capsys.readouterr().out

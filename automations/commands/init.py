@@ -15,7 +15,11 @@ from automations.output import Reporter
 
 ROLE_ARN = r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}"  # automations.sts.ROLE_ARN_PATTERN
 REGION = r"[a-z]{2}(-[a-z]+)+-\d+"
-START_COMMAND = "automations run --trigger postEnvironmentStart"
+# One mapping of start hooks to triggers (README, examples/ and these lines agree): Gitpod's
+# start runs postEnvironmentStart, a devcontainer's postStartCommand runs postDevcontainerStart.
+# The tasks init writes name both, so one file works in either place.
+GITPOD_START_COMMAND = "automations run --trigger postEnvironmentStart"
+DEVCONTAINER_START_COMMAND = "automations run --trigger postDevcontainerStart"
 
 HEADER = """\
 # automations.yaml: the tasks `automations run` runs. Written by `automations init`.
@@ -31,7 +35,7 @@ tasks:
 PLAIN_TASK = """\
   setup:
     name: Set up the environment
-    triggeredBy: [postEnvironmentStart, manual]
+    triggeredBy: [postEnvironmentStart, postDevcontainerStart, manual]
     command: echo "replace this with your set-up command"
 
 # AWS credentials from the environment's OIDC token, and secrets into an env file:
@@ -41,7 +45,7 @@ PLAIN_TASK = """\
 LOGIN_TASK = """\
   aws-login:
     name: AWS credentials from the environment's OIDC token
-    triggeredBy: [postEnvironmentStart, manual]
+    triggeredBy: [postEnvironmentStart, postDevcontainerStart, manual]
     steps:
       - uses: aws-login
         id: login
@@ -58,7 +62,7 @@ SECRETS_TASK = """\
 
   secrets:
     name: Secrets Manager into {env_file}
-    triggeredBy: [postEnvironmentStart, manual]
+    triggeredBy: [postEnvironmentStart, postDevcontainerStart, manual]
     dependsOn: [aws-login]
     steps:
       - uses: secrets-manager
@@ -72,7 +76,7 @@ SECRETS_HINT = """\
 
   # Secrets into an env file, once the login worked (`automations init --aws --secret ID` writes it):
   # secrets:
-  #   triggeredBy: [postEnvironmentStart, manual]
+  #   triggeredBy: [postEnvironmentStart, postDevcontainerStart, manual]
   #   dependsOn: [aws-login]
   #   steps:
   #     - uses: secrets-manager
@@ -170,8 +174,8 @@ def gitpod_snippet() -> str:
             "  automations:\n"
             "    name: Start-up tasks (automations.yaml)\n"
             "    triggeredBy: [postEnvironmentStart]\n"
-            f"    command: {START_COMMAND}\n")
+            f"    command: {GITPOD_START_COMMAND}\n")
 
 
 def devcontainer_snippet() -> str:
-    return f'"postStartCommand": "{START_COMMAND}"'
+    return f'"postStartCommand": "{DEVCONTAINER_START_COMMAND}"'

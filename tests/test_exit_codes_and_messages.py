@@ -1,0 +1,148 @@
+"""The CLI says the truth about what happened: its exit code and its messages (issue 11).
+
+Most tests call `main(argv)` in process; the closed-pipe test needs a real process and a real
+pipe."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from automations.errors import EXIT_BROKEN_PIPE
+from automations.main import main
+from conftest import AUTOMATIONS, Result
+
+Cli = Callable[..., Result]
+
+
+@pytest.fixture
+def cli(base_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """`main(argv)` in process, in tmp_path, with base_env as the whole environment."""
+    monkeypatch.chdir(tmp_path)
+    for name in set(os.environ) - set(base_env):
+        monkeypatch.delenv(name)
+    for name, value in base_env.items():
+        monkeypatch.setenv(name, value)
+
+    def run(*argv: str) -> Result:
+        capsys.readouterr()
+        code = main(list(argv))
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+    return run
+
+
+# -- a closed stdout --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", [["steps"], ["schema"], ["completion", "bash"], ["list"]])
+@pytest.mark.parametrize("buffered", [True, False], ids=["buffered", "unbuffered"])
+def test_a_closed_stdout_ends_quietly_with_the_sigpipe_status(command: list[str], buffered: bool,
+                                                               base_env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "automations.yaml").write_text("tasks: {hello: {command: echo hello}}\n")
+    base_env.pop("PYTHONUNBUFFERED", None)
+    if not buffered:
+        base_env["PYTHONUNBUFFERED"] = "1"
+    # The reader is gone before the first write, as after `| head -1` has its line.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([AUTOMATIONS, *command], stdout=write_end, stderr=subprocess.PIPE, text=True,
+                              cwd=tmp_path, env=base_env, timeout=60)
+    finally:
+        os.close(write_end)
+
+    assert proc.stderr == ""
+    assert proc.returncode == EXIT_BROKEN_PIPE
+
+
+def test_help_into_a_closed_pipe_prints_no_error(base_env: dict[str, str], tmp_path: Path) -> None:
+    base_env.pop("PYTHONUNBUFFERED", None)
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([AUTOMATIONS, "--help"], stdout=write_end, stderr=subprocess.PIPE, text=True,
+                              cwd=tmp_path, env=base_env, timeout=60)
+    finally:
+        os.close(write_end)
+
+    assert proc.stderr == ""
+    assert proc.returncode == EXIT_BROKEN_PIPE
+
+
+def test_steps_piped_into_head_prints_its_first_line_and_no_error(base_env: dict[str, str], tmp_path: Path) -> None:
+    proc = subprocess.run(f"'{AUTOMATIONS}' steps | head -1", shell=True, capture_output=True, text=True,
+                          cwd=tmp_path, env=base_env, timeout=60)
+
+    assert proc.returncode == 0
+    assert proc.stdout.count("\n") == 1
+    assert proc.stderr == ""
+
+
+# -- dry runs -----------------------------------------------------------------------------------
+
+def test_a_dry_run_that_cannot_plan_a_step_exits_1(cli: Cli, write_config: Callable[..., Path]) -> None:
+    write_config("""
+        tasks:
+          login:
+            steps:
+              - uses: aws-login
+                with: {roleArn: "${ROLE_FOR_THIS_TEST}"}
+    """)
+
+    result = cli("run", "login", "--dry-run")
+
+    assert result.code == 1
+    assert "cannot plan" in result.stdout and "ROLE_FOR_THIS_TEST" in result.stdout
+    assert "error: cannot plan every step of login" in result.stderr
+
+
+def test_a_dry_run_that_plans_every_step_exits_0(cli: Cli, write_config: Callable[..., Path]) -> None:
+    write_config("""
+        tasks:
+          hello: {command: echo hello}
+    """)
+
+    result = cli("run", "hello", "--dry-run")
+
+    assert result.code == 0, result.output
+    assert result.stderr == ""
+
+
+# -- triggers -----------------------------------------------------------------------------------
+
+def test_a_trigger_no_task_names_exits_0_and_says_nothing_ran_and_which_triggers_exist(
+        cli: Cli, write_config: Callable[..., Path]) -> None:
+    write_config("""
+        tasks:
+          hello: {command: echo hello, triggeredBy: [postDevcontainerStart, manual]}
+    """)
+
+    result = cli("run", "--trigger", "postEnvironmentStart")
+
+    assert result.code == 0
+    assert result.stdout == ""
+    assert ("warning: nothing to run: no task in automations.yaml is triggered by postEnvironmentStart "
+            "(its tasks use: manual, postDevcontainerStart)") in result.stderr
+
+
+def test_the_nothing_to_run_warning_shows_even_with_quiet(cli: Cli, write_config: Callable[..., Path]) -> None:
+    write_config("tasks: {hello: {command: echo hello}}\n")
+
+    result = cli("-q", "run", "--trigger", "prebuild")
+
+    assert result.code == 0
+    assert "nothing to run" in result.stderr
+
+
+def test_the_nothing_to_run_warning_is_a_json_event(cli: Cli, write_config: Callable[..., Path]) -> None:
+    write_config("tasks: {hello: {command: echo hello}}\n")
+
+    result = cli("--output", "json", "run", "--trigger", "prebuild")
+
+    (event,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert event["level"] == "warning" and "nothing to run" in event["message"]
