@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from automations.errors import EXIT_FAILED, FatalError
+from automations.output import plural
 from automations.trust import POLICY_VERSION, PolicyError, check_policy_for_iam, provider_arn
 
 SECRETS_POLICY_NAME = "automations-secrets"
@@ -163,7 +164,7 @@ class IamSetup:
             return []
         verb = "update" if current is not None else "add"
         return [Change(f"{verb} inline policy {SECRETS_POLICY_NAME} of role {request.role_name}: read "
-                       f"{len(request.secrets)} secret{'s' if len(request.secrets) != 1 else ''}",
+                       plural(len(request.secrets), "secret"),
                        "put_role_policy", {"RoleName": request.role_name, "PolicyName": SECRETS_POLICY_NAME,
                                            "PolicyDocument": json.dumps(wanted)}, wanted)]
 

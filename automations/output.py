@@ -119,7 +119,7 @@ class Reporter:
             self.event("summary", tasks=statuses, duration=round(seconds, 3))
             return
         parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        self._write(f"{len(statuses)} task{'s' if len(statuses) != 1 else ''}: {parts or 'nothing to do'} ({seconds:.1f}s)")
+        self._write(f"{plural(len(statuses), 'task')}: {parts or 'nothing to do'} ({seconds:.1f}s)")
 
     def plan(self, task: str, lines: list[str]) -> None:
         if self.json_output:
@@ -131,6 +131,11 @@ class Reporter:
 
     def print(self, text: str = "") -> None:
         self._write(text)
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 task`, `2 tasks`: every count the CLI prints goes through here."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _located(line: str) -> bool:

@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence, Type
 from automations.aws import TRANSIENT_CODES, error_code, is_transient_aws_error
 from automations.envfile import EnvFileOptions, EnvFileWriter
 from automations.errors import Cancelled, StepFailed, TransientError
+from automations.output import plural
 from automations.step import StepContext, StepResult
 
 BATCH_GET_SECRET_VALUE_MAX_IDS = 20   # AWS's limit for SecretIdList (moto does not enforce it)
@@ -482,7 +483,7 @@ def write_variables(ctx: StepContext, options: EnvFileOptions, variables: list[V
     values = assemble(variables)
     changed = EnvFileWriter(path, options.format, options.mode).write(values)
     names = list(values)
-    message = f"{len(names)} variable{'s' if len(names) != 1 else ''} from {what} in {options.file}"
+    message = f"{plural(len(names), 'variable')} from {what} in {options.file}"
     if not changed:
         return StepResult.ok(f"{message} (unchanged)", file=str(path), variables=names)
     return StepResult.changed(message, file=str(path), variables=names)

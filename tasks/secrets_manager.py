@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 from automations.envfile import KEY_PATTERN, EnvFileOptions
 from automations.errors import StepFailed, TransientError
 from automations.options import OptionError, Options, option
+from automations.output import plural
 from automations.retry import RetryPolicy
 from automations.step import Step, StepContext, StepResult
 
@@ -104,7 +105,7 @@ class SecretsManagerStep(Step[SecretsManagerOptions]):
             if value is not None:
                 variables.extend(self._variables(ctx, index, entry, value))
         found = len({e.ref for e in options.secrets if e.ref in read.values})
-        return write_variables(ctx, options, variables, f"{found} secret{'s' if found != 1 else ''}")
+        return write_variables(ctx, options, variables, plural(found, "secret"))
 
     def _check_missing(self, ctx: StepContext, missing: set[SecretRef]) -> None:
         required = [e for e in self.options.secrets if e.ref in missing and not e.optional]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from automations.envfile import KEY_PATTERN, EnvFileOptions
 from automations.errors import StepFailed, TransientError
 from automations.options import OptionError, option
+from automations.output import plural
 from automations.retry import RetryPolicy
 from automations.step import Step, StepContext, StepResult
 
@@ -63,7 +64,7 @@ class SsmParametersStep(Step[SsmParametersOptions]):
             if not KEY_PATTERN.fullmatch(variable.name):
                 raise StepFailed(f"{variable.source} makes the variable name {variable.name!r}, "
                                  "which is not valid: set a `prefix`")
-        return write_variables(ctx, options, variables, f"{len(names)} parameter{'s' if len(names) != 1 else ''}")
+        return write_variables(ctx, options, variables, plural(len(names), "parameter"))
 
     def _check_missing(self, ctx: StepContext, missing: list[str], empty_path: bool) -> None:
         problems = []

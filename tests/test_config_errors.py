@@ -19,7 +19,7 @@ def test_a_valid_file_validates(write_config, base_env):
     """)
     result = validate(config, base_env)
     assert result.code == 0, result.output
-    assert "ok (1 tasks, 1 steps)" in result.stdout
+    assert "ok (1 task, 1 step)" in result.stdout
 
 
 def test_unknown_top_level_key_is_reported_at_the_key(write_config, base_env):

@@ -86,6 +86,21 @@ def test_the_demo_records_its_run_history_in_its_directory(demo) -> None:
     assert "profile default: valid for" in result.stdout
 
 
+def test_the_demo_prints_the_commands_that_show_its_history_and_they_do(demo) -> None:
+    result, directory, home = demo
+    commands = [line.strip() for line in result.stdout.splitlines() if line.strip().startswith("XDG_STATE_HOME=")]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AUTOMATIONS_"))}
+    env.update(HOME=str(home), NO_COLOR="1", PATH=f"{BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}")
+
+    assert [c.rsplit(" ", 1)[1] for c in commands] == ["status", "logs"]
+    status, logs = (subprocess.run(c, shell=True, cwd=directory.parent, env=env, capture_output=True, text=True,
+                                   timeout=60) for c in commands)
+
+    assert status.returncode == 0 and logs.returncode == 0, status.stderr + logs.stderr
+    assert re.search(r"^aws-login\s+ok ", status.stdout, re.M) and "never run" not in status.stdout
+    assert "aws-login" in logs.stdout
+
+
 def test_the_local_aws_is_stopped_when_the_demo_ends(demo) -> None:
     result, _, _ = demo
     port = int(re.search(r"local AWS \(moto\) on http://127\.0\.0\.1:(\d+)", result.stdout).group(1))

@@ -6,6 +6,8 @@ import pty
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from conftest import AUTOMATIONS, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,3 +60,17 @@ def test_piped_output_has_no_colour(write_config, base_env, tmp_path):
 def test_the_repositorys_own_automations_yaml_validates(base_env):
     result = run_cli("validate", cwd=ROOT, env=base_env)
     assert result.code == 0, result.output
+
+
+def test_counts_are_pluralised_by_their_number() -> None:
+    from automations.output import plural
+
+    assert [plural(n, "task") for n in (0, 1, 2)] == ["0 tasks", "1 task", "2 tasks"]
+
+
+def test_a_run_of_one_task_says_1_task(capsys: pytest.CaptureFixture[str]) -> None:
+    from automations.output import Reporter
+
+    Reporter().summary({"hello": "ok"}, 0.1)
+
+    assert capsys.readouterr().out.startswith("1 task: 1 ok")

@@ -126,11 +126,20 @@ def test_logs_of_an_unknown_task_is_a_usage_error(project: Path, base_env: dict[
     assert "unknown task 'nope'" in result.stderr
 
 
-def test_logs_before_any_run_says_so(project: Path, base_env: dict[str, str]) -> None:
+def test_logs_of_a_task_before_any_run_says_so_and_exits_0(project: Path, base_env: dict[str, str]) -> None:
     result = run_cli("logs", "hello", cwd=project.parent, env=base_env)
 
-    assert result.code == 2
-    assert "has not run yet" in result.stderr
+    assert result.code == 0
+    assert result.stdout == ""
+    assert f"warning: no run of 'hello' recorded yet for {project}" in result.stderr
+
+
+def test_logs_before_any_run_says_so_and_exits_0(project: Path, base_env: dict[str, str]) -> None:
+    result = run_cli("logs", cwd=project.parent, env=base_env)
+
+    assert result.code == 0
+    assert result.stdout == ""
+    assert f"warning: no runs recorded yet for {project}" in result.stderr
 
 
 def test_status_says_a_credential_process_profile_renews_itself(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from automations.errors import EXIT_OK, FatalError
-from automations.output import Reporter
+from automations.output import Reporter, plural
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
                                        f"{request.role_arn} and its policies are already as requested")
         return EXIT_OK
     if args.dry_run:
-        _report(reporter, "plan", f"dry run: {len(changes)} change{'s' if len(changes) != 1 else ''} "
+        _report(reporter, "plan", f"dry run: {plural(len(changes), 'change')} "
                                   "would be made; nothing was changed", changes=[c.description for c in changes])
         if not reporter.json_output:
             for change in changes:

@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -167,9 +168,19 @@ def _report(reporter: Reporter, directory: Path, code: int) -> None:
     reporter.print(f"  AWS credentials  {where}/aws/credentials  (profile [default], 0600; region in {where}/aws/config)")
     reporter.print(f"  env file         {where}/.env.secrets  ({', '.join(names) or 'not written'})")
     reporter.print(f"  token            {where}/token.jwt  (decode: automations token --token-file {where}/token.jwt --decode)")
-    reporter.print(f"  run history      {where}/state/automations  (the `status` above)")
+    reporter.print(f"  run history      {where}/state/automations  (the `status` above); see it again with")
+    for command in history_commands(directory):
+        reporter.print(f"                     {command}")
     reporter.print(f"  read the env file as a shell would:  (set -a; . {where}/.env.secrets; echo \"$DB_USERNAME@$DB_HOST\")")
     reporter.print(f"The local AWS has stopped. Delete {where}/ when done.")
+
+
+def history_commands(directory: Path) -> list[str]:
+    """The demo's history lives with its own config and state directory, not the repository's:
+    a plain `automations status` reports the repository's automations.yaml (`never run`)."""
+    where = shlex.quote(_show(directory))
+    prefix = f"XDG_STATE_HOME={where}/state automations -c {where}/automations.yaml"
+    return [f"{prefix} status", f"{prefix} logs"]
 
 
 def _show(path: Path) -> str:

@@ -1,5 +1,9 @@
 """`automations logs [TASK]`: the output of a task's last run (or of every task in the most
-recent run), as it was recorded: already redacted."""
+recent run), as it was recorded: already redacted.
+
+No run recorded yet is the normal state of a fresh environment, not a mistake in the command
+line: it exits 0 (like `status` saying `never run`), prints nothing on stdout and says so on
+stderr. Exit 2 stays for what is misuse, such as an unknown task."""
 from __future__ import annotations
 
 import argparse
@@ -20,13 +24,15 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     else:
         run_id = newest_run(history, list(config.tasks))
         if run_id is None:
-            raise FatalError("no task has run yet (automations run TASK records its output)")
+            reporter.warning(f"no runs recorded yet for {config.path} (`automations run TASK` records them)")
+            return EXIT_OK
         tasks = [t for t in config.tasks if (history.last(t) or {}).get("run") == run_id]
     for task in tasks:
         record = history.last(task)
         text = history.log(task)
         if record is None or text is None:
-            raise FatalError(f"task {task!r} has not run yet")
+            reporter.warning(f"no run of {task!r} recorded yet for {config.path}")
+            continue
         _print(reporter, task, record, text, header=len(tasks) > 1)
     return EXIT_OK
 

@@ -4,7 +4,7 @@ import argparse
 
 from automations.config import find_config, load_config
 from automations.errors import EXIT_OK
-from automations.output import Reporter
+from automations.output import Reporter, plural
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
@@ -14,5 +14,5 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     if reporter.json_output:
         reporter.event("valid", file=str(path), tasks=len(config.tasks), steps=steps)
     elif reporter.verbosity >= 0:
-        reporter.print(f"{path}: ok ({len(config.tasks)} tasks, {steps} steps)")
+        reporter.print(f"{path}: ok ({plural(len(config.tasks), 'task')}, {plural(steps, 'step')})")
     return EXIT_OK
