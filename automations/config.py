@@ -15,7 +15,7 @@ import yaml
 
 from automations.errors import ConfigError, FatalError, Problem
 from automations.expand import mark_templates
-from automations.options import OptionProblem, convert
+from automations.options import OptionProblem, convert, option_name
 from automations.plugins import PluginError, StepRegistry
 
 CONFIG_NAME = "automations.yaml"
@@ -63,6 +63,7 @@ class StepSpec:
         self.timeout = timeout
         self.location = location
         self.option_locations = option_locations
+        self.option_roots: dict[tuple, str] = {}  # an option written elsewhere than `with:` (`run:`)
 
     @property
     def label(self) -> str:
@@ -81,6 +82,11 @@ class StepSpec:
         while path and path not in self.option_locations:
             path = path[:-1]
         return self.option_locations.get(path, self.location)
+
+    def describe_problem(self, problem: OptionProblem) -> str:
+        """`FILE:LINE:COL: uses: with.key: message`, for an option found wrong at run time."""
+        return f"{self.locate(problem.path)}: {self.uses}: {_option_name(problem.path, self.option_roots)}: " \
+               f"{problem.message}"
 
 
 class TaskSpec:
@@ -401,8 +407,9 @@ class _Loader:
         for opt_path in _paths(options):
             source = remap.get(opt_path[:1], option_base + opt_path[:1]) + opt_path[1:] if opt_path else option_base
             locations[opt_path] = self.tree.at(source)
-        return StepSpec(index, uses, step_id, name, options, retry, timeout,
-                        self.tree.at(path), locations)
+        spec = StepSpec(index, uses, step_id, name, options, retry, timeout, self.tree.at(path), locations)
+        spec.option_roots = _option_roots(remap)
+        return spec
 
     def check_retry(self, path: tuple, retry: Any) -> dict[str, Any] | None:
         if retry is None:
@@ -432,7 +439,8 @@ class _Loader:
             head = problem.path[:1]
             base = remap.get(head, option_base + head) if head else option_base
             target = base + problem.path[1:]
-            self.fail(target, f"{uses}: {problem.message}", key=problem.at_key)
+            name = _option_name(problem.path, _option_roots(remap))
+            self.fail(target, f"{uses}: {name}: {problem.message}", key=problem.at_key)
 
     def check_dependencies(self, raw_tasks: dict, tasks: dict[str, TaskSpec]) -> None:
         for task in tasks.values():
@@ -446,6 +454,16 @@ class _Loader:
             first = cycle[0]
             index = tasks[first].depends_on.index(cycle[1])
             self.fail(("tasks", first, "dependsOn", index), "dependency cycle: " + " -> ".join(cycle))
+
+
+def _option_roots(remap: dict[tuple, tuple]) -> dict[tuple, str]:
+    """For options written outside `with:`, the key the user wrote (`run`, or a task's `command`)."""
+    return {head: str(source[-1]) for head, source in remap.items()}
+
+
+def _option_name(path: tuple, roots: dict[tuple, str]) -> str:
+    head = path[:1]
+    return option_name(path[1:], roots[head]) if head in roots else option_name(path)
 
 
 def _paths(value: Any, prefix: tuple = ()) -> list[tuple]:

@@ -50,6 +50,15 @@ class OptionProblem(typing.NamedTuple):
     at_key: bool = False  # point at the key itself rather than its value
 
 
+def option_name(path: Path, root: str = "with") -> str:
+    """How the user wrote the option's key: `with.size`, `with.secrets[0].env`. Error messages
+    start with it, so a position is never the only clue."""
+    name = root
+    for part in path:
+        name += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return name
+
+
 class OptionError(ValueError):
     """Raised from `Options.validate()` for checks across options."""
 
@@ -351,14 +360,13 @@ def _convert_options(cls: type, value: Any, path: Path, load_time: bool,
     for key in value:
         if key not in by_key:
             known = ", ".join(sorted(by_key)) or "none"
-            problems.append(OptionProblem(path + (key,), f"unknown option {key!r} (known: {known})", at_key=True))
+            problems.append(OptionProblem(path + (key,), f"unknown option (known: {known})", at_key=True))
     kwargs = {}
     for f in option_fields:
         if f.key in value:
             kwargs[f.name] = _convert(f.type, value[f.key], path + (f.key,), load_time, problems, f.metadata)
         elif f.required:
-            where = ".".join(str(p) for p in path)
-            problems.append(OptionProblem(path, f"missing required option {f.key!r}" + (f" in {where}" if where else "")))
+            problems.append(OptionProblem(path, f"missing required option {f.key!r}"))
     if len(problems) > before:
         return None
     for f in option_fields:

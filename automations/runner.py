@@ -190,8 +190,7 @@ class Runner:
             raise StepFailed(f"{spec.locate(error.path)}: {error}") from None
         options, problems = convert(step_class.Options, expanded, load_time=False)
         if problems:
-            first = problems[0]
-            raise StepFailed(f"{spec.locate(first.path)}: {spec.uses}: {first.message}")
+            raise StepFailed(spec.describe_problem(problems[0]))
         return step_class(options)
 
     def _plan(self, task: TaskSpec) -> bool:

@@ -334,7 +334,7 @@ def token_source_for_task(config: Config, task_id: str | None = None, step_id: s
         raise FatalError(f"{spec.location}: {error}") from None
     settings, problems = convert(_TokenSettings, expanded, load_time=False)
     if problems:
-        raise FatalError(f"{spec.locate(problems[0].path)}: {STEP_TYPE}: {problems[0].message}")
+        raise FatalError(spec.describe_problem(problems[0]))
     return token_source(settings.token, audience or settings.audience, config.path.parent)
 
 

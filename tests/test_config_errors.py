@@ -166,8 +166,8 @@ def test_step_options_are_validated_by_the_step_class_at_their_position(write_co
                   colour: red
     """)
     result = validate(config, base_env)
-    assert "automations.yaml:6:18: run: expected one of bash | sh, got 'zsh'" in result.stderr
-    assert "automations.yaml:7:11: run: unknown option 'colour'" in result.stderr
+    assert "automations.yaml:6:18: run: with.shell: expected one of bash | sh, got 'zsh'" in result.stderr
+    assert "automations.yaml:7:11: run: with.colour: unknown option (known: command, cwd, shell)" in result.stderr
 
 
 def test_missing_required_option_is_reported_at_the_step(write_config, base_env):
@@ -179,7 +179,7 @@ def test_missing_required_option_is_reported_at_the_step(write_config, base_env)
                 name: nothing to run
     """)
     result = validate(config, base_env)
-    assert "automations.yaml:4:9: run: missing required option 'command'" in result.stderr
+    assert "automations.yaml:4:9: run: with: missing required option 'command'" in result.stderr
 
 
 def test_bad_retry_and_timeout_are_refused(write_config, base_env):
@@ -283,3 +283,48 @@ def test_missing_config_says_what_to_do(base_env, tmp_path):
     assert result.code == 2
     assert "no automations.yaml in" in result.stderr
     assert "-c/--config" in result.stderr
+
+
+def test_an_option_error_names_the_option(write_config, base_env):
+    config = write_config("""
+        tasks:
+          login:
+            steps:
+              - uses: aws-login
+                with: {durationSeconds: wide}
+    """)
+    result = validate(config, base_env)
+    assert result.code == 2
+    assert ("automations.yaml:5:33: aws-login: with.durationSeconds: expected integer, got the string 'wide'"
+            in result.stderr)
+
+
+def test_an_error_in_a_nested_option_names_its_whole_path(write_config, base_env):
+    config = write_config("""
+        tasks:
+          secrets:
+            steps:
+              - uses: secrets-manager
+                with:
+                  file: .env
+                  secrets:
+                    - {id: ok, env: GOOD}
+                    - {id: bad, env: 1NOT-A-NAME}
+    """)
+    result = validate(config, base_env)
+    assert "secrets-manager: with.secrets[1].env: '1NOT-A-NAME' is not a variable name" in result.stderr
+
+
+def test_an_option_wrong_once_expanded_is_named_at_run_time(write_config, base_env):
+    config = write_config("""
+        tasks:
+          login:
+            steps:
+              - uses: aws-login
+                with: {roleArn: "arn:aws:iam::123456789012:role/dev", durationSeconds: "${DURATION}"}
+    """)
+    result = run_cli("-c", str(config), "run", "login", "--dry-run", cwd=config.parent,
+                     env={**base_env, "DURATION": "wide"})
+    assert result.code == 1
+    assert ("automations.yaml:5:80: aws-login: with.durationSeconds: expected integer after expanding ${...}"
+            in result.stdout)

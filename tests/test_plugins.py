@@ -97,7 +97,7 @@ def test_a_plugins_options_are_validated_at_load_time(write_config, base_env, pl
     """)
     result = run_cli("validate", cwd=config.parent, env=with_path(base_env, plugin_site["greet"]))
     assert result.code == 2
-    assert "automations.yaml:5:35: greet: 9 is out of range: must be at least 1 and at most 3" in result.stderr
+    assert "automations.yaml:5:35: greet: with.times: 9 is out of range: must be at least 1 and at most 3" in result.stderr
 
 
 def test_steps_lists_plugins_with_their_distribution_and_options(write_config, base_env, plugin_site):
