@@ -146,3 +146,24 @@ def test_the_nothing_to_run_warning_is_a_json_event(cli: Cli, write_config: Call
 
     (event,) = [json.loads(line) for line in result.stdout.splitlines()]
     assert event["level"] == "warning" and "nothing to run" in event["message"]
+
+
+# -- `steps` shows limits -------------------------------------------------------------------------
+
+def test_steps_shows_each_options_minimum_maximum_and_pattern(cli: Cli) -> None:
+    result = cli("steps")
+
+    assert result.code == 0, result.output
+    assert "    durationSeconds: integer (default 3600; at least 900; at most 43200)" in result.stdout
+    assert "    profile: string (default 'default'; matching [^\\s\\[\\]]{1,128})" in result.stdout
+    assert "    shell: bash | sh (default 'bash')" in result.stdout
+
+
+def test_steps_json_gives_limits_and_choices_as_fields(cli: Cli) -> None:
+    result = cli("--output", "json", "steps")
+
+    events = {e["name"]: e for e in map(json.loads, result.stdout.splitlines())}
+    login = {o["key"]: o for o in events["aws-login"]["options"]}
+    assert (login["durationSeconds"]["minimum"], login["durationSeconds"]["maximum"]) == (900, 43200)
+    assert login["credentials"]["choices"] == ["file", "process"]
+    assert "minimum" not in login["audience"] and "choices" not in login["audience"]
