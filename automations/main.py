@@ -10,7 +10,7 @@ import signal
 import sys
 from typing import Callable, Sequence
 
-from automations.errors import EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, FatalError
+from automations.errors import EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, ConfigError, FatalError
 from automations.output import DEBUG, NORMAL, QUIET, VERBOSE, Reporter, use_color
 
 
@@ -230,6 +230,10 @@ def _main(argv: list[str]) -> int:
         module = args.command if args.command != "aws" else f"aws_{args.aws_command}"
         command = importlib.import_module(f"automations.commands.{module.replace('-', '_')}")
         return command.run(args, reporter)
+    except ConfigError as error:
+        for problem in error.problems:  # each on its own (a JSON event each, with its position)
+            reporter.problem(problem)
+        return error.exit_code
     except FatalError as error:
         reporter.error(str(error))
         return error.exit_code

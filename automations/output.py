@@ -7,9 +7,12 @@ import os
 import sys
 import threading
 import time
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from automations.redaction import REDACTOR
+
+if TYPE_CHECKING:
+    from automations.errors import Problem
 
 QUIET, NORMAL, VERBOSE, DEBUG = -1, 0, 1, 2
 
@@ -59,6 +62,14 @@ class Reporter:
         else:
             for line in message.splitlines() or [""]:
                 self._write(self._paint("error: ", "error") + line if not _located(line) else line, self.err)
+
+    def problem(self, problem: Problem) -> None:
+        """One thing wrong with a file: a `FILE:LINE:COL: message` line, or an `error` event
+        with file, line, column and message as fields."""
+        if self.json_output:
+            self.event("error", file=problem.file, line=problem.line, column=problem.column, message=problem.message)
+        else:
+            self.error(str(problem))
 
     def warning(self, message: str, task: str | None = None) -> None:
         self.log(task, "warning", message)

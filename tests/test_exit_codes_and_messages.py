@@ -167,3 +167,38 @@ def test_steps_json_gives_limits_and_choices_as_fields(cli: Cli) -> None:
     assert (login["durationSeconds"]["minimum"], login["durationSeconds"]["maximum"]) == (900, 43200)
     assert login["credentials"]["choices"] == ["file", "process"]
     assert "minimum" not in login["audience"] and "choices" not in login["audience"]
+
+
+# -- validate --output json ---------------------------------------------------------------------
+
+def test_validate_json_prints_one_event_per_problem_with_its_position(cli: Cli, write_config: Callable[..., Path]) -> None:
+    write_config("""
+        tasks:
+          a:
+            command: echo a
+            dependsOn: [nowhere]
+          b:
+            steps:
+              - uses: run
+                with: {command: echo b, shell: zsh}
+    """)
+
+    result = cli("--output", "json", "validate")
+
+    assert result.code == 2
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(e["event"], e["file"], e["line"], e["column"]) for e in events] == [
+        ("error", "automations.yaml", 4, 17), ("error", "automations.yaml", 8, 40)]
+    assert events[0]["message"] == "task 'a' depends on unknown task 'nowhere'"
+    assert events[1]["message"].startswith("run: with.shell: expected one of bash | sh")
+    assert all("\n" not in e["message"] for e in events)
+
+
+def test_validate_text_prints_a_line_per_problem(cli: Cli, write_config: Callable[..., Path]) -> None:
+    write_config("tasks: {a: {command: echo a, dependsOn: [x, y]}}\n")
+
+    result = cli("validate")
+
+    assert result.stderr.splitlines() == [
+        "automations.yaml:1:42: task 'a' depends on unknown task 'x'",
+        "automations.yaml:1:45: task 'a' depends on unknown task 'y'"]
