@@ -55,6 +55,32 @@ def _read_timeout() -> float:
         return READ_TIMEOUT
 
 
+def resolve_region(env: Mapping[str, str], explicit: str | None = None, profile: str | None = None,
+                   profile_region: str | None = None) -> str | None:
+    """The region of every AWS call we make, in the order the AWS CLI v2 and the AWS SDKs use
+    (botocore itself reads only AWS_DEFAULT_REGION; aws-login always read AWS_REGION first):
+    the step's `region:`, then $AWS_REGION, then $AWS_DEFAULT_REGION (from the step's
+    environment), then the profile's region: the one aws-login obtained in this run
+    (`profile_region`), else `region` of the profile (`profile`, else $AWS_PROFILE, else
+    `default`) in the AWS config file. None when nothing names one."""
+    for value in (explicit, env.get("AWS_REGION"), env.get("AWS_DEFAULT_REGION"), profile_region):
+        if value and value.strip():
+            return value.strip()
+    return _configured_region(env, profile or env.get("AWS_PROFILE") or "default")
+
+
+def _configured_region(env: Mapping[str, str], profile: str) -> str | None:
+    from botocore.configloader import load_config
+    from botocore.exceptions import BotoCoreError
+
+    path = os.path.expanduser(env.get("AWS_CONFIG_FILE") or os.path.join("~", ".aws", "config"))
+    try:
+        region = load_config(path).get("profiles", {}).get(profile, {}).get("region")
+    except (BotoCoreError, OSError, ValueError):  # no file, or one botocore cannot parse: no region from it
+        return None
+    return region.strip() if isinstance(region, str) and region.strip() else None
+
+
 def error_code(error: BaseException) -> str | None:
     response = getattr(error, "response", None)
     if isinstance(response, dict):
@@ -154,24 +180,28 @@ class AwsSessions:
         profile = profile or self._last_profile
         return profile, (self._credentials.get(profile) if profile else None)
 
-    def session(self, profile: str | None = None, region: str | None = None) -> Any:
+    def session(self, profile: str | None = None, region: str | None = None,
+                env: Mapping[str, str] | None = None) -> Any:
         """A boto3 session: the credentials this run obtained for `profile` (by default the
-        most recent aws-login's), else boto3's own chain for that profile."""
+        most recent aws-login's), else boto3's own chain for that profile. The region as
+        `resolve_region` finds it, from `env` (default: the process environment)."""
         import boto3
 
         profile, remembered = self._remembered(profile)
+        region = resolve_region(os.environ if env is None else env, region, profile,
+                                remembered[1] if remembered else None)
         with self._lock:
             key = (profile, region)
             if key in self._sessions:
                 return self._sessions[key]
             if remembered:
-                creds, remembered_region = remembered
+                creds = remembered[0]
                 session = boto3.Session(
                     botocore_session=new_botocore_session(),
                     aws_access_key_id=creds.access_key_id,
                     aws_secret_access_key=creds.secret_access_key,
                     aws_session_token=creds.session_token,
-                    region_name=region or remembered_region,
+                    region_name=region,
                 )
             else:
                 session = boto3.Session(botocore_session=new_botocore_session(), profile_name=profile,
@@ -179,16 +209,20 @@ class AwsSessions:
             self._sessions[key] = session
             return session
 
-    def client(self, service: str, profile: str | None = None, region: str | None = None, **config: Any) -> Any:
+    def client(self, service: str, profile: str | None = None, region: str | None = None,
+               env: Mapping[str, str] | None = None, **config: Any) -> Any:
         """A client with the credentials this run obtained for `profile` (by default the most
-        recent aws-login's), else the profile's own chain. Built on botocore directly: boto3
+        recent aws-login's), else the profile's own chain; in the region `resolve_region`
+        finds from `env` (default: the process environment). Built on botocore directly: boto3
         would add its import and a session of its own to every run (bench/, issue 4's goal).
         botocore honours AWS_ENDPOINT_URL (and AWS_ENDPOINT_URL_<SERVICE>) on its own."""
         profile, remembered = self._remembered(profile)
+        region = resolve_region(os.environ if env is None else env, region, profile,
+                                remembered[1] if remembered else None)
         settings = client_config(**config)
         if remembered:
-            creds, remembered_region = remembered
-            return create_client(service, region_name=region or remembered_region, config=settings,
+            creds = remembered[0]
+            return create_client(service, region_name=region, config=settings,
                                  aws_access_key_id=creds.access_key_id, aws_secret_access_key=creds.secret_access_key,
                                  aws_session_token=creds.session_token)
         if profile is None:

@@ -491,4 +491,5 @@ def write_variables(ctx: StepContext, options: EnvFileOptions, variables: list[V
 
 def aws_client(ctx: StepContext, service: str, options: EnvFileOptions) -> Any:
     with aws_errors(service, "client"):
-        return ctx.aws.client(service, options.profile, options.region, max_pool_connections=MAX_CONCURRENT_CALLS)
+        return ctx.aws.client(service, options.profile, options.region, ctx.env,
+                              max_pool_connections=MAX_CONCURRENT_CALLS)

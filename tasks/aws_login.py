@@ -153,7 +153,9 @@ class AwsLoginStep(Step[AwsLoginOptions]):
         return token_source(self.options.token, self.options.audience, base_dir)
 
     def region(self, env: Mapping[str, str]) -> str | None:
-        return self.options.region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
+        from automations.aws import resolve_region
+
+        return resolve_region(env, self.options.region, self.options.profile)
 
     def assume_role(self, env: Mapping[str, str], role_arn: str, *, task: str, base_dir: Path | None,
                     cancelled: threading.Event | None = None,

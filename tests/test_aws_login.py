@@ -209,7 +209,7 @@ def test_a_malformed_role_arn_is_reported_at_its_position_by_validate(write_conf
     result = run_cli("-c", str(config), "validate", env=aws_env)
 
     assert result.code == 2
-    assert "automations.yaml:6:20: aws-login: 'arn:aws:iam::12345:role/short-account' is not a role ARN" in result.stderr
+    assert "automations.yaml:6:20: aws-login: with.roleArn: 'arn:aws:iam::12345:role/short-account' is not a role ARN" in result.stderr
     assert "Traceback" not in result.output
 
 
