@@ -135,6 +135,17 @@ def find_config(explicit: str | None, cwd: Path | None = None) -> Path:
                      "(create one, or point -c/--config or $AUTOMATIONS_CONFIG at it)")
 
 
+def config_if_any(explicit: str | None) -> Path | None:
+    """For commands that are useful without a configuration (`steps`, `schema`): the one named
+    by -c or $AUTOMATIONS_CONFIG (an error if it is missing), else the nearest, else None."""
+    if explicit or os.environ.get("AUTOMATIONS_CONFIG"):
+        return find_config(explicit)
+    try:
+        return find_config(None)
+    except FatalError:
+        return None
+
+
 def load_config(path: Path, registry: StepRegistry | None = None) -> Config:
     path = Path(path)
     display = _display_name(path)
@@ -201,8 +212,8 @@ class _Tree:
             path = path[:-1]
         return self.value_at.get(path, Location(self.file, 1, 1))
 
-    def problem(self, location: Location, message: str) -> None:
-        self.problems.append(Problem(location.file, location.line, location.column, message))
+    def problem(self, location: Location, message: str, cause: BaseException | None = None) -> None:
+        self.problems.append(Problem(location.file, location.line, location.column, message, cause))
 
 
 class _Loader:
@@ -212,8 +223,8 @@ class _Loader:
         self.registry = registry
         self.tree = _Tree(display)
 
-    def fail(self, path: tuple, message: str, key: bool = False) -> None:
-        self.tree.problem(self.tree.at(path, key), message)
+    def fail(self, path: tuple, message: str, key: bool = False, cause: BaseException | None = None) -> None:
+        self.tree.problem(self.tree.at(path, key), message, cause)
 
     def load(self, text: str) -> Config:
         try:
@@ -269,7 +280,7 @@ class _Loader:
             try:
                 self.registry.add_listed(target, self.path.parent, self.display)
             except PluginError as error:
-                self.fail(("plugins", i), str(error))
+                self.fail(("plugins", i), str(error), cause=error)
 
     def check_task(self, task_id: Any, raw: Any) -> TaskSpec | None:
         path = ("tasks", task_id)
@@ -431,7 +442,7 @@ class _Loader:
         try:
             step_class = self.registry.load(uses)
         except PluginError as error:
-            self.fail(uses_path, str(error))
+            self.fail(uses_path, str(error), cause=error)
             return
         problems: list[OptionProblem]
         _, problems = convert(step_class.Options, options, load_time=True)

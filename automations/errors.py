@@ -21,10 +21,11 @@ class FatalError(Exception):
 class Problem:
     """One thing wrong with a file, at a position (1-based line and column)."""
 
-    __slots__ = ("file", "line", "column", "message")
+    __slots__ = ("file", "line", "column", "message", "cause")
 
-    def __init__(self, file: str, line: int, column: int, message: str) -> None:
+    def __init__(self, file: str, line: int, column: int, message: str, cause: BaseException | None = None) -> None:
         self.file, self.line, self.column, self.message = file, line, column, message
+        self.cause = cause  # the exception behind it (a plugin's import error): its traceback at -vv
 
     def __repr__(self) -> str:
         return f"Problem({str(self)!r})"

@@ -233,6 +233,8 @@ def _main(argv: list[str]) -> int:
     except ConfigError as error:
         for problem in error.problems:  # each on its own (a JSON event each, with its position)
             reporter.problem(problem)
+            if problem.cause is not None:
+                reporter.traceback(problem.cause)
         return error.exit_code
     except FatalError as error:
         reporter.error(str(error))
@@ -243,9 +245,7 @@ def _main(argv: list[str]) -> int:
     except BrokenPipeError:
         raise  # main() ends quietly
     except Exception as error:  # the last resort: one line, the traceback only at -vv
-        if verbosity >= DEBUG:
-            import traceback
-            reporter.error("".join(traceback.format_exception(error)).rstrip())
+        reporter.traceback(error)
         reporter.error(f"internal error: {type(error).__name__}: {error} (run with -vv for the traceback)")
         return EXIT_FAILED
 

@@ -63,6 +63,14 @@ class Reporter:
             for line in message.splitlines() or [""]:
                 self._write(self._paint("error: ", "error") + line if not _located(line) else line, self.err)
 
+    def traceback(self, error: BaseException) -> None:
+        """At -vv only: where `error` came from, with the exception it was raised from."""
+        if self.verbosity < DEBUG:
+            return
+        import traceback
+
+        self.error("".join(traceback.format_exception(error)).rstrip())
+
     def problem(self, problem: Problem) -> None:
         """One thing wrong with a file: a `FILE:LINE:COL: message` line, or an `error` event
         with file, line, column and message as fields."""

@@ -124,6 +124,26 @@ def test_a_plugin_that_fails_to_import_is_named_with_its_distribution(write_conf
     assert "Traceback" not in result.output
 
 
+def test_with_vv_a_plugin_that_fails_to_import_shows_the_import_traceback(write_config, base_env, plugin_site):
+    config = write_config("""
+        tasks:
+          hello:
+            steps:
+              - uses: broken
+    """)
+    result = run_cli("-vv", "validate", cwd=config.parent, env=with_path(base_env, plugin_site["broken"]))
+    assert result.code == 2
+    assert "Traceback (most recent call last)" in result.stderr
+    assert 'automations_broken/__init__.py", line 1' in result.stderr
+    assert "ModuleNotFoundError: No module named 'does_not_exist_anywhere'" in result.stderr
+
+
+def test_with_vv_steps_shows_the_traceback_of_a_plugin_that_fails_to_import(base_env, plugin_site, tmp_path):
+    result = run_cli("-vv", "steps", cwd=tmp_path, env=with_path(base_env, plugin_site["broken"]))
+    assert result.code == 2
+    assert 'automations_broken/__init__.py", line 1' in result.stderr
+
+
 def test_a_broken_plugin_that_is_not_used_does_not_matter(write_config, base_env, plugin_site):
     config = write_config("tasks: {a: {command: echo fine}}\n")
     result = run_cli("run", "a", cwd=config.parent, env=with_path(base_env, plugin_site["broken"]))
@@ -143,6 +163,26 @@ def test_two_plugins_claiming_one_name_is_an_error(write_config, base_env, plugi
     assert result.code == 2
     assert "step type 'greet' is claimed by more than one plugin" in result.stderr
     assert "automations-greet 1.2.3" in result.stderr and "automations-rival 1.2.3" in result.stderr
+
+
+def test_version_shows_every_distribution_claiming_one_step_name(base_env, plugin_site, tmp_path):
+    result = run_cli("--version", cwd=tmp_path, env=with_path(base_env, plugin_site["greet"], plugin_site["rival"]))
+    assert result.code == 0
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("  step greet:")]
+    assert "claimed by 2 distributions" in line
+    assert "automations-greet 1.2.3 (automations_greet:GreetStep)" in line
+    assert "automations-rival 1.2.3 (automations_rival:GreetStep)" in line
+
+
+def test_version_json_lists_the_claims_of_a_contested_step_name(base_env, plugin_site, tmp_path):
+    import json
+
+    result = run_cli("--output", "json", "--version", cwd=tmp_path,
+                     env=with_path(base_env, plugin_site["greet"], plugin_site["rival"]))
+    event = json.loads(result.stdout)
+    assert sorted(event["conflicts"]["greet"]) == ["automations-greet 1.2.3 (automations_greet:GreetStep)",
+                                                   "automations-rival 1.2.3 (automations_rival:GreetStep)"]
+    assert "run" not in event["conflicts"]
 
 
 LISTED_PLUGIN = '''

@@ -30,7 +30,7 @@ def test_the_example_plugin_validates_its_options_as_documented(write_config, ba
     """)
     result = run_cli("validate", cwd=tmp_path, env=base_env)
     assert result.code == 2
-    assert "automations.yaml:6:52: warm-cache: more than 1000 entries needs tokenEnv" in result.stderr
+    assert "automations.yaml:6:52: warm-cache: with.size: more than 1000 entries needs tokenEnv" in result.stderr
     (tmp_path / "automations.yaml").write_text((tmp_path / "automations.yaml").read_text().replace("2000", "20"))
     result = run_cli("run", "warm", "--dry-run", cwd=tmp_path, env=base_env)
     assert result.code == 0, result.output

@@ -132,26 +132,51 @@ def test_what_the_schema_accepts_the_loader_accepts_too(text: str, write_config,
     assert run_cli("validate", cwd=config.parent, env=base_env).code == 0
 
 
+GREET = textwrap.dedent('''
+    from automations.options import Options, option
+    from automations.step import Step, StepResult
+
+    class GreetOptions(Options):
+        who: str = option(help="whom to greet")
+
+    class GreetStep(Step[GreetOptions]):
+        name = "greet"
+        Options = GreetOptions
+
+        def run(self, ctx):
+            return StepResult.ok(f"hello {self.options.who}")
+    ''')
+
+
+def test_a_plugin_listed_in_the_nearest_config_joins_the_schema(write_config, base_env: dict[str, str]) -> None:
+    config = write_config("""
+        plugins: ["greet:GreetStep"]
+        tasks:
+          hi: {steps: [{uses: greet, with: {who: world}}]}
+        """)
+    (config.parent / "greet.py").write_text(GREET)
+    (config.parent / "sub").mkdir()
+
+    result = run_cli("schema", cwd=config.parent / "sub", env=base_env)
+
+    assert result.code == 0, result.stderr
+    assert json.loads(result.stdout)["$defs"]["options"]["greet"]["required"] == ["who"]
+
+
+def test_schema_without_any_config_has_the_installed_step_types(base_env: dict[str, str], tmp_path) -> None:
+    result = run_cli("schema", cwd=tmp_path, env=base_env)
+
+    assert result.code == 0, result.stderr
+    assert "aws-login" in json.loads(result.stdout)["$defs"]["options"]
+
+
 def test_a_plugin_listed_in_the_config_joins_the_schema_with_c(write_config, base_env: dict[str, str]) -> None:
     config = write_config("""
         plugins: ["greet:GreetStep"]
         tasks:
           hi: {steps: [{uses: greet, with: {who: world}}]}
         """)
-    (config.parent / "greet.py").write_text(textwrap.dedent('''
-        from automations.options import Options, option
-        from automations.step import Step, StepResult
-
-        class GreetOptions(Options):
-            who: str = option(help="whom to greet")
-
-        class GreetStep(Step[GreetOptions]):
-            name = "greet"
-            Options = GreetOptions
-
-            def run(self, ctx):
-                return StepResult.ok(f"hello {self.options.who}")
-        '''))
+    (config.parent / "greet.py").write_text(GREET)
 
     schema = json.loads(run_cli("-c", str(config), "schema", env=base_env).stdout)
 

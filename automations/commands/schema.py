@@ -1,11 +1,13 @@
 """`automations schema`: the JSON Schema of automations.yaml with every installed step type
-(and, with -c FILE, the step classes that file lists under `plugins:`)."""
+and the step classes the configuration lists under `plugins:` (the one -c or
+$AUTOMATIONS_CONFIG names, else the nearest, as `automations steps` does)."""
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
 
+from automations.config import config_if_any
 from automations.errors import EXIT_OK
 from automations.output import Reporter
 from automations.plugins import PluginError, StepRegistry
@@ -13,13 +15,15 @@ from automations.plugins import PluginError, StepRegistry
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
     registry = StepRegistry()
-    if args.config:
-        _add_listed_plugins(registry, Path(args.config), reporter)
+    config = config_if_any(args.config)
+    if config is not None:
+        _add_listed_plugins(registry, config, reporter)
     step_types = {}
     for name in registry.names():
         try:
             step_types[name] = registry.load(name)
         except PluginError as error:  # one broken plugin must not hide the others' options
+            reporter.traceback(error)
             reporter.warning(f"left out of the schema: {error}")
     from automations.schema import build_schema
 
@@ -27,12 +31,12 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     return EXIT_OK
 
 
-def _add_listed_plugins(registry: StepRegistry, config: Path, reporter: Reporter) -> None:
+def _add_listed_plugins(registry: StepRegistry, path: Path, reporter: Reporter) -> None:
+    """The `plugins:` entries, read without validating the rest: a half-written file still
+    gives its plugins' options to the editor."""
     import yaml
 
-    from automations.config import find_config
-
-    path = find_config(str(config))
+    config = path.name
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as error:

@@ -6,7 +6,7 @@ import types
 import typing
 from typing import Any, Literal, Union
 
-from automations.config import find_config, load_config
+from automations.config import config_if_any, load_config
 from automations.errors import EXIT_OK, FatalError
 from automations.options import OptionField, describe_type, fields_of
 from automations.output import Reporter
@@ -16,13 +16,13 @@ from automations.plugins import PluginError, StepRegistry
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
     registry = StepRegistry()
     # Also show the `plugins:` of the configuration, when there is one.
-    if args.config or os.environ.get("AUTOMATIONS_CONFIG"):
-        load_config(find_config(args.config), registry)
-    else:
+    config = config_if_any(args.config)
+    if config is not None:
         try:
-            load_config(find_config(None), registry)
+            load_config(config, registry)
         except FatalError:
-            pass
+            if args.config or os.environ.get("AUTOMATIONS_CONFIG"):
+                raise  # the file asked for must load; the nearest may be half-written
     status = EXIT_OK
     for name in registry.names():
         source = registry.source(name)
@@ -30,6 +30,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         try:
             cls = registry.load(name)
         except PluginError as error:
+            reporter.traceback(error)
             reporter.error(str(error))
             status = 2
             continue
