@@ -74,3 +74,20 @@ def test_a_run_of_one_task_says_1_task(capsys: pytest.CaptureFixture[str]) -> No
     Reporter().summary({"hello": "ok"}, 0.1)
 
     assert capsys.readouterr().out.startswith("1 task: 1 ok")
+
+
+def test_a_steps_info_is_shown_only_from_v_and_its_debug_only_from_vv(capsys: pytest.CaptureFixture[str]) -> None:
+    # What the README promises plugin authors about ctx.log.
+    from automations.output import DEBUG, NORMAL, QUIET, VERBOSE, Reporter, TaskLog
+
+    shown = {}
+    for name, verbosity in (("-q", QUIET), ("default", NORMAL), ("-v", VERBOSE), ("-vv", DEBUG)):
+        log = TaskLog(Reporter(verbosity=verbosity), "t")
+        log.info("an info")
+        log.debug("a debug")
+        log.warning("a warning")
+        captured = capsys.readouterr()
+        shown[name] = [m for m in ("an info", "a debug", "a warning") if m in captured.out + captured.err]
+
+    assert shown == {"-q": ["a warning"], "default": ["a warning"], "-v": ["an info", "a warning"],
+                     "-vv": ["an info", "a debug", "a warning"]}
