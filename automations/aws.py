@@ -74,6 +74,8 @@ def _configured_region(env: Mapping[str, str], profile: str) -> str | None:
     from botocore.exceptions import BotoCoreError
 
     path = os.path.expanduser(env.get("AWS_CONFIG_FILE") or os.path.join("~", ".aws", "config"))
+    if not os.path.isfile(path):  # missing, or a FIFO/device that a read would block on
+        return None
     try:
         region = load_config(path).get("profiles", {}).get(profile, {}).get("region")
     except (BotoCoreError, OSError, ValueError):  # no file, or one botocore cannot parse: no region from it

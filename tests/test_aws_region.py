@@ -3,6 +3,7 @@ the step's `region:`, $AWS_REGION, $AWS_DEFAULT_REGION, then the profile's regio
 (issue 11: secrets-manager and ssm-parameters used to ignore $AWS_REGION, then ask for it)."""
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -57,6 +58,11 @@ def test_else_the_region_of_aws_profile_or_of_default(tmp_path: Path) -> None:
     env = config_file(tmp_path, "[default]\nregion = eu-west-1\n[profile dev]\nregion = eu-central-1\n")
     assert resolve_region({**env, "AWS_PROFILE": "dev"}) == "eu-central-1"
     assert resolve_region(env) == "eu-west-1"
+
+
+def test_a_config_path_that_is_not_a_regular_file_is_not_read(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo")  # opening it for reading would block until a writer comes
+    assert resolve_region({"AWS_CONFIG_FILE": str(tmp_path / "fifo")}) is None
 
 
 def test_no_region_anywhere_is_none(tmp_path: Path) -> None:
