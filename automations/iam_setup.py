@@ -164,7 +164,7 @@ class IamSetup:
             return []
         verb = "update" if current is not None else "add"
         return [Change(f"{verb} inline policy {SECRETS_POLICY_NAME} of role {request.role_name}: read "
-                       plural(len(request.secrets), "secret"),
+                       f"{plural(len(request.secrets), 'secret')}",
                        "put_role_policy", {"RoleName": request.role_name, "PolicyName": SECRETS_POLICY_NAME,
                                            "PolicyDocument": json.dumps(wanted)}, wanted)]
 

@@ -82,3 +82,24 @@ def aws_env(base_env: dict[str, str], moto_endpoint: str, tmp_path: Path) -> dic
         AWS_EC2_METADATA_DISABLED="true",
     )
     return base_env
+
+
+@pytest.fixture
+def cli(base_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch):
+    """`main(argv)` in process (fast), in tmp_path, with base_env as the whole environment:
+    `cli("validate")` returns a Result like `run_cli`."""
+    from automations.main import main
+
+    monkeypatch.chdir(tmp_path)
+    for name in set(os.environ) - set(base_env):
+        monkeypatch.delenv(name)
+    for name, value in base_env.items():
+        monkeypatch.setenv(name, value)
+
+    def run(*argv: str) -> Result:
+        capsys.readouterr()
+        code = main(list(argv))
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+    return run

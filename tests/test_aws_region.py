@@ -83,6 +83,16 @@ def proxy(aws_env: dict[str, str], moto_endpoint: str) -> Iterator[FaultProxy]:
         yield fault_proxy
 
 
+def secrets_config(write_config, secret_id: str) -> Path:  # type: ignore[no-untyped-def]
+    return write_config(f"""
+        tasks:
+          secrets:
+            steps:
+              - uses: secrets-manager
+                with: {{file: .env, secrets: [{{id: {secret_id}, env: V}}]}}
+    """)
+
+
 def signed_region(proxy: FaultProxy, action: str) -> str:
     authorization = proxy.calls(action)[0].headers["authorization"]
     return authorization.split("Credential=", 1)[1].split("/")[2]
@@ -103,13 +113,7 @@ def test_secrets_manager_without_aws_login_uses_the_environments_region(
         moto_endpoint: str) -> None:
     name = f"region-{uuid.uuid4().hex[:8]}"
     moto_client("secretsmanager", moto_endpoint, region).create_secret(Name=name, SecretString="v")
-    config = write_config(f"""
-        tasks:
-          secrets:
-            steps:
-              - uses: secrets-manager
-                with: {{file: .env, secrets: [{{id: {name}, env: V}}]}}
-    """)
+    config = secrets_config(write_config, name)
 
     result = run_cli("-c", str(config), "run", "secrets", env={**aws_env, **variables})
 
@@ -141,13 +145,7 @@ def test_secrets_manager_uses_the_profiles_region_when_the_environment_names_non
     moto_client("secretsmanager", moto_endpoint, "eu-central-1").create_secret(Name=name, SecretString="v")
     Path(aws_env["AWS_CONFIG_FILE"]).parent.mkdir(parents=True, exist_ok=True)
     Path(aws_env["AWS_CONFIG_FILE"]).write_text("[default]\nregion = eu-central-1\n")
-    config = write_config(f"""
-        tasks:
-          secrets:
-            steps:
-              - uses: secrets-manager
-                with: {{file: .env, secrets: [{{id: {name}, env: V}}]}}
-    """)
+    config = secrets_config(write_config, name)
 
     result = run_cli("-c", str(config), "run", "secrets", env=aws_env)
 
@@ -156,13 +154,7 @@ def test_secrets_manager_uses_the_profiles_region_when_the_environment_names_non
 
 
 def test_no_region_anywhere_says_what_to_set(write_config, aws_env: dict[str, str], proxy: FaultProxy) -> None:
-    config = write_config("""
-        tasks:
-          secrets:
-            steps:
-              - uses: secrets-manager
-                with: {file: .env, secrets: [{id: x, env: V}]}
-    """)
+    config = secrets_config(write_config, "x")
 
     result = run_cli("-c", str(config), "run", "secrets", env=aws_env)
 

@@ -13,31 +13,23 @@ from typing import Callable
 import pytest
 
 from automations.errors import EXIT_BROKEN_PIPE
-from automations.main import main
 from conftest import AUTOMATIONS, Result
 
 Cli = Callable[..., Result]
 
 
-@pytest.fixture
-def cli(base_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch) -> Cli:
-    """`main(argv)` in process, in tmp_path, with base_env as the whole environment."""
-    monkeypatch.chdir(tmp_path)
-    for name in set(os.environ) - set(base_env):
-        monkeypatch.delenv(name)
-    for name, value in base_env.items():
-        monkeypatch.setenv(name, value)
-
-    def run(*argv: str) -> Result:
-        capsys.readouterr()
-        code = main(list(argv))
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-    return run
-
-
 # -- a closed stdout --------------------------------------------------------------------------
+
+def run_into_a_closed_pipe(argv: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The reader is gone before the first write, as after `| head -1` has its line."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run([AUTOMATIONS, *argv], stdout=write_end, stderr=subprocess.PIPE, text=True,
+                              cwd=cwd, env=env, timeout=60)
+    finally:
+        os.close(write_end)
+
 
 @pytest.mark.parametrize("command", [["steps"], ["schema"], ["completion", "bash"], ["list"]])
 @pytest.mark.parametrize("buffered", [True, False], ids=["buffered", "unbuffered"])
@@ -47,14 +39,7 @@ def test_a_closed_stdout_ends_quietly_with_the_sigpipe_status(command: list[str]
     base_env.pop("PYTHONUNBUFFERED", None)
     if not buffered:
         base_env["PYTHONUNBUFFERED"] = "1"
-    # The reader is gone before the first write, as after `| head -1` has its line.
-    read_end, write_end = os.pipe()
-    os.close(read_end)
-    try:
-        proc = subprocess.run([AUTOMATIONS, *command], stdout=write_end, stderr=subprocess.PIPE, text=True,
-                              cwd=tmp_path, env=base_env, timeout=60)
-    finally:
-        os.close(write_end)
+    proc = run_into_a_closed_pipe(command, base_env, tmp_path)
 
     assert proc.stderr == ""
     assert proc.returncode == EXIT_BROKEN_PIPE
@@ -62,13 +47,7 @@ def test_a_closed_stdout_ends_quietly_with_the_sigpipe_status(command: list[str]
 
 def test_help_into_a_closed_pipe_prints_no_error(base_env: dict[str, str], tmp_path: Path) -> None:
     base_env.pop("PYTHONUNBUFFERED", None)
-    read_end, write_end = os.pipe()
-    os.close(read_end)
-    try:
-        proc = subprocess.run([AUTOMATIONS, "--help"], stdout=write_end, stderr=subprocess.PIPE, text=True,
-                              cwd=tmp_path, env=base_env, timeout=60)
-    finally:
-        os.close(write_end)
+    proc = run_into_a_closed_pipe(["--help"], base_env, tmp_path)
 
     assert proc.stderr == ""
     assert proc.returncode == EXIT_BROKEN_PIPE

@@ -127,20 +127,12 @@ def test_the_written_tasks_run_against_aws(tmp_path: Path, aws_env: dict[str, st
     assert (tmp_path / ".env.secrets").read_text() == "API_KEY='k-123456'\n"
 
 
-def test_a_devcontainer_user_following_the_printed_line_runs_the_tasks(
-        tmp_path: Path, base_env: dict[str, str], capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    from automations.main import main
-
-    monkeypatch.chdir(tmp_path)
-    for name in set(os.environ) - set(base_env):
-        monkeypatch.delenv(name)
-    for name, value in base_env.items():
-        monkeypatch.setenv(name, value)
-    assert main(["init", "--output", "json"]) == 0
-    hook = json.loads("{" + json.loads(capsys.readouterr().out)["devcontainer"] + "}")["postStartCommand"]
+def test_a_devcontainer_user_following_the_printed_line_runs_the_tasks(cli) -> None:
+    printed = cli("init", "--output", "json")
+    hook = json.loads("{" + json.loads(printed.stdout)["devcontainer"] + "}")["postStartCommand"]
     program, *argv = hook.split()
 
     assert program == "automations"
-    assert main(argv) == 0
-    assert "setup ok" in capsys.readouterr().out
+    result = cli(*argv)
+    assert result.code == 0, result.output
+    assert "setup ok" in result.stdout
