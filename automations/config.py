@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from automations.errors import ConfigError, FatalError, Problem
-from automations.expand import mark_templates
+from automations.expand import TemplateError, mark_templates
 from automations.options import OptionProblem, convert
 from automations.plugins import PluginError, StepRegistry
 
@@ -388,6 +388,10 @@ class _Loader:
             elif isinstance(value, bool) or not isinstance(value, (str, int, float)):
                 self.fail(path + ("env", key), f"env {key}: expected a string or number (quote yes/no/true/false)")
             else:
+                try:
+                    mark_templates(str(value))
+                except TemplateError as error:
+                    self.fail(path + ("env", key), str(error))
                 result[key] = str(value)
         return result
 
@@ -460,15 +464,18 @@ class _Loader:
         timeout = raw.get("timeout")
         if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
             self.fail(path + ("timeout",), "`timeout` must be a positive number of seconds")
-        options = mark_templates(options)
+        try:
+            options = mark_templates(options)
+        except TemplateError as error:
+            self.fail(_option_source(error.path, option_base, remap), str(error))
+            return None
         uses_path = path + ("uses",) if "uses" in raw else remap[("command",)]
         self.check_options(uses_path, uses, options, option_base, remap)
         if len(self.tree.problems) > before:
             return None
         locations = {}
         for opt_path in _paths(options):
-            source = remap.get(opt_path[:1], option_base + opt_path[:1]) + opt_path[1:] if opt_path else option_base
-            locations[opt_path] = self.tree.at(source)
+            locations[opt_path] = self.tree.at(_option_source(opt_path, option_base, remap))
         return StepSpec(index, uses, step_id, name, options, retry, timeout,
                         self.tree.at(path), locations)
 
@@ -497,10 +504,7 @@ class _Loader:
         problems: list[OptionProblem]
         _, problems = convert(step_class.Options, options, load_time=True)
         for problem in problems:
-            head = problem.path[:1]
-            base = remap.get(head, option_base + head) if head else option_base
-            target = base + problem.path[1:]
-            self.fail(target, f"{uses}: {problem.message}", key=problem.at_key)
+            self.fail(_option_source(problem.path, option_base, remap), f"{uses}: {problem.message}", key=problem.at_key)
 
     def check_dependencies(self, raw_tasks: dict, tasks: dict[str, TaskSpec]) -> None:
         for task in tasks.values():
@@ -514,6 +518,13 @@ class _Loader:
             first = cycle[0]
             index = tasks[first].depends_on.index(cycle[1])
             self.fail(("tasks", first, "dependsOn", index), "dependency cycle: " + " -> ".join(cycle))
+
+
+def _option_source(path: tuple, option_base: tuple, remap: dict[tuple, tuple]) -> tuple:
+    """Where in the file an option at `path` (below `with:`) was written."""
+    head = path[:1]
+    base = remap.get(head, option_base + head) if head else option_base
+    return base + path[1:]
 
 
 def _paths(value: Any, prefix: tuple = ()) -> list[tuple]:
