@@ -417,6 +417,20 @@ def test_a_failing_run_leaves_the_previous_file_byte_for_byte(write_config, env,
     assert sorted(p.name for p in path.parent.iterdir()) == ["..env.lock", ".env"]  # no temporary file left
 
 
+
+@pytest.mark.parametrize("where", ["absolute", "outside the project", "home"])
+def test_the_file_may_be_absolute_or_outside_the_project_as_the_readme_says(write_config, env, secrets, tmp_path,
+                                                                          where):
+    name = secrets("anywhere", "v")
+    (tmp_path / "project").mkdir()
+    file = {"absolute": str(tmp_path / "elsewhere/.env"), "outside the project": "../elsewhere/.env",
+            "home": "~/elsewhere/.env"}[where]
+    config = write_config(step(entry_lines(f"{{id: {name}, env: V}}"), file=file), name="project/automations.yaml")
+    result = run(config, env)
+    assert result.code == 0, result.output
+    written = Path(env["HOME"]) / "elsewhere/.env" if where == "home" else tmp_path / "elsewhere/.env"
+    assert read_with_python_dotenv(written) == {"V": "v"}
+
 def test_the_file_is_private(write_config, env, secrets, tmp_path):
     name = secrets("private", "x")
     (tmp_path / "out").mkdir()
