@@ -175,6 +175,7 @@ class _Tree:
         self._seen: set[int] = set()     # ids of the nodes built once: meeting one again is an alias
         self._open: set[int] = set()     # ids of the collections being built (a recursive alias)
         self._alias_path: tuple | None = None  # where the outermost alias being expanded is used
+        self._too_deep = False
 
     def loc(self, mark: Any) -> Location:
         return Location(self.file, mark.line + 1, mark.column + 1)
@@ -190,7 +191,9 @@ class _Tree:
         try:
             self._count(node, path)
             if len(path) > MAX_DEPTH:
-                self.problem(self.loc(node.start_mark), f"nested more than {MAX_DEPTH} levels deep")
+                if not self._too_deep:  # once: a wide value past the limit would make a line per item
+                    self.problem(self.loc(node.start_mark), f"nested more than {MAX_DEPTH} levels deep")
+                    self._too_deep = True
                 return None
             self.value_at[path] = self.loc(node.start_mark)
             if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):

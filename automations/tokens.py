@@ -437,9 +437,11 @@ def check_token(token: str, audience: str, now: float | None = None) -> dict[str
                            "is this machine's clock right?")
     audiences = claims.get("aud")
     audiences = [audiences] if isinstance(audiences, str) else audiences if isinstance(audiences, list) else []
+    if not audiences:
+        raise InvalidToken(f"the token has no audience (aud); STS needs {audience!r} "
+                           f"(request the token with --audience {audience})")
     if audience not in audiences:
-        shown = _show_list(audiences) if audiences else "is missing"
-        raise InvalidToken(f"the token's audience {shown} does not contain {audience!r} "
+        raise InvalidToken(f"the token's audience {_show_list(audiences)} does not contain {audience!r} "
                            f"(request the token with --audience {audience})")
     return claims
 

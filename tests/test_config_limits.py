@@ -110,3 +110,11 @@ def test_a_step_id_with_a_trailing_newline_is_refused(tmp_path):
 
     assert found == [f"{tmp_path / 'automations.yaml'}:4:13: invalid step id 'login\\n': "
                      "use 1 to 128 of a-z A-Z 0-9 _ -"]
+
+
+def test_a_wide_value_past_the_nesting_limit_is_one_problem(tmp_path):
+    wide = "[" * MAX_DEPTH + ", ".join(["[1]"] * 500) + "]" * MAX_DEPTH
+
+    found = problems(tmp_path, f"tasks:\n  boot:\n    command: 'true'\n    description: {wide}\n")
+
+    assert sum("levels deep" in line for line in found) == 1
