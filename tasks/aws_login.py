@@ -112,7 +112,7 @@ class AwsLoginStep(Step[AwsLoginOptions]):
     summary = "Exchange the environment's OIDC token for AWS credentials (STS AssumeRoleWithWebIdentity)"
     # Throttled: a fleet booting together spreads over the STS quota; transient (token not
     # ready, IDPCommunicationError, 5xx): a lone environment tries again within a second
-    # (bench/fleet.py, BENCHMARKS.md "Fleet").
+    # (bench/fleet.py, BENCHMARKS.md "Fleet and lone environment").
     retry_policy = AWS_RETRY
 
     def run(self, ctx: StepContext) -> StepResult:

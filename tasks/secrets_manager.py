@@ -82,7 +82,7 @@ class SecretsManagerStep(Step[SecretsManagerOptions]):
     summary = "Write Secrets Manager secrets (whole, chosen JSON keys, or all keys) into an env file"
     # Throttling passes: BatchGetSecretValue allows 100 calls/s per region, shared by every
     # environment booting at once; a retry asks only for the batches that failed.
-    retry_policy = AWS_RETRY  # throttled and transient: BENCHMARKS.md, "Fleet"
+    retry_policy = AWS_RETRY  # throttled and transient: automations/aws.py
     _reader: SecretsManagerReader | None = None
 
     def run(self, ctx: StepContext) -> StepResult:

@@ -43,7 +43,7 @@ class SsmParametersStep(Step[SsmParametersOptions]):
     name = "ssm-parameters"
     Options = SsmParametersOptions
     summary = "Write SSM Parameter Store parameters (by path and/or name, decrypted) into an env file"
-    retry_policy = AWS_RETRY  # throttled and transient: BENCHMARKS.md, "Fleet"
+    retry_policy = AWS_RETRY  # throttled and transient: automations/aws.py
     _reader: ParameterStoreReader | None = None
 
     def run(self, ctx: StepContext) -> StepResult:
