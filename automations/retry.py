@@ -29,14 +29,6 @@ POLICY_KEYS = {"attempts": "attempts", "initialDelay": "initial_delay", "maxDela
                "deadline": "deadline"}
 
 
-def error_class_of(error: BaseException) -> str | None:
-    """THROTTLED for a ThrottledError, TRANSIENT for any other TransientError, else None
-    (fatal): what a step type that says nothing else retries."""
-    if isinstance(error, TransientError):
-        return error.error_class
-    return None
-
-
 class RetryPolicy:
     """How often and how patiently to try. (A plain class: imported whenever step types
     load, so it must not pull in dataclasses; see automations.config on speed.)"""
