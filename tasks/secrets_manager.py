@@ -116,7 +116,8 @@ class SecretsManagerStep(Step[SecretsManagerOptions]):
             raise StepFailed(f"secret{'s' if len(ids) > 1 else ''} not found: {', '.join(ids)}")
 
     def _variables(self, ctx: StepContext, index: int, entry: SecretEntry, value: SecretValue) -> list[Variable]:
-        from automations.secrets import Variable, is_missing, json_lookup, json_object, json_text, variable_name
+        from automations.secrets import (Variable, is_missing, json_lookup, json_object, json_text, secret_parts,
+                                         variable_name)
 
         where = f"secrets[{index}] ({entry.id})"
         if entry.env is not None:
@@ -138,7 +139,8 @@ class SecretsManagerStep(Step[SecretsManagerOptions]):
                 raise StepFailed(f"secret {entry.id} key {json_key!r} makes the variable name {name!r}, "
                                  "which is not valid: set a `prefix`")
             text = json_text(found)
-            ctx.secret(text)
+            for part in secret_parts(found):  # only what is written: see secret_parts
+                ctx.secret(part)
             variables.append(Variable(name, text, f"{where} key {json_key!r}"))
         return variables
 
