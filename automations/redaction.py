@@ -10,9 +10,9 @@ every secret that JSON escapes, such as one holding `"`, `\\`, a tab or `€`).
 What is masked, as `***`:
 - each registered value, and the forms GitHub Actions masks too: JSON-escaped (with and
   without `\\uXXXX` for non-ASCII), URL-encoded (`%20` and `+` for spaces), and base64 and
-  base64url at the three alignments a value can have inside a larger base64 blob (only the
+  base64url at the three alignments a value can have inside a larger base64 blob (the
   characters that depend on the value alone: the one or two characters shared with a
-  neighbouring byte stay);
+  neighbouring byte stay, except at the end of the blob, where they are known);
 - each line of a multi-line value on its own, since output is printed line by line;
 - anything shaped like a JWT (three base64url segments, the first starting `eyJ`), whatever
   its source: a token is a secret before anyone registers it.
@@ -58,8 +58,10 @@ def printable_forms(value: str) -> tuple[set[str], set[str]]:
         # Only the characters whose six bits all come from the value: a base64 character
         # straddling a neighbouring byte differs with that byte.
         text = base64.b64encode(b"\0" * shift + data).decode("ascii")
-        core = text[-(-shift * 8 // 6):(shift + len(data)) * 8 // 6]
-        encoded |= {core, core.replace("+", "-").replace("/", "_")}
+        start = -(-shift * 8 // 6)
+        core = text[start:(shift + len(data)) * 8 // 6]
+        ending = text[start:].rstrip("=")   # the value ends the blob: its last character is known
+        encoded |= {core, ending, *(form.replace("+", "-").replace("/", "_") for form in (core, ending))}
     return {whole, *lines}, encoded - {whole}
 
 
