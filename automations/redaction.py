@@ -65,7 +65,7 @@ class Redactor:
     def __init__(self) -> None:
         self._values: set[str] = set()      # registered values (stripped): what is_short() knows
         self._masked: set[str] = set()      # every form masked
-        self._matcher: _Matcher | None = None
+        self._matcher = _Matcher()
         self._lock = threading.Lock()
 
     def add(self, secret: str | bytes | None) -> None:
@@ -83,12 +83,9 @@ class Redactor:
         fresh = {whole} | {form for form in plain | encoded if len(form) >= SHORT_SECRET_LENGTH}
         with self._lock:
             self._values.add(whole)
-            if fresh <= self._masked:
-                return
+            # Added to the matcher in place: registering n values costs O(n), not O(n^2).
+            self._matcher.add(fresh - self._masked)
             self._masked |= fresh
-            # Built when next needed: a step registering a hundred secrets in a row would
-            # otherwise build a hundred ever larger matchers (O(n^2)).
-            self._matcher = None
 
     def is_short(self, value: str) -> bool:
         """Whether `value` is registered and so short it is masked only where it stands alone."""
@@ -96,10 +93,7 @@ class Redactor:
         return whole in self._values and len(whole) < SHORT_SECRET_LENGTH
 
     def redact(self, text: str) -> str:
-        if not text:
-            return text
-        matcher = self._matcher or self._build()
-        return matcher.redact(text)
+        return self._matcher.redact(text) if text else text
 
     def redact_value(self, value: Any) -> Any:
         """A JSON-able structure with every string in it (keys too) redacted: what is
@@ -114,20 +108,11 @@ class Redactor:
             return value
         return self.redact(str(value))
 
-    def _build(self) -> _Matcher:
-        with self._lock:
-            if self._matcher is None:
-                self._matcher = _Matcher(self._masked)
-            return self._matcher
-
     def clear(self) -> None:
         with self._lock:
             self._values.clear()
             self._masked.clear()
-            self._matcher = None
-
-
-REDACTOR = Redactor()
+            self._matcher = _Matcher()
 
 
 class _Matcher:
@@ -143,25 +128,30 @@ class _Matcher:
     alone) and the JWT shape are regular expressions.
     """
 
-    def __init__(self, forms: set[str]) -> None:
+    def __init__(self) -> None:
         self._index: dict[str, list[tuple[str, int]]] = {}   # BLOCK characters -> (form, where in it)
-        tiny = []
+        self._tiny_words: list[str] = []
+        self._tiny: re.Pattern[str] | None = None
+
+    def add(self, forms: set[str]) -> None:
+        """More forms to mask (called under the Redactor's lock; a concurrent `redact` sees
+        each form either not yet or whole)."""
+        tiny = [form for form in forms if len(form) < 2 * BLOCK - 1]
         for form in forms:
-            if len(form) < 2 * BLOCK - 1:
-                tiny.append(form)
-                continue
-            for offset in range(BLOCK):
-                self._index.setdefault(form[offset:offset + BLOCK], []).append((form, offset))
-        self._tiny = None
+            if len(form) >= 2 * BLOCK - 1:
+                for offset in range(BLOCK):
+                    self._index.setdefault(form[offset:offset + BLOCK], []).append((form, offset))
         if tiny:
+            self._tiny_words += tiny
             # Longest first, so that of two values starting at one place the longer is masked.
-            words = "|".join(re.escape(word) for word in sorted(tiny, key=len, reverse=True))
+            words = "|".join(re.escape(word) for word in sorted(self._tiny_words, key=len, reverse=True))
             self._tiny = re.compile(rf"(?<![^\W_])(?:{words})(?![^\W_])")
 
     def redact(self, text: str) -> str:
         found = [match.span() for match in _JWT.finditer(text)] if "eyJ" in text else []
-        if self._tiny is not None:
-            found.extend(match.span() for match in self._tiny.finditer(text))
+        tiny = self._tiny
+        if tiny is not None:
+            found.extend(match.span() for match in tiny.finditer(text))
         index = self._index
         if index:
             for block in range(0, len(text) - BLOCK + 1, BLOCK):
@@ -200,3 +190,6 @@ _JWT = re.compile(JWT_SHAPE)
 
 def _stands_alone(text: str, start: int, end: int) -> bool:
     return not (start > 0 and text[start - 1].isalnum()) and not (end < len(text) and text[end].isalnum())
+
+
+REDACTOR = Redactor()
