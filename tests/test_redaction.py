@@ -94,45 +94,39 @@ def test_without_debug_a_step_bug_is_one_line(leaky_config, base_env, tmp_path):
     assert "unexpected error: RuntimeError: unexpected *** (run with -vv for the traceback)" in result.stdout
 
 
-def test_longer_secrets_are_masked_whole_when_one_contains_another():
+def masked(text: str, *values: str) -> str:
+    """`text` through a redactor knowing `values`."""
     redactor = Redactor()
-    redactor.add("abcd")
-    redactor.add("abcdefgh")
-    assert redactor.redact("x abcdefgh y abcd") == f"x {MASK} y {MASK}"
+    for value in values:
+        redactor.add(value)
+    return redactor.redact(text)
+
+
+def test_longer_secrets_are_masked_whole_when_one_contains_another():
+    assert masked("x abcdefgh y abcd", "abcd", "abcdefgh") == f"x {MASK} y {MASK}"
 
 
 def test_each_line_of_a_multiline_secret_is_masked_on_its_own():
-    redactor = Redactor()
-    redactor.add("-----BEGIN KEY-----\nMIIEvQIBADANBgkq\n-----END KEY-----")
-    assert redactor.redact("line: MIIEvQIBADANBgkq") == f"line: {MASK}"
+    assert masked("line: MIIEvQIBADANBgkq", "-----BEGIN KEY-----\nMIIEvQIBADANBgkq\n-----END KEY-----") == f"line: {MASK}"
 
 
 def test_a_short_line_of_a_multiline_secret_is_not_masked_on_its_own():
     # `{` and `}` of a pretty-printed JSON secret are no secret; masking them would mangle everything.
-    redactor = Redactor()
-    redactor.add('{\n  "password": "hunter2-and-more"\n}')
-    assert redactor.redact("if x { y }") == "if x { y }"
+    assert masked("if x { y }", '{\n  "password": "hunter2-and-more"\n}') == "if x { y }"
 
 
 @pytest.mark.parametrize("value", ["7", "ab", "5432", "short!"])
 def test_a_short_value_is_masked_where_it_stands_alone(value):
-    redactor = Redactor()
-    redactor.add(value)
-    assert redactor.redact(f"{value} ({value}) ={value}; {value}") == f"{MASK} ({MASK}) ={MASK}; {MASK}"
+    assert masked(f"{value} ({value}) ={value}; {value}", value) == f"{MASK} ({MASK}) ={MASK}; {MASK}"
 
 
 def test_a_short_value_next_to_a_letter_or_digit_is_left_alone():
     # `null` registered must not print `nullable` as `***able`, nor 5432 turn 154321 into noise.
-    redactor = Redactor()
-    redactor.add("null")
-    redactor.add("5432")
-    assert redactor.redact("nullable 154321 null:5432") == f"nullable 154321 {MASK}:{MASK}"
+    assert masked("nullable 154321 null:5432", "null", "5432") == f"nullable 154321 {MASK}:{MASK}"
 
 
 def test_a_value_of_eight_characters_or_more_is_masked_anywhere():
-    redactor = Redactor()
-    redactor.add("hunter22")
-    assert redactor.redact("xhunter22y") == f"x{MASK}y"
+    assert masked("xhunter22y", "hunter22") == f"x{MASK}y"
 
 
 @pytest.mark.parametrize("encode", [

@@ -408,9 +408,9 @@ def test_no_secret_value_appears_in_any_output_at_the_highest_verbosity(write_co
             assert leak not in result.output
 
 
-def test_a_later_step_printing_the_file_shows_the_values_masked(write_config, env, secrets, tmp_path):
-    name = secrets("printed", {"password": "Pr1nted-Secret-Value"})
-    config = write_config(f"""
+def written_then_run(entry: str, command: str) -> str:
+    """A task writing one secrets entry into out/.env, then running `command`."""
+    return f"""
         tasks:
           secrets:
             steps:
@@ -418,9 +418,14 @@ def test_a_later_step_printing_the_file_shows_the_values_masked(write_config, en
                 with:
                   file: out/.env
                   secrets:
-                    - {{id: {name}, keys: '*'}}
-              - run: cat out/.env
-    """)
+                    - {entry}
+              - run: {command}
+    """
+
+
+def test_a_later_step_printing_the_file_shows_the_values_masked(write_config, env, secrets, tmp_path):
+    name = secrets("printed", {"password": "Pr1nted-Secret-Value"})
+    config = write_config(written_then_run(f"{{id: {name}, keys: '*'}}", "cat out/.env"))
     result = run(config, env, "-vv")
     assert result.code == 0, result.output
     assert "PASSWORD='***'" in result.output and "Pr1nted-Secret-Value" not in result.output
@@ -429,17 +434,8 @@ def test_a_later_step_printing_the_file_shows_the_values_masked(write_config, en
 def test_fields_of_a_json_secret_nobody_asked_for_do_not_mask_other_output(write_config, env, secrets, tmp_path):
     name = secrets("unused", {"password": "Asked-For-Secret", "note": "zebra-unused-field", "ssl": True,
                               "ca": None, "port": 5432})
-    config = write_config(f"""
-        tasks:
-          secrets:
-            steps:
-              - uses: secrets-manager
-                with:
-                  file: out/.env
-                  secrets:
-                    - {{id: {name}, keys: {{PASSWORD: password}}}}
-              - run: echo "$(cat out/.env) zebra-unused-field nullable null true 5432"
-    """)
+    config = write_config(written_then_run(f"{{id: {name}, keys: {{PASSWORD: password}}}}",
+                                           'echo "$(cat out/.env) zebra-unused-field nullable null true 5432"'))
     result = run(config, env)
     assert result.code == 0, result.output
     assert "PASSWORD='***' zebra-unused-field nullable null true 5432" in result.stdout
@@ -448,17 +444,8 @@ def test_fields_of_a_json_secret_nobody_asked_for_do_not_mask_other_output(write
 def test_short_written_values_are_masked_where_they_stand_alone_and_named_in_one_warning(
         write_config, env, secrets, tmp_path):
     name = secrets("short", {"port": 5432, "user": "app", "password": "long-enough-secret", "ssl": True})
-    config = write_config(f"""
-        tasks:
-          secrets:
-            steps:
-              - uses: secrets-manager
-                with:
-                  file: out/.env
-                  secrets:
-                    - {{id: {name}, keys: '*'}}
-              - run: echo "port 5432 user app application 154321 ssl true"
-    """)
+    config = write_config(written_then_run(f"{{id: {name}, keys: '*'}}",
+                                           'echo "port 5432 user app application 154321 ssl true"'))
     result = run(config, env)
     assert result.code == 0, result.output
     assert "port *** user *** application 154321 ssl true" in result.stdout
