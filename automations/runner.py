@@ -131,9 +131,11 @@ class Runner:
             step_cancelled.set()
         try:
             step = self._instantiate(spec, env)
+            policy = type(step).retry_policy.override(spec.retry)
             ctx = StepContext(task=task.id, step_id=spec.id, log=TaskLog(self.reporter, task.id), env=env,
                               outputs=self._outputs_for(task), aws=self.aws, config_path=self.config.path,
-                              dry_run=False, force=self.force, cancelled=step_cancelled, timeout=spec.timeout)
+                              dry_run=False, force=self.force, cancelled=step_cancelled, timeout=spec.timeout,
+                              retry_policy=policy)
             if spec.timeout:
                 def expire() -> None:
                     timed_out.set()
@@ -141,7 +143,6 @@ class Runner:
                 timer = threading.Timer(spec.timeout, expire)
                 timer.daemon = True
                 timer.start()
-            policy = type(step).retry_policy.override(spec.retry)
 
             def on_retry(attempt: int, error: BaseException, wait_seconds: float) -> None:
                 self.reporter.log(task.id, "warning", f"{label}: attempt {attempt} of {policy.attempts} failed: "
