@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from automations.atomicfile import locked, read_text_if_exists, write_atomic
+from automations.atomicfile import locked, read_text_if_exists, refuse_shared_dir, write_atomic
 from automations.output import Reporter
 from automations.redaction import REDACTOR
 
@@ -77,6 +77,7 @@ class RunHistory:
         """Add one record (redacted) to its task's history, trimming the oldest past the bound."""
         line = (REDACTOR.redact(json.dumps(record, separators=(",", ":"), default=str)) + "\n").encode()
         path = self.history_path(str(record["task"]))
+        self._refuse_shared_dir()
         self._remember_config()
         with locked(path):
             # O_APPEND: a reader (status) never sees half a record of a concurrent writer.
@@ -93,7 +94,12 @@ class RunHistory:
         text = "".join(REDACTOR.redact(line) + "\n" for line in lines).encode()
         if len(text) > MAX_LOG_BYTES:
             text = b"[earlier output cut]\n" + _newest_lines(text, MAX_LOG_BYTES)
+        self._refuse_shared_dir()
         write_atomic(self.log_path(task), text)
+
+    def _refuse_shared_dir(self) -> None:
+        # Others could swap or read what we record there: the run goes on unrecorded, with a warning.
+        refuse_shared_dir(self.directory, "the run history")
 
     def _remember_config(self) -> None:
         marker = self.directory / "config"
