@@ -9,17 +9,21 @@ obtained, kept (0600, atomically) until they are close to expiring.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
 import stat
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from automations.atomicfile import is_private_file_of_ours, locked, read_text_if_exists, refuse_shared_dir, write_atomic
 from automations.errors import StepFailed
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+# hashlib and datetime are imported where used: the credential process answers every AWS
+# SDK call from this module, and must start fast (bench/credential_process.py).
 
 _HEADER = re.compile(r"^\[\s*([^\]]+?)\s*\]\s*$")
 _KEY = re.compile(r"^([^\s=:#;\[][^=:]*?)\s*[=:]")
@@ -232,6 +236,8 @@ class CredentialCache:
 
     @classmethod
     def for_step(cls, env: Mapping[str, str], config_file: Path, task: str, step_id: str | None) -> CredentialCache:
+        import hashlib
+
         key = hashlib.sha256(f"{config_file}\0{task}\0{step_id or ''}".encode()).hexdigest()[:24]
         return cls(cache_dir(env) / f"aws-credentials-{key}.json")
 
@@ -264,6 +270,8 @@ class CredentialCache:
 
 
 def remaining_seconds(expiration: datetime | None, now: datetime | None = None) -> float:
+    from datetime import datetime, timezone
+
     if expiration is None:
         return 0.0
     return (expiration - (now or datetime.now(timezone.utc))).total_seconds()

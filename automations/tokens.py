@@ -306,20 +306,6 @@ def token_source_from_spec(spec: Mapping[str, Any] | None, audience: str) -> Tok
     return EnvTokenSource(spec["env"])
 
 
-def check_token_spec(spec: Any) -> None:
-    """Raises TypeError unless `spec` is what `token_spec` makes (a snapshot read back)."""
-    if not isinstance(spec, dict) or len(spec) != (3 if "command" in spec else 1):
-        raise TypeError("not a token spec")
-    if "command" in spec:
-        command, timeout, cwd = spec["command"], spec["timeout"], spec["cwd"]
-        if not (isinstance(command, list) and command and all(isinstance(a, str) for a in command)
-                and isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
-                and (cwd is None or isinstance(cwd, str))):
-            raise TypeError("not a token command spec")
-    elif not isinstance(spec.get("file", spec.get("env")), str):
-        raise TypeError("not a token file or variable spec")
-
-
 # -- looking a task's token source up (for `automations token`, `aws check-trust`) --------
 
 class _TokenSettings(Options):

@@ -140,9 +140,7 @@ class WebIdentityLogin:
                 raise ValueError("unknown version")
             token = data["token"]
             if token is not None:
-                from automations.tokens import check_token_spec
-
-                check_token_spec(token)
+                _check_token_spec(token)
             login = cls(config=_typed(data["config"], str), task=_typed(data["task"], str), role_arn=_typed(data["roleArn"], str), token=token,
                         audience=_typed(data["audience"], str),
                         duration_seconds=_typed(data["durationSeconds"], int),
@@ -156,6 +154,20 @@ class WebIdentityLogin:
         except (KeyError, TypeError, ValueError, StepFailed):
             raise SnapshotError("the cache holds no usable login snapshot") from None
         return login
+
+
+def _check_token_spec(spec: Any) -> None:
+    """TypeError unless `spec` is what automations.tokens.token_spec makes."""
+    if not isinstance(spec, dict) or len(spec) != (3 if "command" in spec else 1):
+        raise TypeError("not a token spec")
+    if "command" in spec:
+        command = spec["command"]
+        if not (isinstance(command, list) and command and all(isinstance(a, str) for a in command)):
+            raise TypeError("not a token command")
+        _typed(spec["timeout"], (int, float))
+        _typed(spec["cwd"], str, None)
+    else:
+        _typed(spec.get("file", spec.get("env")), str)
 
 
 def _typed(value: Any, kind: type | tuple[type, ...], *optional: None) -> Any:

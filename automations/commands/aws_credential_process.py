@@ -18,15 +18,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
+import time
 from pathlib import Path
 
-from automations.credentials_file import CredentialCache, cache_dir, remaining_seconds
+from automations.credentials_file import CredentialCache, cache_dir
 from automations.errors import EXIT_FAILED, EXIT_OK, FatalError, StepFailed
 from automations.output import Reporter
 from automations.redaction import REDACTOR
-from automations.sts import parse_expiration
 from automations.web_identity import SnapshotError, WebIdentityLogin, cache_entry
+
+# Every AWS SDK call pays this command's start while the credentials last: the answer from
+# the cache imports no datetime, hashlib, botocore or token code (bench/credential_process.py).
 
 CONTRACT_KEYS = ("Version", "AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")
 
@@ -45,7 +49,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
             task = login.task
             REDACTOR.add(entry["SecretAccessKey"])
             REDACTOR.add(entry["SessionToken"])
-            if remaining_seconds(parse_expiration(entry["Expiration"])) <= login.min_remaining:
+            if _expires_within(entry["Expiration"], login.min_remaining):
                 def on_retry(number: int, error: BaseException, wait: float) -> None:
                     reporter.warning(f"attempt {number} of {login.retry_policy.attempts} failed: {error}; "
                                      f"retrying in {wait:.1f}s")
@@ -90,3 +94,11 @@ def _snapshot_of(path: Path, config: Path, task: str) -> bool:
     entry = CredentialCache(path).read()
     refresh = entry.get("Refresh") if entry else None
     return isinstance(refresh, dict) and refresh.get("config") == str(config) and refresh.get("task") == task
+
+
+def _expires_within(expiration: str, seconds: float) -> bool:
+    """Whether `expiration`, as the cache stores it (2030-01-31T12:00:00Z), is at most
+    `seconds` away. Fixed-width UTC stamps compare as text; any other form means refresh."""
+    if not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", expiration):
+        return True
+    return expiration <= time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + seconds))
