@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import stat
 from pathlib import Path
@@ -170,6 +169,8 @@ def locked(path: Path | str) -> Iterator[None]:
 
     The lock lives on a sibling `.lock` file: the target itself is replaced by rename, so a
     lock on it would be a lock on a file that is about to disappear."""
+    import fcntl  # here: `validate` uses this module (the entry-point cache) and never locks
+
     path = Path(path)
     ensure_private_dir(path.parent)
     lock_path = path.parent / f".{path.name}.lock"
