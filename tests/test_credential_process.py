@@ -305,3 +305,16 @@ def test_switching_back_to_file_credentials_removes_the_credential_process(confi
     assert result.code == 0, result.output
     assert "credential_process" not in Path(aws_env["AWS_CONFIG_FILE"]).read_text()
     assert "[refreshing]" in Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"]).read_text()
+
+
+def test_the_answer_from_the_cache_imports_no_config_loader_plugin_or_aws_sdk(logged_in, aws_env, tmp_path):
+    argv = shlex.split(config_line(aws_env))
+    # -I ignores PYTHONPROFILEIMPORTTIME: ask for the import log on the command line.
+    proc = subprocess.run([argv[0], "-X", "importtime", *argv[1:]], env=aws_env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+
+    assert proc.returncode == 0, proc.stderr
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
+    assert "automations.web_identity" in imported  # the import log is really there
+    assert not {m for m in imported if m.split(".")[0] in {"yaml", "tasks", "botocore", "boto3", "jwt"}}
+    assert not imported & {"automations.config", "automations.plugins", "automations.tokens", "automations.sts"}
