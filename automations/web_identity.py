@@ -14,7 +14,6 @@ boto3 and botocore are imported only when STS is called.
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from automations.errors import StepFailed, TransientError
@@ -24,7 +23,7 @@ from automations.retry import RetryPolicy
 if TYPE_CHECKING:
     from automations.aws import AwsCredentials
     from automations.sts import AssumedRole
-    from automations.tokens import TokenOption, TokenSource
+    from automations.tokens import TokenSource
 
 SNAPSHOT_VERSION = 1
 
