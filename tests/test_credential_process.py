@@ -16,7 +16,6 @@ import pytest
 
 from conftest import run_cli
 from jwts import make_token
-from proxy import FaultProxy
 
 ROLE = "arn:aws:iam::111122223333:role/dev-role"
 ASSUME = "AssumeRoleWithWebIdentity"
@@ -45,12 +44,6 @@ credentials = session.get_credentials().get_frozen_credentials()
 print(json.dumps({"arn": identity["Arn"], "key": credentials.access_key}))
 """
 
-
-@pytest.fixture
-def sts(aws_env: dict[str, str], moto_endpoint: str):
-    with FaultProxy(moto_endpoint) as proxy:
-        aws_env["AWS_ENDPOINT_URL"] = proxy.url
-        yield proxy
 
 
 @pytest.fixture

@@ -10,17 +10,10 @@ from pathlib import Path
 import pytest
 
 from conftest import AUTOMATIONS, run_cli
-from proxy import FaultProxy
 from test_aws_login import login_config
 
 ASSUME = "AssumeRoleWithWebIdentity"
 
-
-@pytest.fixture
-def sts(aws_env: dict[str, str], moto_endpoint: str):
-    with FaultProxy(moto_endpoint) as proxy:
-        aws_env["AWS_ENDPOINT_URL"] = proxy.url
-        yield proxy
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ import pytest
 
 from conftest import run_cli
 from jwts import make_token
-from proxy import FaultProxy
 
 ROLE = "arn:aws:iam::111122223333:role/dev-role"
 ASSUME = "AssumeRoleWithWebIdentity"
@@ -46,12 +45,6 @@ def planted(marker: Path) -> str:
     """A module body that leaves `marker` behind when anything imports it."""
     return f"open({str(marker)!r}, 'a').write(__name__ + '\\n')\n"
 
-
-@pytest.fixture
-def sts(aws_env: dict[str, str], moto_endpoint: str):
-    with FaultProxy(moto_endpoint) as proxy:
-        aws_env["AWS_ENDPOINT_URL"] = proxy.url
-        yield proxy
 
 
 @pytest.fixture
