@@ -60,12 +60,13 @@ def writable_by_others(directory: Path) -> Path | None:
     return None
 
 
-def refuse_shared_dir(directory: Path, what: str) -> None:
-    """StepFailed, with what to do, when `directory` (holding `what`) could be changed by others."""
+def refuse_shared_dir(directory: Path, what: str | None = None) -> None:
+    """StepFailed, saying what to do, when `directory` (holding `what`) could be changed by others."""
     shared = writable_by_others(directory.absolute())
     if shared is not None:
-        raise StepFailed(f"refusing to keep {what} in {directory}: {shared} can be changed by other users "
-                         f"(make it yours and not world-writable, e.g. chmod o-w {shared})")
+        reason = (f"{shared} can be changed by other users "
+                  f"(make it yours and not world-writable, e.g. chmod o-w {shared})")
+        raise StepFailed(f"refusing to keep {what} in {directory}: {reason}" if what else reason)
 
 
 def check_writable(path: Path) -> None:

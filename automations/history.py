@@ -99,7 +99,7 @@ class RunHistory:
 
     def _refuse_shared_dir(self) -> None:
         # Others could swap or read what we record there: the run goes on unrecorded, with a warning.
-        refuse_shared_dir(self.directory, "the run history")
+        refuse_shared_dir(self.directory)  # the warning says "cannot record the run history in ..."
 
     def _remember_config(self) -> None:
         marker = self.directory / "config"
