@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from automations.errors import StepFailed, TransientError
 from automations.redaction import REDACTOR
-from automations.retry import RetryPolicy
+from automations.retry import THROTTLED, TRANSIENT, RetryPolicies, RetryPolicy
 
 if TYPE_CHECKING:
     from automations.aws import AwsCredentials
@@ -39,7 +39,7 @@ class WebIdentityLogin:
                  duration_seconds: int, session_name: str | None = None, region: str | None = None,
                  policy: dict[str, Any] | None = None, policy_arns: tuple[str, ...] = (),
                  allowed_account_ids: tuple[str, ...] = (), sts_endpoint: str | None = None,
-                 min_remaining: int = 900, retry_policy: RetryPolicy | None = None) -> None:
+                 min_remaining: int = 900, retry_policy: RetryPolicy | RetryPolicies | None = None) -> None:
         self.config = config                    # the automations.yaml and task logged in from: for
         self.task = task                        # messages, and for `credential-process --task`
         self.role_arn = role_arn
@@ -53,7 +53,7 @@ class WebIdentityLogin:
         self.allowed_account_ids = tuple(allowed_account_ids)
         self.sts_endpoint = sts_endpoint        # None: botocore's own resolution
         self.min_remaining = min_remaining
-        self.retry_policy = retry_policy or RetryPolicy()
+        self.retry_policy = RetryPolicies.of(retry_policy or RetryPolicy())
 
     # -- the login ---------------------------------------------------------------------------
 
@@ -102,12 +102,13 @@ class WebIdentityLogin:
         return assumed
 
     def assume_role_with_retries(self, env: Mapping[str, str],
-                                 on_retry: Callable[[int, BaseException, float], None] | None = None) -> AssumedRole:
-        """What the credential process does: `assume_role` under the snapshot's retry policy."""
+                                 on_retry: Callable[[int, BaseException, str, float], None] | None = None
+                                 ) -> AssumedRole:
+        """What the credential process does: `assume_role` under the snapshot's retry policies,
+        each error in its class as the step's would be (Step.error_class)."""
         from automations.retry import call_with_retry
 
-        return call_with_retry(lambda: self.assume_role(env), self.retry_policy,
-                               lambda error: isinstance(error, TransientError), on_retry=on_retry)
+        return call_with_retry(lambda: self.assume_role(env), self.retry_policy, _error_class, on_retry=on_retry)
 
     def check_account(self, account_id: str) -> None:
         if self.allowed_account_ids and account_id not in self.allowed_account_ids:
@@ -128,7 +129,8 @@ class WebIdentityLogin:
             "sessionName": self.session_name, "region": self.region, "policy": self.policy,
             "policyArns": list(self.policy_arns), "allowedAccountIds": list(self.allowed_account_ids),
             "stsEndpoint": self.sts_endpoint, "minRemaining": self.min_remaining,
-            "retry": {name: getattr(self.retry_policy, name) for name in RetryPolicy.__slots__},
+            "retry": {error_class: {name: getattr(policy, name) for name in RetryPolicy.__slots__}
+                      for error_class, policy in self.retry_policy.by_class.items()},
         }
 
     @classmethod
@@ -149,10 +151,25 @@ class WebIdentityLogin:
                         allowed_account_ids=tuple(_typed(a, str) for a in _typed(data["allowedAccountIds"], list)),
                         sts_endpoint=_typed(data["stsEndpoint"], str, None),
                         min_remaining=_typed(data["minRemaining"], int),
-                        retry_policy=RetryPolicy(**_typed(data["retry"], dict)))
+                        retry_policy=_retry_policies(_typed(data["retry"], dict)))
         except (KeyError, TypeError, ValueError, StepFailed):
             raise SnapshotError("the cache holds no usable login snapshot") from None
         return login
+
+
+def _error_class(error: BaseException) -> str | None:
+    """THROTTLED, TRANSIENT or None (fatal), as the aws-login step classifies its errors."""
+    return getattr(error, "error_class", None) if isinstance(error, TransientError) else None
+
+
+def _retry_policies(data: dict[str, Any]) -> RetryPolicies:
+    policies = {}
+    for error_class in (THROTTLED, TRANSIENT):
+        settings = _typed(data[error_class], dict)
+        for value in settings.values():
+            _typed(value, (int, float), None)
+        policies[error_class] = RetryPolicy(**settings)
+    return RetryPolicies(transient=policies[TRANSIENT], throttled=policies[THROTTLED])
 
 
 def _check_token_spec(spec: Any) -> None:

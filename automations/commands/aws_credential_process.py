@@ -27,6 +27,7 @@ from automations.credentials_file import CredentialCache, cache_dir
 from automations.errors import EXIT_FAILED, EXIT_OK, FatalError, StepFailed
 from automations.output import Reporter
 from automations.redaction import REDACTOR
+from automations.retry import retry_message
 from automations.web_identity import SnapshotError, WebIdentityLogin, cache_entry
 
 # Every AWS SDK call pays this command's start while the credentials last: the answer from
@@ -50,9 +51,9 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
             REDACTOR.add(entry["SecretAccessKey"])
             REDACTOR.add(entry["SessionToken"])
             if _expires_within(entry["Expiration"], login.min_remaining):
-                def on_retry(number: int, error: BaseException, wait: float) -> None:
-                    reporter.warning(f"attempt {number} of {login.retry_policy.attempts} failed: {error}; "
-                                     f"retrying in {wait:.1f}s")
+                def on_retry(number: int, error: BaseException, error_class: str, wait: float) -> None:
+                    reporter.warning(retry_message(number, login.retry_policy[error_class].attempts, str(error),
+                                                   error_class, wait))
 
                 assumed = login.assume_role_with_retries(os.environ, on_retry)
                 entry = cache_entry(assumed.credentials, assumed.assumed_role_arn, login)
