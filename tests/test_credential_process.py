@@ -248,6 +248,17 @@ def test_retries_transient_errors_like_the_step(config, logged_in, sts, aws_env)
     json.loads(result.stdout)
 
 
+def test_retries_throttling_under_the_throttled_policy_of_the_snapshot(config, logged_in, sts, aws_env):
+    expire_soon(logged_in)
+    sts.fail(action=ASSUME, times=2, code="Throttling")
+
+    result = credential_process(config, aws_env)
+
+    assert result.code == 0, result.stderr
+    assert sts.count(ASSUME) == 4
+    assert "; throttled; retrying in" in result.stderr
+
+
 def test_errors_go_to_stderr_without_secrets_and_exit_non_zero(config, logged_in, sts, aws_env, tmp_path):
     token = make_token()
     (tmp_path / "token").write_text(token)
