@@ -480,7 +480,7 @@ def env_file_path(ctx: StepContext, file: str) -> Path:
 def write_variables(ctx: StepContext, options: EnvFileOptions, variables: list[Variable], what: str) -> StepResult:
     path = env_file_path(ctx, options.file)
     values = assemble(variables)
-    changed = EnvFileWriter(path, options.format, options.mode).write(values)
+    changed = EnvFileWriter(path, options.format, options.mode, options.readers).write(values)
     names = list(values)
     message = f"{len(names)} variable{'s' if len(names) != 1 else ''} from {what} in {options.file}"
     if not changed:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
 
 from automations.aws import AwsCredentials
+from automations.envfile import DEFAULT_READERS, ReaderName
 from automations.errors import StepFailed
 from automations.options import OptionError, Options, option
 from automations.redaction import REDACTOR
@@ -75,6 +76,8 @@ class AwsLoginOptions(Options):
     credentials: Literal["file", "process"] = option(
         "file", help="file: static keys in the credentials file; process: a credential_process that refreshes")
     env_file: str | None = option(None, key="envFile", help="also write AWS_* variables to this dotenv file")
+    readers: list[ReaderName] = option(default_factory=lambda: list(DEFAULT_READERS),
+                                       help="the programs that must read envFile back exactly (see format: dotenv)")
     min_remaining: int = option(900, key="minRemaining", minimum=0, maximum=43200,
                                 help="seconds of validity below which a rerun (or the credential process) refreshes")
 
@@ -288,7 +291,8 @@ class AwsLoginStep(Step[AwsLoginOptions]):
                 values.update(AWS_REGION=region, AWS_DEFAULT_REGION=region)
             path = Path(os.path.expanduser(self.options.env_file))
             # merge: other steps (secrets) may write the same file; their keys stay.
-            write_env_file(path if path.is_absolute() else ctx.config_path.parent / path, values, mode="merge")
+            write_env_file(path if path.is_absolute() else ctx.config_path.parent / path, values, mode="merge",
+                           readers=self.options.readers)
 
     def credential_process_command(self, ctx: StepContext) -> str:
         program = Path(sys.argv[0])
