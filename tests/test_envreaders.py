@@ -9,6 +9,7 @@ readers."""
 from __future__ import annotations
 
 import itertools
+import os
 from pathlib import Path
 from typing import Iterator
 
@@ -28,8 +29,10 @@ FRAGMENTS = st.sampled_from(["'", '"', "\\", "$", "`", "{", "}", "#", "=", " ", 
 VALUES = st.lists(FRAGMENTS, max_size=8).map("".join)
 VALUE_LISTS = st.lists(VALUES, min_size=1, max_size=16)
 
-PER_READER = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-CROSS_FILE = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# AUTOMATIONS_READER_EXAMPLES=10 searches ten times longer (the suite runs the default).
+SCALE = int(os.environ.get("AUTOMATIONS_READER_EXAMPLES", "1"))
+PER_READER = settings(max_examples=25 * SCALE, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+CROSS_FILE = settings(max_examples=20 * SCALE, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 # What follows a value in the files of the "no form works" proof: a comment ending in each
 # quote char (where a quote left open would close) and a binding.
