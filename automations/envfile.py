@@ -41,9 +41,12 @@ class _LazyRegex:
     def __init__(self, pattern: str, flags: int = 0) -> None:
         self.pattern = pattern
         self.flags = flags
+        self.compiled: re.Pattern[str] | None = None
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(re.compile(self.pattern, self.flags), name)
+        if self.compiled is None:  # kept: the dotenv writer's reader models match thousands of times a write
+            self.compiled = re.compile(self.pattern, self.flags)
+        return getattr(self.compiled, name)
 
 
 FormatName = Literal["dotenv", "shell", "json", "docker"]

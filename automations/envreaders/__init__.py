@@ -43,8 +43,16 @@ def line_of(text: str, position: int) -> int:
     return text.count("\n", 0, position) + 1
 
 
+_MODELS: dict[str, ModuleType] = {}
+
+# The order readers are asked in: the quickest models first (all() stops at the first no).
+_COST_ORDER = ("bash", "ruby-dotenv", "direnv", "node-dotenv", "godotenv", "python-dotenv")
+
+
 def model(name: str) -> ModuleType:
-    return importlib.import_module(f"{__name__}.{READER_MODULES[name]}")
+    if name not in _MODELS:
+        _MODELS[name] = importlib.import_module(f"{__name__}.{READER_MODULES[name]}")
+    return _MODELS[name]
 
 
 # -- the forms a value can be written in --------------------------------------------------
@@ -70,8 +78,8 @@ FORMS: tuple[Callable[[str], str], ...] = (
 
 # What may follow a value: comments ending in each quote char (where a quote left open by the
 # value would close) and lines of ours. A form must leave them all read as written.
-_NEXT = "#'\n#\"\n#`\nAUTOMATIONS_NEXT_1='next'\nAUTOMATIONS_NEXT_2=\"next\"\n"
-_NEXT_VALUES = {"AUTOMATIONS_NEXT_1": "next", "AUTOMATIONS_NEXT_2": "next"}
+_NEXT = "#'\n#\"\n#`\nAUTOMATIONS_NEXT='next'\n"
+_NEXT_VALUES = {"AUTOMATIONS_NEXT": "next"}
 
 # Single quotes around a value without these characters read back the same with every reader.
 _PLAIN = re.compile(r"[^'\\$\n\r\0]*")
@@ -87,10 +95,13 @@ def reads_back(name: str, line: str, key: str, value: str) -> bool:
 
 def forms_read_back(key: str, value: str, readers: Iterable[str]) -> Iterable[str]:
     """The lines (no newline) writing `value` that every reader in `readers` reads back."""
+    readers = sorted(readers, key=_COST_ORDER.index)
+    tried = set()
     for form in FORMS:
         line = f"{key}={form(value)}"
-        if all(reads_back(name, line, key, value) for name in readers):
+        if line not in tried and all(reads_back(name, line, key, value) for name in readers):
             yield line
+        tried.add(line)
 
 
 def encode(key: str, value: str, readers: tuple[str, ...]) -> str | None:
