@@ -405,15 +405,19 @@ def _some_reader(readers: list[str]) -> str | None:
     return None if readers else "name at least one reader"
 
 
+def readers_option(help: str) -> Any:
+    """The `readers:` option of a step that writes a dotenv file."""
+    return option(default_factory=lambda: list(DEFAULT_READERS), check=_some_reader, help=help)
+
+
 class EnvFileOptions(Options):
     """The options every step that writes an env file shares."""
 
     file: str = option(help="the env file to write (relative to the directory of automations.yaml)")
     format: FormatName = option("dotenv", help="dotenv (every program in `readers` reads it the same), "
                                                "shell (export KEY='...'), json (one object), docker (--env-file)")
-    readers: list[ReaderName] = option(default_factory=lambda: list(DEFAULT_READERS), check=_some_reader,
-                                       help="dotenv only: the programs that must read the file back exactly "
-                                            "(python-dotenv, node-dotenv, bash, godotenv, ruby-dotenv, direnv)")
+    readers: list[ReaderName] = readers_option("dotenv only: the programs that must read the file back exactly "
+                                               "(python-dotenv, node-dotenv, bash, godotenv, ruby-dotenv, direnv)")
     mode: WriteMode = option("replace", help="replace: the file holds exactly these keys; merge: these keys "
                                              "updated, the file's other keys kept")
     profile: str | None = option(None, help="AWS profile (default: the one aws-login used earlier in this run, "

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
 
 from automations.aws import AwsCredentials
-from automations.envfile import DEFAULT_READERS, ReaderName
+from automations.envfile import ReaderName, readers_option
 from automations.errors import StepFailed
 from automations.options import OptionError, Options, option
 from automations.redaction import REDACTOR
@@ -76,8 +76,8 @@ class AwsLoginOptions(Options):
     credentials: Literal["file", "process"] = option(
         "file", help="file: static keys in the credentials file; process: a credential_process that refreshes")
     env_file: str | None = option(None, key="envFile", help="also write AWS_* variables to this dotenv file")
-    readers: list[ReaderName] = option(default_factory=lambda: list(DEFAULT_READERS),
-                                       help="the programs that must read envFile back exactly (see format: dotenv)")
+    readers: list[ReaderName] = readers_option("the programs that must read envFile back exactly "
+                                               "(python-dotenv, node-dotenv, bash, godotenv, ruby-dotenv, direnv)")
     min_remaining: int = option(900, key="minRemaining", minimum=0, maximum=43200,
                                 help="seconds of validity below which a rerun (or the credential process) refreshes")
 

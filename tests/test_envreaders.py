@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from automations import envreaders
 from automations.envfile import DEFAULT_READERS, READERS, EnvFileWriter, env_format, write_env_file
 from automations.errors import StepFailed
+from conftest import run_cli
 from dotenv_readers import Readers
 
 # Values built from the characters the readers treat specially, spaces, line breaks,
@@ -235,3 +236,45 @@ def test_merged_files_read_back_whole_with_every_named_reader(
     expected = {**first, **second}
     for name in reader_set:
         assert read(readers, name, path, expected) == expected, name
+
+
+# -- the option -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("uses", "with_lines"), [
+    ("secrets-manager", "file: .env\n                  secrets: [{id: x, env: X}]"),
+    ("ssm-parameters", "file: .env\n                  names: [/x]"),
+    ("aws-login", "roleArn: arn:aws:iam::123456789012:role/r\n                  envFile: .env"),
+])
+@pytest.mark.parametrize(("readers_line", "message"), [
+    ("readers: [node-dotenv, dotenv-rs]", "dotenv-rs"),
+    ("readers: []", "name at least one reader"),
+])
+def test_an_unknown_or_empty_readers_list_is_a_config_error_at_the_option(
+        write_config, base_env, uses: str, with_lines: str, readers_line: str, message: str) -> None:
+    config = write_config(f"""
+        tasks:
+          t:
+            steps:
+              - uses: {uses}
+                with:
+                  {with_lines}
+                  {readers_line}
+    """)
+    result = run_cli("-c", str(config), "validate", cwd=config.parent, env=base_env)
+    assert result.code == 2, result.output
+    assert "automations.yaml:8:" in result.stderr and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_every_reader_name_is_accepted_by_the_option(write_config, base_env) -> None:
+    config = write_config(f"""
+        tasks:
+          t:
+            steps:
+              - uses: secrets-manager
+                with:
+                  file: .env
+                  readers: [{", ".join(READERS)}]
+                  secrets: [{{id: x, env: X}}]
+    """)
+    result = run_cli("-c", str(config), "validate", cwd=config.parent, env=base_env)
+    assert result.code == 0, result.output
