@@ -432,9 +432,9 @@ _DOTENV_BINDING = _LazyRegex(r"""
     [^\S\r\n]*
     (?:export[^\S\r\n]+)?
     (?:
-        (?:'(?P<qkey>[^']+)'|(?P<key>[^=\#\s]+))
+        (?:'(?P<qkey>[^']+)'|(?P<key>(?!')[^=\#\s]+))
         [^\S\r\n]*
-        (?P<eq>=[^\S\r\n]*)?
+        (?P<eq>(?=(?P<eqspace>=[^\S\r\n]*))(?P=eqspace))?  # all the space, as python-dotenv takes it (atomic)
         (?(eq)
             (?:'(?P<sq>(?:\\.|[^'\\])*)'
               |"(?P<dq>(?:\\.|[^"\\])*)"

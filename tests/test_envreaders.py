@@ -111,6 +111,38 @@ def test_each_reader_reads_back_what_was_written_for_it_and_nothing_carries_what
         assert some_form_reads_back(readers, (reader,), value, tmp_path) is None
 
 
+# -- the models the writer asks, against the real readers ------------------------------------
+
+SHELL_OWN = {"PATH", "PWD", "OLDPWD", "SHLVL", "_"}  # what bash exports of its own
+LINES = st.lists(st.tuples(st.sampled_from(["", "'", '"', "export ", "  "]), VALUES, st.sampled_from(["", "'", '"', " # c"])),
+                 min_size=1, max_size=10)
+
+
+@pytest.mark.parametrize("reader", READERS)
+@PER_READER
+@given(lines=LINES)
+def test_what_a_model_says_a_reader_reads_the_reader_reads(
+        tmp_path: Path, readers: Readers, reader: str, lines: list[tuple[str, str, str]]) -> None:
+    """Hand-written lines too (a merge checks them with the models): wherever a model gives a
+    value, the real reader reads that value, and it reads no variable the model does not."""
+    readers.require(reader)
+    text = "".join(f"{'export ' if before == 'export ' else ''}K_{i}={before.strip() if before != 'export ' else ''}"
+                   f"{value}{after}\n" for i, (before, value, after) in enumerate(lines))
+    path = tmp_path / ".env"
+    path.write_bytes(text.encode())
+    try:
+        modelled = envreaders.model(reader).read(text)
+    except envreaders.UnreadableFile:
+        return  # the writer never writes, and a merge refuses, what a model cannot read
+    answer = readers.reader(reader)(path)
+    if "error" in answer:  # the reader refused the file: only where the model saw something run
+        assert None in modelled.values(), answer
+        return
+    real = {k: v for k, v in answer["values"].items() if k not in SHELL_OWN}
+    assert set(real) == set(modelled)
+    assert {k: real[k] for k, v in modelled.items() if v is not None} == {k: v for k, v in modelled.items() if v is not None}
+
+
 # -- many values in one file, every reader ------------------------------------------------
 
 @pytest.mark.parametrize("reader_set", [DEFAULT_READERS, READERS], ids=["default-readers", "all-readers"])

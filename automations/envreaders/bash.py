@@ -15,14 +15,23 @@ from automations.envreaders import UnreadableFile, line_of
 
 SOURCE = "bash(1), QUOTING and Parameter Expansion; checked against bash itself"
 
+# A word is taken whole (the lookahead and backreference make it atomic): a `#` inside a word
+# is part of it, a comment starts only after a blank. Blanks are space and tab; newline ends
+# the command; any other character (CR, Unicode spaces) is part of the word.
 _LINE = re.compile(r"""
     [ \t]*
     (?:(?:export[ \t]+)?(?P<key>[A-Za-z_][A-Za-z0-9_]*)=
-       (?P<word>(?:'[^']*'|"(?:[^"\\]|\\[\s\S])*"|\\[\s\S]|[^\s'"\\;&|<>()])*))?
-    [ \t]*(?:\#[^\n]*)?(?:\n|\Z)
+       (?=(?P<word>(?:'[^']*'|"(?:[^"\\]|\\[\s\S])*"|\\[\s\S]|[^ \t\n'"\\;&|<>()])*))(?P=word)
+       (?:[ \t]+(?:\#[^\n]*)?)?
+     |\#[^\n]*)?
+    (?:\n|\Z)
 """, re.VERBOSE)
 _PART = re.compile(r"""'([^']*)'|"((?:[^"\\]|\\[\s\S])*)"|\\([\s\S])|([^'"\\]+)""")
 _DQ_PART = re.compile(r"""\\([$`"\\\n])|(\$)|(`)|(\\|[^\\$`]+)""")
+
+
+class _Command(Exception):
+    """A backtick or `$(`: bash runs a command."""
 
 
 def _double_quoted(body: str) -> str | None:
@@ -34,11 +43,13 @@ def _double_quoted(body: str) -> str | None:
         if escaped is not None:
             out.append("" if escaped == "\n" else escaped)
         elif dollar is not None:
+            if body.startswith("$(", part.start()):
+                raise _Command
             if BASH_DOLLAR_EXPANSION.match(body, part.start()):
                 return None
             out.append("$")
         elif backtick is not None:
-            return None
+            raise _Command
         else:
             out.append(other)
     return "".join(out)
@@ -58,7 +69,9 @@ def _word(word: str) -> str | None:
         elif escaped is not None:
             out.append("" if escaped == "\n" else escaped)
         else:
-            if "$" in plain or "`" in plain or (part.start() == 0 and plain.startswith("~")) or ":~" in plain:
+            if "`" in plain or "$(" in plain:
+                raise _Command
+            if "$" in plain or (part.start() == 0 and plain.startswith("~")) or ":~" in plain:
                 return None
             out.append(plain)
     return "".join(out)
@@ -72,6 +85,9 @@ def read(text: str) -> dict[str, str | None]:
         if match is None or match.end() == pos:
             raise UnreadableFile(line_of(text, pos), "would not read it as assignments")
         if match.group("key"):
-            values[match.group("key")] = _word(match.group("word"))
+            try:
+                values[match.group("key")] = _word(match.group("word"))
+            except _Command:  # where a command ends is bash's business, not this model's
+                raise UnreadableFile(line_of(text, pos), "would run a command") from None
         pos = match.end()
     return values

@@ -22,8 +22,10 @@ def read(text: str) -> dict[str, str | None]:
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines
     try:
-        values = DotenvFormat(readers=()).values(text)
+        entries = DotenvFormat(readers=()).parse(text)
     except EnvFileSyntaxError as error:
         number = re.match(r"line (\d+)", str(error))
         raise UnreadableFile(int(number.group(1)) if number else 0, "cannot read it") from None
-    return {key: None if PYTHON_DOTENV_VARIABLE.search(value) else value for key, value in values.items()}
+    # A name without `=` reads as None (load_dotenv sets nothing); a variable, as unknown.
+    return {e.key: None if e.value is None or PYTHON_DOTENV_VARIABLE.search(e.value) else e.value
+            for e in entries if e.key is not None}
