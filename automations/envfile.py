@@ -251,7 +251,7 @@ class ShellFormat(LineFormat):
         entries = []
         for raw, match in _scan(_SHELL_BINDING, text, self.name):
             key = match.group("key")
-            entries.append(Entry(key, _shell_word(match.group("word")) if key else None, raw))
+            entries.append(Entry(key, _shell_value(match.group("word")) if key else None, raw))
         return entries
 
 
@@ -457,8 +457,6 @@ _SHELL_BINDING = _LazyRegex(r"""
     [^\S\n]*(?:\#[^\n]*)?(?:\n|\Z)
 """, re.VERBOSE)
 
-_SHELL_PART = _LazyRegex(r"""'([^']*)'|\\([\s\S])|"((?:[^"\\]|\\[\s\S])*)"|([^'"\\]+)""")
-_SHELL_DQ_ESCAPE = _LazyRegex(r"\\([$`\"\\\n])")
 _DOTENV_SQ_ESCAPE = _LazyRegex(r"\\[\\']")
 _DOTENV_DQ_ESCAPE = _LazyRegex(r"\\[\\'\"abfnrtv]")
 
@@ -490,19 +488,13 @@ def _dotenv_value(match: re.Match[str]) -> str | None:
     return re.sub(r"\s+#.*", "", unquoted).rstrip()
 
 
-def _shell_word(word: str) -> str:
-    out = []
-    for part in _SHELL_PART.finditer(word):
-        single, escaped, double, plain = part.groups()
-        if single is not None:
-            out.append(single)
-        elif escaped is not None:
-            out.append("" if escaped == "\n" else escaped)  # backslash-newline joins lines
-        elif double is not None:
-            out.append(_SHELL_DQ_ESCAPE.sub(lambda m: "" if m.group(1) == "\n" else m.group(1), double))
-        else:
-            out.append(plain)
-    return "".join(out)
+def _shell_value(word: str) -> str:
+    from automations.envreaders.bash import word_value
+
+    value = word_value(word)  # what bash assigns (_SHELL_BINDING admits no `$` or backtick outside '...')
+    if value is None:
+        raise EnvFileSyntaxError("a value there would be expanded by the shell")
+    return value
 
 
 def _check_bash_name(key: str) -> None:

@@ -43,6 +43,23 @@ def line_of(text: str, position: int) -> int:
     return text.count("\n", 0, position) + 1
 
 
+class Substituted(Exception):
+    """A reader would put something else (a variable's value, a command's output) in a value."""
+
+
+def unescape_variables(pattern: re.Pattern[str], value: str, name_group: int) -> str:
+    """The Ruby-dotenv way, which godotenv copied: `pattern` matches an optional backslash
+    (group 1), `$`, and a name (group `name_group`); an escaped match loses its backslash, a
+    name raises Substituted, anything else stays."""
+    def replace(match: re.Match[str]) -> str:
+        if match.group(1) == "\\":
+            return match.group(0)[1:]
+        if match.group(name_group):
+            raise Substituted
+        return match.group(0)
+    return pattern.sub(replace, value)
+
+
 _MODELS: dict[str, ModuleType] = {}
 
 # The order readers are asked in: the quickest models first (all() stops at the first no).

@@ -55,7 +55,8 @@ def _double_quoted(body: str) -> str | None:
     return "".join(out)
 
 
-def _word(word: str) -> str | None:
+def word_value(word: str) -> str | None:
+    """What bash assigns from WORD (quotes and escapes removed); None where it would expand."""
     out = []
     for part in _PART.finditer(word):
         single, double, escaped, plain = part.groups()
@@ -86,7 +87,7 @@ def read(text: str) -> dict[str, str | None]:
             raise UnreadableFile(line_of(text, pos), "would not read it as assignments")
         if match.group("key"):
             try:
-                values[match.group("key")] = _word(match.group("word"))
+                values[match.group("key")] = word_value(match.group("word"))
             except _Command:  # where a command ends is bash's business, not this model's
                 raise UnreadableFile(line_of(text, pos), "would run a command") from None
         pos = match.end()

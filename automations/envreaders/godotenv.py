@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from automations.envreaders import UnreadableFile, line_of
+from automations.envreaders import Substituted, UnreadableFile, line_of, unescape_variables
 
 SOURCE = "joho/godotenv: parser.go (v1.5.1)"
 
@@ -25,18 +25,8 @@ _UNESCAPE = re.compile(r"\\([^$])")
 _VARIABLE = re.compile(r"(\\)?(\$)(\()?\{?([A-Z0-9_]+)?\}?")
 
 
-class _Expanded(Exception):
-    pass
-
-
 def _expand_variables(value: str) -> str:
-    def replace(match: re.Match[str]) -> str:
-        if match.group(1) == "\\":
-            return match.group(0)[1:]
-        if match.group(4):
-            raise _Expanded
-        return match.group(0)
-    return _VARIABLE.sub(replace, value)
+    return unescape_variables(_VARIABLE, value, 4)
 
 
 def _expand_escapes(value: str) -> str:
@@ -55,7 +45,7 @@ def read(text: str) -> dict[str, str | None]:
         key, pos = _key(text, pos)
         try:
             value, pos = _value(text, pos)
-        except _Expanded:
+        except Substituted:
             value, pos = None, _value_end(text, pos)
         values[key] = value
         if pos is None:

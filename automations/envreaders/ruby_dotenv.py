@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import re
 
+from automations.envreaders import Substituted, unescape_variables
+
 SOURCE = "bkeepers/dotenv: lib/dotenv/parser.rb (2.4.0)"
 
 _LINE = re.compile(r"""\A[ \t\n\v\f\r]*(?:export[ \t\n\v\f\r]+)?([A-Za-z0-9_.]+)(?:[ \t\n\v\f\r]*=[ \t\n\v\f\r]*|:[ \t\n\v\f\r]+?)
@@ -24,20 +26,10 @@ _VARIABLE = re.compile(r"(\\)?(\$)(?!\()\{?([A-Z0-9_]+)?\}?", re.IGNORECASE)
 _RUBY_STRIP = "\0\t\n\v\f\r "
 
 
-class _Substituted(Exception):
-    pass
-
-
 def _substitute(value: str) -> str:
-    def replace(match: re.Match[str]) -> str:
-        if match.group(1) == "\\":
-            return match.group(0)[1:]
-        if match.group(3):
-            raise _Substituted
-        return match.group(0)
-    value = _VARIABLE.sub(replace, value)
-    if re.search(r"\$\(", value):
-        raise _Substituted  # a command, run (or, escaped, kept with its backslash dropped)
+    value = unescape_variables(_VARIABLE, value, 3)
+    if "$(" in value:
+        raise Substituted  # a command, run (or, escaped, kept with its backslash dropped)
     return value
 
 
@@ -52,7 +44,7 @@ def _value(value: str) -> str | None:
     if quote != "'":
         try:
             value = _substitute(value)
-        except _Substituted:
+        except Substituted:
             return None
     return value
 
