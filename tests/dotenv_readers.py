@@ -144,7 +144,7 @@ def _godotenv_reader() -> Path:
     folder = CACHE / "godotenv"
     binary = folder / "godotenv-reader"
     program = folder / "main.go"
-    if not binary.exists() or program.read_text() != GO_READER \
+    if not binary.exists() or not program.exists() or program.read_text() != GO_READER \
             or binary.stat().st_mtime < source.stat().st_mtime:
         folder.mkdir(parents=True, exist_ok=True)
         program.write_text(GO_READER)

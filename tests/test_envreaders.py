@@ -188,7 +188,6 @@ def test_a_refusal_names_the_key_and_the_reader_to_drop_never_the_value(tmp_path
 
 
 def test_dropping_the_named_reader_lets_the_value_be_written(tmp_path: Path, readers: Readers) -> None:
-    readers.require("node-dotenv")
     path = tmp_path / ".env"
     write_env_file(path, {"DB_PASS": "s3cr3t\\", "NEXT": "n"}, readers=["python-dotenv", "bash"])
     assert read(readers, "python-dotenv", path, {"DB_PASS": "", "NEXT": ""}) == {"DB_PASS": "s3cr3t\\", "NEXT": "n"}
