@@ -2,7 +2,8 @@
 class that encodes a value for its consumer (or refuses it, naming the key, never the value)
 and parses the format back for `mode: merge`.
 
-Every consumer's rules are in this file and nowhere else:
+Every consumer's rules are in this file and nowhere else (those of dotenv's readers, in
+automations/envreaders/):
 
 - dotenv: the value must read back the same with every reader named in the step's
   `readers:` (python-dotenv, Node's dotenv, bash, godotenv, Ruby's dotenv, direnv; default
@@ -177,6 +178,7 @@ class LineFormat(EnvFormat):
 
 class DotenvFormat(LineFormat):
     name = "dotenv"
+    suggestion = "use format: shell or format: json for it"
 
     def __init__(self, readers: Iterable[str] = DEFAULT_READERS) -> None:
         self.readers = tuple(dict.fromkeys(readers))
