@@ -85,6 +85,16 @@ def aws_env(base_env: dict[str, str], moto_endpoint: str, tmp_path: Path) -> dic
 
 
 @pytest.fixture
+def sts(aws_env: dict[str, str], moto_endpoint: str):
+    """A recording, fault-injecting proxy (tests/proxy.py) in front of moto; `aws_env` points at it."""
+    from proxy import FaultProxy
+
+    with FaultProxy(moto_endpoint) as proxy:
+        aws_env["AWS_ENDPOINT_URL"] = proxy.url
+        yield proxy
+
+
+@pytest.fixture
 def cli(base_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch):
     """`main(argv)` in process (fast), in tmp_path, with base_env as the whole environment:

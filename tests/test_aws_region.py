@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
-from typing import Iterator
 
 import boto3
 import pytest
@@ -74,13 +73,11 @@ def test_no_region_anywhere_is_none(tmp_path: Path) -> None:
 # -- every step -----------------------------------------------------------------------------------
 
 @pytest.fixture
-def proxy(aws_env: dict[str, str], moto_endpoint: str) -> Iterator[FaultProxy]:
+def proxy(sts: FaultProxy, aws_env: dict[str, str]) -> FaultProxy:
     """moto's test keys through the SDK's default chain, no region in the environment yet."""
     del aws_env["AWS_DEFAULT_REGION"]
     aws_env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
-    with FaultProxy(moto_endpoint) as fault_proxy:
-        aws_env["AWS_ENDPOINT_URL"] = fault_proxy.url
-        yield fault_proxy
+    return sts
 
 
 def secrets_config(write_config, secret_id: str) -> Path:  # type: ignore[no-untyped-def]
