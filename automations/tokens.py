@@ -20,12 +20,10 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from automations.errors import Cancelled, FatalError, StepFailed, TransientError
+from automations.errors import FatalError, StepFailed, TransientError
 from automations.options import OptionError, Options, option
 
 if TYPE_CHECKING:
-    import subprocess
-
     from automations.config import Config, StepSpec
 
 DEFAULT_AUDIENCE = "sts.amazonaws.com"
@@ -121,41 +119,31 @@ class CommandTokenSource(TokenSource):
         return shutil.which(program, path=env.get("PATH", os.defpath))
 
     def fetch(self, env: Mapping[str, str], cancelled: threading.Event | None = None) -> str:
-        import subprocess
+        from automations.childprocess import ChildProcess, CommandTimedOut
 
         executable = self._executable(env)
         if executable is None:
             raise TokenNotReady(f"{self.describe}: {self.argv[0]} not found on PATH")
         try:
-            process = subprocess.Popen([executable, *self.argv[1:]], cwd=self.cwd, env=dict(env),
-                                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                       start_new_session=True)
+            process = ChildProcess([executable, *self.argv[1:]], cwd=self.cwd, env=env)
         except OSError as error:
             raise TokenNotReady(f"{self.describe}: cannot start: {error.strerror or error}") from None
-        stdout, stderr = self._communicate(process, cancelled)
-        if process.returncode != 0:
-            reason = f"killed by signal {-process.returncode}" if process.returncode < 0 else f"exit code {process.returncode}"
-            detail = _last_line(stderr)
+        stdout, stderr = bytearray(), bytearray()
+        try:
+            # Over when the command exits, even if a child it left holds the pipes (#11).
+            returncode = process.communicate(stdout.extend, stderr.extend, cancelled=cancelled, timeout=self.timeout)
+        except CommandTimedOut:
+            raise TokenNotReady(f"{self.describe} timed out after {self.timeout:g}s") from None
+        finally:
+            process.end()  # a token command is a question: nothing it started outlives the answer
+        if returncode != 0:
+            reason = f"killed by signal {-returncode}" if returncode < 0 else f"exit code {returncode}"
+            detail = _last_line(bytes(stderr))
             raise TokenNotReady(f"{self.describe} failed ({reason})" + (f": {detail}" if detail else ""))
         token = stdout.decode("utf-8", "replace").strip()
         if not token:
             raise TokenNotReady(f"{self.describe} printed no token")
         return token
-
-    def _communicate(self, process: subprocess.Popen[bytes], cancelled: threading.Event | None) -> tuple[bytes, bytes]:
-        import subprocess
-
-        deadline = time.monotonic() + self.timeout
-        while True:
-            try:
-                return process.communicate(timeout=0.1)
-            except subprocess.TimeoutExpired:
-                if cancelled is not None and cancelled.is_set():
-                    _kill(process)
-                    raise Cancelled("cancelled") from None
-                if time.monotonic() >= deadline:
-                    _kill(process)
-                    raise TokenNotReady(f"{self.describe} timed out after {self.timeout:g}s") from None
 
 
 class FileTokenSource(TokenSource):
@@ -418,12 +406,3 @@ def _last_line(data: bytes) -> str:
     lines = [line.strip() for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
     return lines[-1][:300] if lines else ""
 
-
-def _kill(process: subprocess.Popen[bytes]) -> None:
-    import signal
-
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.communicate()
