@@ -22,7 +22,7 @@ from automations.aws import AwsSessions
 from automations.config import Config, StepSpec, TaskSpec
 from automations.errors import Cancelled, StepFailed
 from automations.expand import UnsetVariable, expand
-from automations.options import convert
+from automations.options import convert, unexpanded_paths
 from automations.output import DEBUG, Reporter, TaskLog
 from automations.retry import call_with_retry
 from automations.step import Step, StepContext, StepResult
@@ -234,7 +234,7 @@ class Runner:
     def _instantiate(self, spec: StepSpec, env: dict[str, str]) -> Step[Any]:
         step_class = self.config.step_class(spec)
         try:
-            expanded = expand(spec.options, env)
+            expanded = expand(spec.options, env, unexpanded=unexpanded_paths(step_class.Options))
         except UnsetVariable as error:
             raise StepFailed(f"{spec.locate(error.path)}: {error}") from None
         options, problems = convert(step_class.Options, expanded, load_time=False)

@@ -18,7 +18,9 @@ SHELLS = {
 
 
 class RunOptions(Options):
-    command: str = option(help="the command; `${VAR}` is expanded by the shell from the task's environment")
+    # Not expanded by us: bash expands `${VAR}` from its environment, so no value is on its argv (#10).
+    command: str = option(expand=False, help="the command, as bash gets it; bash expands `${VAR}` "
+                                             "from the task's environment")
     cwd: str | None = option(None, help="working directory (default: the directory of automations.yaml)")
     shell: Literal["bash", "sh"] = option("bash", help="bash (-eo pipefail) or sh (-e)")
 
