@@ -41,7 +41,7 @@ class Reporter:
     def _write(self, text: str, stream: IO[str] | None = None) -> None:
         with self._lock:
             target = stream or self.out
-            target.write(REDACTOR.redact(text) + "\n")
+            _write_encodable(target, REDACTOR.redact(text) + "\n")
             target.flush()
 
     def event(self, kind: str, **fields: Any) -> None:
@@ -131,6 +131,16 @@ class Reporter:
 
     def print(self, text: str = "") -> None:
         self._write(text)
+
+
+def _write_encodable(stream: IO[str], text: str) -> None:
+    """Write `text`; what the stream's encoding cannot hold (PYTHONIOENCODING=ascii, a C
+    locale) as backslash escapes, instead of failing the step whose output it is (#10)."""
+    try:
+        stream.write(text)
+    except UnicodeEncodeError:
+        encoding = getattr(stream, "encoding", None) or "ascii"
+        stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
 
 
 def _located(line: str) -> bool:
