@@ -36,6 +36,7 @@ _POLL_SECONDS = 0.05
 # One id per process; a nested `automations run` appends its own, so each level finds its own.
 _TRACKING_ID = f"{os.getpid()}-{os.urandom(4).hex()}"
 _groups: set[int] = set()   # process groups started and not yet ended
+_started_any = False        # no command started: nothing to look for at the end
 _groups_lock = threading.Lock()
 
 
@@ -57,8 +58,10 @@ class ChildProcess:
                                         stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
                                         start_new_session=True)
         self.pid = self.process.pid
+        global _started_any
         with _groups_lock:
             _groups.add(self.pid)
+            _started_any = True
 
     def communicate(self, on_stdout: Callable[[bytes], None], on_stderr: Callable[[bytes], None] | None = None, *,
                     cancelled: threading.Event | None = None, timeout: float | None = None) -> int:
@@ -148,6 +151,8 @@ def end_leftovers(grace: float = GRACE_SECONDS) -> int:
     Linux, every process carrying our tracking id. SIGTERM, SIGKILL after `grace`. Returns how
     many processes there were."""
     with _groups_lock:
+        if not _started_any:
+            return 0
         groups = set(_groups)
         _groups.clear()
     pids = _tracked_processes(groups)

@@ -127,6 +127,27 @@ def wait_for_file(path: Path, seconds: float = BOUND) -> str:
     raise AssertionError(f"{path} was never written")
 
 
+@contextlib.contextmanager
+def unblocking_after(fifo: Path, seconds: float) -> Iterator[None]:
+    """Should anything block opening `fifo` to read it, open its other end after `seconds`, so
+    the test fails on its bounds instead of hanging the suite."""
+    done = threading.Event()
+
+    def unblock() -> None:
+        if done.wait(seconds):
+            return
+        with contextlib.suppress(OSError):
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+    watchdog = threading.Thread(target=unblock, daemon=True)
+    watchdog.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watchdog.join()
+
+
 def running(pid: int) -> bool:
     """Alive and not a zombie (a zombie only waits for its parent to read its status)."""
     try:
@@ -428,7 +449,8 @@ def test_a_secrets_run_whose_env_file_is_a_fifo_fails_at_once_naming_it(aws_env,
                   file: .env
                   secrets: [{{id: {prefix}/api, env: API}}]
     """)
-    code, seconds = run_main("-c", str(config), "run", "secrets")  # hung forever before
+    with unblocking_after(fifo, BOUND):  # hung forever before, in a thread no alarm reaches
+        code, seconds = run_main("-c", str(config), "run", "secrets")
     out = capsys.readouterr().out
     assert code == 1
     assert f"{fifo} is a FIFO (named pipe), not a regular file" in out
