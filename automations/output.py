@@ -1,6 +1,8 @@
 """Everything the CLI prints goes through one `Reporter`: text for people (a line per step,
 a summary per task, child output prefixed by its task so concurrent tasks stay readable) or
-JSON lines for machines. Every line passes the redactor first, at every verbosity."""
+JSON lines for machines. Every line passes the redactor first, at every verbosity; a JSON
+event is redacted value by value before it is serialised (escaping would hide a secret
+holding `"`, `\\` or non-ASCII from a redactor reading the JSON text)."""
 from __future__ import annotations
 
 import os
@@ -38,18 +40,18 @@ class Reporter:
     def _paint(self, text: str, kind: str) -> str:
         return f"\033[{_COLORS[kind]}m{text}\033[0m" if self.color and kind in _COLORS else text
 
-    def _write(self, text: str, stream: IO[str] | None = None) -> None:
+    def _write(self, text: str, stream: IO[str] | None = None, *, redacted: bool = False) -> None:
         with self._lock:
             target = stream or self.out
-            _write_encodable(target, REDACTOR.redact(text) + "\n")
+            _write_encodable(target, (text if redacted else REDACTOR.redact(text)) + "\n")
             target.flush()
 
     def event(self, kind: str, **fields: Any) -> None:
-        """One JSON object per line; values are redacted like any text."""
+        """One JSON object per line; every string in it redacted before it is serialised."""
         import json  # only JSON output pays for it
 
         record = {"event": kind, "time": round(time.time(), 3), **fields}
-        self._write(json.dumps(record, default=str))
+        self._write(json.dumps(REDACTOR.redact_value(record), default=str), redacted=True)
 
     # -- what the engine reports -----------------------------------------------------------
 
@@ -93,14 +95,16 @@ class Reporter:
         """A step's outputs, once it succeeded: not printed (they may hold anything); the run
         history (automations.history) keeps the credentials' profile and expiry."""
 
-    def step_finished(self, task: str, step: str, status: str, seconds: float, message: str = "") -> None:
+    def step_finished(self, task: str, step: str, status: str, seconds: float, message: str = "",
+                      attempts: int = 1) -> None:
         if self.json_output:
-            self.event("step", task=task, step=step, status=status, duration=round(seconds, 3), message=message)
+            self.event("step", task=task, step=step, status=status, duration=round(seconds, 3), message=message,
+                       attempts=attempts)
             return
         if self.verbosity < NORMAL and status != "failed":
             return
         detail = f": {message}" if message else ""
-        self._write(f"{task} | {step}: {self._paint(status, status)} ({seconds:.1f}s){detail}")
+        self._write(f"{task} | {step}: {self._paint(status, status)}{after_attempts(attempts)} ({seconds:.1f}s){detail}")
 
     def task_finished(self, task: str, status: str, seconds: float, message: str = "") -> None:
         if self.json_output:
@@ -141,6 +145,11 @@ def _write_encodable(stream: IO[str], text: str) -> None:
     except UnicodeEncodeError:
         encoding = getattr(stream, "encoding", None) or "ascii"
         stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
+
+
+def after_attempts(attempts: int) -> str:
+    """` after 3 attempts` for a step that took more than one, else nothing."""
+    return f" after {attempts} attempts" if attempts > 1 else ""
 
 
 def _located(line: str) -> bool:

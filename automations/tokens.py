@@ -8,6 +8,11 @@ token file not written yet) raises `TokenNotReady`, a transient error: the calle
 with a fresh fetch. A token that can only fail (not a JWT, expired, wrong audience) raises
 `InvalidToken`: there is no point in sending it to STS.
 
+The token is a secret before it is read (issue 10): a token command's output is never shown,
+not even when the command fails (many CLIs print the token to stderr in a debug mode), and
+no source reads more than MAX_TOKEN_BYTES: a command printing without end is stopped there,
+in bounded memory, before any processing.
+
 PyJWT is imported inside functions: `automations validate` imports this module and must
 stay fast.
 """
@@ -30,6 +35,9 @@ DEFAULT_AUDIENCE = "sts.amazonaws.com"
 DEFAULT_COMMAND_TIMEOUT = 20.0
 # A token whose `nbf`/`iat` is this little in the future is a clock difference, not a problem.
 CLOCK_SKEW_SECONDS = 60
+# Gitpod's and GitHub's tokens are about 1 KiB; STS accepts up to 20,000 characters.
+MAX_TOKEN_BYTES = 64 * 1024
+TOO_LARGE = "more than 64 KiB, which is no token"
 STEP_TYPE = "aws-login"
 
 
@@ -128,18 +136,25 @@ class CommandTokenSource(TokenSource):
             process = ChildProcess([executable, *self.argv[1:]], cwd=self.cwd, env=env)
         except OSError as error:
             raise TokenNotReady(f"{self.describe}: cannot start: {error.strerror or error}") from None
-        stdout, stderr = bytearray(), bytearray()
+        stdout = bytearray()
+
+        def take(chunk: bytes) -> None:
+            stdout.extend(chunk)
+            if len(stdout) > MAX_TOKEN_BYTES:  # the command's group is ended on the way out
+                raise InvalidToken(f"{self.describe} printed {TOO_LARGE}; stopped it")
+
         try:
-            # Over when the command exits, even if a child it left holds the pipes (#11).
-            returncode = process.communicate(stdout.extend, stderr.extend, cancelled=cancelled, timeout=self.timeout)
+            # Over when the command exits, even if a child it left holds the pipes (#11). Its
+            # stderr is read only to be dropped: it may hold the token.
+            returncode = process.communicate(take, cancelled=cancelled, timeout=self.timeout)
         except CommandTimedOut:
             raise TokenNotReady(f"{self.describe} timed out after {self.timeout:g}s") from None
         finally:
             process.end()  # a token command is a question: nothing it started outlives the answer
         if returncode != 0:
             reason = f"killed by signal {-returncode}" if returncode < 0 else f"exit code {returncode}"
-            detail = _last_line(bytes(stderr))
-            raise TokenNotReady(f"{self.describe} failed ({reason})" + (f": {detail}" if detail else ""))
+            raise TokenNotReady(f"{self.describe} failed ({reason}); its output is not shown, since it may hold "
+                                "the token (run the command yourself to see it)")
         token = stdout.decode("utf-8", "replace").strip()
         if not token:
             raise TokenNotReady(f"{self.describe} printed no token")
@@ -156,7 +171,11 @@ class FileTokenSource(TokenSource):
 
     def fetch(self, env: Mapping[str, str], cancelled: threading.Event | None = None) -> str:
         try:
-            token = self.path.read_text(encoding="utf-8").strip()
+            with open(self.path, "rb") as file:
+                data = file.read(MAX_TOKEN_BYTES + 1)
+            if len(data) > MAX_TOKEN_BYTES:
+                raise InvalidToken(f"{self.describe} holds {TOO_LARGE}")
+            token = data.decode("utf-8").strip()
         except FileNotFoundError:
             raise TokenNotReady(f"{self.describe} does not exist (yet)") from None
         except (OSError, UnicodeDecodeError) as error:
@@ -179,6 +198,8 @@ class EnvTokenSource(TokenSource):
         if not token:
             # The environment of a running process does not change: retrying cannot help.
             raise StepFailed(f"${self.variable} is not set or empty")
+        if len(token) > MAX_TOKEN_BYTES:
+            raise InvalidToken(f"${self.variable} holds {TOO_LARGE}")
         return token
 
 
@@ -224,7 +245,10 @@ class GitHubActionsTokenSource(TokenSource):
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 import json
 
-                body = json.loads(response.read().decode("utf-8"))
+                raw = response.read(MAX_TOKEN_BYTES + 1)
+                if len(raw) > MAX_TOKEN_BYTES:
+                    raise InvalidToken(f"{self.describe} answered {TOO_LARGE}")
+                body = json.loads(raw.decode("utf-8"))
         except urllib.error.HTTPError as error:
             if 400 <= error.code < 500 and error.code not in (408, 429):
                 raise StepFailed(f"{self.describe} refused the request: HTTP {error.code}") from None
@@ -328,9 +352,18 @@ def token_source_for_task(config: Config, task_id: str | None = None, step_id: s
 
 # -- decoding and pre-flight checks ---------------------------------------------------------
 
+# How deeply a token's JSON may nest. Real tokens nest 3 or 4 levels (a session-tags claim);
+# this bound keeps every later walk of the claims (display, trust evaluation) far from
+# Python's recursion limit (issue 10).
+MAX_JSON_DEPTH = 32
+# NumericDate claims a datetime can show: year 1 to year 9999.
+_TIME_RANGE = (-62_135_596_800, 253_402_300_799)
+
+
 def decode_unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(header, claims) of a JWT, without verifying its signature. Raises InvalidToken,
-    whose message never contains the token.
+    """(header, claims) of a JWT, without verifying its signature, once its JSON and its
+    registered claims have the types RFC 7519 gives them. Raises InvalidToken, whose
+    message never contains the token.
 
     Plain base64url and JSON, not PyJWT: importing PyJWT loads cryptography, ~60 ms of every
     `automations run` for a read that needs neither (BENCHMARKS.md, profile)."""
@@ -343,6 +376,10 @@ def decode_unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         raise InvalidToken("the token is not a JWT (its header is not a JSON object)")
     if not isinstance(claims, dict):
         raise InvalidToken("the token is not a JWT (its payload is not a JSON object)")
+    for name in ("alg", "kid", "typ"):
+        if name in header and not isinstance(header[name], str):
+            raise InvalidToken(f"the token's header {name!r} is not a string")
+    _check_registered_claims(claims)
     return header, claims
 
 
@@ -354,9 +391,49 @@ def _json_segment(segment: str, what: str) -> Any:
         raw = base64.b64decode(segment + "=" * (-len(segment) % 4), altchars=b"-_", validate=True)
         import json
 
-        return json.loads(raw)
+        value = json.loads(raw, parse_constant=_refuse_constant)
+    except _NotJson:
+        raise InvalidToken(f"the token is not a JWT (its {what} holds NaN or Infinity, which JSON does not allow)") from None
+    except RecursionError:
+        raise InvalidToken(f"the token's {what} is nested more than {MAX_JSON_DEPTH} levels deep") from None
     except (binascii.Error, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise InvalidToken(f"the token is not a JWT (its {what} is not base64url-encoded JSON)") from None
+    if _depth_exceeds(value, MAX_JSON_DEPTH):
+        raise InvalidToken(f"the token's {what} is nested more than {MAX_JSON_DEPTH} levels deep")
+    return value
+
+
+class _NotJson(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotJson(name)
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether JSON `value` nests deeper than `limit` (without recursing: it may be deep)."""
+    level: list[Any] = [value]
+    for _ in range(limit):
+        level = [child for item in level if isinstance(item, (dict, list))
+                 for child in (item.values() if isinstance(item, dict) else item)]
+        if not level:
+            return False
+    return any(isinstance(item, (dict, list)) for item in level)
+
+
+def _check_registered_claims(claims: Mapping[str, Any]) -> None:
+    """The claims RFC 7519 defines, with its types: a wrong type is a broken token, and
+    refusing it here keeps every later check (and STS) from guessing."""
+    for name in ("exp", "nbf", "iat"):
+        _number_claim(claims, name)
+    for name in ("iss", "sub"):
+        if name in claims and not isinstance(claims[name], str):
+            raise InvalidToken(f"the token's {name!r} claim is not a string")
+    audiences = claims.get("aud", "")
+    if not isinstance(audiences, str) and not (isinstance(audiences, list)
+                                               and all(isinstance(a, str) for a in audiences)):
+        raise InvalidToken("the token's 'aud' claim is not a string or a list of strings")
 
 
 def check_token(token: str, audience: str, now: float | None = None) -> dict[str, Any]:
@@ -372,10 +449,19 @@ def check_token(token: str, audience: str, now: float | None = None) -> dict[str
                            "is this machine's clock right?")
     audiences = claims.get("aud")
     audiences = [audiences] if isinstance(audiences, str) else audiences if isinstance(audiences, list) else []
+    if not audiences:
+        raise InvalidToken(f"the token has no audience (aud); STS needs {audience!r} "
+                           f"(request the token with --audience {audience})")
     if audience not in audiences:
-        raise InvalidToken(f"the token's audience {audiences or 'is missing'} does not contain {audience!r} "
+        raise InvalidToken(f"the token's audience {_show_list(audiences)} does not contain {audience!r} "
                            f"(request the token with --audience {audience})")
     return claims
+
+
+def _show_list(items: list[str], most: int = 3, width: int = 100) -> str:
+    """A list for a message, kept to one readable line however long the token's list is."""
+    shown = [item if len(item) <= width else item[:width - 3] + "..." for item in items[:most]]
+    return repr(shown) if len(items) <= most else repr(shown)[:-1] + f", ... ({len(items)} in all)]"
 
 
 def format_time(timestamp: float) -> str:
@@ -390,6 +476,8 @@ def _number_claim(claims: Mapping[str, Any], name: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidToken(f"the token's {name!r} claim is not a number")
+    if not _TIME_RANGE[0] <= value <= _TIME_RANGE[1]:  # also false for NaN; 1e400 parses as infinity
+        raise InvalidToken(f"the token's {name!r} claim is not a time between the years 1 and 9999")
     return float(value)
 
 
@@ -401,8 +489,4 @@ def _ago(seconds: float) -> str:
         return f"{seconds // 60}m"
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
-
-def _last_line(data: bytes) -> str:
-    lines = [line.strip() for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
-    return lines[-1][:300] if lines else ""
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
+from automations.aws import AWS_RETRY
 from automations.envfile import KEY_PATTERN, EnvFileOptions
-from automations.errors import StepFailed, TransientError
+from automations.errors import StepFailed
 from automations.options import OptionError, Options, option
-from automations.retry import RetryPolicy
 from automations.step import Step, StepContext, StepResult
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ class SecretsManagerStep(Step[SecretsManagerOptions]):
     summary = "Write Secrets Manager secrets (whole, chosen JSON keys, or all keys) into an env file"
     # Throttling passes: BatchGetSecretValue allows 100 calls/s per region, shared by every
     # environment booting at once; a retry asks only for the batches that failed.
-    retry_policy = RetryPolicy(attempts=8, initial_delay=1.0, max_delay=20.0, deadline=120.0)
+    retry_policy = AWS_RETRY  # throttled and transient: automations/aws.py
     _reader: SecretsManagerReader | None = None
 
     def run(self, ctx: StepContext) -> StepResult:
@@ -116,7 +116,9 @@ class SecretsManagerStep(Step[SecretsManagerOptions]):
             raise StepFailed(f"secret{'s' if len(ids) > 1 else ''} not found: {', '.join(ids)}")
 
     def _variables(self, ctx: StepContext, index: int, entry: SecretEntry, value: SecretValue) -> list[Variable]:
-        from automations.secrets import Variable, is_missing, json_lookup, json_object, json_text, variable_name
+        from automations.envnames import derived_name_problem
+        from automations.secrets import (Variable, is_missing, json_lookup, json_object, json_text, secret_parts,
+                                         variable_name)
 
         where = f"secrets[{index}] ({entry.id})"
         if entry.env is not None:
@@ -134,18 +136,21 @@ class SecretsManagerStep(Step[SecretsManagerOptions]):
                 pairs.append((name, found, json_key))
         variables = []
         for name, found, json_key in pairs:
-            if not KEY_PATTERN.fullmatch(name):
-                raise StepFailed(f"secret {entry.id} key {json_key!r} makes the variable name {name!r}, "
-                                 "which is not valid: set a `prefix`")
+            if entry.keys == ALL_KEYS:  # the secret chose the name (names in `keys: {NAME: key}` are checked at load)
+                problem = derived_name_problem(name, f"secret {entry.id} key {json_key!r}",
+                                               "name the variable in `keys:` or set a `prefix`")
+                if problem:
+                    raise StepFailed(problem)
             text = json_text(found)
-            ctx.secret(text)
+            for part in secret_parts(found):  # only what is written: see secret_parts
+                ctx.secret(part)
             variables.append(Variable(name, text, f"{where} key {json_key!r}"))
         return variables
 
-    def is_transient(self, error: BaseException) -> bool:
-        from automations.aws import is_transient_aws_error
+    def error_class(self, error: BaseException) -> str | None:
+        from automations.aws import aws_error_class
 
-        return isinstance(error, TransientError) or is_transient_aws_error(error)
+        return super().error_class(error) or aws_error_class(error)
 
     def describe(self) -> list[str]:
         options = self.options

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from automations.envfile import KEY_PATTERN, EnvFileOptions
-from automations.errors import StepFailed, TransientError
+from automations.aws import AWS_RETRY
+from automations.envfile import EnvFileOptions
+from automations.errors import StepFailed
 from automations.options import OptionError, option
-from automations.retry import RetryPolicy
 from automations.step import Step, StepContext, StepResult
 
 if TYPE_CHECKING:
@@ -43,10 +43,11 @@ class SsmParametersStep(Step[SsmParametersOptions]):
     name = "ssm-parameters"
     Options = SsmParametersOptions
     summary = "Write SSM Parameter Store parameters (by path and/or name, decrypted) into an env file"
-    retry_policy = RetryPolicy(attempts=8, initial_delay=1.0, max_delay=20.0, deadline=120.0)
+    retry_policy = AWS_RETRY  # throttled and transient: automations/aws.py
     _reader: ParameterStoreReader | None = None
 
     def run(self, ctx: StepContext) -> StepResult:
+        from automations.envnames import derived_name_problem
         from automations.secrets import ParameterStoreReader, Variable, aws_client, write_variables
 
         options = self.options
@@ -59,10 +60,10 @@ class SsmParametersStep(Step[SsmParametersOptions]):
         names = sorted(n for found in read.under_path.values() for n in found)
         names += [n for n in options.names if n in read.values and n not in names]
         variables = [Variable(self._variable_for(n), read.values[n], f"parameter {n}") for n in names]
-        for variable in variables:
-            if not KEY_PATTERN.fullmatch(variable.name):
-                raise StepFailed(f"{variable.source} makes the variable name {variable.name!r}, "
-                                 "which is not valid: set a `prefix`")
+        for variable in variables:  # every name here comes from a parameter's name
+            problem = derived_name_problem(variable.name, variable.source, "set a `prefix`")
+            if problem:
+                raise StepFailed(problem)
         return write_variables(ctx, options, variables, f"{len(names)} parameter{'s' if len(names) != 1 else ''}")
 
     def _check_missing(self, ctx: StepContext, missing: list[str], empty_path: bool) -> None:
@@ -90,10 +91,10 @@ class SsmParametersStep(Step[SsmParametersOptions]):
 
         return variable_name(relative, self.options.prefix)
 
-    def is_transient(self, error: BaseException) -> bool:
-        from automations.aws import is_transient_aws_error
+    def error_class(self, error: BaseException) -> str | None:
+        from automations.aws import aws_error_class
 
-        return isinstance(error, TransientError) or is_transient_aws_error(error)
+        return super().error_class(error) or aws_error_class(error)
 
     def describe(self) -> list[str]:
         options = self.options

@@ -130,6 +130,52 @@ def test_all_keys_are_upper_cased_sanitised_and_prefixed(write_config, env, secr
     assert list(values) == ["DB_HOST", "DB_API_KEY", "DB_USER_NAME", "DB_MIXED_CASE9"]
 
 
+
+@pytest.mark.parametrize("key", ["LD_PRELOAD", "ld_audit", "BASH_ENV", "PROMPT_COMMAND", "NODE_OPTIONS", "path", "IFS",
+                                 "PYTHONSTARTUP", "GIT_SSH_COMMAND", "JAVA_TOOL_OPTIONS"])
+def test_a_dangerous_name_chosen_by_the_secret_is_refused_naming_the_key_and_nothing_is_written(
+        write_config, env, secrets, tmp_path, key):
+    name = secrets("hostile", {"API_URL": "https://api.example", key: "/tmp/evil.so"})
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out/.env").write_text("KEPT=1\n")
+    config = write_config(step(entry_lines(f"{{id: {name}, keys: '*'}}"), extra="mode: merge"))
+
+    result = run(config, env)
+
+    assert result.code == 1, result.output
+    assert f"secret {name} key {key!r} makes the variable name {key.upper()!r}" in result.output
+    assert "name the variable in `keys:` or set a `prefix`" in result.output
+    assert "/tmp/evil.so" not in result.output
+    assert (tmp_path / "out/.env").read_text() == "KEPT=1\n"
+
+
+def test_a_prefix_makes_the_secrets_names_safe(write_config, env, secrets, tmp_path):
+    name = secrets("prefixed", {"LD_PRELOAD": "x.so", "PATH": "/bin"})
+    config = write_config(step(entry_lines(f"{{id: {name}, keys: '*', prefix: APP_}}")))
+    result = run(config, env)
+    assert result.code == 0, result.output
+    assert read_with_python_dotenv(tmp_path / "out/.env") == {"APP_LD_PRELOAD": "x.so", "APP_PATH": "/bin"}
+
+
+def test_a_prefix_that_makes_a_dangerous_name_does_not_let_the_secret_choose_it(write_config, env, secrets, tmp_path):
+    name = secrets("loader", {"PRELOAD": "x.so"})
+    config = write_config(step(entry_lines(f"{{id: {name}, keys: '*', prefix: LD_}}")))
+    result = run(config, env)
+    assert result.code == 1
+    assert f"secret {name} key 'PRELOAD' makes the variable name 'LD_PRELOAD', read by the dynamic loader" in result.output
+    assert not (tmp_path / "out/.env").exists()
+
+
+def test_a_dangerous_name_the_user_wrote_is_their_choice(write_config, env, secrets, tmp_path):
+    name = secrets("chosen", {"opts": "--max-old-space-size=4096", "whole": "w"})
+    whole = secrets("whole", "/opt/tools/bin:/usr/bin")
+    config = write_config(step(entry_lines(f"{{id: {name}, keys: {{NODE_OPTIONS: opts}}}}",
+                                           f"{{id: {whole}, env: PATH}}")))
+    result = run(config, env)
+    assert result.code == 0, result.output
+    assert read_with_python_dotenv(tmp_path / "out/.env") == {"NODE_OPTIONS": "--max-old-space-size=4096",
+                                                              "PATH": "/opt/tools/bin:/usr/bin"}
+
 def test_non_string_json_values_are_written_as_json_text(write_config, env, secrets, tmp_path):
     name = secrets("types", {"port": 5432, "debug": True, "ratio": 0.5, "none": None, "tags": ["a", "b"],
                              "nested": {"k": "v"}})
@@ -371,6 +417,20 @@ def test_a_failing_run_leaves_the_previous_file_byte_for_byte(write_config, env,
     assert sorted(p.name for p in path.parent.iterdir()) == ["..env.lock", ".env"]  # no temporary file left
 
 
+
+@pytest.mark.parametrize("where", ["absolute", "outside the project", "home"])
+def test_the_file_may_be_absolute_or_outside_the_project_as_the_readme_says(write_config, env, secrets, tmp_path,
+                                                                          where):
+    name = secrets("anywhere", "v")
+    (tmp_path / "project").mkdir()
+    file = {"absolute": str(tmp_path / "elsewhere/.env"), "outside the project": "../elsewhere/.env",
+            "home": "~/elsewhere/.env"}[where]
+    config = write_config(step(entry_lines(f"{{id: {name}, env: V}}"), file=file), name="project/automations.yaml")
+    result = run(config, env)
+    assert result.code == 0, result.output
+    written = Path(env["HOME"]) / "elsewhere/.env" if where == "home" else tmp_path / "elsewhere/.env"
+    assert read_with_python_dotenv(written) == {"V": "v"}
+
 def test_the_file_is_private(write_config, env, secrets, tmp_path):
     name = secrets("private", "x")
     (tmp_path / "out").mkdir()
@@ -408,9 +468,9 @@ def test_no_secret_value_appears_in_any_output_at_the_highest_verbosity(write_co
             assert leak not in result.output
 
 
-def test_a_later_step_printing_the_file_shows_the_values_masked(write_config, env, secrets, tmp_path):
-    name = secrets("printed", {"password": "Pr1nted-Secret-Value"})
-    config = write_config(f"""
+def written_then_run(entry: str, command: str) -> str:
+    """A task writing one secrets entry into out/.env, then running `command`."""
+    return f"""
         tasks:
           secrets:
             steps:
@@ -418,12 +478,39 @@ def test_a_later_step_printing_the_file_shows_the_values_masked(write_config, en
                 with:
                   file: out/.env
                   secrets:
-                    - {{id: {name}, keys: '*'}}
-              - run: cat out/.env
-    """)
+                    - {entry}
+              - run: {command}
+    """
+
+
+def test_a_later_step_printing_the_file_shows_the_values_masked(write_config, env, secrets, tmp_path):
+    name = secrets("printed", {"password": "Pr1nted-Secret-Value"})
+    config = write_config(written_then_run(f"{{id: {name}, keys: '*'}}", "cat out/.env"))
     result = run(config, env, "-vv")
     assert result.code == 0, result.output
     assert "PASSWORD='***'" in result.output and "Pr1nted-Secret-Value" not in result.output
+
+
+def test_fields_of_a_json_secret_nobody_asked_for_do_not_mask_other_output(write_config, env, secrets, tmp_path):
+    name = secrets("unused", {"password": "Asked-For-Secret", "note": "zebra-unused-field", "ssl": True,
+                              "ca": None, "port": 5432})
+    config = write_config(written_then_run(f"{{id: {name}, keys: {{PASSWORD: password}}}}",
+                                           'echo "$(cat out/.env) zebra-unused-field nullable null true 5432"'))
+    result = run(config, env)
+    assert result.code == 0, result.output
+    assert "PASSWORD='***' zebra-unused-field nullable null true 5432" in result.stdout
+
+
+def test_short_written_values_are_masked_where_they_stand_alone_and_named_in_one_warning(
+        write_config, env, secrets, tmp_path):
+    name = secrets("short", {"port": 5432, "user": "app", "password": "long-enough-secret", "ssl": True})
+    config = write_config(written_then_run(f"{{id: {name}, keys: '*'}}",
+                                           'echo "port 5432 user app application 154321 ssl true"'))
+    result = run(config, env)
+    assert result.code == 0, result.output
+    assert "port *** user *** application 154321 ssl true" in result.stdout
+    assert (f"warning: 2 values are shorter than 8 characters, so output masks them only where not next to a "
+            f"letter or digit: secrets[0] ({name}) key 'port', secrets[0] ({name}) key 'user'") in result.stderr
 
 
 def test_a_dry_run_lists_keys_and_sources_without_calling_aws(write_config, env, secrets, proxy, tmp_path):

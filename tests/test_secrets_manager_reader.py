@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from automations.aws import AwsCredentials, AwsSessions
-from automations.errors import StepFailed, TransientError
-from automations.secrets import BATCH_GET_SECRET_VALUE_MAX_IDS, SecretRef, SecretsManagerReader, run_concurrently
+from automations.errors import StepFailed, ThrottledError, TransientError
+from automations.secrets import (BATCH_GET_SECRET_VALUE_MAX_IDS, SecretRef, SecretsManagerReader, run_concurrently,
+                                secret_parts)
 from automations.step import StepContext
 from proxy import FaultProxy
 from tasks.secrets_manager import SecretsManagerOptions, SecretsManagerStep, SecretEntry
@@ -57,10 +58,23 @@ def test_a_per_secret_error_in_the_batch_answer_fails_naming_the_secret_and_code
     assert not isinstance(caught.value, TransientError)
 
 
-def test_a_throttled_secret_in_the_batch_answer_is_transient() -> None:
+def test_a_throttled_secret_in_the_batch_answer_is_throttled() -> None:
     client = ScriptedSecretsManager({}, errors={"busy": "ThrottlingException"})
-    with pytest.raises(TransientError, match="busy: ThrottlingException"):
+    with pytest.raises(ThrottledError, match="busy: ThrottlingException"):
         SecretsManagerReader(client, lambda v: None).read([SecretRef("busy")])
+
+
+def test_a_server_error_in_the_batch_answer_is_transient_not_throttled() -> None:
+    client = ScriptedSecretsManager({}, errors={"down": "InternalServiceError"})
+    with pytest.raises(TransientError, match="down: InternalServiceError") as caught:
+        SecretsManagerReader(client, lambda v: None).read([SecretRef("down")])
+    assert not isinstance(caught.value, ThrottledError)
+
+
+def test_one_throttled_secret_makes_the_whole_batch_answer_throttled() -> None:
+    client = ScriptedSecretsManager({}, errors={"down": "InternalServiceError", "busy": "ThrottlingException"})
+    with pytest.raises(ThrottledError):
+        SecretsManagerReader(client, lambda v: None).read([SecretRef("down"), SecretRef("busy")])
 
 
 def test_not_found_entries_are_collected_not_raised() -> None:
@@ -93,13 +107,22 @@ def test_concurrency_is_bounded() -> None:
     assert all(len(batch) <= BATCH_GET_SECRET_VALUE_MAX_IDS for batch in client.batches)
 
 
-def test_every_printable_form_of_a_value_reaches_the_redactor_as_it_arrives() -> None:
-    client = ScriptedSecretsManager({"s": {"SecretString": json.dumps({"pw": "field-secret", "n": {"deep": 12345}})},
-                                     "b": {"SecretBinary": b"\x00binary-secret"}})
+def test_the_whole_value_reaches_the_redactor_as_it_arrives_and_no_field_on_its_own() -> None:
+    # A field is registered by the step that writes it: one nobody asked for (`"n": 12345`)
+    # must not mask other output.
+    text = json.dumps({"pw": "field-secret", "n": {"deep": 12345}})
+    client = ScriptedSecretsManager({"s": {"SecretString": text}, "b": {"SecretBinary": b"\x00binary-secret"}})
     seen: list[Any] = []
     SecretsManagerReader(client, seen.append).read([SecretRef("s"), SecretRef("b")])
-    assert "field-secret" in seen and "12345" in seen and '{"deep":12345}' in seen
-    assert b"\x00binary-secret" in seen and base64.b64encode(b"\x00binary-secret").decode() in seen
+    assert sorted(seen, key=str) == sorted([text, b"\x00binary-secret", base64.b64encode(b"\x00binary-secret").decode()],
+                                           key=str)
+
+
+def test_what_is_registered_of_a_written_json_value_is_it_and_the_strings_in_it() -> None:
+    assert list(secret_parts({"pw": "s3cret", "n": {"deep": 12345, "ok": True}, "l": ["a", None]})) == [
+        '{"pw":"s3cret","n":{"deep":12345,"ok":true},"l":["a",null]}', "s3cret", "a"]
+    assert list(secret_parts(5432)) == ["5432"]
+    assert list(secret_parts(True)) == [] and list(secret_parts(None)) == []
 
 
 def test_a_permanent_error_outranks_a_transient_one_from_concurrent_calls() -> None:
@@ -112,6 +135,18 @@ def test_a_permanent_error_outranks_a_transient_one_from_concurrent_calls() -> N
     with pytest.raises(StepFailed) as caught:
         run_concurrently(work, ["t", "p", "t"])
     assert not isinstance(caught.value, TransientError) and str(caught.value) == "p"
+
+
+def test_a_throttled_error_outranks_a_transient_one_from_concurrent_calls() -> None:
+    # The next wait must spread out: the quota is shared.
+    together = threading.Barrier(3, timeout=30)
+
+    def work(item: str) -> None:
+        together.wait()
+        raise (ThrottledError if item == "slow down" else TransientError)(item)
+
+    with pytest.raises(ThrottledError):
+        run_concurrently(work, ["try again", "slow down", "try again"])
 
 
 def test_after_a_failure_no_new_call_starts() -> None:
