@@ -1,5 +1,5 @@
 """The `run` step's command reaches bash as written (issue 10): bash expands `${VAR}` from
-its environment, so no value is ever on its argv; options declared `expand=False` work the
+its in_process_env, so no value is ever on its argv; options declared `expand=False` work the
 same for plugins. And a command's output never fails the step for the terminal's sake."""
 from __future__ import annotations
 
@@ -16,17 +16,6 @@ from automations.options import Options, convert, option, unexpanded_paths
 from conftest import run_cli
 
 TOKEN = "ghp_s3cr3t-T0ken-value"
-
-
-@pytest.fixture
-def environment(base_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """`base_env` as this process's environment, for `main(argv)` in process."""
-    for name in list(os.environ):
-        if name not in base_env:
-            monkeypatch.delenv(name)
-    for name, value in base_env.items():
-        monkeypatch.setenv(name, value)
-    return base_env
 
 
 def _argv_of_running_descendants(pidfile: Path, release: Path, seen: list[str]) -> None:
@@ -55,7 +44,7 @@ def _descendants(pid: int) -> list[int]:
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
-def test_a_variable_in_a_run_command_is_expanded_by_bash_never_on_its_argv(write_config, environment, monkeypatch,
+def test_a_variable_in_a_run_command_is_expanded_by_bash_never_on_its_argv(write_config, in_process_env, monkeypatch,
                                                                            tmp_path, capsys):
     monkeypatch.setenv("SOME_TOKEN", TOKEN)
     pidfile, release, got = tmp_path / "pid", tmp_path / "release", tmp_path / "got"
@@ -84,7 +73,7 @@ def test_a_variable_in_a_run_command_is_expanded_by_bash_never_on_its_argv(write
     assert not any(TOKEN in argv for argv in seen)
 
 
-def test_dry_run_shows_the_command_as_written(write_config, environment, monkeypatch, capsys):
+def test_dry_run_shows_the_command_as_written(write_config, in_process_env, monkeypatch, capsys):
     monkeypatch.setenv("SOME_TOKEN", TOKEN)
     config = write_config("""
         tasks:
@@ -97,7 +86,7 @@ def test_dry_run_shows_the_command_as_written(write_config, environment, monkeyp
     assert TOKEN not in out
 
 
-def test_a_variable_unset_in_a_run_command_is_bash_s_business_not_an_error(write_config, environment, capsys):
+def test_a_variable_unset_in_a_run_command_is_bash_s_business_not_an_error(write_config, in_process_env, capsys):
     config = write_config("""
         tasks:
           call:
@@ -107,7 +96,7 @@ def test_a_variable_unset_in_a_run_command_is_bash_s_business_not_an_error(write
     assert "call | [fallback] []" in capsys.readouterr().out
 
 
-def test_the_escape_for_a_literal_dollar_brace_still_reaches_bash_as_dollar_brace(write_config, environment,
+def test_the_escape_for_a_literal_dollar_brace_still_reaches_bash_as_dollar_brace(write_config, in_process_env,
                                                                                    monkeypatch, capsys):
     # Commands written when the runner expanded them used `$${VAR}` for bash's own variables.
     monkeypatch.setenv("WHO", "bash")
@@ -120,7 +109,7 @@ def test_the_escape_for_a_literal_dollar_brace_still_reaches_bash_as_dollar_brac
     assert "call | bash  \n" in capsys.readouterr().out
 
 
-def test_other_options_of_a_run_step_are_still_expanded_by_us(write_config, environment, monkeypatch, tmp_path,
+def test_other_options_of_a_run_step_are_still_expanded_by_us(write_config, in_process_env, monkeypatch, tmp_path,
                                                               capsys):
     (tmp_path / "sub").mkdir()
     monkeypatch.setenv("SUBDIR", "sub")

@@ -72,17 +72,6 @@ class Stubborn(Step[StubbornOptions]):
 
 
 @pytest.fixture
-def environment(base_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """`base_env` as this process's environment, for `main(argv)` in process."""
-    for name in list(os.environ):
-        if name not in base_env:
-            monkeypatch.delenv(name)
-    for name, value in base_env.items():
-        monkeypatch.setenv(name, value)
-    return base_env
-
-
-@pytest.fixture
 def stubborn_config(tmp_path: Path):
     """An automations.yaml listing the Stubborn plugin (a module name of its own per test:
     in process, a module is imported once)."""
@@ -185,7 +174,7 @@ needs_proc = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /
 
 # -- a timeout is a promise -----------------------------------------------------------------
 
-def test_a_step_ignoring_cancellation_is_reported_timed_out_after_the_grace(stubborn_config, environment, capsys):
+def test_a_step_ignoring_cancellation_is_reported_timed_out_after_the_grace(stubborn_config, in_process_env, capsys):
     config = stubborn_config("""
         slow:
           steps:
@@ -203,7 +192,7 @@ def test_a_step_ignoring_cancellation_is_reported_timed_out_after_the_grace(stub
     assert seconds < BOUND  # 2 s + the 2 s grace on a quiet machine, not the step's 30 s
 
 
-def test_a_step_that_notices_the_timeout_and_returns_is_still_timed_out(stubborn_config, environment, capsys):
+def test_a_step_that_notices_the_timeout_and_returns_is_still_timed_out(stubborn_config, in_process_env, capsys):
     config = stubborn_config("""
         polite:
           steps:
@@ -218,7 +207,7 @@ def test_a_step_that_notices_the_timeout_and_returns_is_still_timed_out(stubborn
     assert "changed" not in out and "noticed and returned" not in out
 
 
-def test_other_tasks_go_on_while_a_timed_out_step_is_abandoned(stubborn_config, environment, capsys, tmp_path):
+def test_other_tasks_go_on_while_a_timed_out_step_is_abandoned(stubborn_config, in_process_env, capsys, tmp_path):
     config = stubborn_config(f"""
         slow:
           steps:
@@ -255,7 +244,7 @@ def test_the_program_exits_without_waiting_for_an_abandoned_step_or_its_thread_p
 
 @needs_proc
 def test_a_run_step_ends_when_its_shell_exits_and_its_background_child_ends_with_the_run(
-        write_config, environment, capsys, tmp_path):
+        write_config, in_process_env, capsys, tmp_path):
     pids = tmp_path / "pids"
     config = write_config(f"""
         tasks:
@@ -276,7 +265,7 @@ def test_a_run_step_ends_when_its_shell_exits_and_its_background_child_ends_with
 
 
 @needs_proc
-def test_a_setsid_child_leaving_the_process_group_still_ends_with_the_run(write_config, environment, tmp_path):
+def test_a_setsid_child_leaving_the_process_group_still_ends_with_the_run(write_config, in_process_env, tmp_path):
     pids = tmp_path / "pids"
     config = write_config(f"""
         tasks:
@@ -292,7 +281,7 @@ def test_a_setsid_child_leaving_the_process_group_still_ends_with_the_run(write_
 
 
 @needs_proc
-def test_on_timeout_the_whole_process_group_gets_sigterm_then_sigkill(write_config, environment, capsys, tmp_path):
+def test_on_timeout_the_whole_process_group_gets_sigterm_then_sigkill(write_config, in_process_env, capsys, tmp_path):
     pids = tmp_path / "pids"
     config = write_config(f"""
         tasks:
