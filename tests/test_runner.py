@@ -316,6 +316,42 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def test_tasks_still_waiting_when_the_run_is_stopped_are_reported_cancelled(write_config, base_env, tmp_path):
+    # Cancelled, not skipped: they did not run because of the signal, not because of a
+    # dependency's failure, and a rerun should run them.
+    pidfile = tmp_path / "pid"
+    config = write_config(f"""
+        tasks:
+          slow:
+            command: echo $$ > {pidfile}.tmp; mv {pidfile}.tmp {pidfile}; sleep 60
+          after:
+            dependsOn: [slow]
+            command: "true"
+          last:
+            dependsOn: [after]
+            command: "true"
+    """)
+    process = subprocess.Popen([AUTOMATIONS, "-c", str(config), "--output", "json", "run", "last"], cwd=tmp_path,
+                               env=base_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for _ in range(200):
+        if pidfile.exists():
+            break
+        time.sleep(0.05)
+    assert pidfile.exists(), "the command never started"
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=30)
+
+    assert process.returncode == 130, stdout + stderr
+    events = [json.loads(line) for line in stdout.splitlines()]
+    reported = {e["task"]: e["status"] for e in events if e["event"] == "task"}
+    assert reported["after"] == reported["last"] == "cancelled", reported
+    summary = [e["tasks"] for e in events if e["event"] == "summary"]
+    assert summary and summary[0]["after"] == summary[0]["last"] == "cancelled", summary
+    status = run_cli("-c", str(config), "--output", "json", "status", cwd=tmp_path, env=base_env)
+    history = {e["task"]: e["last_run"]["status"] for e in map(json.loads, status.stdout.splitlines())}
+    assert history["after"] == history["last"] == "cancelled", history
+
+
 def test_a_signal_at_any_moment_stops_the_run_without_hanging(write_config, base_env, tmp_path):
     # Busy tasks (output, finishing steps, new tasks starting) so the signal lands at many
     # different points of the scheduling loop, not only while it sleeps.
