@@ -291,7 +291,18 @@ def _interrupt(write_config, base_env, tmp_path: Path, signum: int) -> None:
             dependsOn: [slow]
             command: touch {tmp_path}/after
     """)
-    process = subprocess.Popen([AUTOMATIONS, "-c", str(config), "run", "after"], cwd=tmp_path, env=base_env,
+    code, stdout, stderr = _signal_once_started(config, base_env, pidfile, signum, "run", "after")
+    assert code == 130, stdout + stderr
+    assert not _alive(int(pidfile.read_text()))
+    assert not (tmp_path / "after").exists()
+    assert "Traceback" not in stderr
+
+
+def _signal_once_started(config: Path, env: dict[str, str], pidfile: Path, signum: int,
+                         *args: str) -> tuple[int, str, str]:
+    """Run `automations -c CONFIG ARGS...`, send `signum` once a command has written its pid
+    to `pidfile`, and return the exit code and what it printed."""
+    process = subprocess.Popen([AUTOMATIONS, "-c", str(config), *args], cwd=config.parent, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for _ in range(200):
         if pidfile.exists():
@@ -300,10 +311,7 @@ def _interrupt(write_config, base_env, tmp_path: Path, signum: int) -> None:
     assert pidfile.exists(), "the command never started"
     process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=30)
-    assert process.returncode == 130, stdout + stderr
-    assert not _alive(int(pidfile.read_text()))
-    assert not (tmp_path / "after").exists()
-    assert "Traceback" not in stderr
+    return process.returncode, stdout, stderr
 
 
 def _alive(pid: int) -> bool:
@@ -331,17 +339,11 @@ def test_tasks_still_waiting_when_the_run_is_stopped_are_reported_cancelled(writ
             dependsOn: [after]
             command: "true"
     """)
-    process = subprocess.Popen([AUTOMATIONS, "-c", str(config), "--output", "json", "run", "last"], cwd=tmp_path,
-                               env=base_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for _ in range(200):
-        if pidfile.exists():
-            break
-        time.sleep(0.05)
-    assert pidfile.exists(), "the command never started"
-    process.send_signal(signal.SIGTERM)
-    stdout, stderr = process.communicate(timeout=30)
 
-    assert process.returncode == 130, stdout + stderr
+    code, stdout, stderr = _signal_once_started(config, base_env, pidfile, signal.SIGTERM,
+                                                "--output", "json", "run", "last")
+
+    assert code == 130, stdout + stderr
     events = [json.loads(line) for line in stdout.splitlines()]
     reported = {e["task"]: e["status"] for e in events if e["event"] == "task"}
     assert reported["after"] == reported["last"] == "cancelled", reported
