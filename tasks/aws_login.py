@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
 
 from automations.aws import AWS_RETRY, AwsCredentials
+from automations.envfile import ReaderName, readers_option
 from automations.errors import StepFailed
 from automations.options import OptionError, Options, option
 from automations.retry import TRANSIENT, RetryPolicy, call_with_retry
@@ -73,6 +74,8 @@ class AwsLoginOptions(Options):
     credentials: Literal["file", "process"] = option(
         "file", help="file: static keys in the credentials file; process: a credential_process that refreshes")
     env_file: str | None = option(None, key="envFile", help="also write AWS_* variables to this dotenv file")
+    readers: list[ReaderName] = readers_option("the programs that must read envFile back exactly "
+                                               "(python-dotenv, node-dotenv, bash, godotenv, ruby-dotenv, direnv)")
     min_remaining: int = option(900, key="minRemaining", minimum=0, maximum=43200,
                                 help="seconds of validity below which a rerun (or the credential process) refreshes")
 
@@ -271,7 +274,7 @@ class AwsLoginStep(Step[AwsLoginOptions]):
             if region:
                 values.update(AWS_REGION=region, AWS_DEFAULT_REGION=region)
             # merge: other steps (secrets) may write the same file; their keys stay.
-            write_env_file(env_file, values, mode="merge")
+            write_env_file(env_file, values, mode="merge", readers=self.options.readers)
 
     def env_file_path(self, ctx: StepContext) -> Path | None:
         if not self.options.env_file:
