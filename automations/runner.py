@@ -81,9 +81,15 @@ class Runner:
                     blockers = [d for d in task.depends_on if outcome.statuses.get(d) not in (None, "ok")]
                     if blockers or self.cancelled.is_set():
                         pending.remove(task_id)
-                        status = "cancelled" if self.cancelled.is_set() and not blockers else "skipped"
-                        reason = "interrupted" if status == "cancelled" else \
-                            f"dependency {blockers[0]!r} {outcome.statuses[blockers[0]]}"
+                        # A dependency's failure skips a task; an interruption cancels it, and
+                        # so does a cancelled dependency (the task waited for nothing else).
+                        failures = [d for d in blockers if outcome.statuses[d] != "cancelled"]
+                        if failures:
+                            status, reason = "skipped", f"dependency {failures[0]!r} {outcome.statuses[failures[0]]}"
+                        else:
+                            status = "cancelled"
+                            reason = "interrupted" if self.cancelled.is_set() else \
+                                f"dependency {blockers[0]!r} cancelled"
                         outcome.statuses[task_id] = status
                         self.reporter.task_finished(task_id, status, 0.0, reason)
                     elif all(outcome.statuses.get(d) == "ok" for d in task.depends_on):
