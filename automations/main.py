@@ -194,7 +194,7 @@ def _command_in(argv: Sequence[str]) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         try:
-            return _main(sys.argv[1:] if argv is None else list(argv))
+            code = _main(argv)
         finally:
             sys.stdout.flush()  # inside the try (also after argparse's exit): a buffered `print` meets a closed pipe here
     except BrokenPipeError:
@@ -202,7 +202,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # reports, 128 + 13, and no message. Point stdout at /dev/null so the interpreter's
         # own flush at exit does not fail again and print "Exception ignored".
         _silence_stdout()
-        return EXIT_BROKEN_PIPE
+        code = EXIT_BROKEN_PIPE
+    if argv is None:  # the program itself, not a caller in the same process (tests)
+        _exit_without_abandoned_work(code)
+    return code
 
 
 def _silence_stdout() -> None:
@@ -214,7 +217,23 @@ def _silence_stdout() -> None:
         pass
 
 
-def _main(argv: list[str]) -> int:
+def _exit_without_abandoned_work(code: int) -> None:
+    """A step the runner abandoned (past its timeout, or on Ctrl-C) may still run in a thread,
+    and any thread pool it started would be joined at interpreter exit: the process would
+    wait for what it gave up on (#11). Nothing else runs by now, so leave at once."""
+    import threading
+
+    if any(thread.is_alive() for thread in threading.enumerate() if thread is not threading.current_thread()):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(only=_command_in(argv))
     args = parser.parse_args(argv)
     verbosity = QUIET if args.quiet else {0: NORMAL, 1: VERBOSE}.get(args.verbose, DEBUG)

@@ -46,7 +46,7 @@ class Reporter:
     def _write(self, text: str, stream: IO[str] | None = None, *, redacted: bool = False) -> None:
         with self._lock:
             target = stream or self.out
-            target.write((text if redacted else REDACTOR.redact(text)) + "\n")
+            _write_encodable(target, (text if redacted else REDACTOR.redact(text)) + "\n")
             target.flush()
 
     def event(self, kind: str, **fields: Any) -> None:
@@ -159,6 +159,16 @@ class Reporter:
 def plural(count: int, noun: str) -> str:
     """`1 task`, `2 tasks`: every count the CLI prints goes through here."""
     return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _write_encodable(stream: IO[str], text: str) -> None:
+    """Write `text`; what the stream's encoding cannot hold (PYTHONIOENCODING=ascii, a C
+    locale) as backslash escapes, instead of failing the step whose output it is (#10)."""
+    try:
+        stream.write(text)
+    except UnicodeEncodeError:
+        encoding = getattr(stream, "encoding", None) or "ascii"
+        stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
 
 
 def after_attempts(attempts: int) -> str:

@@ -48,6 +48,17 @@ def base_env(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
+def in_process_env(base_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """`base_env` as this process's environment, for tests calling `main(argv)` in process."""
+    for name in list(os.environ):
+        if name not in base_env:
+            monkeypatch.delenv(name)
+    for name, value in base_env.items():
+        monkeypatch.setenv(name, value)
+    return base_env
+
+
+@pytest.fixture
 def write_config(tmp_path: Path):
     """Write an automations.yaml (dedented) into the test's directory and return its path."""
     def write(text: str, name: str = "automations.yaml") -> Path:
@@ -95,17 +106,13 @@ def sts(aws_env: dict[str, str], moto_endpoint: str):
 
 
 @pytest.fixture
-def cli(base_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+def cli(in_process_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch):
     """`main(argv)` in process (fast), in tmp_path, with base_env as the whole environment:
     `cli("validate")` returns a Result like `run_cli`."""
     from automations.main import main
 
     monkeypatch.chdir(tmp_path)
-    for name in set(os.environ) - set(base_env):
-        monkeypatch.delenv(name)
-    for name, value in base_env.items():
-        monkeypatch.setenv(name, value)
 
     def run(*argv: str) -> Result:
         capsys.readouterr()
