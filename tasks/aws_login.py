@@ -176,7 +176,7 @@ class AwsLoginStep(Step[AwsLoginOptions]):
         log(f"token from {source.describe} (sub {claims.get('sub')!r}); assuming {role_arn} "
             f"as {request.session_name}")
         try:
-            assumed = assume_role_with_web_identity(token, request, env)
+            assumed = assume_role_with_web_identity(token, request, env, cancelled)
         except StsRejected as error:
             if error.code in ("AccessDenied", "IDPRejectedClaim"):
                 from automations.trust import trust_troubleshooting_hint
@@ -207,7 +207,7 @@ class AwsLoginStep(Step[AwsLoginOptions]):
             "sts", ctx.env, region_name=self.region(ctx.env) or "us-east-1", config=client_config(),
             endpoint_url=ctx.env.get("AWS_ENDPOINT_URL_STS") or ctx.env.get("AWS_ENDPOINT_URL") or None,
             aws_access_key_id=creds.access_key_id, aws_secret_access_key=creds.secret_access_key,
-            aws_session_token=creds.session_token)
+            aws_session_token=creds.session_token, cancelled=ctx.cancelled)
 
         def settling(error: BaseException) -> bool:
             return error_code(error) in VERIFY_RETRY_CODES or is_transient_aws_error(error)
