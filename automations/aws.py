@@ -96,8 +96,12 @@ def http_status(error: BaseException) -> int | None:
 
 
 def is_transient_aws_error(error: BaseException) -> bool:
-    """Throttling, 5xx, dropped connections and timeouts: worth another attempt."""
+    """Throttling, 5xx, dropped connections and timeouts: worth another attempt. (Also our
+    own transient errors, such as an answer cut off or too slow: see `bounded_call`.)"""
     from botocore.exceptions import ClientError, ConnectionError, HTTPClientError, ReadTimeoutError
+
+    if isinstance(error, TransientError):
+        return True
 
     if isinstance(error, (ConnectionError, HTTPClientError, ReadTimeoutError)):
         return True
@@ -142,9 +146,11 @@ def answer_problem(body: bytes, content_type: str, content_length: str | None,
 
         try:
             document = json.loads(text)
-        except ValueError as error:
+        except ValueError as error:  # JSONDecodeError, or UnicodeDecodeError (a character cut in two)
+            began = text.startswith((b"{", b"["))
             position = getattr(error, "pos", 0)
-            cut = not text.endswith((b"}", b"]")) or position >= len(text) - 1
+            at_end = position >= len(getattr(error, "doc", "")) - 1
+            cut = began and (not text.endswith((b"}", b"]")) or at_end)
             return ("was cut off (the JSON document does not end)", True) if cut else ("is not JSON", False)
         return None if isinstance(document, dict) else ("is JSON but not an object", False)
     if protocol in ("query", "rest-xml", "ec2"):
@@ -158,7 +164,7 @@ def answer_problem(body: bytes, content_type: str, content_length: str | None,
         except ParseError as error:
             ends_early = {errors.codes[errors.XML_ERROR_NO_ELEMENTS], errors.codes[errors.XML_ERROR_UNCLOSED_TOKEN],
                           errors.codes[errors.XML_ERROR_PARTIAL_CHAR]}
-            cut = not text.endswith(b">") or error.code in ends_early
+            cut = text.startswith(b"<") and (not text.endswith(b">") or error.code in ends_early)
             return ("was cut off (the XML document does not end)", True) if cut else ("is not well-formed XML", False)
     return None
 

@@ -9,7 +9,10 @@ reads each request (so it can count them by AWS action) and then misbehaves in o
 - `broken-xml`: a 200 STS answer holding an AccessKeyId, SecretAccessKey and SessionToken,
   cut off before the document ends (Content-Length says the full length);
 - `truncated-json`: a 200 Secrets Manager or SSM answer holding a secret value, cut off
-  before the document ends (Content-Length says the full length).
+  before the document ends (Content-Length says the full length);
+- `incomplete`: a well-formed 200 answer without what the call promises: STS Credentials
+  without a SessionToken (the SecretAccessKey is there), a secret without SecretString or
+  SecretBinary, an SSM answer without Parameters.
 
 The drip, broken-xml and truncated-json bodies are the answer the operation asked for (STS,
 Secrets Manager or SSM, chosen from the request), so what arrives holds the PLANTED_*
@@ -29,7 +32,7 @@ import threading
 import time
 import urllib.parse
 
-MODES = ("hang", "reset", "drip", "html-200", "html-500", "broken-xml", "truncated-json")
+MODES = ("hang", "reset", "drip", "html-200", "html-500", "broken-xml", "truncated-json", "incomplete")
 
 PLANTED_ACCESS_KEY_ID = "ASIAHOSTILE0KEY0ID00"
 PLANTED_SECRET_ACCESS_KEY = "hostile/Secret+Access0Key0Planted0In0Body"
@@ -138,6 +141,10 @@ class HostileEndpoint:
             status = 200 if self.mode == "html-200" else 500
             connection.sendall(_head(status, "text/html; charset=utf-8", len(HTML_PAGE)) + HTML_PAGE)
             return True
+        if self.mode == "incomplete":
+            content_type, body = _answer_for(headers, action, complete=False)
+            connection.sendall(_head(200, content_type, len(body)) + body)
+            return True
         # broken-xml / truncated-json: the document the client asked for, cut off after the
         # secrets; the headers promise the whole of it, then the connection closes.
         content_type, body = _answer_for(headers, action)
@@ -181,19 +188,24 @@ def _head(status: int, content_type: str, length: int) -> bytes:
             f"x-amzn-RequestId: 00000000-0000-0000-0000-hostile00000\r\n\r\n").encode()
 
 
-def _answer_for(headers: dict[str, str], action: str | None) -> tuple[str, bytes]:
-    """The whole, well-formed answer to `action`, holding the planted values."""
+def _answer_for(headers: dict[str, str], action: str | None, complete: bool = True) -> tuple[str, bytes]:
+    """The well-formed answer to `action`, holding the planted values; without what the
+    call promises (SecretString, Parameters, the SessionToken) unless `complete`."""
     if action in ("BatchGetSecretValue", "GetSecretValue"):
         entry = {"ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/api-AbCdEf",
                  "Name": "app/api", "SecretString": PLANTED_SECRET_VALUE, "VersionId": "v1",
                  "VersionStages": ["AWSCURRENT"], "CreatedDate": time.time()}
+        if not complete:
+            del entry["SecretString"]
         document = {"SecretValues": [entry], "Errors": []} if action == "BatchGetSecretValue" else entry
         return "application/x-amz-json-1.1", json.dumps(document).encode()
     if action in ("GetParametersByPath", "GetParameters"):
         parameter = {"Name": "/app/API_TOKEN", "Type": "SecureString", "Value": PLANTED_SECRET_VALUE,
                      "Version": 1, "ARN": "arn:aws:ssm:us-east-1:123456789012:parameter/app/API_TOKEN"}
-        return "application/x-amz-json-1.1", json.dumps({"Parameters": [parameter], "InvalidParameters": []}).encode()
+        document = {"Parameters": [parameter], "InvalidParameters": []} if complete else {}
+        return "application/x-amz-json-1.1", json.dumps(document).encode()
     expiration = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+    session_token = f"<SessionToken>{PLANTED_SESSION_TOKEN}</SessionToken>" if complete else ""
     return "text/xml", (
         '<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
         "<AssumeRoleWithWebIdentityResult>"
@@ -202,7 +214,7 @@ def _answer_for(headers: dict[str, str], action: str | None) -> tuple[str, bytes
         "<AssumedRoleId>AROAHOSTILE:hostile</AssumedRoleId></AssumedRoleUser>"
         f"<Credentials><AccessKeyId>{PLANTED_ACCESS_KEY_ID}</AccessKeyId>"
         f"<SecretAccessKey>{PLANTED_SECRET_ACCESS_KEY}</SecretAccessKey>"
-        f"<SessionToken>{PLANTED_SESSION_TOKEN}</SessionToken>"
+        f"{session_token}"
         f"<Expiration>{expiration}</Expiration></Credentials>"
         "<Audience>sts.amazonaws.com</Audience></AssumeRoleWithWebIdentityResult>"
         "<ResponseMetadata><RequestId>hostile</RequestId></ResponseMetadata>"
