@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from automations.errors import ConfigError, FatalError, Problem
-from automations.expand import mark_templates
+from automations.expand import TemplateError, mark_templates
 from automations.options import OptionProblem, convert
 from automations.plugins import PluginError, StepRegistry
 
@@ -146,6 +146,21 @@ def _display_name(path: Path) -> str:
         return str(path)
 
 
+# What one configuration may hold once its aliases are expanded (issue 10: a 433-byte alias
+# bomb made `validate` use 7 GB). PyYAML composes an alias as the anchored node itself, shared;
+# building plain values (and a position for each) expands every use again, so the expansion is
+# counted and refused past a fixed budget, the way go-yaml refuses "excessive aliasing". A real
+# automations.yaml holds a few hundred values and a few KB of text.
+MAX_VALUES = 100_000
+MAX_TEXT = 10_000_000       # characters of scalar text, each alias use counted again
+MAX_DEPTH = 64              # levels of nesting (every walk of the values is recursive)
+
+
+class _TooLarge(Exception):
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+
+
 class _Tree:
     """Plain Python values built from YAML nodes, remembering where each came from."""
 
@@ -155,18 +170,71 @@ class _Tree:
         self.key_at: dict[tuple, Location] = {}
         self.problems: list[Problem] = []
         self._constructor = yaml.constructor.SafeConstructor()
+        self._values = 0
+        self._text = 0
+        self._seen: set[int] = set()     # ids of the nodes built once: meeting one again is an alias
+        self._open: set[int] = set()     # ids of the collections being built (a recursive alias)
+        self._alias_path: tuple | None = None  # where the outermost alias being expanded is used
+        self._too_deep = False
 
     def loc(self, mark: Any) -> Location:
         return Location(self.file, mark.line + 1, mark.column + 1)
 
     def build(self, node: yaml.Node, path: tuple) -> Any:
-        self.value_at[path] = self.loc(node.start_mark)
+        if id(node) in self._open:
+            self.problem(self._alias_location(path), "an alias refers to a value that contains it (a recursive alias)")
+            return None
+        outermost_alias = id(node) in self._seen and self._alias_path is None
+        if outermost_alias:
+            self._alias_path = path
+        self._seen.add(id(node))
+        try:
+            self._count(node, path)
+            if len(path) > MAX_DEPTH:
+                if not self._too_deep:  # once: a wide value past the limit would make a line per item
+                    self.problem(self.loc(node.start_mark), f"nested more than {MAX_DEPTH} levels deep")
+                    self._too_deep = True
+                return None
+            self.value_at[path] = self.loc(node.start_mark)
+            if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+                return self.build_scalar(node)
+            self._open.add(id(node))
+            try:
+                return self._build_collection(node, path)
+            finally:
+                self._open.discard(id(node))
+        finally:
+            if outermost_alias:
+                self._alias_path = None
+
+    def _count(self, node: yaml.Node, path: tuple) -> None:
+        self._values += 1
+        if isinstance(node, yaml.ScalarNode):
+            self._text += len(node.value)
+        if self._values <= MAX_VALUES and self._text <= MAX_TEXT:
+            return
+        size = f"more than {MAX_VALUES} values" if self._values > MAX_VALUES else f"more than {MAX_TEXT} characters"
+        if self._alias_path is None:
+            location, message = self.loc(node.start_mark), f"the file holds {size}"
+        else:
+            location = self._alias_location(self._alias_path)
+            message = f"excessive aliasing: with its aliases expanded the file holds {size}"
+        raise _TooLarge(Problem(location.file, location.line, location.column, message))
+
+    def _alias_location(self, path: tuple) -> Location:
+        """Where an alias is used: its key, else the collection holding it (PyYAML keeps no
+        position for an alias, only for the anchored value it stands for)."""
+        return self.key_at.get(path) or self.at(path[:-1])
+
+    def _build_collection(self, node: yaml.Node, path: tuple) -> Any:
         if isinstance(node, yaml.MappingNode):
             result: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 if key_node.tag == "tag:yaml.org,2002:merge":
                     self.problem(self.loc(key_node.start_mark), "merge keys (<<) are not supported")
                     continue
+                if isinstance(key_node, yaml.ScalarNode):
+                    self._count(key_node, path)
                 key = self.build_scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
                 if not isinstance(key, (str, int, float, bool)) or key is None:
                     self.problem(self.loc(key_node.start_mark), "mapping keys must be plain scalars")
@@ -177,9 +245,7 @@ class _Tree:
                 self.key_at[path + (key,)] = self.loc(key_node.start_mark)
                 result[key] = self.build(value_node, path + (key,))
             return result
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
-        return self.build_scalar(node)
+        return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
 
     def build_scalar(self, node: yaml.Node) -> Any:
         try:
@@ -212,6 +278,8 @@ class _Loader:
     def load(self, text: str) -> Config:
         try:
             node = yaml.compose(text, Loader=Loader)
+        except RecursionError:  # PyYAML's pure-Python composer (libyaml stops at 1000 levels itself)
+            raise ConfigError([Problem(self.display, 1, 1, "YAML syntax error: nested too deeply")]) from None
         except yaml.YAMLError as error:
             mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
             problem = getattr(error, "problem", None) or str(error)
@@ -219,7 +287,10 @@ class _Loader:
             raise ConfigError([Problem(self.display, line, column, f"YAML syntax error: {problem}")]) from None
         if node is None:
             raise ConfigError([Problem(self.display, 1, 1, "the file is empty; it needs a `tasks:` mapping")])
-        data = self.tree.build(node, ())
+        try:
+            data = self.tree.build(node, ())
+        except _TooLarge as error:
+            raise ConfigError([error.problem]) from None
         tasks = self.check_root(data)
         if self.tree.problems:
             raise ConfigError(self.tree.problems)
@@ -268,7 +339,7 @@ class _Loader:
     def check_task(self, task_id: Any, raw: Any) -> TaskSpec | None:
         path = ("tasks", task_id)
         ok = True
-        if not isinstance(task_id, str) or not ID_PATTERN.match(task_id):
+        if not isinstance(task_id, str) or not ID_PATTERN.fullmatch(task_id):
             self.fail(path, f"invalid task id {task_id!r}: use 1 to 128 of a-z A-Z 0-9 _ -", key=True)
             ok = False
         if not isinstance(raw, dict):
@@ -320,6 +391,10 @@ class _Loader:
             elif isinstance(value, bool) or not isinstance(value, (str, int, float)):
                 self.fail(path + ("env", key), f"env {key}: expected a string or number (quote yes/no/true/false)")
             else:
+                try:
+                    mark_templates(str(value))
+                except TemplateError as error:
+                    self.fail(path + ("env", key), str(error))
                 result[key] = str(value)
         return result
 
@@ -385,22 +460,25 @@ class _Loader:
                 self.fail(path + ("uses",), "`uses` must be a step type name")
                 return None
         step_id = raw.get("id")
-        if step_id is not None and (not isinstance(step_id, str) or not ID_PATTERN.match(step_id)):
+        if step_id is not None and (not isinstance(step_id, str) or not ID_PATTERN.fullmatch(step_id)):
             self.fail(path + ("id",), f"invalid step id {step_id!r}: use 1 to 128 of a-z A-Z 0-9 _ -")
         name = self.optional_str(path, raw, "name")
         retry = self.check_retry(path + ("retry",), raw.get("retry"))
         timeout = raw.get("timeout")
         if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
             self.fail(path + ("timeout",), "`timeout` must be a positive number of seconds")
-        options = mark_templates(options)
+        try:
+            options = mark_templates(options)
+        except TemplateError as error:
+            self.fail(_option_source(error.path, option_base, remap), str(error))
+            return None
         uses_path = path + ("uses",) if "uses" in raw else remap[("command",)]
         self.check_options(uses_path, uses, options, option_base, remap)
         if len(self.tree.problems) > before:
             return None
         locations = {}
         for opt_path in _paths(options):
-            source = remap.get(opt_path[:1], option_base + opt_path[:1]) + opt_path[1:] if opt_path else option_base
-            locations[opt_path] = self.tree.at(source)
+            locations[opt_path] = self.tree.at(_option_source(opt_path, option_base, remap))
         return StepSpec(index, uses, step_id, name, options, retry, timeout,
                         self.tree.at(path), locations)
 
@@ -429,10 +507,7 @@ class _Loader:
         problems: list[OptionProblem]
         _, problems = convert(step_class.Options, options, load_time=True)
         for problem in problems:
-            head = problem.path[:1]
-            base = remap.get(head, option_base + head) if head else option_base
-            target = base + problem.path[1:]
-            self.fail(target, f"{uses}: {problem.message}", key=problem.at_key)
+            self.fail(_option_source(problem.path, option_base, remap), f"{uses}: {problem.message}", key=problem.at_key)
 
     def check_dependencies(self, raw_tasks: dict, tasks: dict[str, TaskSpec]) -> None:
         for task in tasks.values():
@@ -446,6 +521,13 @@ class _Loader:
             first = cycle[0]
             index = tasks[first].depends_on.index(cycle[1])
             self.fail(("tasks", first, "dependsOn", index), "dependency cycle: " + " -> ".join(cycle))
+
+
+def _option_source(path: tuple, option_base: tuple, remap: dict[tuple, tuple]) -> tuple:
+    """Where in the file an option at `path` (below `with:`) was written."""
+    head = path[:1]
+    base = remap.get(head, option_base + head) if head else option_base
+    return base + path[1:]
 
 
 def _paths(value: Any, prefix: tuple = ()) -> list[tuple]:

@@ -61,14 +61,14 @@ class Change:
 def check_request(request: SetupRequest) -> None:
     """Everything IAM would refuse, refused here first, with the option to fix."""
     problems: list[tuple[str, str]] = []
-    if not ROLE_NAME.match(request.role_name):
+    if not ROLE_NAME.fullmatch(request.role_name):
         problems.append(("--role", f"{request.role_name!r}: 1 to 64 of letters, digits and +=,.@_-"))
     if not MIN_SESSION <= request.max_session_duration <= MAX_SESSION:
         problems.append(("--max-session-duration", f"{request.max_session_duration}: IAM allows {MIN_SESSION}..{MAX_SESSION} seconds"))
     if len(f"https://{request.provider}") > 255:
         problems.append(("--provider", "the provider URL is longer than 255 characters"))
     for arn in request.secrets:
-        if not SECRET_ARN.match(arn):
+        if not SECRET_ARN.fullmatch(arn):
             problems.append(("--secret", f"{arn!r} is not a secret ARN "
                                          "(arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)"))
     try:

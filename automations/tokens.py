@@ -340,9 +340,18 @@ def token_source_for_task(config: Config, task_id: str | None = None, step_id: s
 
 # -- decoding and pre-flight checks ---------------------------------------------------------
 
+# How deeply a token's JSON may nest. Real tokens nest 3 or 4 levels (a session-tags claim);
+# this bound keeps every later walk of the claims (display, trust evaluation) far from
+# Python's recursion limit (issue 10).
+MAX_JSON_DEPTH = 32
+# NumericDate claims a datetime can show: year 1 to year 9999.
+_TIME_RANGE = (-62_135_596_800, 253_402_300_799)
+
+
 def decode_unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(header, claims) of a JWT, without verifying its signature. Raises InvalidToken,
-    whose message never contains the token.
+    """(header, claims) of a JWT, without verifying its signature, once its JSON and its
+    registered claims have the types RFC 7519 gives them. Raises InvalidToken, whose
+    message never contains the token.
 
     Plain base64url and JSON, not PyJWT: importing PyJWT loads cryptography, ~60 ms of every
     `automations run` for a read that needs neither (BENCHMARKS.md, profile)."""
@@ -355,6 +364,10 @@ def decode_unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         raise InvalidToken("the token is not a JWT (its header is not a JSON object)")
     if not isinstance(claims, dict):
         raise InvalidToken("the token is not a JWT (its payload is not a JSON object)")
+    for name in ("alg", "kid", "typ"):
+        if name in header and not isinstance(header[name], str):
+            raise InvalidToken(f"the token's header {name!r} is not a string")
+    _check_registered_claims(claims)
     return header, claims
 
 
@@ -366,9 +379,49 @@ def _json_segment(segment: str, what: str) -> Any:
         raw = base64.b64decode(segment + "=" * (-len(segment) % 4), altchars=b"-_", validate=True)
         import json
 
-        return json.loads(raw)
+        value = json.loads(raw, parse_constant=_refuse_constant)
+    except _NotJson:
+        raise InvalidToken(f"the token is not a JWT (its {what} holds NaN or Infinity, which JSON does not allow)") from None
+    except RecursionError:
+        raise InvalidToken(f"the token's {what} is nested more than {MAX_JSON_DEPTH} levels deep") from None
     except (binascii.Error, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise InvalidToken(f"the token is not a JWT (its {what} is not base64url-encoded JSON)") from None
+    if _depth_exceeds(value, MAX_JSON_DEPTH):
+        raise InvalidToken(f"the token's {what} is nested more than {MAX_JSON_DEPTH} levels deep")
+    return value
+
+
+class _NotJson(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotJson(name)
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether JSON `value` nests deeper than `limit` (without recursing: it may be deep)."""
+    level: list[Any] = [value]
+    for _ in range(limit):
+        level = [child for item in level if isinstance(item, (dict, list))
+                 for child in (item.values() if isinstance(item, dict) else item)]
+        if not level:
+            return False
+    return any(isinstance(item, (dict, list)) for item in level)
+
+
+def _check_registered_claims(claims: Mapping[str, Any]) -> None:
+    """The claims RFC 7519 defines, with its types: a wrong type is a broken token, and
+    refusing it here keeps every later check (and STS) from guessing."""
+    for name in ("exp", "nbf", "iat"):
+        _number_claim(claims, name)
+    for name in ("iss", "sub"):
+        if name in claims and not isinstance(claims[name], str):
+            raise InvalidToken(f"the token's {name!r} claim is not a string")
+    audiences = claims.get("aud", "")
+    if not isinstance(audiences, str) and not (isinstance(audiences, list)
+                                               and all(isinstance(a, str) for a in audiences)):
+        raise InvalidToken("the token's 'aud' claim is not a string or a list of strings")
 
 
 def check_token(token: str, audience: str, now: float | None = None) -> dict[str, Any]:
@@ -384,10 +437,19 @@ def check_token(token: str, audience: str, now: float | None = None) -> dict[str
                            "is this machine's clock right?")
     audiences = claims.get("aud")
     audiences = [audiences] if isinstance(audiences, str) else audiences if isinstance(audiences, list) else []
+    if not audiences:
+        raise InvalidToken(f"the token has no audience (aud); STS needs {audience!r} "
+                           f"(request the token with --audience {audience})")
     if audience not in audiences:
-        raise InvalidToken(f"the token's audience {audiences or 'is missing'} does not contain {audience!r} "
+        raise InvalidToken(f"the token's audience {_show_list(audiences)} does not contain {audience!r} "
                            f"(request the token with --audience {audience})")
     return claims
+
+
+def _show_list(items: list[str], most: int = 3, width: int = 100) -> str:
+    """A list for a message, kept to one readable line however long the token's list is."""
+    shown = [item if len(item) <= width else item[:width - 3] + "..." for item in items[:most]]
+    return repr(shown) if len(items) <= most else repr(shown)[:-1] + f", ... ({len(items)} in all)]"
 
 
 def format_time(timestamp: float) -> str:
@@ -402,6 +464,8 @@ def _number_claim(claims: Mapping[str, Any], name: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidToken(f"the token's {name!r} claim is not a number")
+    if not _TIME_RANGE[0] <= value <= _TIME_RANGE[1]:  # also false for NaN; 1e400 parses as infinity
+        raise InvalidToken(f"the token's {name!r} claim is not a time between the years 1 and 9999")
     return float(value)
 
 

@@ -95,7 +95,7 @@ def provider_arn(account: str, provider: str) -> str:
 def gitpod_sub_pattern(org: str, project: str | None = None, environment: str | None = None) -> str:
     """Gitpod's `sub` is `org:ORG/prj:PRJ/env:ENV`: the narrowest pattern for the scope asked."""
     for flag, value in (("--org", org), ("--project", project), ("--env", environment)):
-        if value is not None and not ID_SEGMENT_PATTERN.match(value):
+        if value is not None and not ID_SEGMENT_PATTERN.fullmatch(value):
             raise PolicyError(flag, f"{value!r} is not an id (letters, digits, '.', '_', '-'; no wildcards)")
     if environment is not None and project is None:
         raise PolicyError("--env", "needs --project (Gitpod's sub is org:ORG/prj:PRJ/env:ENV)")
@@ -114,7 +114,7 @@ def sub_pattern_from_claims(claims: Mapping[str, Any]) -> str:
     if not isinstance(sub, str) or not sub:
         raise PolicyError("sub", "the token has no sub claim to derive a pattern from")
     for pattern, tail in ((GITPOD_ENV_SEGMENT, "/*"), (FLAT_ENV_SEGMENT, ":*")):
-        match = pattern.match(sub)
+        match = pattern.fullmatch(sub)
         if match and match.group("scope"):
             return _escape_wildcards(match.group("scope")) + tail
     return _escape_wildcards(sub)
@@ -137,7 +137,7 @@ def check_sub_patterns(patterns: Iterable[str]) -> list[str]:
 
 def trust_policy(account: str, provider: str, audience: str, sub_patterns: list[str]) -> dict[str, Any]:
     """The least-privilege trust policy: this provider, this audience, these subjects."""
-    if not ACCOUNT_PATTERN.match(account):
+    if not ACCOUNT_PATTERN.fullmatch(account):
         raise PolicyError("--account", f"{account!r} is not a 12-digit AWS account id")
     if not audience or len(audience) > 255:
         raise PolicyError("--audience", "must be 1 to 255 characters")
@@ -271,7 +271,7 @@ def _parse_statement(raw: Any, position: int, kind: str) -> Statement:
     if unknown:
         raise PolicyError(f"{path}.{sorted(unknown)[0]}", "unknown statement element")
     sid = raw.get("Sid")
-    if sid is not None and (not isinstance(sid, str) or not re.match(r"^[A-Za-z0-9]*$", sid)):
+    if sid is not None and (not isinstance(sid, str) or not re.fullmatch(r"[A-Za-z0-9]*", sid)):
         raise PolicyError(f"{path}.Sid", "letters and digits only")
     effect = raw.get("Effect")
     if effect not in ("Allow", "Deny"):
@@ -319,7 +319,7 @@ def _federated(raw: Any, path: str) -> tuple[str, ...] | None:
     if raw.get("AWS") == "*" or federated == ["*"]:
         return None
     for arn in federated:
-        if not FEDERATED_ARN.match(arn) and not re.match(r"^[a-z0-9.-]+\.[a-z]+$", arn):
+        if not FEDERATED_ARN.fullmatch(arn) and not re.fullmatch(r"[a-z0-9.-]+\.[a-z]+", arn):
             raise PolicyError(f"{path}.Federated", f"{arn!r} is not an OIDC provider ARN "
                                                    "(arn:aws:iam::ACCOUNT:oidc-provider/HOST)")
     return tuple(federated)
@@ -487,7 +487,7 @@ def _principal_failure(statement: Statement, context: _Context, account: str | N
 def _names_provider(principal: str, provider: str | None, account: str | None) -> bool:
     if provider is None:
         return False
-    match = FEDERATED_ARN.match(principal)
+    match = FEDERATED_ARN.fullmatch(principal)
     if match is None:
         # Well-known web identity providers are named by host (accounts.google.com).
         return principal == provider
@@ -652,7 +652,7 @@ def federated_arns_for(statements: list[Statement], claims: Mapping[str, Any]) -
     issuer = claims.get("iss")
     provider = _issuer_provider(issuer) if isinstance(issuer, str) else None
     arns = [p for s in statements if s.effect == "Allow" and s.principals and not s.not_principal
-            for p in s.principals if FEDERATED_ARN.match(p) and _names_provider(p, provider, None)]
+            for p in s.principals if FEDERATED_ARN.fullmatch(p) and _names_provider(p, provider, None)]
     return list(dict.fromkeys(arns))
 
 

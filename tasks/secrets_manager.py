@@ -116,6 +116,7 @@ class SecretsManagerStep(Step[SecretsManagerOptions]):
             raise StepFailed(f"secret{'s' if len(ids) > 1 else ''} not found: {', '.join(ids)}")
 
     def _variables(self, ctx: StepContext, index: int, entry: SecretEntry, value: SecretValue) -> list[Variable]:
+        from automations.envnames import derived_name_problem
         from automations.secrets import Variable, is_missing, json_lookup, json_object, json_text, variable_name
 
         where = f"secrets[{index}] ({entry.id})"
@@ -134,9 +135,11 @@ class SecretsManagerStep(Step[SecretsManagerOptions]):
                 pairs.append((name, found, json_key))
         variables = []
         for name, found, json_key in pairs:
-            if not KEY_PATTERN.fullmatch(name):
-                raise StepFailed(f"secret {entry.id} key {json_key!r} makes the variable name {name!r}, "
-                                 "which is not valid: set a `prefix`")
+            if entry.keys == ALL_KEYS:  # the secret chose the name (names in `keys: {NAME: key}` are checked at load)
+                problem = derived_name_problem(name, f"secret {entry.id} key {json_key!r}",
+                                               "name the variable in `keys:` or set a `prefix`")
+                if problem:
+                    raise StepFailed(problem)
             text = json_text(found)
             ctx.secret(text)
             variables.append(Variable(name, text, f"{where} key {json_key!r}"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from automations.envfile import KEY_PATTERN, EnvFileOptions
+from automations.envfile import EnvFileOptions
 from automations.errors import StepFailed, TransientError
 from automations.options import OptionError, option
 from automations.retry import RetryPolicy
@@ -47,6 +47,7 @@ class SsmParametersStep(Step[SsmParametersOptions]):
     _reader: ParameterStoreReader | None = None
 
     def run(self, ctx: StepContext) -> StepResult:
+        from automations.envnames import derived_name_problem
         from automations.secrets import ParameterStoreReader, Variable, aws_client, write_variables
 
         options = self.options
@@ -59,10 +60,10 @@ class SsmParametersStep(Step[SsmParametersOptions]):
         names = sorted(n for found in read.under_path.values() for n in found)
         names += [n for n in options.names if n in read.values and n not in names]
         variables = [Variable(self._variable_for(n), read.values[n], f"parameter {n}") for n in names]
-        for variable in variables:
-            if not KEY_PATTERN.fullmatch(variable.name):
-                raise StepFailed(f"{variable.source} makes the variable name {variable.name!r}, "
-                                 "which is not valid: set a `prefix`")
+        for variable in variables:  # every name here comes from a parameter's name
+            problem = derived_name_problem(variable.name, variable.source, "set a `prefix`")
+            if problem:
+                raise StepFailed(problem)
         return write_variables(ctx, options, variables, f"{len(names)} parameter{'s' if len(names) != 1 else ''}")
 
     def _check_missing(self, ctx: StepContext, missing: list[str], empty_path: bool) -> None:

@@ -50,3 +50,14 @@ def make_token(**claims: Any) -> str:
         else:
             payload[name] = value
     return jwt.encode(payload, _private_key(), algorithm="RS256", headers={"kid": "test-key-1"})
+
+
+def raw_token(payload: str, header: str = '{"alg":"RS256","typ":"JWT","kid":"test-key-1"}') -> str:
+    """A JWT-shaped token whose header and payload are exactly the JSON text given (which
+    may be JSON no encoder would write: NaN, 1e400, deep nesting). Its signature is junk."""
+    import base64
+
+    def part(text: str) -> str:
+        return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+
+    return f"{part(header)}.{part(payload)}.c2lnbmF0dXJl"

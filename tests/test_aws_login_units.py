@@ -6,9 +6,10 @@ import os
 import re
 
 import pytest
-from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import (ClientError, ConnectTimeoutError, EndpointConnectionError, NoRegionError,
+                                 ParamValidationError, ReadTimeoutError)
 
-from automations.errors import TransientError
+from automations.errors import StepFailed, TransientError
 from automations.sts import (SESSION_NAME_PATTERN, StsRejected, StsTransientError, classify, session_name_for,
                              sts_client)
 from conftest import run_cli
@@ -185,3 +186,19 @@ def test_an_aws_profile_that_does_not_exist_yet_does_not_stop_the_client(no_aws_
     monkeypatch.setenv("AWS_PROFILE", "not-written-yet")
 
     assert sts_client("us-east-1", {"AWS_PROFILE": "not-written-yet"}).meta.region_name == "us-east-1"
+
+
+@pytest.mark.parametrize("error", [
+    ParamValidationError(report="Invalid length for parameter RoleSessionName, value: 1, valid min length: 2"),
+    NoRegionError(),
+], ids=["ParamValidationError", "NoRegionError"])
+def test_errors_botocore_raises_before_sending_anything_are_fatal(error):
+    """Nothing went over the network: another attempt would fail the same way."""
+    from automations.aws import is_transient_aws_error
+    from automations.secrets import aws_errors
+
+    assert isinstance(classify(error), StsRejected) and not isinstance(classify(error), TransientError)
+    assert not is_transient_aws_error(error)
+    with pytest.raises(StepFailed) as raised, aws_errors("secretsmanager", "prod/app"):
+        raise error
+    assert not isinstance(raised.value, TransientError)

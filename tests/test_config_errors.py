@@ -197,6 +197,33 @@ def test_bad_retry_and_timeout_are_refused(write_config, base_env):
     assert "automations.yaml:6:18: `timeout` must be a positive number of seconds" in result.stderr
 
 
+
+def test_a_zero_timeout_is_refused_not_taken_as_no_timeout(write_config, base_env):
+    config = write_config("""
+        tasks:
+          hello:
+            steps:
+              - run: echo hi
+                timeout: 0
+    """)
+    result = validate(config, base_env)
+    assert result.code == 2
+    assert result.stderr == "automations.yaml:5:18: `timeout` must be a positive number of seconds\n"
+
+
+def test_a_misspelt_step_key_is_refused_not_ignored(write_config, base_env):
+    config = write_config("""
+        tasks:
+          hello:
+            steps:
+              - run: echo hi
+                retires: {attempts: 3}
+    """)
+    result = validate(config, base_env)
+    assert result.code == 2
+    assert result.stderr.startswith("automations.yaml:5:9: unknown key 'retires' in step; expected one of: ")
+    assert result.stderr.count("\n") == 1
+
 def test_duplicate_keys_are_refused(write_config, base_env):
     config = write_config("""
         tasks:

@@ -81,6 +81,26 @@ def test_a_failing_task_skips_its_dependents_and_independent_tasks_still_run(wri
     assert (tmp_path / "independent").exists()
 
 
+
+def test_a_task_whose_dependency_was_skipped_is_skipped_too_and_the_run_ends(write_config, base_env, tmp_path):
+    config = write_config(f"""
+        tasks:
+          a:
+            command: exit 3
+          b:
+            command: touch {tmp_path}/b
+            dependsOn: [a]
+          c:
+            command: touch {tmp_path}/c
+            dependsOn: [b]
+    """)
+    result = run_cli("-c", str(config), "run", "c", cwd=config.parent, env=base_env, timeout=60)
+    assert result.code == 1, result.output
+    assert "b skipped in 0.0s: dependency 'a' failed" in result.stdout
+    assert "c skipped in 0.0s: dependency 'b' skipped" in result.stdout
+    assert "3 tasks: 1 failed, 2 skipped" in result.stdout
+    assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
+
 def test_trigger_runs_the_triggered_tasks_and_their_dependencies(write_config, base_env, tmp_path):
     config = write_config(f"""
         tasks:

@@ -130,6 +130,52 @@ def test_all_keys_are_upper_cased_sanitised_and_prefixed(write_config, env, secr
     assert list(values) == ["DB_HOST", "DB_API_KEY", "DB_USER_NAME", "DB_MIXED_CASE9"]
 
 
+
+@pytest.mark.parametrize("key", ["LD_PRELOAD", "ld_audit", "BASH_ENV", "PROMPT_COMMAND", "NODE_OPTIONS", "path", "IFS",
+                                 "PYTHONSTARTUP", "GIT_SSH_COMMAND", "JAVA_TOOL_OPTIONS"])
+def test_a_dangerous_name_chosen_by_the_secret_is_refused_naming_the_key_and_nothing_is_written(
+        write_config, env, secrets, tmp_path, key):
+    name = secrets("hostile", {"API_URL": "https://api.example", key: "/tmp/evil.so"})
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out/.env").write_text("KEPT=1\n")
+    config = write_config(step(entry_lines(f"{{id: {name}, keys: '*'}}"), extra="mode: merge"))
+
+    result = run(config, env)
+
+    assert result.code == 1, result.output
+    assert f"secret {name} key {key!r} makes the variable name {key.upper()!r}" in result.output
+    assert "name the variable in `keys:` or set a `prefix`" in result.output
+    assert "/tmp/evil.so" not in result.output
+    assert (tmp_path / "out/.env").read_text() == "KEPT=1\n"
+
+
+def test_a_prefix_makes_the_secrets_names_safe(write_config, env, secrets, tmp_path):
+    name = secrets("prefixed", {"LD_PRELOAD": "x.so", "PATH": "/bin"})
+    config = write_config(step(entry_lines(f"{{id: {name}, keys: '*', prefix: APP_}}")))
+    result = run(config, env)
+    assert result.code == 0, result.output
+    assert read_with_python_dotenv(tmp_path / "out/.env") == {"APP_LD_PRELOAD": "x.so", "APP_PATH": "/bin"}
+
+
+def test_a_prefix_that_makes_a_dangerous_name_does_not_let_the_secret_choose_it(write_config, env, secrets, tmp_path):
+    name = secrets("loader", {"PRELOAD": "x.so"})
+    config = write_config(step(entry_lines(f"{{id: {name}, keys: '*', prefix: LD_}}")))
+    result = run(config, env)
+    assert result.code == 1
+    assert f"secret {name} key 'PRELOAD' makes the variable name 'LD_PRELOAD', read by the dynamic loader" in result.output
+    assert not (tmp_path / "out/.env").exists()
+
+
+def test_a_dangerous_name_the_user_wrote_is_their_choice(write_config, env, secrets, tmp_path):
+    name = secrets("chosen", {"opts": "--max-old-space-size=4096", "whole": "w"})
+    whole = secrets("whole", "/opt/tools/bin:/usr/bin")
+    config = write_config(step(entry_lines(f"{{id: {name}, keys: {{NODE_OPTIONS: opts}}}}",
+                                           f"{{id: {whole}, env: PATH}}")))
+    result = run(config, env)
+    assert result.code == 0, result.output
+    assert read_with_python_dotenv(tmp_path / "out/.env") == {"NODE_OPTIONS": "--max-old-space-size=4096",
+                                                              "PATH": "/opt/tools/bin:/usr/bin"}
+
 def test_non_string_json_values_are_written_as_json_text(write_config, env, secrets, tmp_path):
     name = secrets("types", {"port": 5432, "debug": True, "ratio": 0.5, "none": None, "tags": ["a", "b"],
                              "nested": {"k": "v"}})
@@ -370,6 +416,20 @@ def test_a_failing_run_leaves_the_previous_file_byte_for_byte(write_config, env,
     assert path.read_bytes() == before
     assert sorted(p.name for p in path.parent.iterdir()) == ["..env.lock", ".env"]  # no temporary file left
 
+
+
+@pytest.mark.parametrize("where", ["absolute", "outside the project", "home"])
+def test_the_file_may_be_absolute_or_outside_the_project_as_the_readme_says(write_config, env, secrets, tmp_path,
+                                                                          where):
+    name = secrets("anywhere", "v")
+    (tmp_path / "project").mkdir()
+    file = {"absolute": str(tmp_path / "elsewhere/.env"), "outside the project": "../elsewhere/.env",
+            "home": "~/elsewhere/.env"}[where]
+    config = write_config(step(entry_lines(f"{{id: {name}, env: V}}"), file=file), name="project/automations.yaml")
+    result = run(config, env)
+    assert result.code == 0, result.output
+    written = Path(env["HOME"]) / "elsewhere/.env" if where == "home" else tmp_path / "elsewhere/.env"
+    assert read_with_python_dotenv(written) == {"V": "v"}
 
 def test_the_file_is_private(write_config, env, secrets, tmp_path):
     name = secrets("private", "x")

@@ -204,3 +204,32 @@ def test_path_or_names_is_required_when_the_config_is_loaded(write_config, env):
     config = write_config(step("prefix: X_"))
     result = run_cli("-c", str(config), "validate", env=env)
     assert result.code == 2 and "give `path:`, `names:` or both" in result.output
+
+
+# -- names a parameter may not choose ------------------------------------------------------------
+
+@pytest.mark.parametrize("source", ["path", "names"])
+def test_a_parameter_making_a_dangerous_name_is_refused_naming_it_and_nothing_is_written(
+        write_config, env, put, root, tmp_path, source):
+    put(f"{root}/app/api_url", "https://api.example")
+    hostile = put(f"{root}/app/node_options", "--require /tmp/evil.js", "SecureString")
+    options = f"path: {root}/app" if source == "path" else f"names: [{root}/app/api_url, {hostile}]"
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out/.env").write_text("KEPT=1\n")
+    config = write_config(step(options + "\n                  mode: merge"))
+
+    result = run(config, env)
+
+    assert result.code == 1, result.output
+    assert (f"parameter {hostile} makes the variable name 'NODE_OPTIONS', read by Node.js, which secret content "
+            "may not choose; set a `prefix`") in result.output
+    assert "evil" not in result.output
+    assert (tmp_path / "out/.env").read_text() == "KEPT=1\n"
+
+
+def test_a_prefix_makes_a_parameters_name_safe(write_config, env, put, root, tmp_path):
+    put(f"{root}/app/node_options", "--max-old-space-size=4096")
+    config = write_config(step(f"path: {root}/app\n                  prefix: APP_"))
+    result = run(config, env)
+    assert result.code == 0, result.output
+    assert read_with_python_dotenv(tmp_path / "out/.env") == {"APP_NODE_OPTIONS": "--max-old-space-size=4096"}

@@ -293,3 +293,33 @@ def test_check_trust_never_prints_the_token(token_file, base_env, tmp_path) -> N
         result = run_cli(*verbosity, "aws", "check-trust", "--policy", str(policy), "--token-file",
                          str(token_file(token)), env=base_env)
         assert token not in result.output and token.split(".")[2] not in result.output
+
+
+# -- hostile tokens: one line each, on every path that reads a token -------------------------
+
+_CLAIMS = '"iss":"https://app.gitpod.io","aud":"sts.amazonaws.com","sub":"org:o/prj:p/env:e"'
+HOSTILE = {
+    "exp NaN": ('{' + _CLAIMS + ',"exp":NaN}', "holds NaN or Infinity"),
+    "exp 1e400": ('{' + _CLAIMS + ',"exp":1e400}', "'exp' claim is not a time"),
+    "exp -1e400": ('{' + _CLAIMS + ',"exp":-1e400}', "'exp' claim is not a time"),
+    "aud an object": ('{"iss":"https://app.gitpod.io","aud":{"a":1},"exp":1}', "'aud' claim is not a string"),
+    "nested deep": ('{' + _CLAIMS + ',"x":' + "[" * 20_000 + "]" * 20_000 + '}', "nested more than 32 levels"),
+}
+
+
+@pytest.mark.parametrize("command", [
+    ["token", "--decode"],
+    ["aws", "check-trust", "--policy", "trust.json"],
+    ["aws", "trust-policy", "--account", ACCOUNT, "--from-token"],
+], ids=["token --decode", "aws check-trust", "aws trust-policy --from-token"])
+@pytest.mark.parametrize("payload, message", HOSTILE.values(), ids=HOSTILE.keys())
+def test_a_hostile_token_gets_one_line_on_every_path(command, payload, message, token_file, base_env,
+                                                     tmp_path) -> None:
+    from jwts import raw_token
+
+    _generated_policy(tmp_path, base_env, "--org", ORG_ID)
+    result = run_cli(*command, "--token-file", str(token_file(raw_token(payload))), cwd=tmp_path, env=base_env)
+
+    assert result.code == 2, result.output
+    assert result.stdout == "" and result.stderr.count("\n") == 1, result.output
+    assert message in result.stderr and "Traceback" not in result.stderr

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import threading
 import time
@@ -16,7 +17,7 @@ from automations.errors import Cancelled, FatalError, StepFailed
 from automations.tokens import (CommandTokenSource, DefaultTokenChain, EnvTokenSource, FileTokenSource,
                                 GitHubActionsTokenSource, InvalidToken, TokenNotReady, TokenSource, TokenUnavailable,
                                 WebIdentityTokenFileSource, check_token, decode_unverified, token_source_for_task)
-from jwts import AUDIENCE, make_token
+from jwts import AUDIENCE, make_token, raw_token
 
 NOW = 1_800_000_000
 
@@ -74,7 +75,7 @@ def test_a_single_string_audience_is_accepted():
 def test_a_token_without_an_audience_is_refused():
     token = make_token(aud=None, iat=NOW, nbf=NOW, exp=NOW + 3600)
 
-    with pytest.raises(InvalidToken, match="audience"):
+    with pytest.raises(InvalidToken, match=r"^the token has no audience \(aud\); STS needs 'sts.amazonaws.com'"):
         check_token(token, AUDIENCE, now=NOW)
 
 
@@ -96,6 +97,71 @@ def test_decode_gives_the_header_and_the_claims_unverified():
 def test_a_non_numeric_expiry_is_refused():
     with pytest.raises(InvalidToken, match="'exp' claim is not a number"):
         check_token(make_token(exp="tomorrow"), AUDIENCE)
+
+
+# -- hostile payloads: one clear refusal each, never a crash or a pass ------------------------
+
+_VALID = '"iss":"https://app.gitpod.io","aud":"sts.amazonaws.com","sub":"org:o/prj:p/env:e"'
+HOSTILE_PAYLOADS = {
+    "exp NaN": ('{' + _VALID + ',"exp":NaN}', "holds NaN or Infinity, which JSON does not allow"),
+    "exp Infinity": ('{' + _VALID + ',"exp":Infinity}', "holds NaN or Infinity"),
+    "exp -Infinity": ('{' + _VALID + ',"exp":-Infinity}', "holds NaN or Infinity"),
+    "exp 1e400": ('{' + _VALID + ',"exp":1e400}', "'exp' claim is not a time between the years 1 and 9999"),
+    "exp -1e400": ('{' + _VALID + ',"exp":-1e400}', "'exp' claim is not a time between"),
+    "exp past year 9999": ('{' + _VALID + ',"exp":1e15}', "'exp' claim is not a time between"),
+    "exp 5000 digits": ('{' + _VALID + ',"exp":' + "9" * 5000 + '}', "not a JWT"),
+    "exp a string": ('{' + _VALID + ',"exp":"1800000000"}', "'exp' claim is not a number"),
+    "exp a bool": ('{' + _VALID + ',"exp":true}', "'exp' claim is not a number"),
+    "exp a list": ('{' + _VALID + ',"exp":[1]}', "'exp' claim is not a number"),
+    "nbf NaN": ('{' + _VALID + ',"nbf":NaN}', "holds NaN or Infinity"),
+    "nbf -1e400": ('{' + _VALID + ',"nbf":-1e400}', "'nbf' claim is not a time between"),
+    "iat an object": ('{' + _VALID + ',"iat":{}}', "'iat' claim is not a number"),
+    "aud a number": ('{"iss":"https://app.gitpod.io","aud":5}', "'aud' claim is not a string or a list of strings"),
+    "aud an object": ('{"iss":"https://app.gitpod.io","aud":{"sts.amazonaws.com":1}}', "'aud' claim is not a string"),
+    "aud null": ('{"iss":"https://app.gitpod.io","aud":null}', "'aud' claim is not a string"),
+    "aud a list of lists": ('{"iss":"https://app.gitpod.io","aud":[["sts.amazonaws.com"]]}', "'aud' claim is not a string"),
+    "iss a list": ('{"iss":["https://app.gitpod.io"],"aud":"sts.amazonaws.com"}', "'iss' claim is not a string"),
+    "sub a number": ('{' + _VALID.replace('"sub":"org:o/prj:p/env:e"', '"sub":7') + '}', "'sub' claim is not a string"),
+    "nested 100000 deep": ('{' + _VALID + ',"x":' + "[" * 100_000 + "]" * 100_000 + '}', "nested more than 32 levels deep"),
+    "nested 500 deep": ('{' + _VALID + ',"x":' + "[" * 500 + "]" * 500 + '}', "nested more than 32 levels deep"),
+    "nested objects": ('{' + _VALID + ',"x":' + '{"a":' * 40 + '1' + '}' * 40 + '}', "nested more than 32 levels deep"),
+}
+
+
+@pytest.mark.parametrize("payload, message", HOSTILE_PAYLOADS.values(), ids=HOSTILE_PAYLOADS.keys())
+def test_a_hostile_payload_is_refused_with_one_clear_reason(payload, message):
+    with pytest.raises(InvalidToken) as raised:
+        check_token(raw_token(payload), AUDIENCE, now=NOW)
+
+    assert message in str(raised.value)
+    assert "\n" not in str(raised.value) and len(str(raised.value)) < 300
+
+
+@pytest.mark.parametrize("header, message", [
+    ('{"alg":NaN}', "holds NaN or Infinity"),
+    ('{"alg":["RS256"]}', "header 'alg' is not a string"),
+    ('{"alg":"RS256","kid":{"a":1}}', "header 'kid' is not a string"),
+    ("[" * 50_000 + "]" * 50_000, "header is nested more than 32 levels deep"),
+])
+def test_a_hostile_header_is_refused_with_one_clear_reason(header, message):
+    with pytest.raises(InvalidToken, match=re.escape(message)):
+        decode_unverified(raw_token('{' + _VALID + '}', header=header))
+
+
+def test_nesting_up_to_the_limit_is_accepted():
+    claims = decode_unverified(raw_token('{' + _VALID + ',"x":' + "[" * 31 + "]" * 31 + '}'))[1]
+
+    assert isinstance(claims["x"], list)
+
+
+def test_a_long_audience_list_is_shown_shortened():
+    audiences = [f"api://{'x' * 500}{i}" for i in range(10_000)]
+    token = make_token(aud=audiences, iat=NOW, nbf=NOW, exp=NOW + 3600)
+
+    with pytest.raises(InvalidToken) as raised:
+        check_token(token, AUDIENCE, now=NOW)
+
+    assert "(10000 in all)" in str(raised.value) and len(str(raised.value)) < 600
 
 
 # -- sources ------------------------------------------------------------------------------------
