@@ -102,7 +102,6 @@ def is_transient_aws_error(error: BaseException) -> bool:
 
     if isinstance(error, TransientError):
         return True
-
     if isinstance(error, (ConnectionError, HTTPClientError, ReadTimeoutError)):
         return True
     if isinstance(error, ClientError):
@@ -242,6 +241,9 @@ def _shut_down(connections: list[Any]) -> None:
                 pass  # already closed
 
 
+_POOL_CLASSES: dict[str, type] | None = None
+
+
 def _tracking_pool_classes() -> dict[str, type]:
     """botocore's connection pools, with connections that tell the call in their thread
     that they carry its request (so an abandoned call's connection can be shut down)."""
@@ -265,9 +267,6 @@ def _tracking_pool_classes() -> dict[str, type]:
                           {"ConnectionCls": tracking(AWSHTTPSConnection)}),
         }
     return _POOL_CLASSES
-
-
-_POOL_CLASSES: dict[str, type] | None = None
 
 
 class BoundedClient:

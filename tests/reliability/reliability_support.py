@@ -10,6 +10,7 @@ import os
 import stat
 import uuid
 from pathlib import Path
+from typing import NamedTuple
 
 import boto3
 
@@ -18,6 +19,29 @@ ASSUME = "AssumeRoleWithWebIdentity"
 BATCH = "BatchGetSecretValue"
 FAST_RETRY = "{attempts: 4, initialDelay: 0.01, maxDelay: 0.05}"
 TEMP_PREFIX = ".automations-tmp-"
+
+
+class AwsStep(NamedTuple):
+    """An AWS step as the hostile-endpoint tests use it: alone in task `boot`, writing .env."""
+    name: str
+    endpoint_variable: str   # the AWS_ENDPOINT_URL_* variable of the service it calls
+    action: str              # the operation every attempt sends first
+    options: str             # its `with:` lines
+
+    def config(self, limits: str) -> str:
+        """automations.yaml with this step and `limits` (`retry: ...`, `timeout: 5`)."""
+        with_lines = "".join(f"          {line}\n" for line in self.options.splitlines())
+        return f"tasks:\n  boot:\n    steps:\n      - uses: {self.name}\n        {limits}\n        with:\n{with_lines}"
+
+
+AWS_STEPS = {step.name: step for step in (
+    AwsStep("aws-login", "AWS_ENDPOINT_URL_STS", "AssumeRoleWithWebIdentity",
+            f"roleArn: {ROLE}\ntoken: {{file: token}}\nprofile: dev\nregion: us-east-1\nenvFile: .env"),
+    AwsStep("secrets-manager", "AWS_ENDPOINT_URL_SECRETS_MANAGER", "BatchGetSecretValue",
+            "file: .env\nmode: merge\nregion: us-east-1\nsecrets: [{id: app/api, env: API_TOKEN}]"),
+    AwsStep("ssm-parameters", "AWS_ENDPOINT_URL_SSM", "GetParametersByPath",
+            "file: .env\nmode: merge\nregion: us-east-1\npath: /app/"),
+)}
 
 
 def unique_prefix() -> str:

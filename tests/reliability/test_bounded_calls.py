@@ -21,46 +21,17 @@ import pytest
 from conftest import AUTOMATIONS, run_cli
 from hostile_endpoint import HostileEndpoint
 from jwts import make_token
-from reliability_support import ROLE, snapshot
+from reliability_support import AWS_STEPS, snapshot
 
-STEPS = {
-    "aws-login": ("AWS_ENDPOINT_URL_STS", "AssumeRoleWithWebIdentity", f"""\
-      - uses: aws-login
-        timeout: 5
-        with:
-          roleArn: {ROLE}
-          token: {{file: token}}
-          profile: dev
-          region: us-east-1
-"""),
-    "secrets-manager": ("AWS_ENDPOINT_URL_SECRETS_MANAGER", "BatchGetSecretValue", """\
-      - uses: secrets-manager
-        timeout: 5
-        with:
-          file: .env
-          region: us-east-1
-          secrets:
-            - {id: app/api, env: API_TOKEN}
-"""),
-    "ssm-parameters": ("AWS_ENDPOINT_URL_SSM", "GetParametersByPath", """\
-      - uses: ssm-parameters
-        timeout: 5
-        with:
-          file: .env
-          region: us-east-1
-          path: /app/
-"""),
-}
 STEP_BOUND = 20.0    # seconds; a quiet machine: 5 s (the timeout) plus about 0.5 s of start-up
 SIGNAL_BOUND = 6.0   # seconds; a quiet machine: well under 1 s
 
 
 def project(tmp_path: Path, aws_env: dict[str, str], step: str, endpoint: HostileEndpoint) -> Path:
-    variable, _, config = STEPS[step]
     (tmp_path / "token").write_text(make_token())
     (tmp_path / ".env").write_text("API_TOKEN='previous-value'\n")
-    (tmp_path / "automations.yaml").write_text(f"tasks:\n  boot:\n    steps:\n{config}")
-    aws_env.update({variable: endpoint.url, "AWS_ACCESS_KEY_ID": "AKIAENVIRONMENT00001",
+    (tmp_path / "automations.yaml").write_text(AWS_STEPS[step].config("timeout: 5"))
+    aws_env.update({AWS_STEPS[step].endpoint_variable: endpoint.url, "AWS_ACCESS_KEY_ID": "AKIAENVIRONMENT00001",
                     "AWS_SECRET_ACCESS_KEY": "environment/secret/key/00001", "AUTOMATIONS_AWS_READ_TIMEOUT": "60"})
     return tmp_path / "automations.yaml"
 
@@ -75,7 +46,7 @@ def wait_for(condition: Any, seconds: float) -> bool:
 
 
 @pytest.mark.parametrize("mode", ["hang", "drip"])
-@pytest.mark.parametrize("step", list(STEPS))
+@pytest.mark.parametrize("step", list(AWS_STEPS))
 def test_a_step_blocked_in_an_aws_call_ends_at_its_timeout(step, mode, tmp_path, aws_env):
     with HostileEndpoint(mode) as endpoint:
         config = project(tmp_path, aws_env, step, endpoint)
@@ -91,9 +62,9 @@ def test_a_step_blocked_in_an_aws_call_ends_at_its_timeout(step, mode, tmp_path,
 
 
 @pytest.mark.parametrize("mode", ["hang", "drip"])
-@pytest.mark.parametrize("step", list(STEPS))
+@pytest.mark.parametrize("step", list(AWS_STEPS))
 def test_sigterm_ends_a_run_blocked_in_an_aws_call_at_once(step, mode, tmp_path, aws_env):
-    _, action, _ = STEPS[step]
+    action = AWS_STEPS[step].action
     with HostileEndpoint(mode) as endpoint:
         config = project(tmp_path, aws_env, step, endpoint)
         before = snapshot(tmp_path, ignore=("home",))

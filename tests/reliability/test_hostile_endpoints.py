@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Iterator
 
 import pytest
 
 from conftest import Result, run_cli
 from hostile_endpoint import MODES, PLANTED, HostileEndpoint
 from jwts import make_token
-from reliability_support import ROLE, snapshot
+from reliability_support import AWS_STEPS, AwsStep, snapshot
 
 ATTEMPTS = 2
 FATAL_MODES = ("incomplete",)
@@ -41,47 +41,9 @@ PREVIOUS_SECRETS = ("previous-api-token-value-0001", "kept-other-value-0002",
                     "previous/secret+access+key+0000000000001")
 
 
-class Service(NamedTuple):
-    step: str              # the step under test
-    variable: str          # its AWS_ENDPOINT_URL_* variable
-    action: str            # the operation every attempt sends first
-    config: str            # the task's steps
-
-
-STEPS = {
-    "aws-login": Service("aws-login", "AWS_ENDPOINT_URL_STS", "AssumeRoleWithWebIdentity", f"""\
-      - uses: aws-login
-        retry: {RETRY}
-        with:
-          roleArn: {ROLE}
-          token: {{file: token}}
-          profile: dev
-          region: us-east-1
-          envFile: .env
-"""),
-    "secrets-manager": Service("secrets-manager", "AWS_ENDPOINT_URL_SECRETS_MANAGER", "BatchGetSecretValue", f"""\
-      - uses: secrets-manager
-        retry: {RETRY}
-        with:
-          file: .env
-          mode: merge
-          region: us-east-1
-          secrets:
-            - {{id: app/api, env: API_TOKEN}}
-"""),
-    "ssm-parameters": Service("ssm-parameters", "AWS_ENDPOINT_URL_SSM", "GetParametersByPath", f"""\
-      - uses: ssm-parameters
-        retry: {RETRY}
-        with:
-          file: .env
-          mode: merge
-          region: us-east-1
-          path: /app/
-"""),
-}
 # What each step's cut-off answer is: STS speaks XML, Secrets Manager and SSM speak JSON.
 CUT_MODE = {"aws-login": "broken-xml", "secrets-manager": "truncated-json", "ssm-parameters": "truncated-json"}
-CASES = [(step, mode) for step in STEPS for mode in MODES
+CASES = [(step, mode) for step in AWS_STEPS for mode in MODES
          if mode not in ("broken-xml", "truncated-json") or CUT_MODE[step] == mode]
 
 
@@ -103,12 +65,12 @@ def project(tmp_path: Path, aws_env: dict[str, str]) -> Path:
 
 
 @pytest.fixture(params=CASES, ids=[f"{step}-{mode}" for step, mode in CASES])
-def case(request: Any, project: Path, aws_env: dict[str, str]) -> Iterator[tuple[Service, HostileEndpoint]]:
+def case(request: Any, project: Path, aws_env: dict[str, str]) -> Iterator[tuple[AwsStep, HostileEndpoint]]:
     step, mode = request.param
-    service = STEPS[step]
-    (project / "automations.yaml").write_text(f"tasks:\n  boot:\n    steps:\n{service.config}")
+    service = AWS_STEPS[step]
+    (project / "automations.yaml").write_text(service.config(f"retry: {RETRY}"))
     with HostileEndpoint(mode) as endpoint:
-        aws_env[service.variable] = endpoint.url
+        aws_env[service.endpoint_variable] = endpoint.url
         if mode == "drip":
             aws_env["AUTOMATIONS_AWS_READ_TIMEOUT"] = DRIP_READ_TIMEOUT
         yield service, endpoint
@@ -167,7 +129,7 @@ def test_a_hostile_endpoint_fails_the_step_after_its_retries_and_leaks_and_write
     attempts = 1 if endpoint.mode in FATAL_MODES else ATTEMPTS
     assert endpoint.count(service.action) == attempts, (endpoint.actions, result.output)
     if output == "text":
-        failures = [line for line in result.stdout.splitlines() if f"{service.step}: failed" in line]
+        failures = [line for line in result.stdout.splitlines() if f"{service.name}: failed" in line]
         assert len(failures) == 1, result.output
     else:
         events = [json.loads(line) for line in result.stdout.splitlines()]
@@ -183,10 +145,10 @@ def test_a_hostile_endpoint_fails_the_step_after_its_retries_and_leaks_and_write
 
 def test_without_tracebacks_the_failure_is_one_line_naming_what_went_wrong(project, aws_env):
     """Broken XML holding fresh keys: the message says the answer was cut off, and no more."""
-    service = STEPS["aws-login"]
-    (project / "automations.yaml").write_text(f"tasks:\n  boot:\n    steps:\n{service.config}")
+    service = AWS_STEPS["aws-login"]
+    (project / "automations.yaml").write_text(service.config(f"retry: {RETRY}"))
     with HostileEndpoint("broken-xml") as endpoint:
-        aws_env[service.variable] = endpoint.url
+        aws_env[service.endpoint_variable] = endpoint.url
         result = run_cli("-c", str(project / "automations.yaml"), "run", "boot", cwd=project, env=aws_env)
 
     assert result.code == 1
