@@ -1,6 +1,7 @@
 """AWS clients, written once: the sessions a run has obtained, client settings (timeouts, a
-single botocore attempt per call so our retries do not multiply with botocore's), which
-AWS errors are transient, and two promises every call of every client made here keeps:
+single botocore attempt per call so our retries do not multiply with botocore's), which AWS
+errors are worth another attempt (throttled or transient), the AWS steps' default retries,
+and two promises every call of every client made here keeps:
 
 - an answer is checked before botocore parses it: an HTML page, a cut-off body or one that
   is not the protocol's JSON or XML raises `AwsAnswerError`, whose message describes the
@@ -21,6 +22,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple, TypeVar
 
 from automations.errors import Cancelled, StepFailed, TransientError
+from automations.retry import THROTTLED, TRANSIENT, RetryPolicies, RetryPolicy
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -37,14 +39,34 @@ CALL_DEADLINE_VARIABLE = "AUTOMATIONS_AWS_CALL_DEADLINE"
 # How often a waiting call looks at its step's cancellation: "at once" for a person.
 CANCEL_POLL_SECONDS = 0.05
 
-TRANSIENT_CODES = frozenset({
+# A shared quota said no: spread out (botocore's list of throttling codes, standard mode).
+THROTTLING_CODES = frozenset({
     "Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded",
     "TooManyRequestsException", "RequestThrottled", "RequestThrottledException",
     "ProvisionedThroughputExceededException", "SlowDown", "PriorRequestNotComplete",
+    "BandwidthLimitExceeded", "EC2ThrottledException",
+})
+# The service had a moment: try again soon (with any 5xx and any dropped connection).
+TRANSIENT_CODES = frozenset({
     "InternalFailure", "InternalError", "InternalServerError", "InternalServiceError",
     "ServiceUnavailable", "ServiceUnavailableException", "RequestTimeout",
     "RequestTimeoutException", "IDPCommunicationError",
 })
+
+# The default retries of the AWS steps (aws-login, secrets-manager, ssm-parameters), chosen by
+# measurement (issue 16; bench/fleet.py, BENCHMARKS.md "Fleet and lone environment"). One
+# budget for both classes (12 attempts, 300 s), so a 5xx met late in a throttled herd does
+# not end the login; the wait is what fits the error:
+# - transient: a lone environment whose first attempt meets a hiccup is logged in about a
+#   second later (the first wait is uniform in [0, 0.5 s]); twelve attempts reach ~60 s, for
+#   a token source that takes a while at environment start;
+# - throttled: a fleet booting together spreads over the quota. In the exact-herd model,
+#   3 000 environments against 50 requests/s all succeed, 3.6 calls each, p90 1.06x the
+#   60 s floor; 10 000 need 5.3 calls each (what keeps them under 4: BENCHMARKS.md).
+AWS_RETRY = RetryPolicies(
+    transient=RetryPolicy(attempts=12, initial_delay=0.5, max_delay=15.0, deadline=300.0),
+    throttled=RetryPolicy(attempts=12, initial_delay=10.0, max_delay=120.0, deadline=300.0),
+)
 
 
 class AwsCredentials(NamedTuple):
@@ -95,19 +117,33 @@ def http_status(error: BaseException) -> int | None:
     return None
 
 
-def is_transient_aws_error(error: BaseException) -> bool:
-    """Throttling, 5xx, dropped connections and timeouts: worth another attempt. (Also our
-    own transient errors, such as an answer cut off or too slow: see `bounded_call`.)"""
+def aws_error_class(error: BaseException) -> str | None:
+    """THROTTLED (throttling codes, HTTP 429), TRANSIENT (5xx, dropped connections, timeouts;
+    also our own transient errors, such as an answer cut off or too slow: `bounded_call`)
+    or None: fatal, another attempt cannot help."""
     from botocore.exceptions import ClientError, ConnectionError, HTTPClientError, ReadTimeoutError
 
     if isinstance(error, TransientError):
-        return True
+        return error.error_class
     if isinstance(error, (ConnectionError, HTTPClientError, ReadTimeoutError)):
-        return True
+        return TRANSIENT
     if isinstance(error, ClientError):
-        status = http_status(error) or 0
-        return error_code(error) in TRANSIENT_CODES or status >= 500 or status == 429
-    return False
+        return code_class(error_code(error), http_status(error))
+    return None
+
+
+def code_class(code: str | None, status: int | None = None) -> str | None:
+    """The class of an AWS error code (and HTTP status, if known)."""
+    if code in THROTTLING_CODES or status == 429:
+        return THROTTLED
+    if code in TRANSIENT_CODES or (status or 0) >= 500:
+        return TRANSIENT
+    return None
+
+
+def is_transient_aws_error(error: BaseException) -> bool:
+    """Throttling, 5xx, dropped connections and timeouts: worth another attempt."""
+    return aws_error_class(error) is not None
 
 
 # -- answers are checked before they are believed ----------------------------------------------
