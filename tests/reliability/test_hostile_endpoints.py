@@ -6,8 +6,9 @@ expects. For every mode and every step:
 - every attempt of the step's retry policy was made, as each of these is transient; except
   for a well-formed answer without what the call promises (`incomplete`): one call, as a
   retry would get the same answer;
-- no secret, key or token in any output (text, and every string of every JSON line
-  decoded), nor in the history, the logs, or what `status` and `logs` print afterwards;
+- no secret, key or token, nor its JSON-escaped, URL-encoded or base64 form, in any output
+  (text, and every string of every JSON line decoded), nor in the history, the logs, or what
+  `status` and `logs` print afterwards;
 - the env file and the credentials files that were there before are unchanged, byte for byte.
 
 Only the service under test is pointed at the hostile endpoint (AWS_ENDPOINT_URL_STS,
@@ -21,10 +22,10 @@ from typing import Any, Iterator
 
 import pytest
 
-from conftest import Result, run_cli
+from conftest import run_cli
 from hostile_endpoint import MODES, PLANTED, HostileEndpoint
 from jwts import make_token
-from reliability_support import AWS_STEPS, AwsStep, snapshot
+from reliability_support import AWS_STEPS, AwsStep, decoded, printable_forms, snapshot
 
 ATTEMPTS = 2
 FATAL_MODES = ("incomplete",)
@@ -76,39 +77,20 @@ def case(request: Any, project: Path, aws_env: dict[str, str]) -> Iterator[tuple
         yield service, endpoint
 
 
-def strings_in(value: Any) -> Iterator[str]:
-    """Every string a decoded JSON document holds, keys included."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield key
-            yield from strings_in(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from strings_in(item)
-
-
-def decoded(result: Result) -> list[str]:
-    """stdout's JSON lines decoded, every string in them; stderr as it is."""
-    texts = [result.stderr]
-    for line in result.stdout.splitlines():
-        texts.extend(strings_in(json.loads(line)))
-    return texts
-
-
 def secrets_known(project: Path) -> list[str]:
     token = (project / "token").read_text()
     return [*PLANTED, *PREVIOUS_SECRETS, token, token.rsplit(".", 1)[-1]]
 
 
-def leaks(texts: dict[str, list[str]], secrets: list[str]) -> list[tuple[str, str]]:
-    return [(where, secret[:8] + "...") for where, found in texts.items() for text in found
-            for secret in secrets if secret in text]
+def leaks(texts: dict[str, str], secrets: list[str]) -> list[tuple[str, str]]:
+    """Each secret, in any form GitHub Actions masks, in any text or any string of its JSON lines."""
+    forms = {form: secret for secret in secrets for form in printable_forms(secret)}
+    return sorted({(where, forms[form][:8] + "...") for where, text in texts.items() for string in decoded(text)
+                   for form in forms if form in string})
 
 
-def state_files(env: dict[str, str]) -> dict[str, list[str]]:
-    return {str(p): [p.read_text(errors="replace")] for p in Path(env["XDG_STATE_HOME"]).rglob("*") if p.is_file()}
+def state_files(env: dict[str, str]) -> dict[str, str]:
+    return {str(p): p.read_text(errors="replace") for p in Path(env["XDG_STATE_HOME"]).rglob("*") if p.is_file()}
 
 
 def watched_files(project: Path, env: dict[str, str]) -> dict[str, Any]:
@@ -138,8 +120,8 @@ def test_a_hostile_endpoint_fails_the_step_after_its_retries_and_leaks_and_write
     assert after == before
     status = run_cli("status", "-c", str(project / "automations.yaml"), cwd=project, env=aws_env)
     logs = run_cli("logs", "-c", str(project / "automations.yaml"), cwd=project, env=aws_env)
-    texts = {"run": decoded(result) if output == "json" else [result.stdout, result.stderr],
-             "status": [status.output], "logs": [logs.output], **state_files(aws_env)}
+    texts = {"stdout": result.stdout, "stderr": result.stderr, "status": status.output, "logs": logs.output,
+             **state_files(aws_env)}
     assert leaks(texts, secrets_known(project)) == []
 
 
