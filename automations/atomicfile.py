@@ -3,13 +3,13 @@
 Credential and env files are written here and nowhere else: a temporary file in the same
 directory (so the rename cannot cross file systems), created 0600, fsynced, renamed over the
 target, and the directory fsynced so the rename survives a crash. A symlinked target is
-refused: following it would let whoever planted it choose where our secrets go.
+refused: following it would let whoever planted it choose where our secrets go. So is a
+target that is not a regular file: opening a FIFO to read it blocks forever (#11).
 """
 from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import stat
 from pathlib import Path
@@ -21,14 +21,68 @@ TEMP_PREFIX = ".automations-tmp-"
 
 
 def ensure_private_dir(directory: Path) -> None:
-    """Create `directory` (and missing parents) 0700. Existing directories keep their mode:
-    ~/.aws may be shared on purpose."""
+    """Create `directory` and each missing parent 0700, whatever the umask (under umask 000,
+    os.makedirs would make the parents 0777). Existing directories keep their mode: ~/.aws
+    may be shared on purpose."""
     if directory.is_dir():
         return
-    try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-    except OSError as error:
-        raise StepFailed(f"cannot create directory {directory}: {error.strerror}") from None
+    missing = []
+    while not directory.is_dir():
+        missing.append(directory)
+        if directory.parent == directory:
+            break
+        directory = directory.parent
+    for path in reversed(missing):
+        try:
+            os.mkdir(path, 0o700)
+            os.chmod(path, 0o700)  # the umask may have taken the owner's bits too
+        except FileExistsError:
+            if not path.is_dir():
+                raise StepFailed(f"cannot create directory {path}: it exists and is not a directory") from None
+        except OSError as error:
+            raise StepFailed(f"cannot create directory {path}: {error.strerror}") from None
+
+
+def writable_by_others(directory: Path) -> Path | None:
+    """The first of `directory` and its parents that someone else could change: owned by
+    another user (root aside), or writable by everyone without the sticky bit (which /tmp
+    has). Whoever can change one of them can swap our files under it. Group-writable is
+    accepted: with per-user groups (umask 002) that group is the owner alone."""
+    uid = os.getuid()
+    for path in (directory, *directory.parents):
+        try:
+            info = os.stat(path)
+        except OSError:
+            continue  # not created yet
+        if info.st_uid not in (uid, 0):
+            return path
+        if info.st_mode & stat.S_IWOTH and not info.st_mode & stat.S_ISVTX:
+            return path
+    return None
+
+
+def refuse_shared_dir(directory: Path, what: str | None = None) -> None:
+    """StepFailed, saying what to do, when `directory` (holding `what`) could be changed by others."""
+    shared = writable_by_others(directory.absolute())
+    if shared is not None:
+        reason = (f"{shared} can be changed by other users "
+                  f"(make it yours and not world-writable, e.g. chmod o-w {shared})")
+        raise StepFailed(f"refusing to keep {what} in {directory}: {reason}" if what else reason)
+
+
+def check_writable(path: Path) -> None:
+    """StepFailed unless `write_atomic(path, ...)` could succeed as far as we can tell without
+    writing: so a step finds out before it writes anything else (issue 10)."""
+    refuse_symlink(path)
+    if path.exists() and not path.is_file():
+        raise StepFailed(f"{path} exists and is not a regular file")
+    existing = path.parent
+    while not existing.is_dir() and existing.parent != existing:
+        if existing.exists():
+            raise StepFailed(f"cannot create directory {existing}: it exists and is not a directory")
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise StepFailed(f"cannot write {path}: {existing} is not writable")
 
 
 def refuse_symlink(path: Path) -> None:
@@ -37,13 +91,30 @@ def refuse_symlink(path: Path) -> None:
                          "(remove the link or point the option at the real file)")
 
 
+_KINDS = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a character device",
+          stat.S_IFBLK: "a block device", stat.S_IFDIR: "a directory"}
+
+
+def refuse_special(path: Path, info: os.stat_result | None = None) -> None:
+    """Refuse an existing `path` that is not a regular file (its `stat`, unless given)."""
+    if info is None:
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            return
+        except OSError as error:
+            raise StepFailed(f"cannot read {path}: {error.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = _KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
+        raise StepFailed(f"{path} is {kind}, not a regular file; refusing to use it")
+
+
 def write_atomic(path: Path | str, data: bytes, mode: int = 0o600) -> None:
     """Replace `path` with `data` atomically, with permissions `mode`."""
     path = Path(path)
     refuse_symlink(path)
     ensure_private_dir(path.parent)
-    if path.exists() and not path.is_file():
-        raise StepFailed(f"{path} exists and is not a regular file")
+    refuse_special(path)
     temp_path = None
     _remove_abandoned_temps(path)
     try:
@@ -117,6 +188,8 @@ def locked(path: Path | str) -> Iterator[None]:
 
     The lock lives on a sibling `.lock` file: the target itself is replaced by rename, so a
     lock on it would be a lock on a file that is about to disappear."""
+    import fcntl  # here: `validate` uses this module (the entry-point cache) and never locks
+
     path = Path(path)
     ensure_private_dir(path.parent)
     lock_path = path.parent / f".{path.name}.lock"
@@ -132,16 +205,41 @@ def locked(path: Path | str) -> Iterator[None]:
 
 
 def read_text_if_exists(path: Path | str) -> str | None:
+    data = read_bytes_if_exists(path)
+    return None if data is None else data.decode("utf-8")
+
+
+def read_bytes_if_exists(path: Path | str) -> bytes | None:
+    """The file's bytes; None when it does not exist. A symlink or anything but a regular file
+    is refused at once, and nothing is opened in a way that could block."""
     path = Path(path)
     refuse_symlink(path)
+    refuse_special(path)
     try:
-        return path.read_text(encoding="utf-8")
+        # O_NONBLOCK: a FIFO swapped in after the check still cannot block the open.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
         return None
     except OSError as error:
         raise StepFailed(f"cannot read {path}: {error.strerror}") from None
+    with os.fdopen(fd, "rb") as file:
+        refuse_special(path, os.fstat(file.fileno()))
+        try:
+            return file.read()
+        except OSError as error:
+            raise StepFailed(f"cannot read {path}: {error.strerror}") from None
 
 
 def is_private(path: Path | str) -> bool:
     """True when only the owner can read the file (what credential files must be)."""
     return stat.S_IMODE(os.stat(path).st_mode) & 0o077 == 0
+
+
+def is_private_file_of_ours(path: Path | str) -> bool:
+    """A regular file (after links) we own that only we can read or write: what may hold
+    secrets, or say which command to run."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode) and info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & 0o077 == 0

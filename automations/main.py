@@ -113,7 +113,9 @@ def _aws(aws: argparse.ArgumentParser) -> None:
     aws_commands = aws.add_subparsers(dest="aws_command", metavar="AWS_COMMAND", required=True, parser_class=_Parser)
     process = aws_commands.add_parser("credential-process", parents=[common],
                                       help="credential_process for AWS SDKs: cached, refreshed before expiry")
-    process.add_argument("--task", metavar="TASK", required=True, help="the task holding the aws-login step")
+    which = process.add_mutually_exclusive_group(required=True)
+    which.add_argument("--cache", metavar="FILE", help="the cache the login wrote (what ~/.aws/config names)")
+    which.add_argument("--task", metavar="TASK", help="the task holding the aws-login step (of -c's config)")
     process.add_argument("--step", metavar="ID", help="the aws-login step's id, when the task has several")
     trust_policy = aws_commands.add_parser("trust-policy", parents=[common], help="print a least-privilege trust policy")
     _trust_options(trust_policy)
@@ -190,6 +192,28 @@ def _command_in(argv: Sequence[str]) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    code = _main(argv)
+    if argv is None:  # the program itself, not a caller in the same process (tests)
+        _exit_without_abandoned_work(code)
+    return code
+
+
+def _exit_without_abandoned_work(code: int) -> None:
+    """A step the runner abandoned (past its timeout, or on Ctrl-C) may still run in a thread,
+    and any thread pool it started would be joined at interpreter exit: the process would
+    wait for what it gave up on (#11). Nothing else runs by now, so leave at once."""
+    import threading
+
+    if any(thread.is_alive() for thread in threading.enumerate() if thread is not threading.current_thread()):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(only=_command_in(argv))
     args = parser.parse_args(argv)

@@ -2,13 +2,17 @@
 change, every other byte stays; what we write, botocore reads."""
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import stat
+import sys
 from pathlib import Path
 
 import pytest
 
-from automations.credentials_file import (CredentialCache, SharedAwsFiles, config_section, read_section,
+from automations import credentials_file
+from automations.credentials_file import (STATIC_KEYS, CredentialCache, SharedAwsFiles, config_section, read_section,
                                           update_section)
 from automations.errors import StepFailed
 
@@ -145,16 +149,58 @@ def test_an_unchanged_file_is_not_rewritten(files_env):
     assert os.stat(files_env["AWS_SHARED_CREDENTIALS_FILE"]).st_ino == before
 
 
-def test_a_symlinked_config_file_is_refused_and_left_alone(files_env, tmp_path):
+def test_a_symlinked_config_file_has_its_target_replaced_and_stays_a_link(files_env, tmp_path):
+    target = tmp_path / "dotfiles" / "aws-config"
+    target.parent.mkdir()
+    target.write_text("[default]\nregion = us-east-1\n")
+    target.chmod(0o644)
+    link = Path(files_env["AWS_CONFIG_FILE"])
+    link.parent.mkdir()
+    link.symlink_to(target)
+
+    SharedAwsFiles(files_env).update("dev", {"aws_access_key_id": "K"}, {"region": "eu-west-1"})
+
+    assert link.is_symlink() and link.resolve() == target
+    assert target.read_text() == "[default]\nregion = us-east-1\n\n[profile dev]\nregion = eu-west-1\n"
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o644  # it holds no secrets: its mode stays
+
+
+def test_a_symlinked_credentials_file_others_can_read_is_refused_and_left_alone(files_env, tmp_path):
     target = tmp_path / "target"
     target.write_text("[default]\n")
-    Path(files_env["AWS_CONFIG_FILE"]).parent.mkdir()
-    Path(files_env["AWS_CONFIG_FILE"]).symlink_to(target)
+    target.chmod(0o644)
+    Path(files_env["AWS_SHARED_CREDENTIALS_FILE"]).parent.mkdir()
+    Path(files_env["AWS_SHARED_CREDENTIALS_FILE"]).symlink_to(target)
 
     with pytest.raises(StepFailed, match="symbolic link"):
         SharedAwsFiles(files_env).update("dev", {"aws_access_key_id": "K"}, {"region": "eu-west-1"})
 
     assert target.read_text() == "[default]\n"
+
+
+def test_a_symlinked_credentials_file_to_a_private_file_of_ours_is_written_through(files_env, tmp_path):
+    target = tmp_path / "target"
+    target.write_text("[default]\n")
+    target.chmod(0o600)
+    link = Path(files_env["AWS_SHARED_CREDENTIALS_FILE"])
+    link.parent.mkdir()
+    link.symlink_to(target)
+
+    SharedAwsFiles(files_env).update("dev", {"aws_access_key_id": "K"}, {})
+
+    assert link.is_symlink()
+    assert target.read_text() == "[default]\n\n[dev]\naws_access_key_id = K\n"
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+
+
+def test_a_credentials_file_others_can_read_is_made_private_even_when_unchanged(files_env):
+    files = SharedAwsFiles(files_env)
+    files.update("dev", {"aws_access_key_id": "K"}, {})
+    os.chmod(files_env["AWS_SHARED_CREDENTIALS_FILE"], 0o644)
+
+    files.update("dev", {"aws_access_key_id": "K"}, {})
+
+    assert stat.S_IMODE(os.stat(files_env["AWS_SHARED_CREDENTIALS_FILE"]).st_mode) == 0o600
 
 
 def test_the_same_file_for_credentials_and_config_does_not_deadlock(tmp_path):
@@ -174,6 +220,74 @@ def test_read_gives_both_files_sections(files_env):
 
     assert profile.credentials == {"aws_access_key_id": "K"}
     assert profile.config == {"region": "eu-west-1"}
+
+
+# -- a crash between the two files ------------------------------------------------------------------
+
+STATIC = {"aws_access_key_id": "AKIASTATIC", "aws_secret_access_key": "static-secret",
+          "aws_session_token": "static-token"}
+NO_STATIC: dict[str, str | None] = {key: None for key in STATIC_KEYS}
+PROCESS = shlex.join([sys.executable, "-c", "print(%r)" % json.dumps(
+    {"Version": 1, "AccessKeyId": "AKIAPROCESS", "SecretAccessKey": "process-secret",
+     "SessionToken": "process-token", "Expiration": "2099-01-01T00:00:00Z"})])
+
+
+class Crash(BaseException):
+    """The process dies here (SIGKILL, power loss): nothing after runs."""
+
+
+def botocore_access_key(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, profile: str) -> str | None:
+    import botocore.session
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    found = botocore.session.Session(profile=profile).get_credentials()
+    return found.access_key if found is not None else None
+
+
+# aws-login's two switches: `credentials: process` after `file`, and back.
+SWITCHES = {
+    "to process": ((STATIC, {}), (NO_STATIC, {"credential_process": PROCESS}), "AKIAPROCESS"),
+    "to static keys": (({}, {"credential_process": PROCESS}), (STATIC, {"credential_process": None}), "AKIASTATIC"),
+}
+
+
+@pytest.mark.parametrize("switch", SWITCHES)
+def test_a_crash_between_the_two_files_leaves_the_profile_with_credentials(files_env, monkeypatch, switch):
+    # Static keys in the credentials file win over a credential_process in the config file,
+    # so the file that gives the profile its new source must be replaced first; replacing
+    # the other first, a crash in between would leave the profile with neither.
+    (old_keys, old_config), (new_keys, new_config), _ = SWITCHES[switch]
+    files = SharedAwsFiles(files_env)
+    files.update("dev", old_keys, old_config)
+    writes = 0
+    real_write = credentials_file.write_atomic
+
+    def crashing_after_the_first_file(path, data, **options):
+        nonlocal writes
+        writes += 1
+        if writes == 2:
+            raise Crash
+        real_write(path, data, **options)
+
+    monkeypatch.setattr(credentials_file, "write_atomic", crashing_after_the_first_file)
+    with pytest.raises(Crash):
+        files.update("dev", new_keys, new_config)
+
+    assert botocore_access_key(files_env, monkeypatch, "dev") in ("AKIASTATIC", "AKIAPROCESS")
+
+
+@pytest.mark.parametrize("switch", SWITCHES)
+def test_a_switch_of_credential_source_is_what_botocore_then_uses(files_env, monkeypatch, switch):
+    (old_keys, old_config), (new_keys, new_config), expected = SWITCHES[switch]
+    files = SharedAwsFiles(files_env)
+    files.update("dev", old_keys, old_config)
+
+    files.update("dev", new_keys, new_config)
+
+    assert botocore_access_key(files_env, monkeypatch, "dev") == expected
 
 
 # -- the credential-process cache ------------------------------------------------------------------
@@ -197,3 +311,21 @@ def test_each_step_has_its_own_cache_entry(tmp_path):
              for c, t, s in [("/a.yaml", "t", None), ("/a.yaml", "t", "x"), ("/a.yaml", "u", None), ("/b.yaml", "t", None)]}
 
     assert len(paths) == 4
+
+
+def test_a_cache_file_others_can_read_is_not_believed(tmp_path):
+    cache = CredentialCache.for_step({"XDG_CACHE_HOME": str(tmp_path)}, Path("/a/automations.yaml"), "login", "aws")
+    cache.write({"RoleArn": "arn:r", "AccessKeyId": "A", "SecretAccessKey": "S", "SessionToken": "T",
+                 "Expiration": "2030-01-01T00:00:00Z"})
+    cache.path.chmod(0o640)
+
+    assert cache.read("arn:r") is None
+
+
+def test_a_cache_directory_others_can_write_is_refused(tmp_path):
+    cache = CredentialCache.for_step({"XDG_CACHE_HOME": str(tmp_path)}, Path("/a/automations.yaml"), "login", "aws")
+    cache.path.parent.mkdir()
+    cache.path.parent.chmod(0o777)
+
+    with pytest.raises(StepFailed, match="can be changed by other users"):
+        cache.write({"RoleArn": "arn:r"})
