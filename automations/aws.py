@@ -1,6 +1,6 @@
 """AWS clients, written once: the sessions a run has obtained, client settings (timeouts, a
-single botocore attempt per call so our retries do not multiply with botocore's), and which
-AWS errors are transient.
+single botocore attempt per call so our retries do not multiply with botocore's), which AWS
+errors are worth another attempt (throttled or transient), and the AWS steps' default retries.
 
 boto3 and botocore are imported inside functions only: listing or validating tasks must not
 pay for them.
@@ -11,6 +11,8 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
 
+from automations.retry import THROTTLED, TRANSIENT, RetryPolicies, RetryPolicy
+
 if TYPE_CHECKING:
     from datetime import datetime
 
@@ -19,14 +21,34 @@ READ_TIMEOUT = 15.0
 # Seconds; for slow links, and for tests of a response slower than the read timeout.
 READ_TIMEOUT_VARIABLE = "AUTOMATIONS_AWS_READ_TIMEOUT"
 
-TRANSIENT_CODES = frozenset({
+# A shared quota said no: spread out (botocore's list of throttling codes, standard mode).
+THROTTLING_CODES = frozenset({
     "Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded",
     "TooManyRequestsException", "RequestThrottled", "RequestThrottledException",
     "ProvisionedThroughputExceededException", "SlowDown", "PriorRequestNotComplete",
+    "BandwidthLimitExceeded", "EC2ThrottledException",
+})
+# The service had a moment: try again soon (with any 5xx and any dropped connection).
+TRANSIENT_CODES = frozenset({
     "InternalFailure", "InternalError", "InternalServerError", "InternalServiceError",
     "ServiceUnavailable", "ServiceUnavailableException", "RequestTimeout",
     "RequestTimeoutException", "IDPCommunicationError",
 })
+
+# The default retries of the AWS steps (aws-login, secrets-manager, ssm-parameters), chosen by
+# measurement (issue 16; bench/fleet.py, BENCHMARKS.md "Fleet and lone environment"). One
+# budget for both classes (12 attempts, 300 s), so a 5xx met late in a throttled herd does
+# not end the login; the wait is what fits the error:
+# - transient: a lone environment whose first attempt meets a hiccup is logged in about a
+#   second later (the first wait is uniform in [0, 0.5 s]); twelve attempts reach ~60 s, for
+#   a token source that takes a while at environment start;
+# - throttled: a fleet booting together spreads over the quota. In the exact-herd model,
+#   3 000 environments against 50 requests/s all succeed, 3.6 calls each, p90 1.06x the
+#   60 s floor; 10 000 need 5.3 calls each (what keeps them under 4: BENCHMARKS.md).
+AWS_RETRY = RetryPolicies(
+    transient=RetryPolicy(attempts=12, initial_delay=0.5, max_delay=15.0, deadline=300.0),
+    throttled=RetryPolicy(attempts=12, initial_delay=10.0, max_delay=120.0, deadline=300.0),
+)
 
 
 class AwsCredentials(NamedTuple):
@@ -69,16 +91,30 @@ def http_status(error: BaseException) -> int | None:
     return None
 
 
-def is_transient_aws_error(error: BaseException) -> bool:
-    """Throttling, 5xx, dropped connections and timeouts: worth another attempt."""
+def aws_error_class(error: BaseException) -> str | None:
+    """THROTTLED (throttling codes, HTTP 429), TRANSIENT (5xx, dropped connections, timeouts)
+    or None: fatal, another attempt cannot help."""
     from botocore.exceptions import ClientError, ConnectionError, HTTPClientError, ReadTimeoutError
 
     if isinstance(error, (ConnectionError, HTTPClientError, ReadTimeoutError)):
-        return True
+        return TRANSIENT
     if isinstance(error, ClientError):
-        status = http_status(error) or 0
-        return error_code(error) in TRANSIENT_CODES or status >= 500 or status == 429
-    return False
+        return code_class(error_code(error), http_status(error))
+    return None
+
+
+def code_class(code: str | None, status: int | None = None) -> str | None:
+    """The class of an AWS error code (and HTTP status, if known)."""
+    if code in THROTTLING_CODES or status == 429:
+        return THROTTLED
+    if code in TRANSIENT_CODES or (status or 0) >= 500:
+        return TRANSIENT
+    return None
+
+
+def is_transient_aws_error(error: BaseException) -> bool:
+    """Throttling, 5xx, dropped connections and timeouts: worth another attempt."""
+    return aws_error_class(error) is not None
 
 
 _SHARED_LOADER: Any = None

@@ -17,6 +17,7 @@ from automations.errors import ConfigError, FatalError, Problem
 from automations.expand import TemplateError, mark_templates
 from automations.options import OptionProblem, convert
 from automations.plugins import PluginError, StepRegistry
+from automations.retry import ERROR_CLASSES
 
 CONFIG_NAME = "automations.yaml"
 ID_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
@@ -482,20 +483,28 @@ class _Loader:
         return StepSpec(index, uses, step_id, name, options, retry, timeout,
                         self.tree.at(path), locations)
 
-    def check_retry(self, path: tuple, retry: Any) -> dict[str, Any] | None:
+    def check_retry(self, path: tuple, retry: Any, error_class: str | None = None) -> dict[str, Any] | None:
+        """`retry: {attempts, initialDelay, maxDelay, deadline}` for every error class, and/or
+        `retry: {throttled: {...}, transient: {...}}` for one (issue 16)."""
         if retry is None:
             return None
+        classes = () if error_class else ERROR_CLASSES
+        expected_keys = ", ".join((*RETRY_KEYS, *classes))
         if not isinstance(retry, dict):
-            self.fail(path, "`retry` must be a mapping: {attempts, initialDelay, maxDelay, deadline}")
+            what = f"`retry.{error_class}`" if error_class else "`retry`"
+            self.fail(path, f"{what} must be a mapping: {{{expected_keys}}}")
             return None
         for key, value in retry.items():
             expected = RETRY_KEYS.get(key)
-            if expected is None:
-                self.fail(path + (key,), f"unknown retry key {key!r}; expected one of: " + ", ".join(RETRY_KEYS), key=True)
+            name = f"{error_class}.{key}" if error_class else key
+            if key in classes:
+                self.check_retry(path + (key,), value, error_class=key)
+            elif expected is None:
+                self.fail(path + (key,), f"unknown retry key {name!r}; expected one of: {expected_keys}", key=True)
             elif isinstance(value, bool) or not isinstance(value, (int, float)) or (expected is int and not isinstance(value, int)):
-                self.fail(path + (key,), f"retry {key} must be {'an integer' if expected is int else 'a number'}")
+                self.fail(path + (key,), f"retry {name} must be {'an integer' if expected is int else 'a number'}")
             elif value < (1 if key == "attempts" else 0) or (key != "attempts" and key != "initialDelay" and value == 0):
-                self.fail(path + (key,), f"retry {key} must be {'at least 1' if key == 'attempts' else 'positive'}")
+                self.fail(path + (key,), f"retry {name} must be {'at least 1' if key == 'attempts' else 'positive'}")
         return retry
 
     def check_options(self, uses_path: tuple, uses: str, options: dict, option_base: tuple, remap: dict) -> None:

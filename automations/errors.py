@@ -45,8 +45,23 @@ class StepFailed(Exception):
 
 
 class TransientError(StepFailed):
-    """A failure worth another attempt (a service not ready yet, throttling, a dropped
-    connection). The runner retries it within the step's retry policy."""
+    """A failure worth another attempt soon (a service not ready yet, a 5xx answer, a dropped
+    connection). The runner retries it within the step's `transient` retry policy."""
+
+    error_class = "transient"
+
+
+class ThrottledError(TransientError):
+    """A shared quota said no (throttling, HTTP 429): worth another attempt after spreading
+    out. The runner retries it within the step's `throttled` retry policy (issue 16)."""
+
+    error_class = "throttled"
+
+
+def retryable(error_class: str, message: str) -> TransientError:
+    """The error to raise for a failure of `error_class` (automations.retry's THROTTLED or
+    TRANSIENT)."""
+    return (ThrottledError if error_class == ThrottledError.error_class else TransientError)(message)
 
 
 class Cancelled(Exception):

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from automations.atomicfile import locked, read_text_if_exists, write_atomic
-from automations.output import Reporter
+from automations.output import Reporter, after_attempts
 from automations.redaction import REDACTOR
 
 MAX_HISTORY_BYTES = 64 * 1024   # per task: a few hundred runs
@@ -203,12 +203,14 @@ class RecordingReporter(Reporter):
         if isinstance(profile, str) and isinstance(expiration, str):
             self._task(task).credentials.append({"profile": profile, "expiration": expiration, "step": step})
 
-    def step_finished(self, task: str, step: str, status: str, seconds: float, message: str = "") -> None:
-        super().step_finished(task, step, status, seconds, message)
+    def step_finished(self, task: str, step: str, status: str, seconds: float, message: str = "",
+                      attempts: int = 1) -> None:
+        super().step_finished(task, step, status, seconds, message, attempts)
         recorder = self._task(task)
         recorder.steps.append({"step": step, "status": status, "duration": round(seconds, 3),
-                               "message": _clip(REDACTOR.redact(message))})
-        recorder.line(f"{step}: {status} ({seconds:.1f}s)" + (f": {REDACTOR.redact(message)}" if message else ""))
+                               "message": _clip(REDACTOR.redact(message)), "attempts": attempts})
+        recorder.line(f"{step}: {status}{after_attempts(attempts)} ({seconds:.1f}s)"
+                      + (f": {REDACTOR.redact(message)}" if message else ""))
 
     def task_finished(self, task: str, status: str, seconds: float, message: str = "") -> None:
         super().task_finished(task, status, seconds, message)

@@ -93,14 +93,16 @@ class Reporter:
         """A step's outputs, once it succeeded: not printed (they may hold anything); the run
         history (automations.history) keeps the credentials' profile and expiry."""
 
-    def step_finished(self, task: str, step: str, status: str, seconds: float, message: str = "") -> None:
+    def step_finished(self, task: str, step: str, status: str, seconds: float, message: str = "",
+                      attempts: int = 1) -> None:
         if self.json_output:
-            self.event("step", task=task, step=step, status=status, duration=round(seconds, 3), message=message)
+            self.event("step", task=task, step=step, status=status, duration=round(seconds, 3), message=message,
+                       attempts=attempts)
             return
         if self.verbosity < NORMAL and status != "failed":
             return
         detail = f": {message}" if message else ""
-        self._write(f"{task} | {step}: {self._paint(status, status)} ({seconds:.1f}s){detail}")
+        self._write(f"{task} | {step}: {self._paint(status, status)}{after_attempts(attempts)} ({seconds:.1f}s){detail}")
 
     def task_finished(self, task: str, status: str, seconds: float, message: str = "") -> None:
         if self.json_output:
@@ -131,6 +133,11 @@ class Reporter:
 
     def print(self, text: str = "") -> None:
         self._write(text)
+
+
+def after_attempts(attempts: int) -> str:
+    """` after 3 attempts` for a step that took more than one, else nothing."""
+    return f" after {attempts} attempts" if attempts > 1 else ""
 
 
 def _located(line: str) -> bool:

@@ -21,7 +21,7 @@ from automations.errors import Cancelled, StepFailed
 from automations.expand import UnsetVariable, expand
 from automations.options import convert
 from automations.output import DEBUG, Reporter, TaskLog
-from automations.retry import call_with_retry
+from automations.retry import RetryPolicies, call_with_retry, retry_message
 from automations.step import Step, StepContext, StepResult
 
 DEFAULT_JOBS = 4
@@ -122,6 +122,7 @@ class Runner:
         started = time.monotonic()
         label = spec.label
         self.reporter.step_started(task.id, label)
+        attempts = 0  # reported with the step's outcome (issue 11)
         step_cancelled = threading.Event()
         timed_out = threading.Event()
         timer = None
@@ -141,32 +142,42 @@ class Runner:
                 timer = threading.Timer(spec.timeout, expire)
                 timer.daemon = True
                 timer.start()
-            policy = type(step).retry_policy.override(spec.retry)
+            policies = RetryPolicies.of(type(step).retry_policy).override(spec.retry)
 
-            def on_retry(attempt: int, error: BaseException, wait_seconds: float) -> None:
-                self.reporter.log(task.id, "warning", f"{label}: attempt {attempt} of {policy.attempts} failed: "
-                                  f"{_describe(error)}; retrying in {wait_seconds:.1f}s")
+            def attempt() -> StepResult:
+                nonlocal attempts
+                attempts += 1
+                return self._attempt(step, ctx)
 
-            result = call_with_retry(lambda: self._attempt(step, ctx), policy, step.is_transient,
-                                     cancelled=step_cancelled, on_retry=on_retry)
+            def on_retry(number: int, error: BaseException, error_class: str, wait_seconds: float) -> None:
+                message = retry_message(number, policies[error_class].attempts, _describe(error), error_class,
+                                        wait_seconds)
+                self.reporter.log(task.id, "warning", f"{label}: {message}")
+
+            result = call_with_retry(attempt, policies, step.error_class, cancelled=step_cancelled, on_retry=on_retry)
             self._record_outputs(task, spec, result)
             self.reporter.step_outputs(task.id, label, result.outputs)
-            self.reporter.step_finished(task.id, label, result.status, time.monotonic() - started, result.message)
+            self.reporter.step_finished(task.id, label, result.status, time.monotonic() - started, result.message,
+                                        attempts=attempts)
             return result.status
         except Cancelled:
             if timed_out.is_set():
                 message = f"timed out after {spec.timeout:g}s ({spec.location})"
-                self.reporter.step_finished(task.id, label, "failed", time.monotonic() - started, message)
+                self.reporter.step_finished(task.id, label, "failed", time.monotonic() - started, message,
+                                            attempts=attempts)
                 return "failed"
-            self.reporter.step_finished(task.id, label, "cancelled", time.monotonic() - started, "interrupted")
+            self.reporter.step_finished(task.id, label, "cancelled", time.monotonic() - started, "interrupted",
+                                        attempts=attempts)
             return "cancelled"
         except StepFailed as error:
-            self.reporter.step_finished(task.id, label, "failed", time.monotonic() - started, _describe(error))
+            self.reporter.step_finished(task.id, label, "failed", time.monotonic() - started, _describe(error),
+                                        attempts=attempts)
             self._debug_traceback(task, error)
             return "failed"
         except Exception as error:  # a step's bug must not take the other tasks down
             self.reporter.step_finished(task.id, label, "failed", time.monotonic() - started,
-                                        f"unexpected error: {_describe(error)} (run with -vv for the traceback)")
+                                        f"unexpected error: {_describe(error)} (run with -vv for the traceback)",
+                                        attempts=attempts)
             self._debug_traceback(task, error)
             return "failed"
         finally:

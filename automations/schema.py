@@ -18,6 +18,7 @@ from typing import Any, Literal, Union
 
 from automations.config import ID_PATTERN, RETRY_KEYS, TRIGGERS
 from automations.options import _is_options, fields_of
+from automations.retry import ERROR_CLASSES
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 TEMPLATE = {"type": "string", "pattern": r"\$\{"}
@@ -106,7 +107,12 @@ def _step_schema(names: list[str], has_run: bool) -> dict[str, Any]:
                    "description": "names the step's outputs for later steps"},
             "name": {"type": "string"},
             "with": {"type": "object", "description": "the step type's options"},
-            "retry": {"type": "object", "additionalProperties": False, "properties": retry},
+            "retry": {"type": "object", "additionalProperties": False,
+                      "description": "overrides the step type's retries: these keys for every error class, "
+                                     "a class's own mapping for that class",
+                      "properties": {**retry, **{error_class: {"type": "object", "additionalProperties": False,
+                                                               "properties": retry}
+                                                 for error_class in ERROR_CLASSES}}},
             "timeout": {"type": "number", "exclusiveMinimum": 0, "description": "seconds"},
         },
         "allOf": dispatch,

@@ -6,8 +6,9 @@ errors turned into messages that name the secret and never its value.
 Every value is handed to `on_value` (the step's `ctx.secret`) the moment its response is
 parsed, in the thread that received it: before anything could print it.
 
-Transient failures (throttling, 5xx, dropped connections) raise `TransientError`; the
-runner retries the whole step within its policy, so no call here retries on its own.
+Throttling raises `ThrottledError`, other transient failures (5xx, dropped connections)
+`TransientError`; the runner retries the whole step within the policy of that class, so no
+call here retries on its own.
 """
 from __future__ import annotations
 
@@ -20,9 +21,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence, TypeVar
 
-from automations.aws import TRANSIENT_CODES, error_code, is_transient_aws_error
+from automations.aws import aws_error_class, code_class, error_code
 from automations.envfile import EnvFileOptions, EnvFileWriter
-from automations.errors import Cancelled, StepFailed, TransientError
+from automations.errors import Cancelled, StepFailed, ThrottledError, TransientError, retryable
+from automations.retry import THROTTLED, TRANSIENT
 from automations.step import StepContext, StepResult
 
 BATCH_GET_SECRET_VALUE_MAX_IDS = 20   # AWS's limit for SecretIdList (moto does not enforce it)
@@ -100,9 +102,11 @@ def run_concurrently(work: Callable[[T], R], items: Iterable[T], *, cancelled: t
         futures: list[Future[R]] = [pool.submit(guarded, item) for item in items]
     errors = [f.exception() for f in futures if f.exception() is not None]
     if errors:
-        # A permanent error first (retrying cannot fix it), then a transient one; calls that
-        # never started after a failure raised Cancelled and say nothing new.
-        errors.sort(key=lambda e: 2 if isinstance(e, Cancelled) else 1 if isinstance(e, TransientError) else 0)
+        # A permanent error first (retrying cannot fix it), then a throttled one (the next
+        # wait must spread out), then a transient one; calls that never started after a
+        # failure raised Cancelled and say nothing new.
+        errors.sort(key=lambda e: 3 if isinstance(e, Cancelled) else 1 if isinstance(e, ThrottledError)
+                    else 2 if isinstance(e, TransientError) else 0)
         raise errors[0]
     return [f.result() for f in futures]
 
@@ -124,13 +128,12 @@ def aws_errors(service: str, what: str) -> Iterator[None]:
         code = error_code(error) or "error"
         message = (error.response.get("Error", {}).get("Message") or "").strip()
         text = f"{service}: {what}: {code}" + (f" ({message})" if message else "")
-        if is_transient_aws_error(error):
-            raise TransientError(text) from None
-        raise StepFailed(text) from None
+        error_class = aws_error_class(error)
+        raise (retryable(error_class, text) if error_class else StepFailed(text)) from None
     except BotoCoreError as error:
-        if is_transient_aws_error(error):
-            raise TransientError(f"{service}: {what}: {error}") from None
-        raise StepFailed(f"{service}: {what}: {error}") from None
+        error_class = aws_error_class(error)
+        text = f"{service}: {what}: {error}"
+        raise (retryable(error_class, text) if error_class else StepFailed(text)) from None
 
 
 # -- Secrets Manager ------------------------------------------------------------------------
@@ -224,10 +227,14 @@ class SecretsManagerReader:
             else:
                 failures.append((ref, error))
         if failures:
-            transient = all(_is_transient_code(e.get("ErrorCode")) for _, e in failures)
-            text = "; ".join(f"{ref.id}: {e.get('ErrorCode') or 'error'}" +
-                             (f" ({e['Message']})" if e.get("Message") else "") for ref, e in failures)
-            raise (TransientError if transient else StepFailed)(f"{self.service}: {text}")
+            classes = {code_class(e.get("ErrorCode")) for _, e in failures}
+            text = f"{self.service}: " + "; ".join(f"{ref.id}: {e.get('ErrorCode') or 'error'}" +
+                                                   (f" ({e['Message']})" if e.get("Message") else "")
+                                                   for ref, e in failures)
+            if None in classes:
+                raise StepFailed(text)
+            # Any throttled secret: the retry spreads out (the quota is shared).
+            raise retryable(THROTTLED if THROTTLED in classes else TRANSIENT, text)
         return leftover
 
     def _read_one(self, ref: SecretRef) -> None:
@@ -282,10 +289,6 @@ def _same_secret(requested: str, entry: dict[str, Any]) -> bool:
     arn = entry.get("ARN") or ""
     return requested in (entry.get("Name"), arn) or (requested.startswith("arn:") and arn.startswith(requested + "-")
                                                      and len(arn) == len(requested) + 7)
-
-
-def _is_transient_code(code: str | None) -> bool:
-    return code in TRANSIENT_CODES
 
 
 def _describe_ids(ids: list[str], noun: str = "secrets") -> str:

@@ -4,8 +4,11 @@ A step type is a subclass of `Step` with:
 - `name`: its `uses:` value;
 - `Options`: a subclass of `automations.options.Options` declaring its options with
   `option()`, validated when the configuration is loaded;
-- `retry_policy`: its default retries (one attempt unless it says otherwise);
-- `is_transient(error)`: which of its errors deserve another attempt (default: `TransientError`);
+- `retry_policy`: its default retries (one attempt unless it says otherwise): a `RetryPolicy`
+  for every error class, or `RetryPolicies(transient=..., throttled=...)`, one per class;
+- `error_class(error)`: which of its errors deserve another attempt, and which policy applies:
+  `"throttled"` (by default a `ThrottledError`), `"transient"` (by default any other
+  `TransientError`, or what `is_transient(error)` accepts), or None (fatal);
 - `run(ctx)`: does the job and returns a `StepResult`;
 - optionally `describe()`: what a dry run prints instead of running.
 
@@ -18,15 +21,15 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Mapping, Protocol, TypeVar
 
-from automations.errors import Cancelled, StepFailed, TransientError
+from automations.errors import Cancelled, StepFailed, ThrottledError, TransientError
 from automations.redaction import REDACTOR
-from automations.retry import RetryPolicy
+from automations.retry import THROTTLED, TRANSIENT, RetryPolicies, RetryPolicy
 
 if TYPE_CHECKING:
     from automations.aws import AwsSessions
 
-__all__ = ["Step", "StepContext", "StepResult", "StepLog", "RetryPolicy", "StepFailed",
-           "TransientError", "Cancelled"]
+__all__ = ["Step", "StepContext", "StepResult", "StepLog", "RetryPolicy", "RetryPolicies", "StepFailed",
+           "TransientError", "ThrottledError", "Cancelled", "THROTTLED", "TRANSIENT"]
 
 OptionsT = TypeVar("OptionsT")
 
@@ -110,13 +113,20 @@ class StepResult:
 class Step(Generic[OptionsT]):
     name: ClassVar[str]
     Options: ClassVar[type]
-    retry_policy: ClassVar[RetryPolicy] = RetryPolicy()
+    retry_policy: ClassVar[RetryPolicy | RetryPolicies] = RetryPolicy()
     summary: ClassVar[str] = ""  # one line for `automations steps`
 
     def __init__(self, options: OptionsT) -> None:
         self.options = options
 
+    def error_class(self, error: BaseException) -> str | None:
+        """THROTTLED, TRANSIENT, or None: fatal, not retried."""
+        if isinstance(error, ThrottledError):
+            return THROTTLED
+        return TRANSIENT if self.is_transient(error) else None
+
     def is_transient(self, error: BaseException) -> bool:
+        """Worth another attempt (the `transient` policy), when not throttled."""
         return isinstance(error, TransientError)
 
     def run(self, ctx: StepContext) -> StepResult:

@@ -1,7 +1,8 @@
 """AssumeRoleWithWebIdentity, written once for the aws-login step and `automations aws
 credential-process`: an unsigned STS client (the call needs no AWS credentials, so it works
 on a machine that has none), one botocore attempt per call (our retries are the only ones),
-and every error classified as transient (retry with a fresh token) or fatal (stop now).
+and every error classified as throttled (spread out), transient (retry soon, with a fresh
+token) or fatal (stop now).
 
 botocore is imported inside functions: importing this module costs nothing.
 """
@@ -17,18 +18,19 @@ if TYPE_CHECKING:
 # json and datetime are imported where used: `automations validate` imports this module
 # for its patterns and must stay fast.
 
-from automations.aws import AwsCredentials, client_config, error_code, http_status
-from automations.errors import StepFailed, TransientError
+from automations.aws import AwsCredentials, client_config, code_class, error_code, http_status
+from automations.errors import StepFailed, ThrottledError, TransientError
+from automations.retry import THROTTLED
 
 SESSION_NAME_PATTERN = r"[\w+=,.@-]{2,64}"
 ROLE_ARN_PATTERN = r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}"
 
-# What AWS documents as worth another attempt, with a fresh token each time.
+# What AWS documents as worth another attempt soon, with a fresh token each time. Throttling
+# (automations.aws.THROTTLING_CODES, HTTP 429) is worth one too, after spreading out.
 TRANSIENT_CODES = frozenset({
     "IDPCommunicationError",   # the IdP did not answer STS in time
     "InvalidIdentityToken",    # incl. "Couldn't retrieve verification key": the IdP was unreachable
     "ExpiredTokenException",   # a new token fixes it
-    "Throttling", "ThrottlingException", "RequestLimitExceeded",
 })
 # Named here so the messages can say why retrying would not help; anything else is fatal too.
 FATAL_HINTS = {
@@ -43,6 +45,10 @@ FATAL_HINTS = {
 
 class StsTransientError(TransientError):
     """STS or the network failed in a way another attempt may not."""
+
+
+class StsThrottled(StsTransientError, ThrottledError):
+    """STS's quota (shared by every environment of the account) said no."""
 
 
 class StsRejected(StepFailed):
@@ -121,7 +127,10 @@ def classify(error: BaseException) -> StepFailed:
         status = http_status(error) or 0
         message = error.response.get("Error", {}).get("Message") or ""
         text = f"STS {code}" + (f" (HTTP {status})" if status else "") + (f": {message}" if message else "")
-        if code in TRANSIENT_CODES or status >= 500:
+        error_class = code_class(code, status)
+        if error_class == THROTTLED:
+            return StsThrottled(text)
+        if error_class or code in TRANSIENT_CODES:
             return StsTransientError(text)
         hint = FATAL_HINTS.get(code)
         return StsRejected(f"{hint}: {text}" if hint else text, code)

@@ -19,11 +19,11 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
 
-from automations.aws import AwsCredentials
+from automations.aws import AWS_RETRY, AwsCredentials
 from automations.errors import StepFailed
 from automations.options import OptionError, Options, option
 from automations.redaction import REDACTOR
-from automations.retry import RetryPolicy, call_with_retry
+from automations.retry import TRANSIENT, RetryPolicy, call_with_retry
 from automations.step import Step, StepContext, StepResult
 from automations.sts import (ROLE_ARN_PATTERN, SESSION_NAME_PATTERN, AssumedRole, AssumeRoleRequest, StsRejected,
                              account_of, assume_role_with_web_identity, format_expiration, parse_expiration,
@@ -110,9 +110,10 @@ class AwsLoginStep(Step[AwsLoginOptions]):
     name = "aws-login"
     Options = AwsLoginOptions
     summary = "Exchange the environment's OIDC token for AWS credentials (STS AssumeRoleWithWebIdentity)"
-    # initial_delay 8 s: a fleet booting together spreads its retries over the STS quota
-    # (bench/fleet.py, BENCHMARKS.md "Fleet"); 1 s tripled the calls of a 300-environment herd.
-    retry_policy = RetryPolicy(attempts=6, initial_delay=8.0, max_delay=20.0, deadline=120.0)
+    # Throttled: a fleet booting together spreads over the STS quota; transient (token not
+    # ready, IDPCommunicationError, 5xx): a lone environment tries again within a second
+    # (bench/fleet.py, BENCHMARKS.md "Fleet and lone environment").
+    retry_policy = AWS_RETRY
 
     def run(self, ctx: StepContext) -> StepResult:
         # The credentials-file code is imported here: validating a config must stay fast.
@@ -200,7 +201,7 @@ class AwsLoginStep(Step[AwsLoginOptions]):
     def verify(self, assumed: AssumedRole, ctx: StepContext) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        from automations.aws import client_config, create_client, error_code, is_transient_aws_error
+        from automations.aws import aws_error_class, client_config, create_client, error_code
 
         creds = assumed.credentials
         client = create_client(
@@ -209,8 +210,8 @@ class AwsLoginStep(Step[AwsLoginOptions]):
             aws_access_key_id=creds.access_key_id, aws_secret_access_key=creds.secret_access_key,
             aws_session_token=creds.session_token)
 
-        def settling(error: BaseException) -> bool:
-            return error_code(error) in VERIFY_RETRY_CODES or is_transient_aws_error(error)
+        def settling(error: BaseException) -> str | None:
+            return TRANSIENT if error_code(error) in VERIFY_RETRY_CODES else aws_error_class(error)
 
         try:
             identity = call_with_retry(client.get_caller_identity, VERIFY_POLICY, settling, cancelled=ctx.cancelled)

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
+from automations.aws import AWS_RETRY
 from automations.envfile import KEY_PATTERN, EnvFileOptions
-from automations.errors import StepFailed, TransientError
+from automations.errors import StepFailed
 from automations.options import OptionError, Options, option
-from automations.retry import RetryPolicy
 from automations.step import Step, StepContext, StepResult
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ class SecretsManagerStep(Step[SecretsManagerOptions]):
     summary = "Write Secrets Manager secrets (whole, chosen JSON keys, or all keys) into an env file"
     # Throttling passes: BatchGetSecretValue allows 100 calls/s per region, shared by every
     # environment booting at once; a retry asks only for the batches that failed.
-    retry_policy = RetryPolicy(attempts=8, initial_delay=1.0, max_delay=20.0, deadline=120.0)
+    retry_policy = AWS_RETRY  # throttled and transient: automations/aws.py
     _reader: SecretsManagerReader | None = None
 
     def run(self, ctx: StepContext) -> StepResult:
@@ -145,10 +145,10 @@ class SecretsManagerStep(Step[SecretsManagerOptions]):
             variables.append(Variable(name, text, f"{where} key {json_key!r}"))
         return variables
 
-    def is_transient(self, error: BaseException) -> bool:
-        from automations.aws import is_transient_aws_error
+    def error_class(self, error: BaseException) -> str | None:
+        from automations.aws import aws_error_class
 
-        return isinstance(error, TransientError) or is_transient_aws_error(error)
+        return super().error_class(error) or aws_error_class(error)
 
     def describe(self) -> list[str]:
         options = self.options

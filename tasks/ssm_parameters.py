@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from automations.aws import AWS_RETRY
 from automations.envfile import EnvFileOptions
-from automations.errors import StepFailed, TransientError
+from automations.errors import StepFailed
 from automations.options import OptionError, option
-from automations.retry import RetryPolicy
 from automations.step import Step, StepContext, StepResult
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ class SsmParametersStep(Step[SsmParametersOptions]):
     name = "ssm-parameters"
     Options = SsmParametersOptions
     summary = "Write SSM Parameter Store parameters (by path and/or name, decrypted) into an env file"
-    retry_policy = RetryPolicy(attempts=8, initial_delay=1.0, max_delay=20.0, deadline=120.0)
+    retry_policy = AWS_RETRY  # throttled and transient: automations/aws.py
     _reader: ParameterStoreReader | None = None
 
     def run(self, ctx: StepContext) -> StepResult:
@@ -91,10 +91,10 @@ class SsmParametersStep(Step[SsmParametersOptions]):
 
         return variable_name(relative, self.options.prefix)
 
-    def is_transient(self, error: BaseException) -> bool:
-        from automations.aws import is_transient_aws_error
+    def error_class(self, error: BaseException) -> str | None:
+        from automations.aws import aws_error_class
 
-        return isinstance(error, TransientError) or is_transient_aws_error(error)
+        return super().error_class(error) or aws_error_class(error)
 
     def describe(self) -> list[str]:
         options = self.options

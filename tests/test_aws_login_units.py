@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import (ClientError, ConnectTimeoutError, EndpointConnectionError, NoRegionError,
                                  ParamValidationError, ReadTimeoutError)
 
-from automations.errors import StepFailed, TransientError
+from automations.errors import StepFailed, ThrottledError, TransientError
 from automations.sts import (SESSION_NAME_PATTERN, StsRejected, StsTransientError, classify, session_name_for,
                              sts_client)
 from conftest import run_cli
@@ -51,10 +51,19 @@ def test_session_name_is_sanitised_and_at_most_64_characters_keeping_the_time():
 
 # -- error classification: exactly the lists ---------------------------------------------
 
-@pytest.mark.parametrize("code", ["IDPCommunicationError", "InvalidIdentityToken", "ExpiredTokenException",
-                                  "Throttling", "ThrottlingException", "RequestLimitExceeded"])
+@pytest.mark.parametrize("code", ["IDPCommunicationError", "InvalidIdentityToken", "ExpiredTokenException"])
 def test_transient_sts_codes(code):
-    assert isinstance(classify(client_error(code, 400)), StsTransientError)
+    error = classify(client_error(code, 400))
+    assert isinstance(error, StsTransientError) and not isinstance(error, ThrottledError)
+
+
+@pytest.mark.parametrize("code", ["Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"])
+def test_throttling_sts_codes(code):
+    assert isinstance(classify(client_error(code, 400)), ThrottledError)
+
+
+def test_http_429_is_throttled():
+    assert isinstance(classify(client_error("Whatever", 429)), ThrottledError)
 
 
 def test_any_5xx_is_transient():

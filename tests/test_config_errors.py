@@ -197,6 +197,34 @@ def test_bad_retry_and_timeout_are_refused(write_config, base_env):
     assert "automations.yaml:6:18: `timeout` must be a positive number of seconds" in result.stderr
 
 
+def test_a_retry_per_error_class_is_checked_where_it_is_written(write_config, base_env):
+    config = write_config("""
+        tasks:
+          hello:
+            steps:
+              - run: echo hi
+                retry: {attempts: 3, throttled: {attempts: 0, backoff: 2}, transient: fast, fatal: {}}
+    """)
+    result = validate(config, base_env)
+    assert result.code == 2
+    assert "automations.yaml:5:52: retry throttled.attempts must be at least 1" in result.stderr
+    assert "automations.yaml:5:55: unknown retry key 'throttled.backoff'" in result.stderr
+    assert "automations.yaml:5:79: `retry.transient` must be a mapping" in result.stderr
+    assert "automations.yaml:5:85: unknown retry key 'fatal'; expected one of: attempts, initialDelay, maxDelay, " \
+           "deadline, throttled, transient" in result.stderr
+
+
+def test_a_retry_per_error_class_validates(write_config, base_env):
+    config = write_config("""
+        tasks:
+          hello:
+            steps:
+              - run: echo hi
+                retry: {attempts: 3, throttled: {initialDelay: 10, maxDelay: 60}, transient: {deadline: 30}}
+    """)
+    result = validate(config, base_env)
+    assert result.code == 0, result.output
+
 
 def test_a_zero_timeout_is_refused_not_taken_as_no_timeout(write_config, base_env):
     config = write_config("""
@@ -223,6 +251,7 @@ def test_a_misspelt_step_key_is_refused_not_ignored(write_config, base_env):
     assert result.code == 2
     assert result.stderr.startswith("automations.yaml:5:9: unknown key 'retires' in step; expected one of: ")
     assert result.stderr.count("\n") == 1
+
 
 def test_duplicate_keys_are_refused(write_config, base_env):
     config = write_config("""

@@ -136,19 +136,41 @@ def test_dry_run_prints_the_plan_in_order_and_changes_nothing(write_config, base
     assert list(tmp_path.glob("first")) == [] and list(tmp_path.glob("second")) == []
 
 
-def test_retry_override_retries_a_failing_command(write_config, base_env, tmp_path):
-    counter = tmp_path / "count"
-    config = write_config(f"""
+def succeeds_at_the_third_try(write_config, counter: Path) -> Path:
+    return write_config(f"""
         tasks:
           flaky:
             steps:
               - run: echo x >> {counter}; [ $(wc -l < {counter}) -ge 3 ]
                 retry: {{attempts: 3, initialDelay: 0.01, maxDelay: 0.05}}
     """)
-    result = run(config, base_env, "flaky")
+
+
+def test_retry_override_retries_a_failing_command(write_config, base_env, tmp_path):
+    counter = tmp_path / "count"
+    result = run(succeeds_at_the_third_try(write_config, counter), base_env, "flaky")
     assert result.code == 0, result.output
     assert len(counter.read_text().split()) == 3
     assert "attempt 1 of 3 failed" in result.stderr
+
+
+def test_a_retried_step_says_its_attempts_in_its_final_line(write_config, base_env, tmp_path):
+    result = run(succeeds_at_the_third_try(write_config, tmp_path / "count"), base_env, "flaky")
+    assert result.code == 0, result.output
+    assert "flaky | run: echo x" in result.stdout and ": ok after 3 attempts (" in result.stdout
+
+
+def test_a_step_out_of_attempts_says_so_in_its_final_line(write_config, base_env, tmp_path):
+    config = write_config("""
+        tasks:
+          broken:
+            steps:
+              - run: exit 3
+                retry: {attempts: 2, initialDelay: 0.01, maxDelay: 0.01}
+    """)
+    result = run(config, base_env, "broken")
+    assert result.code == 1
+    assert "broken | run: exit 3: failed after 2 attempts (" in result.stdout
 
 
 def test_without_retry_a_failing_command_runs_once(write_config, base_env, tmp_path):

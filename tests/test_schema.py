@@ -79,6 +79,13 @@ VALID = {
               - uses: aws-login
                 with: {roleArn: "arn:aws:iam::123456789012:role/dev", token: {file: /tmp/t}}
         """,
+    "a retry for every error class and one per class": """
+        tasks:
+          login:
+            steps:
+              - uses: aws-login
+                retry: {attempts: 5, throttled: {initialDelay: 20, maxDelay: 120}, transient: {deadline: 30}}
+        """,
 }
 
 
@@ -100,6 +107,10 @@ BROKEN = {
     "unknown step type": "tasks: {a: {steps: [{uses: teleport}]}}\n",
     "unknown step key": "tasks: {a: {steps: [{run: x, when: always}]}}\n",
     "retry attempts zero": "tasks: {a: {steps: [{run: x, retry: {attempts: 0}}]}}\n",
+    "retry of an unknown error class": "tasks: {a: {steps: [{run: x, retry: {fatal: {attempts: 2}}}]}}\n",
+    "retry class with an unknown key": "tasks: {a: {steps: [{run: x, retry: {throttled: {backoff: 2}}}]}}\n",
+    "retry class not a mapping": "tasks: {a: {steps: [{run: x, retry: {transient: 3}}]}}\n",
+    "retry class nested in a class": "tasks: {a: {steps: [{run: x, retry: {throttled: {transient: {}}}}]}}\n",
     "negative timeout": "tasks: {a: {steps: [{run: x, timeout: -1}]}}\n",
     "run shorthand repeats the command": "tasks: {a: {steps: [{run: x, with: {command: y}}]}}\n",
     "unknown option": "tasks: {a: {steps: [{uses: aws-login, with: {role: x}}]}}\n",

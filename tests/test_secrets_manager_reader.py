@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from automations.aws import AwsCredentials, AwsSessions
-from automations.errors import StepFailed, TransientError
+from automations.errors import StepFailed, ThrottledError, TransientError
 from automations.secrets import BATCH_GET_SECRET_VALUE_MAX_IDS, SecretRef, SecretsManagerReader, run_concurrently
 from automations.step import StepContext
 from proxy import FaultProxy
@@ -57,10 +57,23 @@ def test_a_per_secret_error_in_the_batch_answer_fails_naming_the_secret_and_code
     assert not isinstance(caught.value, TransientError)
 
 
-def test_a_throttled_secret_in_the_batch_answer_is_transient() -> None:
+def test_a_throttled_secret_in_the_batch_answer_is_throttled() -> None:
     client = ScriptedSecretsManager({}, errors={"busy": "ThrottlingException"})
-    with pytest.raises(TransientError, match="busy: ThrottlingException"):
+    with pytest.raises(ThrottledError, match="busy: ThrottlingException"):
         SecretsManagerReader(client, lambda v: None).read([SecretRef("busy")])
+
+
+def test_a_server_error_in_the_batch_answer_is_transient_not_throttled() -> None:
+    client = ScriptedSecretsManager({}, errors={"down": "InternalServiceError"})
+    with pytest.raises(TransientError, match="down: InternalServiceError") as caught:
+        SecretsManagerReader(client, lambda v: None).read([SecretRef("down")])
+    assert not isinstance(caught.value, ThrottledError)
+
+
+def test_one_throttled_secret_makes_the_whole_batch_answer_throttled() -> None:
+    client = ScriptedSecretsManager({}, errors={"down": "InternalServiceError", "busy": "ThrottlingException"})
+    with pytest.raises(ThrottledError):
+        SecretsManagerReader(client, lambda v: None).read([SecretRef("down"), SecretRef("busy")])
 
 
 def test_not_found_entries_are_collected_not_raised() -> None:
@@ -112,6 +125,18 @@ def test_a_permanent_error_outranks_a_transient_one_from_concurrent_calls() -> N
     with pytest.raises(StepFailed) as caught:
         run_concurrently(work, ["t", "p", "t"])
     assert not isinstance(caught.value, TransientError) and str(caught.value) == "p"
+
+
+def test_a_throttled_error_outranks_a_transient_one_from_concurrent_calls() -> None:
+    # The next wait must spread out: the quota is shared.
+    together = threading.Barrier(3, timeout=30)
+
+    def work(item: str) -> None:
+        together.wait()
+        raise (ThrottledError if item == "slow down" else TransientError)(item)
+
+    with pytest.raises(ThrottledError):
+        run_concurrently(work, ["try again", "slow down", "try again"])
 
 
 def test_after_a_failure_no_new_call_starts() -> None:

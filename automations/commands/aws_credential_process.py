@@ -22,7 +22,7 @@ from automations.expand import expand
 from automations.options import convert
 from automations.output import Reporter
 from automations.redaction import REDACTOR
-from automations.retry import call_with_retry
+from automations.retry import RetryPolicies, call_with_retry, retry_message
 from automations.sts import parse_expiration
 from automations.tokens import find_login_step
 
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     if problems:
         raise FatalError(f"{spec.locate(problems[0].path)}: aws-login: {problems[0].message}")
     step = AwsLoginStep(options)
-    policy = AwsLoginStep.retry_policy.override(spec.retry)
+    policies = RetryPolicies.of(AwsLoginStep.retry_policy).override(spec.retry)
     try:
         role_arn = step.role_arn(env)
         cache = step.cache(env, config.path, task_id, spec.id)
@@ -55,10 +55,11 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
                 def attempt() -> Any:
                     return step.assume_role(env, role_arn, task=task_id, base_dir=config.path.parent)
 
-                def on_retry(number: int, error: BaseException, wait: float) -> None:
-                    reporter.warning(f"attempt {number} of {policy.attempts} failed: {error}; retrying in {wait:.1f}s")
+                def on_retry(number: int, error: BaseException, error_class: str, wait: float) -> None:
+                    reporter.warning(retry_message(number, policies[error_class].attempts, str(error), error_class,
+                                                   wait))
 
-                assumed = call_with_retry(attempt, policy, step.is_transient, on_retry=on_retry)
+                assumed = call_with_retry(attempt, policies, step.error_class, on_retry=on_retry)
                 entry = cache_entry(Login(assumed.credentials, assumed.assumed_role_arn), role_arn)
                 cache.write(entry)
     except StepFailed as error:

@@ -32,6 +32,7 @@ class Fault:
     drop: bool = False
     delay: float = 0.0
     says: str = ""       # what the retry warning names
+    error_class: str = "transient"  # and the class it gives (issue 16)
 
     def inject(self, proxy: FaultProxy, action: str, times: int) -> None:
         proxy.fail(action=action, times=times, status=self.status, code=self.code, drop=self.drop, delay=self.delay)
@@ -40,14 +41,15 @@ class Fault:
 LOGIN_TRANSIENT = [
     Fault("IDPCommunicationError", code="IDPCommunicationError", says="IDPCommunicationError"),
     Fault("InvalidIdentityToken", code="InvalidIdentityToken", says="InvalidIdentityToken"),
-    Fault("throttling", code="Throttling", says="Throttling"),
+    Fault("throttling", code="Throttling", says="Throttling", error_class="throttled"),
+    Fault("HTTP 429", status=429, code="TooManyRequestsException", says="HTTP 429", error_class="throttled"),
     Fault("HTTP 500", status=500, code="InternalFailure", says="HTTP 500"),
     Fault("HTTP 503", status=503, code="ServiceUnavailable", says="HTTP 503"),
     Fault("dropped connection", drop=True, says="cannot reach STS"),
     Fault("slower than the read timeout", delay=SLOW, says="timeout"),
 ]
 SECRETS_TRANSIENT = [
-    Fault("throttling", code="ThrottlingException", says="ThrottlingException"),
+    Fault("throttling", code="ThrottlingException", says="ThrottlingException", error_class="throttled"),
     Fault("HTTP 500", status=500, code="InternalServiceError", says="InternalServiceError"),
     Fault("HTTP 503", status=503, code="ServiceUnavailable", says="ServiceUnavailable"),
     Fault("dropped connection", drop=True, says="secretsmanager"),
@@ -114,6 +116,7 @@ def test_login_survives_two_transient_failures(fault, proxy, aws_env, boot, tmp_
     assert proxy.count(ASSUME) == 3
     warnings = [line for line in result.stderr.splitlines() if "failed" in line and "retrying" in line]
     assert len(warnings) == 2 and all(fault.says in line for line in warnings), result.stderr
+    assert all(f"; {fault.error_class}; retrying in" in line for line in warnings), result.stderr
     assert profile_written(aws_env)
     assert dotenv_values(tmp_path / ".env") == boot
 
@@ -129,6 +132,7 @@ def test_secret_fetching_survives_two_transient_failures(fault, proxy, aws_env, 
     assert proxy.count(ASSUME) == 1
     warnings = [line for line in result.stderr.splitlines() if "failed" in line and "retrying" in line]
     assert len(warnings) == 2 and all(fault.says in line for line in warnings), result.stderr
+    assert all(f"; {fault.error_class}; retrying in" in line for line in warnings), result.stderr
     assert dotenv_values(tmp_path / ".env") == boot
 
 
