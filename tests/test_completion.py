@@ -7,6 +7,7 @@ zsh script is installed in a real zsh's fpath, and a line is typed with TAB into
 zsh in a pseudo-terminal (zsh's own completion system, compinit, runs it)."""
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import subprocess
@@ -53,7 +54,9 @@ printf '%s\n' "${COMPREPLY[@]}"'''
 
 def bash_complete(script: Path, line: str, cwd: Path, env: dict[str, str]) -> list[str]:
     """What bash offers after typing `line` (a trailing space starts a new word)."""
-    words = shlex.split(line) + ([""] if line.endswith(" ") else [])
+    # bash's own split: shell words, and "=" a word of its own (it is in COMP_WORDBREAKS).
+    words = [part for word in shlex.split(line) for part in re.split("(=)", word) if part]
+    words += [""] if line.endswith(" ") else []
     result = subprocess.run(["bash", "--norc", "--noprofile", "-c", BASH_TAB, "tab", str(script), *words],
                             cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

@@ -34,8 +34,8 @@ _automations_complete_task() {
     local i config=""
     for ((i = 1; i < COMP_CWORD; i++)); do
         case "${COMP_WORDS[i]}" in
-            -c|--config) config="${COMP_WORDS[i+1]}";;
-            --config=*) config="${COMP_WORDS[i]#--config=}";;
+            # bash splits --config=FILE into "--config" "=" "FILE" (= is in COMP_WORDBREAKS)
+            -c|--config) config="${COMP_WORDS[i+1]}"; [[ "$config" == "=" ]] && config="${COMP_WORDS[i+2]}";;
         esac
     done
     compgen -W "$(command automations ${config:+-c "$config"} completion --list-tasks 2>/dev/null)" -- "$1"
