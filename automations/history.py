@@ -75,7 +75,8 @@ class RunHistory:
 
     def append(self, record: Mapping[str, Any]) -> None:
         """Add one record (redacted) to its task's history, trimming the oldest past the bound."""
-        line = (REDACTOR.redact(json.dumps(record, separators=(",", ":"), default=str)) + "\n").encode()
+        # Redacted value by value, before JSON escapes a secret out of the redactor's sight.
+        line = (json.dumps(REDACTOR.redact_value(record), separators=(",", ":"), default=str) + "\n").encode()
         path = self.history_path(str(record["task"]))
         self._remember_config()
         with locked(path):

@@ -1,6 +1,8 @@
 """Everything the CLI prints goes through one `Reporter`: text for people (a line per step,
 a summary per task, child output prefixed by its task so concurrent tasks stay readable) or
-JSON lines for machines. Every line passes the redactor first, at every verbosity."""
+JSON lines for machines. Every line passes the redactor first, at every verbosity; a JSON
+event is redacted value by value before it is serialised (escaping would hide a secret
+holding `"`, `\\` or non-ASCII from a redactor reading the JSON text)."""
 from __future__ import annotations
 
 import os
@@ -38,18 +40,18 @@ class Reporter:
     def _paint(self, text: str, kind: str) -> str:
         return f"\033[{_COLORS[kind]}m{text}\033[0m" if self.color and kind in _COLORS else text
 
-    def _write(self, text: str, stream: IO[str] | None = None) -> None:
+    def _write(self, text: str, stream: IO[str] | None = None, *, redacted: bool = False) -> None:
         with self._lock:
             target = stream or self.out
-            target.write(REDACTOR.redact(text) + "\n")
+            target.write((text if redacted else REDACTOR.redact(text)) + "\n")
             target.flush()
 
     def event(self, kind: str, **fields: Any) -> None:
-        """One JSON object per line; values are redacted like any text."""
+        """One JSON object per line; every string in it redacted before it is serialised."""
         import json  # only JSON output pays for it
 
         record = {"event": kind, "time": round(time.time(), 3), **fields}
-        self._write(json.dumps(record, default=str))
+        self._write(json.dumps(REDACTOR.redact_value(record), default=str), redacted=True)
 
     # -- what the engine reports -----------------------------------------------------------
 

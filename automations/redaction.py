@@ -3,63 +3,193 @@
 Any step registers the secret values it handles (tokens, keys, secret values) with
 `REDACTOR.add()` before anything could print them; every line of output, every log record,
 every error message and every line a `run` step's child prints passes through
-`REDACTOR.redact()`.
+`REDACTOR.redact()`, and every JSON event and history record through
+`REDACTOR.redact_value()` before it is serialised (issue 10: redacting the JSON text missed
+every secret that JSON escapes, such as one holding `"`, `\\`, a tab or `€`).
+
+What is masked, as `***`:
+- each registered value, and the forms GitHub Actions masks too: JSON-escaped (with and
+  without `\\uXXXX` for non-ASCII), URL-encoded (`%20` and `+` for spaces), and base64 and
+  base64url at the three alignments a value can have inside a larger base64 blob (the
+  characters that depend on the value alone: the one or two characters shared with a
+  neighbouring byte stay, except at the end of the blob, where they are known);
+- each line of a multi-line value on its own, since output is printed line by line;
+- anything shaped like a JWT (three base64url segments, the first starting `eyJ`), whatever
+  its source: a token is a secret before anyone registers it.
+
+Short values: a value shorter than SHORT_SECRET_LENGTH characters is masked only where it
+stands alone, not directly after or before a letter or digit: masking `5432` or `app`
+everywhere would turn `154321` and `application` into noise and hide nothing. Their
+derived forms (encodings, lines of a multi-line value) are not registered at all when they
+would be that short: they are not secrets on their own.
+
+Speed: time linear in the output whatever the number and length of values (see _Matcher;
+bench/redaction.py measures it).
 """
 from __future__ import annotations
 
 import re
 import threading
+from typing import Any
 
 MASK = "***"
+SHORT_SECRET_LENGTH = 8
+# The length of the pieces of text looked up in the index of forms (see _Matcher).
+BLOCK = 4
+JWT_SHAPE = r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"
 
-# A secret shorter than this is not masked: masking "1" or "ab" would make every line
-# unreadable and hides nothing an attacker could not guess.
-MIN_SECRET_LENGTH = 4
+
+def printable_forms(value: str) -> tuple[set[str], set[str]]:
+    """(the value and its lines, its encoded forms): every way the value can be printed."""
+    import base64
+    import json
+    import urllib.parse
+
+    whole = value.strip()
+    lines = {line.strip() for line in whole.splitlines()} - {whole}
+    encoded = {json.dumps(whole)[1:-1], json.dumps(whole, ensure_ascii=False)[1:-1],
+               urllib.parse.quote(whole, safe=""), urllib.parse.quote_plus(whole, safe="")}
+    data = whole.encode("utf-8", "surrogatepass")
+    for shift in range(3):
+        # Only the characters whose six bits all come from the value: a base64 character
+        # straddling a neighbouring byte differs with that byte.
+        text = base64.b64encode(b"\0" * shift + data).decode("ascii")
+        start = -(-shift * 8 // 6)
+        core = text[start:(shift + len(data)) * 8 // 6]
+        ending = text[start:].rstrip("=")   # the value ends the blob: its last character is known
+        encoded |= {core, ending, *(form.replace("+", "-").replace("/", "_") for form in (core, ending))}
+    return {whole, *lines}, encoded - {whole}
 
 
 class Redactor:
     def __init__(self) -> None:
-        self._secrets: set[str] = set()
-        self._pattern: re.Pattern[str] | None = None
+        self._values: set[str] = set()      # registered values (stripped): what is_short() knows
+        self._masked: set[str] = set()      # every form masked
+        self._matcher = _Matcher()
         self._lock = threading.Lock()
 
     def add(self, secret: str | bytes | None) -> None:
-        """Mask this value from now on. Multi-line values are also masked line by line,
-        because output is printed (and so matched) a line at a time."""
+        """Mask this value, and every form it can be printed in, from now on."""
         if secret is None:
             return
         if isinstance(secret, bytes):
             secret = secret.decode("utf-8", "replace")
-        candidates = {secret, secret.strip(), *secret.splitlines()}
-        fresh = {c.strip() for c in candidates if len(c.strip()) >= MIN_SECRET_LENGTH}
+        whole = secret.strip()
+        if not whole or whole in self._values:
+            return
+        plain, encoded = printable_forms(whole)
+        # The whole value is masked whatever its length; a piece of it (a line, an encoding)
+        # only when it is long enough to be a secret on its own.
+        fresh = {whole} | {form for form in plain | encoded if len(form) >= SHORT_SECRET_LENGTH}
         with self._lock:
-            if fresh <= self._secrets:
-                return
-            self._secrets |= fresh
-            # Compiled when next needed: a step registering a hundred secrets in a row
-            # would otherwise compile a hundred ever longer patterns (O(n^2)).
-            self._pattern = None
+            self._values.add(whole)
+            # Added to the matcher in place: registering n values costs O(n), not O(n^2).
+            self._matcher.add(fresh - self._masked)
+            self._masked |= fresh
+
+    def is_short(self, value: str) -> bool:
+        """Whether `value` is registered and so short it is masked only where it stands alone."""
+        whole = value.strip()
+        return whole in self._values and len(whole) < SHORT_SECRET_LENGTH
 
     def redact(self, text: str) -> str:
-        if not text:
-            return text
-        pattern = self._pattern or self._compile()
-        if pattern is None:
-            return text
-        return pattern.sub(MASK, text)
+        return self._matcher.redact(text) if text else text
 
-    def _compile(self) -> re.Pattern[str] | None:
-        with self._lock:
-            if self._pattern is None and self._secrets:
-                # Longest first, so a secret that contains another is masked whole.
-                ordered = sorted(self._secrets, key=len, reverse=True)
-                self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
-            return self._pattern
+    def redact_value(self, value: Any) -> Any:
+        """A JSON-able structure with every string in it (keys too) redacted: what is
+        serialised afterwards cannot hold a secret in an escaped form the text would hide."""
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, dict):
+            return {self.redact_value(k) if isinstance(k, str) else k: self.redact_value(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.redact_value(item) for item in value]
+        if value is None or isinstance(value, (bool, int, float)):
+            return value
+        return self.redact(str(value))
 
     def clear(self) -> None:
         with self._lock:
-            self._secrets.clear()
-            self._pattern = None
+            self._values.clear()
+            self._masked.clear()
+            self._matcher = _Matcher()
+
+
+class _Matcher:
+    """Finds every masked form (and every JWT) in a text and masks the union of them.
+
+    Python's `re` tries the branches of an alternation one by one, so one pattern of all the
+    forms costs time per character that grows with their number (bench/redaction.py: 1,000
+    values made 20,000 lines take a minute). Instead, every form of BLOCK*2-1 characters or
+    more is indexed by each BLOCK-character piece of its start: any place it occurs in a
+    text, one of the text's BLOCK-aligned pieces is one of those. Looking up those pieces
+    (a quarter of the text's length, dict lookups) costs the same for ten values as for ten
+    thousand; only a hit compares the form itself. The few shorter values (which must stand
+    alone) and the JWT shape are regular expressions.
+    """
+
+    def __init__(self) -> None:
+        self._index: dict[str, list[tuple[str, int]]] = {}   # BLOCK characters -> (form, where in it)
+        self._tiny_words: list[str] = []
+        self._tiny: re.Pattern[str] | None = None
+
+    def add(self, forms: set[str]) -> None:
+        """More forms to mask (called under the Redactor's lock; a concurrent `redact` sees
+        each form either not yet or whole)."""
+        tiny = [form for form in forms if len(form) < 2 * BLOCK - 1]
+        for form in forms:
+            if len(form) >= 2 * BLOCK - 1:
+                for offset in range(BLOCK):
+                    self._index.setdefault(form[offset:offset + BLOCK], []).append((form, offset))
+        if tiny:
+            self._tiny_words += tiny
+            # Longest first, so that of two values starting at one place the longer is masked.
+            words = "|".join(re.escape(word) for word in sorted(self._tiny_words, key=len, reverse=True))
+            self._tiny = re.compile(rf"(?<![^\W_])(?:{words})(?![^\W_])")
+
+    def redact(self, text: str) -> str:
+        found = [match.span() for match in _JWT.finditer(text)] if "eyJ" in text else []
+        tiny = self._tiny
+        if tiny is not None:
+            found.extend(match.span() for match in tiny.finditer(text))
+        index = self._index
+        if index:
+            for block in range(0, len(text) - BLOCK + 1, BLOCK):
+                candidates = index.get(text[block:block + BLOCK])
+                if candidates is not None:
+                    found.extend(self._occurrences(text, block, candidates))
+        if not found:
+            return text
+        # The union of what was found: of two overlapping values, neither shows a piece.
+        found.sort()
+        parts = []
+        done = 0   # text[:done] is in parts
+        masked_to = -1
+        for start, end in found:
+            if start >= masked_to:
+                parts.append(text[done:start])
+                parts.append(MASK)
+            done = masked_to = max(masked_to, end)
+        parts.append(text[done:])
+        return "".join(parts)
+
+    @staticmethod
+    def _occurrences(text: str, block: int, candidates: list[tuple[str, int]]) -> list[tuple[int, int]]:
+        spans = []
+        for form, offset in candidates:
+            start = block - offset
+            end = start + len(form)
+            if start >= 0 and text.startswith(form, start) and (
+                    len(form) >= SHORT_SECRET_LENGTH or _stands_alone(text, start, end)):
+                spans.append((start, end))
+        return spans
+
+
+_JWT = re.compile(JWT_SHAPE)
+
+
+def _stands_alone(text: str, start: int, end: int) -> bool:
+    return not (start > 0 and text[start - 1].isalnum()) and not (end < len(text) and text[end].isalnum())
 
 
 REDACTOR = Redactor()

@@ -257,15 +257,13 @@ class SecretsManagerReader:
         self._store(ref, entry)
 
     def _register(self, entry: dict[str, Any]) -> None:
-        """Every form the value can be printed in: whole, base64, each JSON field."""
+        """The whole value, as received and as written (SecretBinary: base64). The fields of
+        a JSON secret are registered by the step that writes them, and only those: a field
+        nobody asked for (`"ssl": true`, `"port": 5432`) must not mask text elsewhere."""
         value = SecretValue("", entry.get("Name", ""), entry.get("SecretString"), entry.get("SecretBinary"))
         self.on_value(value.string if value.string is not None else value.binary)
         if value.binary is not None:
             self.on_value(value.text())
-        elif value.string is not None and value.string.lstrip().startswith(("{", "[")):
-            with contextlib.suppress(ValueError):
-                for leaf in json_leaves(json.loads(value.string)):
-                    self.on_value(leaf)
 
     def _store(self, ref: SecretRef, entry: dict[str, Any]) -> None:
         value = SecretValue(ref.id, entry.get("Name", ref.id), entry.get("SecretString"), entry.get("SecretBinary"))
@@ -436,16 +434,26 @@ def json_lookup(data: dict[str, Any], path: str) -> Any:
     return current
 
 
-def json_leaves(value: Any) -> Iterator[str]:
-    """Every value nested in a JSON document, as `json_text` would write it."""
+def secret_parts(value: Any) -> Iterator[str]:
+    """What to register for a JSON value written into a file: the value as written, and every
+    string nested in it (a program reading the file may print one alone). Not booleans, null
+    or numbers inside it, nor a boolean or null on its own: they are not secrets, and masking
+    `true` or `5432` everywhere would mangle other output."""
+    if isinstance(value, bool) or value is None:
+        return
+    yield json_text(value)
+    yield from _nested_strings(value)
+
+
+def _nested_strings(value: Any) -> Iterator[str]:
     if isinstance(value, dict):
-        for item in value.values():
-            yield json_text(item)
-            yield from json_leaves(item)
-    elif isinstance(value, list):
+        value = list(value.values())
+    if isinstance(value, list):
         for item in value:
-            yield json_text(item)
-            yield from json_leaves(item)
+            if isinstance(item, str):
+                yield item
+            else:
+                yield from _nested_strings(item)
 
 
 def is_missing(value: Any) -> bool:
@@ -483,12 +491,25 @@ def env_file_path(ctx: StepContext, file: str) -> Path:
 def write_variables(ctx: StepContext, options: EnvFileOptions, variables: list[Variable], what: str) -> StepResult:
     path = env_file_path(ctx, options.file)
     values = assemble(variables)
+    warn_about_short_values(ctx, variables)
     changed = EnvFileWriter(path, options.format, options.mode).write(values)
     names = list(values)
     message = f"{len(names)} variable{'s' if len(names) != 1 else ''} from {what} in {options.file}"
     if not changed:
         return StepResult.ok(f"{message} (unchanged)", file=str(path), variables=names)
     return StepResult.changed(message, file=str(path), variables=names)
+
+
+def warn_about_short_values(ctx: StepContext, variables: list[Variable]) -> None:
+    """One warning naming (never showing) the values so short that output masks them only
+    where they stand alone (automations.redaction)."""
+    from automations.redaction import REDACTOR, SHORT_SECRET_LENGTH
+
+    short = [v.source for v in variables if REDACTOR.is_short(v.value)]
+    if short:
+        ctx.log.warning(f"{len(short)} value{'s are' if len(short) != 1 else ' is'} shorter than "
+                        f"{SHORT_SECRET_LENGTH} characters, so output masks {'them' if len(short) != 1 else 'it'} "
+                        f"only where not next to a letter or digit: {', '.join(short)}")
 
 
 def aws_client(ctx: StepContext, service: str, options: EnvFileOptions) -> Any:

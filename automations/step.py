@@ -74,7 +74,9 @@ class StepContext:
         self.timeout = timeout              # the step's `timeout:` in seconds, if any
 
     def secret(self, value: str | bytes | None) -> None:
-        """Register a value that must never be printed. Call it before anything could."""
+        """Register a value that must never be printed. Call it before anything could, and
+        only for what the step writes or uses: a value shorter than 8 characters is masked
+        only where it stands alone (automations.redaction), but masked all the same."""
         REDACTOR.add(value)
 
     def check_cancelled(self) -> None:

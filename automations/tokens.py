@@ -8,6 +8,11 @@ token file not written yet) raises `TokenNotReady`, a transient error: the calle
 with a fresh fetch. A token that can only fail (not a JWT, expired, wrong audience) raises
 `InvalidToken`: there is no point in sending it to STS.
 
+The token is a secret before it is read (issue 10): a token command's output is never shown,
+not even when the command fails (many CLIs print the token to stderr in a debug mode), and
+no source reads more than MAX_TOKEN_BYTES: a command printing without end is stopped there,
+in bounded memory, before any processing.
+
 PyJWT is imported inside functions: `automations validate` imports this module and must
 stay fast.
 """
@@ -32,6 +37,9 @@ DEFAULT_AUDIENCE = "sts.amazonaws.com"
 DEFAULT_COMMAND_TIMEOUT = 20.0
 # A token whose `nbf`/`iat` is this little in the future is a clock difference, not a problem.
 CLOCK_SKEW_SECONDS = 60
+# Gitpod's and GitHub's tokens are about 1 KiB; STS accepts up to 20,000 characters.
+MAX_TOKEN_BYTES = 64 * 1024
+TOO_LARGE = "more than 64 KiB, which is no token"
 STEP_TYPE = "aws-login"
 
 
@@ -132,30 +140,54 @@ class CommandTokenSource(TokenSource):
                                        start_new_session=True)
         except OSError as error:
             raise TokenNotReady(f"{self.describe}: cannot start: {error.strerror or error}") from None
-        stdout, stderr = self._communicate(process, cancelled)
+        stdout = self._read_stdout(process, cancelled)
         if process.returncode != 0:
             reason = f"killed by signal {-process.returncode}" if process.returncode < 0 else f"exit code {process.returncode}"
-            detail = _last_line(stderr)
-            raise TokenNotReady(f"{self.describe} failed ({reason})" + (f": {detail}" if detail else ""))
+            raise TokenNotReady(f"{self.describe} failed ({reason}); its output is not shown, since it may hold "
+                                "the token (run the command yourself to see it)")
         token = stdout.decode("utf-8", "replace").strip()
         if not token:
             raise TokenNotReady(f"{self.describe} printed no token")
         return token
 
-    def _communicate(self, process: subprocess.Popen[bytes], cancelled: threading.Event | None) -> tuple[bytes, bytes]:
+    def _read_stdout(self, process: subprocess.Popen[bytes], cancelled: threading.Event | None) -> bytes:
+        """The command's stdout, once it has exited; at most MAX_TOKEN_BYTES of it (the command
+        is killed past that). Its stderr is read only to be dropped."""
+        import selectors
         import subprocess
 
+        assert process.stdout is not None and process.stderr is not None
         deadline = time.monotonic() + self.timeout
-        while True:
-            try:
-                return process.communicate(timeout=0.1)
-            except subprocess.TimeoutExpired:
+        stdout = bytearray()
+        with selectors.DefaultSelector() as selector:
+            for stream in (process.stdout, process.stderr):
+                selector.register(stream, selectors.EVENT_READ)
+            while True:
                 if cancelled is not None and cancelled.is_set():
                     _kill(process)
-                    raise Cancelled("cancelled") from None
+                    raise Cancelled("cancelled")
                 if time.monotonic() >= deadline:
                     _kill(process)
-                    raise TokenNotReady(f"{self.describe} timed out after {self.timeout:g}s") from None
+                    raise TokenNotReady(f"{self.describe} timed out after {self.timeout:g}s")
+                exited = process.poll() is not None
+                ready = selector.select(timeout=0 if exited else 0.1) if selector.get_map() else []
+                if exited and not ready:
+                    # Ended, and nothing left to read (a child it left may hold the pipes open).
+                    return bytes(stdout)
+                for key, _ in ready:
+                    chunk = os.read(key.fd, 65536)
+                    if not chunk:
+                        selector.unregister(key.fileobj)
+                    elif key.fileobj is process.stdout:
+                        stdout += chunk
+                        if len(stdout) > MAX_TOKEN_BYTES:
+                            _kill(process)
+                            raise InvalidToken(f"{self.describe} printed {TOO_LARGE}; stopped it")
+                if not selector.get_map() and not exited:
+                    try:
+                        process.wait(0.1)
+                    except subprocess.TimeoutExpired:
+                        pass
 
 
 class FileTokenSource(TokenSource):
@@ -168,7 +200,11 @@ class FileTokenSource(TokenSource):
 
     def fetch(self, env: Mapping[str, str], cancelled: threading.Event | None = None) -> str:
         try:
-            token = self.path.read_text(encoding="utf-8").strip()
+            with open(self.path, "rb") as file:
+                data = file.read(MAX_TOKEN_BYTES + 1)
+            if len(data) > MAX_TOKEN_BYTES:
+                raise InvalidToken(f"{self.describe} holds {TOO_LARGE}")
+            token = data.decode("utf-8").strip()
         except FileNotFoundError:
             raise TokenNotReady(f"{self.describe} does not exist (yet)") from None
         except (OSError, UnicodeDecodeError) as error:
@@ -191,6 +227,8 @@ class EnvTokenSource(TokenSource):
         if not token:
             # The environment of a running process does not change: retrying cannot help.
             raise StepFailed(f"${self.variable} is not set or empty")
+        if len(token) > MAX_TOKEN_BYTES:
+            raise InvalidToken(f"${self.variable} holds {TOO_LARGE}")
         return token
 
 
@@ -236,7 +274,10 @@ class GitHubActionsTokenSource(TokenSource):
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 import json
 
-                body = json.loads(response.read().decode("utf-8"))
+                raw = response.read(MAX_TOKEN_BYTES + 1)
+                if len(raw) > MAX_TOKEN_BYTES:
+                    raise InvalidToken(f"{self.describe} answered {TOO_LARGE}")
+                body = json.loads(raw.decode("utf-8"))
         except urllib.error.HTTPError as error:
             if 400 <= error.code < 500 and error.code not in (408, 429):
                 raise StepFailed(f"{self.describe} refused the request: HTTP {error.code}") from None
@@ -476,11 +517,6 @@ def _ago(seconds: float) -> str:
     if seconds < 7200:
         return f"{seconds // 60}m"
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-
-
-def _last_line(data: bytes) -> str:
-    lines = [line.strip() for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
-    return lines[-1][:300] if lines else ""
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:

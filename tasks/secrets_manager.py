@@ -117,7 +117,8 @@ class SecretsManagerStep(Step[SecretsManagerOptions]):
 
     def _variables(self, ctx: StepContext, index: int, entry: SecretEntry, value: SecretValue) -> list[Variable]:
         from automations.envnames import derived_name_problem
-        from automations.secrets import Variable, is_missing, json_lookup, json_object, json_text, variable_name
+        from automations.secrets import (Variable, is_missing, json_lookup, json_object, json_text, secret_parts,
+                                         variable_name)
 
         where = f"secrets[{index}] ({entry.id})"
         if entry.env is not None:
@@ -141,7 +142,8 @@ class SecretsManagerStep(Step[SecretsManagerOptions]):
                 if problem:
                     raise StepFailed(problem)
             text = json_text(found)
-            ctx.secret(text)
+            for part in secret_parts(found):  # only what is written: see secret_parts
+                ctx.secret(part)
             variables.append(Variable(name, text, f"{where} key {json_key!r}"))
         return variables
 

@@ -3,6 +3,10 @@ in every line of output and log, at every verbosity, in error messages and excep
 (tracebacks included) and in `run` step output."""
 from __future__ import annotations
 
+import base64
+import json
+import urllib.parse
+
 import pytest
 
 from automations.redaction import MASK, Redactor
@@ -90,21 +94,99 @@ def test_without_debug_a_step_bug_is_one_line(leaky_config, base_env, tmp_path):
     assert "unexpected error: RuntimeError: unexpected *** (run with -vv for the traceback)" in result.stdout
 
 
-def test_longer_secrets_are_masked_whole_when_one_contains_another():
+def masked(text: str, *values: str) -> str:
+    """`text` through a redactor knowing `values`."""
     redactor = Redactor()
-    redactor.add("abcd")
-    redactor.add("abcdefgh")
-    assert redactor.redact("x abcdefgh y abcd") == f"x {MASK} y {MASK}"
+    for value in values:
+        redactor.add(value)
+    return redactor.redact(text)
+
+
+def test_longer_secrets_are_masked_whole_when_one_contains_another():
+    assert masked("x abcdefgh y abcd", "abcd", "abcdefgh") == f"x {MASK} y {MASK}"
 
 
 def test_each_line_of_a_multiline_secret_is_masked_on_its_own():
-    redactor = Redactor()
-    redactor.add("-----BEGIN KEY-----\nMIIEvQIBADANBgkq\n-----END KEY-----")
-    assert redactor.redact("line: MIIEvQIBADANBgkq") == f"line: {MASK}"
+    assert masked("line: MIIEvQIBADANBgkq", "-----BEGIN KEY-----\nMIIEvQIBADANBgkq\n-----END KEY-----") == f"line: {MASK}"
 
 
-def test_very_short_values_are_not_masked():
-    # Masking "ab" everywhere would hide nothing an attacker could not guess and ruin the output.
+def test_a_short_line_of_a_multiline_secret_is_not_masked_on_its_own():
+    # `{` and `}` of a pretty-printed JSON secret are no secret; masking them would mangle everything.
+    assert masked("if x { y }", '{\n  "password": "hunter2-and-more"\n}') == "if x { y }"
+
+
+@pytest.mark.parametrize("value", ["7", "ab", "5432", "short!"])
+def test_a_short_value_is_masked_where_it_stands_alone(value):
+    assert masked(f"{value} ({value}) ={value}; {value}", value) == f"{MASK} ({MASK}) ={MASK}; {MASK}"
+
+
+def test_a_short_value_next_to_a_letter_or_digit_is_left_alone():
+    # `null` registered must not print `nullable` as `***able`, nor 5432 turn 154321 into noise.
+    assert masked("nullable 154321 null:5432", "null", "5432") == f"nullable 154321 {MASK}:{MASK}"
+
+
+def test_a_value_of_eight_characters_or_more_is_masked_anywhere():
+    assert masked("xhunter22y", "hunter22") == f"x{MASK}y"
+
+
+@pytest.mark.parametrize("encode", [
+    lambda v: json.dumps(v)[1:-1],
+    lambda v: json.dumps(v, ensure_ascii=False)[1:-1],
+    lambda v: urllib.parse.quote(v, safe=""),
+    lambda v: urllib.parse.quote_plus(v),
+    lambda v: base64.b64encode(v.encode()).decode(),
+    lambda v: base64.urlsafe_b64encode(v.encode()).decode(),
+], ids=["json", "json-unicode", "url", "url-plus", "base64", "base64url"])
+def test_the_encoded_forms_of_a_value_are_masked(encode):
     redactor = Redactor()
-    redactor.add("ab")
-    assert redactor.redact("about") == "about"
+    value = 'p\u00e4ss "w\\rd"\t\U0001f511 ok?/+'
+    redactor.add(value)
+    assert redactor.redact(f"<{encode(value)}>") in (f"<{MASK}>", f"<{MASK}=>", f"<{MASK}==>")
+
+
+@pytest.mark.parametrize("offset", [0, 1, 2])
+def test_a_value_inside_a_larger_base64_blob_is_masked_at_any_alignment(offset):
+    # The one or two characters a value shares with its neighbours' bytes stay; the rest goes.
+    redactor = Redactor()
+    value = "a-secret-of-some-length"
+    redactor.add(value)
+    blob = base64.b64encode(b"head"[:offset] + value.encode() + b"tail").decode()
+    redacted = redactor.redact(blob)
+    assert MASK in redacted and len(redacted.replace(MASK, "")) <= 12
+
+
+def test_anything_shaped_like_a_jwt_is_masked_unregistered():
+    redactor = Redactor()
+    jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJvdGhlciJ9.c2lnbmF0dXJl-_x"
+    assert redactor.redact(f"token={jwt}; done") == f"token={MASK}; done"
+
+
+def test_structured_values_are_redacted_before_they_are_serialised():
+    redactor = Redactor()
+    redactor.add('quote " and backslash \\')
+    record = {"line": 'quote " and backslash \\!', 'quote " and backslash \\': [1, None, True, 'x']}
+    assert redactor.redact_value(record) == {"line": f"{MASK}!", MASK: [1, None, True, "x"]}
+
+
+def test_many_long_values_are_all_masked_longest_first():
+    redactor = Redactor()
+    values = [f"value-{i:05d}-" + "x" * (i % 50) for i in range(2000)]
+    for value in values:
+        redactor.add(value)
+    line = " ".join(values[::97])
+    assert redactor.redact(line) == " ".join([MASK] * len(values[::97]))
+
+
+def test_a_value_far_longer_than_the_matched_prefix_is_masked_whole_and_only_whole():
+    redactor = Redactor()
+    big = "B" * 30 + "-" + "y" * 70_000
+    redactor.add(big)
+    assert redactor.redact(f"<{big}>") == f"<{MASK}>"
+    assert redactor.redact(f"<{big[:-1]}>") == f"<{big[:-1]}>"
+
+
+def test_a_short_registered_value_is_known_as_short():
+    redactor = Redactor()
+    redactor.add("5432")
+    redactor.add("long-enough")
+    assert redactor.is_short(" 5432\n") and not redactor.is_short("long-enough") and not redactor.is_short("9")

@@ -468,9 +468,9 @@ def test_no_secret_value_appears_in_any_output_at_the_highest_verbosity(write_co
             assert leak not in result.output
 
 
-def test_a_later_step_printing_the_file_shows_the_values_masked(write_config, env, secrets, tmp_path):
-    name = secrets("printed", {"password": "Pr1nted-Secret-Value"})
-    config = write_config(f"""
+def written_then_run(entry: str, command: str) -> str:
+    """A task writing one secrets entry into out/.env, then running `command`."""
+    return f"""
         tasks:
           secrets:
             steps:
@@ -478,12 +478,39 @@ def test_a_later_step_printing_the_file_shows_the_values_masked(write_config, en
                 with:
                   file: out/.env
                   secrets:
-                    - {{id: {name}, keys: '*'}}
-              - run: cat out/.env
-    """)
+                    - {entry}
+              - run: {command}
+    """
+
+
+def test_a_later_step_printing_the_file_shows_the_values_masked(write_config, env, secrets, tmp_path):
+    name = secrets("printed", {"password": "Pr1nted-Secret-Value"})
+    config = write_config(written_then_run(f"{{id: {name}, keys: '*'}}", "cat out/.env"))
     result = run(config, env, "-vv")
     assert result.code == 0, result.output
     assert "PASSWORD='***'" in result.output and "Pr1nted-Secret-Value" not in result.output
+
+
+def test_fields_of_a_json_secret_nobody_asked_for_do_not_mask_other_output(write_config, env, secrets, tmp_path):
+    name = secrets("unused", {"password": "Asked-For-Secret", "note": "zebra-unused-field", "ssl": True,
+                              "ca": None, "port": 5432})
+    config = write_config(written_then_run(f"{{id: {name}, keys: {{PASSWORD: password}}}}",
+                                           'echo "$(cat out/.env) zebra-unused-field nullable null true 5432"'))
+    result = run(config, env)
+    assert result.code == 0, result.output
+    assert "PASSWORD='***' zebra-unused-field nullable null true 5432" in result.stdout
+
+
+def test_short_written_values_are_masked_where_they_stand_alone_and_named_in_one_warning(
+        write_config, env, secrets, tmp_path):
+    name = secrets("short", {"port": 5432, "user": "app", "password": "long-enough-secret", "ssl": True})
+    config = write_config(written_then_run(f"{{id: {name}, keys: '*'}}",
+                                           'echo "port 5432 user app application 154321 ssl true"'))
+    result = run(config, env)
+    assert result.code == 0, result.output
+    assert "port *** user *** application 154321 ssl true" in result.stdout
+    assert (f"warning: 2 values are shorter than 8 characters, so output masks them only where not next to a "
+            f"letter or digit: secrets[0] ({name}) key 'port', secrets[0] ({name}) key 'user'") in result.stderr
 
 
 def test_a_dry_run_lists_keys_and_sources_without_calling_aws(write_config, env, secrets, proxy, tmp_path):

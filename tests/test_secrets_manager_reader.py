@@ -13,7 +13,8 @@ import pytest
 
 from automations.aws import AwsCredentials, AwsSessions
 from automations.errors import StepFailed, ThrottledError, TransientError
-from automations.secrets import BATCH_GET_SECRET_VALUE_MAX_IDS, SecretRef, SecretsManagerReader, run_concurrently
+from automations.secrets import (BATCH_GET_SECRET_VALUE_MAX_IDS, SecretRef, SecretsManagerReader, run_concurrently,
+                                secret_parts)
 from automations.step import StepContext
 from proxy import FaultProxy
 from tasks.secrets_manager import SecretsManagerOptions, SecretsManagerStep, SecretEntry
@@ -106,13 +107,22 @@ def test_concurrency_is_bounded() -> None:
     assert all(len(batch) <= BATCH_GET_SECRET_VALUE_MAX_IDS for batch in client.batches)
 
 
-def test_every_printable_form_of_a_value_reaches_the_redactor_as_it_arrives() -> None:
-    client = ScriptedSecretsManager({"s": {"SecretString": json.dumps({"pw": "field-secret", "n": {"deep": 12345}})},
-                                     "b": {"SecretBinary": b"\x00binary-secret"}})
+def test_the_whole_value_reaches_the_redactor_as_it_arrives_and_no_field_on_its_own() -> None:
+    # A field is registered by the step that writes it: one nobody asked for (`"n": 12345`)
+    # must not mask other output.
+    text = json.dumps({"pw": "field-secret", "n": {"deep": 12345}})
+    client = ScriptedSecretsManager({"s": {"SecretString": text}, "b": {"SecretBinary": b"\x00binary-secret"}})
     seen: list[Any] = []
     SecretsManagerReader(client, seen.append).read([SecretRef("s"), SecretRef("b")])
-    assert "field-secret" in seen and "12345" in seen and '{"deep":12345}' in seen
-    assert b"\x00binary-secret" in seen and base64.b64encode(b"\x00binary-secret").decode() in seen
+    assert sorted(seen, key=str) == sorted([text, b"\x00binary-secret", base64.b64encode(b"\x00binary-secret").decode()],
+                                           key=str)
+
+
+def test_what_is_registered_of_a_written_json_value_is_it_and_the_strings_in_it() -> None:
+    assert list(secret_parts({"pw": "s3cret", "n": {"deep": 12345, "ok": True}, "l": ["a", None]})) == [
+        '{"pw":"s3cret","n":{"deep":12345,"ok":true},"l":["a",null]}', "s3cret", "a"]
+    assert list(secret_parts(5432)) == ["5432"]
+    assert list(secret_parts(True)) == [] and list(secret_parts(None)) == []
 
 
 def test_a_permanent_error_outranks_a_transient_one_from_concurrent_calls() -> None:

@@ -14,9 +14,10 @@ import pytest
 
 from automations.config import load_config
 from automations.errors import Cancelled, FatalError, StepFailed
-from automations.tokens import (CommandTokenSource, DefaultTokenChain, EnvTokenSource, FileTokenSource,
-                                GitHubActionsTokenSource, InvalidToken, TokenNotReady, TokenSource, TokenUnavailable,
-                                WebIdentityTokenFileSource, check_token, decode_unverified, token_source_for_task)
+from automations.tokens import (MAX_TOKEN_BYTES, CommandTokenSource, DefaultTokenChain, EnvTokenSource,
+                                FileTokenSource, GitHubActionsTokenSource, InvalidToken, TokenNotReady, TokenSource,
+                                TokenUnavailable, WebIdentityTokenFileSource, check_token, decode_unverified,
+                                token_source_for_task)
 from jwts import AUDIENCE, make_token, raw_token
 
 NOW = 1_800_000_000
@@ -192,8 +193,52 @@ def test_a_missing_command_is_not_ready_yet():
 def test_a_failing_command_is_not_ready_yet_and_says_why(tmp_path):
     script = executable(tmp_path, "fail", 'echo "starting up" >&2; echo "not logged in" >&2; exit 3')
 
-    with pytest.raises(TokenNotReady, match=r"failed \(exit code 3\): not logged in"):
+    with pytest.raises(TokenNotReady, match=r"failed \(exit code 3\); its output is not shown"):
         CommandTokenSource([str(script)]).fetch({"PATH": os.defpath})
+
+
+def test_a_failing_command_never_shows_what_it_printed(tmp_path):
+    # Debug modes print the token to stderr; a token is a secret before it is read.
+    token = make_token()
+    script = executable(tmp_path, "fail", f'echo "debug: got {token}" >&2; echo "{token}"; exit 1')
+
+    with pytest.raises(TokenNotReady) as raised:
+        CommandTokenSource([str(script)]).fetch({"PATH": os.defpath})
+
+    assert "debug" not in str(raised.value) and token.split(".")[2] not in str(raised.value)
+
+
+def test_a_command_printing_without_end_is_stopped_at_64_kib(tmp_path):
+    script = executable(tmp_path, "endless", "exec yes eyJhbGciOiJIUzI1NiJ9")
+
+    with pytest.raises(InvalidToken, match="printed more than 64 KiB, which is no token; stopped it"):
+        CommandTokenSource([str(script)], timeout=60).fetch({"PATH": os.defpath})
+
+
+def test_a_token_of_64_kib_is_read_whole(tmp_path):
+    script = executable(tmp_path, "big", f"head -c {MAX_TOKEN_BYTES} /dev/zero | tr '\\0' x")
+
+    assert len(CommandTokenSource([str(script)]).fetch({"PATH": os.defpath})) == MAX_TOKEN_BYTES
+
+
+def test_the_token_of_a_command_that_leaves_a_child_holding_its_output_is_read_when_it_exits(tmp_path):
+    script = executable(tmp_path, "forks", "echo a.b.c; sleep 30 &")
+
+    started = time.monotonic()
+    assert CommandTokenSource([str(script)], timeout=20).fetch({"PATH": os.defpath}) == "a.b.c"
+    assert time.monotonic() - started < 15  # not the child's 30 s, nor the timeout
+
+
+def test_a_token_file_over_64_kib_is_refused_unread(tmp_path):
+    (tmp_path / "t").write_bytes(b"x" * (MAX_TOKEN_BYTES + 1))
+
+    with pytest.raises(InvalidToken, match=r"holds more than 64 KiB, which is no token"):
+        FileTokenSource(tmp_path / "t").fetch({})
+
+
+def test_a_token_variable_over_64_kib_is_refused():
+    with pytest.raises(InvalidToken, match=r"\$OIDC_TOKEN holds more than 64 KiB"):
+        EnvTokenSource("OIDC_TOKEN").fetch({"OIDC_TOKEN": "x" * (MAX_TOKEN_BYTES + 1)})
 
 
 def test_a_command_printing_nothing_is_not_ready_yet(tmp_path):

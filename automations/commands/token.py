@@ -121,15 +121,12 @@ def _print_decoded(reporter: Reporter, header: dict[str, Any], claims: dict[str,
 
 
 def _read_file(path: Path) -> str:
-    try:
-        token = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        raise FatalError(f"token file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise FatalError(f"cannot read token file {path}: {getattr(error, 'strerror', None) or error}") from None
-    if not token:
-        raise FatalError(f"token file {path} is empty")
-    return token
+    from automations.tokens import FileTokenSource
+
+    try:  # the same bounded read as a step's `token: {file: ...}`
+        return FileTokenSource(path, f"token file {path}").fetch(os.environ)
+    except StepFailed as error:
+        raise FatalError(str(error)) from None
 
 
 def _span(seconds: int) -> str:

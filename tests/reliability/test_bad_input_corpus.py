@@ -10,7 +10,7 @@ A case is a small YAML file whose leading comments say how to run it and what to
     # error: boot | aws-login: failed (...): the token is not a JWT (...)
     #                                the whole error line; `...` stands for anything
     # token: expired                 ./token: valid | expired | not-yet-valid | wrong-audience |
-    #                                nested-payload | TEXT
+    #                                nested-payload | over-64-kib | TEXT
     # env: NAME=VALUE                added to the environment
     # secret: NAME=VALUE             created in the moto server (AWS credentials: moto's test keys)
     # file: PATH=CONTENT             a file that exists before the run (\\n for line breaks)
@@ -91,6 +91,7 @@ def token_text(kind: str) -> str:
         "expired": lambda: make_token(exp=1_700_000_000, iat=1_699_996_400, nbf=None),
         "not-yet-valid": lambda: make_token(nbf=now + 3000),
         "wrong-audience": lambda: make_token(aud="https://someone-else.example"),
+        "over-64-kib": lambda: make_token() + "A" * 64 * 1024,
         "nested-payload": lambda: raw_token('{"aud":"sts.amazonaws.com","x":' + "[" * 5000 + "]" * 5000 + "}"),
     }.get(kind, lambda: kind)()
 

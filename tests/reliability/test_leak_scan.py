@@ -3,16 +3,24 @@ keys STS handed out. Scanned: stdout, stderr, every file the run left under the 
 directory (history, logs), and the argv of every process between pytest and the spies, captured by a
 spy in the token command and in a run step while the secrets are held. Zero hits.
 
+The scan searches decoded output, the way an outsider would read it: every line that is JSON
+(JSON output, history records) is parsed and every string in it searched, as well as the raw
+text. It searches for each secret and for the forms GitHub Actions masks too: JSON-escaped,
+URL-encoded and base64 (at the three alignments a value can have inside a larger base64 blob).
+The secret values hold `"`, `\\`, a tab, `€` and an emoji, the characters JSON escapes.
+
 Files whose job is to hold secrets (the credentials file, the env file, the credential
 cache) are not scanned; what they hold is what the other suites check.
 """
 from __future__ import annotations
 
+import base64
 import configparser
 import json
 import os
+import urllib.parse
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -26,7 +34,58 @@ from reliability_support import ASSUME, BATCH, FAST_RETRY, ROLE, seed_secrets, u
 SPY = ('pid=$$; while [ "$pid" -gt 1 ] && [ "$pid" != "$SPY_STOP" ]; do tr "\\0" " " < /proc/$pid/cmdline; echo; '
        'pid=$(awk \'{print $4}\' /proc/$pid/stat); done >> "$SPY_LOG"')
 SECRET_VALUES = {"PLAIN": "plain-s3cret-VALUE-0001", "QUOTES": "it's \"quoted\" s3cret-0002",
-                 "JSON_PASSWORD": "json-s3cret-0003"}
+                 "JSON_PASSWORD": "json-\"s3cret\"\\-0003", "BACKSLASH": "back\\slash\\n-s3cret-0004",
+                 "TAB": "tab\tseparated-s3cret-0005", "EURO": "€uro-s3cret-0006-caf\u00e9",
+                 "EMOJI": "emoji-\U0001f511-s3cret-0007"}
+# Every printable form of each secret, printed by a `run` step child: what a program that
+# JSON-encodes, URL-encodes or base64-encodes a value it was given would print.
+PRINT_FORMS = """python3 -c '
+import base64, json, os, urllib.parse
+for name in ("PLAIN", "QUOTES", "JSON_PASSWORD", "BACKSLASH", "TAB", "EURO", "EMOJI"):
+    value = os.environ[name]
+    print("json", json.dumps({"v": value}), json.dumps(value, ensure_ascii=False))
+    print("url", urllib.parse.quote(value, safe=""), urllib.parse.quote_plus(value))
+    for prefix in (b"", b"x", b"xy"):
+        blob = prefix + value.encode() + b"tail"
+        print("base64", base64.b64encode(blob).decode(), base64.urlsafe_b64encode(blob).decode())
+'
+"""
+
+
+def printable_forms(secret: str) -> set[str]:
+    """The secret, JSON-escaped, URL-encoded, and each base64 core: the characters of its
+    base64 encoding that depend on the secret alone, at each of the three offsets."""
+    forms = {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1],
+             urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret, safe="")}
+    data = secret.encode()
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + data).decode()
+        core = encoded[-(-shift * 8 // 6):(shift + len(data)) * 8 // 6]
+        forms |= {core, core.replace("+", "-").replace("/", "_")}
+    return forms
+
+
+def strings_in(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from strings_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings_in(item)
+
+
+def decoded(text: str) -> Iterator[str]:
+    """The text itself, and every string of every line that is a JSON document."""
+    yield text
+    for line in text.splitlines():
+        try:
+            document = json.loads(line)
+        except ValueError:
+            continue
+        yield from strings_in(document)
 
 
 @pytest.fixture
@@ -40,7 +99,8 @@ def proxy(moto_endpoint: str, aws_env: dict[str, str]) -> Iterator[FaultProxy]:
 def scenario(tmp_path: Path, aws_env: dict[str, str], moto_endpoint: str):
     """A project whose token command and run step spy on every process's argv."""
     prefix = unique_prefix()
-    seed_secrets(moto_endpoint, {f"{prefix}/plain": SECRET_VALUES["PLAIN"], f"{prefix}/quotes": SECRET_VALUES["QUOTES"],
+    plain = {name: value for name, value in SECRET_VALUES.items() if name != "JSON_PASSWORD"}
+    seed_secrets(moto_endpoint, {**{f"{prefix}/{name.lower()}": value for name, value in plain.items()},
                                  f"{prefix}/json": {"password": SECRET_VALUES["JSON_PASSWORD"], "user": "app"}})
     token = make_token()
     (tmp_path / "token").write_text(token)
@@ -51,6 +111,7 @@ def scenario(tmp_path: Path, aws_env: dict[str, str], moto_endpoint: str):
 
     def write(extra_step: str = "", json_entry: str = "{id: %s/json, keys: {JSON_PASSWORD: password}}") -> Path:
         config = tmp_path / "automations.yaml"
+        entries = "".join(f"            - {{id: {prefix}/{name.lower()}, env: {name}}}\n" for name in plain)
         config.write_text(f"""\
 tasks:
   boot:
@@ -68,9 +129,7 @@ tasks:
           file: .env
           format: shell
           secrets:
-            - {{id: {prefix}/plain, env: PLAIN}}
-            - {{id: {prefix}/quotes, env: QUOTES}}
-            - {json_entry % prefix}
+{entries}            - {json_entry % prefix}
 {extra_step}""")
         return config
 
@@ -96,11 +155,23 @@ def scanned_text(result, tmp_path: Path, env: dict[str, str]) -> dict[str, str]:
     return texts
 
 
+def leaks(texts: dict[str, str], secrets: list[str]) -> list[tuple[str, str]]:
+    """(where, the secret's first characters) for every form of a secret found."""
+    forms = {form: secret for secret in secrets for form in printable_forms(secret)}
+    return sorted({(where, forms[form][:6] + "...") for where, text in texts.items() for string in decoded(text)
+                   for form in forms if form in string})
+
+
 def assert_no_leak(result, token: str, tmp_path: Path, env: dict[str, str]) -> None:
-    secrets = known_secrets(token, env)
-    hits = [(where, secret[:6] + "...") for where, text in scanned_text(result, tmp_path, env).items()
-            for secret in secrets if secret in text]
-    assert hits == []
+    assert leaks(scanned_text(result, tmp_path, env), known_secrets(token, env)) == []
+
+
+def test_the_scan_finds_every_form_of_a_secret_in_decoded_json():
+    secret = SECRET_VALUES["QUOTES"]
+    blob = base64.b64encode(b"xy" + secret.encode() + b"!").decode()
+    for printed in (json.dumps({"line": f"say {secret}"}), json.dumps({"line": json.dumps(secret)}),
+                    f"url {urllib.parse.quote(secret, safe='')}", json.dumps({"line": blob})):
+        assert leaks({"stdout": printed}, [secret]) == [("stdout", "it's \"...")], printed
 
 
 RUN_STEP = """\
@@ -111,7 +182,8 @@ RUN_STEP = """\
             . ./.env
             echo "the run step prints $PLAIN and $JSON_PASSWORD"
             sh -c 'echo "a child prints $QUOTES"'
-"""
+            echo "and the others: $BACKSLASH $TAB $EURO $EMOJI"
+""" + "".join("            " + line + "\n" for line in PRINT_FORMS.splitlines())
 
 
 def test_a_successful_run_with_a_step_printing_the_secrets_leaks_nothing(proxy, aws_env, scenario, tmp_path):
@@ -132,6 +204,20 @@ def test_json_output_leaks_nothing(proxy, aws_env, scenario, tmp_path):
     assert_no_leak(result, token, tmp_path, aws_env)
 
 
+def test_json_output_of_secrets_json_escapes_leaks_nothing(proxy, aws_env, scenario, tmp_path):
+    # Each value printed as it is: JSON output escapes `"`, `\\`, the tab and (ensure_ascii)
+    # the non-ASCII characters, so a redactor matching only the raw text would miss them.
+    token, write = scenario
+    raw_only = RUN_STEP.split("            sh spy.sh")[0] + "            . ./.env\n" + "".join(
+        f'            echo "{name} is ${name}"\n' for name in SECRET_VALUES)
+    result = run_cli("--output", "json", "-c", str(write(raw_only)), "run", "boot", cwd=tmp_path, env=aws_env)
+
+    assert result.code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {"PLAIN is ***", "TAB is ***", "EMOJI is ***"} <= {e.get("line") for e in lines}
+    assert_no_leak(result, token, tmp_path, aws_env)
+
+
 def test_retries_with_tracebacks_leak_nothing(proxy, aws_env, scenario, tmp_path):
     token, write = scenario
     proxy.fail(action=ASSUME, times=2, code="InvalidIdentityToken")
@@ -142,6 +228,31 @@ def test_retries_with_tracebacks_leak_nothing(proxy, aws_env, scenario, tmp_path
     assert result.code == 0, result.output
     assert result.stderr.count("retrying") == 4
     assert_no_leak(result, token, tmp_path, aws_env)
+
+
+def test_a_token_command_failing_after_printing_the_token_to_stderr_leaks_nothing(proxy, aws_env, scenario,
+                                                                                    tmp_path):
+    token, write = scenario
+    (tmp_path / "spy-token.sh").write_text(SPY + "\necho \"debug: token $(cat token)\" >&2\ncat token\nexit 1\n")
+
+    result = run_cli("-vv", "-c", str(write()), "run", "boot", cwd=tmp_path, env=aws_env)
+
+    assert result.code == 1
+    assert "failed (exit code 1); its output is not shown" in result.stdout
+    assert_no_leak(result, token, tmp_path, aws_env)
+
+
+def test_a_jwt_nobody_registered_is_masked_wherever_it_is_printed(proxy, aws_env, scenario, tmp_path):
+    token, write = scenario
+    aws_env["SOMEONE_ELSES_TOKEN"] = other = make_token(sub="someone-else")
+    printing = RUN_STEP.split("            sh spy.sh")[0] + '            echo "a token: $SOMEONE_ELSES_TOKEN"\n'
+
+    for output in ("text", "json"):
+        result = run_cli("--output", output, "-c", str(write(printing)), "run", "boot", cwd=tmp_path, env=aws_env)
+
+        assert result.code == 0, result.output
+        assert "a token: ***" in result.stdout
+        assert leaks(scanned_text(result, tmp_path, aws_env), [other]) == []
 
 
 def test_an_access_denied_login_shows_the_claims_but_not_the_token(proxy, aws_env, scenario, tmp_path):
