@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import stat
 from pathlib import Path
@@ -21,14 +20,68 @@ TEMP_PREFIX = ".automations-tmp-"
 
 
 def ensure_private_dir(directory: Path) -> None:
-    """Create `directory` (and missing parents) 0700. Existing directories keep their mode:
-    ~/.aws may be shared on purpose."""
+    """Create `directory` and each missing parent 0700, whatever the umask (under umask 000,
+    os.makedirs would make the parents 0777). Existing directories keep their mode: ~/.aws
+    may be shared on purpose."""
     if directory.is_dir():
         return
-    try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-    except OSError as error:
-        raise StepFailed(f"cannot create directory {directory}: {error.strerror}") from None
+    missing = []
+    while not directory.is_dir():
+        missing.append(directory)
+        if directory.parent == directory:
+            break
+        directory = directory.parent
+    for path in reversed(missing):
+        try:
+            os.mkdir(path, 0o700)
+            os.chmod(path, 0o700)  # the umask may have taken the owner's bits too
+        except FileExistsError:
+            if not path.is_dir():
+                raise StepFailed(f"cannot create directory {path}: it exists and is not a directory") from None
+        except OSError as error:
+            raise StepFailed(f"cannot create directory {path}: {error.strerror}") from None
+
+
+def writable_by_others(directory: Path) -> Path | None:
+    """The first of `directory` and its parents that someone else could change: owned by
+    another user (root aside), or writable by everyone without the sticky bit (which /tmp
+    has). Whoever can change one of them can swap our files under it. Group-writable is
+    accepted: with per-user groups (umask 002) that group is the owner alone."""
+    uid = os.getuid()
+    for path in (directory, *directory.parents):
+        try:
+            info = os.stat(path)
+        except OSError:
+            continue  # not created yet
+        if info.st_uid not in (uid, 0):
+            return path
+        if info.st_mode & stat.S_IWOTH and not info.st_mode & stat.S_ISVTX:
+            return path
+    return None
+
+
+def refuse_shared_dir(directory: Path, what: str | None = None) -> None:
+    """StepFailed, saying what to do, when `directory` (holding `what`) could be changed by others."""
+    shared = writable_by_others(directory.absolute())
+    if shared is not None:
+        reason = (f"{shared} can be changed by other users "
+                  f"(make it yours and not world-writable, e.g. chmod o-w {shared})")
+        raise StepFailed(f"refusing to keep {what} in {directory}: {reason}" if what else reason)
+
+
+def check_writable(path: Path) -> None:
+    """StepFailed unless `write_atomic(path, ...)` could succeed as far as we can tell without
+    writing: so a step finds out before it writes anything else (issue 10)."""
+    refuse_symlink(path)
+    if path.exists() and not path.is_file():
+        raise StepFailed(f"{path} exists and is not a regular file")
+    existing = path.parent
+    while not existing.is_dir() and existing.parent != existing:
+        if existing.exists():
+            raise StepFailed(f"cannot create directory {existing}: it exists and is not a directory")
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise StepFailed(f"cannot write {path}: {existing} is not writable")
 
 
 def refuse_symlink(path: Path) -> None:
@@ -117,6 +170,8 @@ def locked(path: Path | str) -> Iterator[None]:
 
     The lock lives on a sibling `.lock` file: the target itself is replaced by rename, so a
     lock on it would be a lock on a file that is about to disappear."""
+    import fcntl  # here: `validate` uses this module (the entry-point cache) and never locks
+
     path = Path(path)
     ensure_private_dir(path.parent)
     lock_path = path.parent / f".{path.name}.lock"
@@ -145,3 +200,13 @@ def read_text_if_exists(path: Path | str) -> str | None:
 def is_private(path: Path | str) -> bool:
     """True when only the owner can read the file (what credential files must be)."""
     return stat.S_IMODE(os.stat(path).st_mode) & 0o077 == 0
+
+
+def is_private_file_of_ours(path: Path | str) -> bool:
+    """A regular file (after links) we own that only we can read or write: what may hold
+    secrets, or say which command to run."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode) and info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & 0o077 == 0

@@ -9,16 +9,21 @@ obtained, kept (0600, atomically) until they are close to expiring.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
-from datetime import datetime, timezone
+import stat
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
-from automations.atomicfile import locked, read_text_if_exists, write_atomic
+from automations.atomicfile import is_private_file_of_ours, locked, read_text_if_exists, refuse_shared_dir, write_atomic
 from automations.errors import StepFailed
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+# hashlib and datetime are imported where used: the credential process answers every AWS
+# SDK call from this module, and must start fast (bench/credential_process.py).
 
 _HEADER = re.compile(r"^\[\s*([^\]]+?)\s*\]\s*$")
 _KEY = re.compile(r"^([^\s=:#;\[][^=:]*?)\s*[=:]")
@@ -147,7 +152,12 @@ class Profile:
 
 
 class SharedAwsFiles:
-    """~/.aws/credentials and ~/.aws/config (or $AWS_SHARED_CREDENTIALS_FILE, $AWS_CONFIG_FILE)."""
+    """~/.aws/credentials and ~/.aws/config (or $AWS_SHARED_CREDENTIALS_FILE, $AWS_CONFIG_FILE).
+
+    Either may be a symbolic link (dotfile managers link them into a repository): the config
+    holds no secrets, so its target is read and replaced; the credentials file's target only
+    when it is already private and ours, since a link would otherwise let whoever made it
+    choose where our keys go."""
 
     def __init__(self, env: Mapping[str, str]) -> None:
         self.credentials_path = credentials_path(env)
@@ -155,8 +165,33 @@ class SharedAwsFiles:
 
     def read(self, profile: str) -> Profile:
         return Profile(profile,
-                       read_section(read_text_if_exists(self.credentials_path), profile),
-                       read_section(read_text_if_exists(self.config_path), config_section(profile)))
+                       read_section(read_text_if_exists(self._credentials_target()), profile),
+                       read_section(read_text_if_exists(self._config_target()), config_section(profile)))
+
+    def make_credentials_private(self) -> None:
+        """Take group and other bits off an existing credentials file (a skipped rerun too)."""
+        path = self._credentials_target()
+        try:
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+            if mode & 0o077:
+                os.chmod(path, mode & 0o700)
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            raise StepFailed(f"cannot make {path} private: {error.strerror}") from None
+
+    def _config_target(self) -> Path:
+        return Path(os.path.realpath(self.config_path)) if self.config_path.is_symlink() else self.config_path
+
+    def _credentials_target(self) -> Path:
+        path = self.credentials_path
+        if not path.is_symlink():
+            return path
+        target = Path(os.path.realpath(path))
+        if not is_private_file_of_ours(target):
+            raise StepFailed(f"{path} is a symbolic link to {target}, which is not a private file of yours (0600); "
+                             "refusing to write secrets through it")
+        return target
 
     def update(self, profile: str, credentials: Mapping[str, str | None], config: Mapping[str, str | None]) -> None:
         """Set (or, with None, remove) keys of `profile` in both files, each read, edited and
@@ -165,17 +200,20 @@ class SharedAwsFiles:
         with locked(self.credentials_path), (contextlib.nullcontext() if same_file else locked(self.config_path)):
             # The config first: in `credentials: process` mode it gains credential_process
             # before the credentials file loses its static keys, so the profile never has neither.
-            self._rewrite(self.config_path, config_section(profile), config)
-            self._rewrite(self.credentials_path, profile, credentials)
+            self._rewrite(self._config_target(), config_section(profile), config, secret=False)
+            self._rewrite(self._credentials_target(), profile, credentials)
+            self.make_credentials_private()
 
     @staticmethod
-    def _rewrite(path: Path, section: str, values: Mapping[str, str | None]) -> None:
+    def _rewrite(path: Path, section: str, values: Mapping[str, str | None], secret: bool = True) -> None:
         if not values:
             return
         before = read_text_if_exists(path)
         after = update_section(before, section, values)
         if after != before:
-            write_atomic(path, after.encode("utf-8"))
+            # The config file holds no secrets: it keeps its mode, less others' write bits.
+            mode = 0o600 if secret or before is None else stat.S_IMODE(os.stat(path).st_mode) & 0o755
+            write_atomic(path, after.encode("utf-8"), mode=mode)
 
 
 # -- the credential-process cache ----------------------------------------------------------
@@ -187,36 +225,53 @@ def cache_dir(env: Mapping[str, str]) -> Path:
 
 class CredentialCache:
     """One aws-login step's last credentials, as the credential_process JSON plus the role
-    they are for. Keyed by config file, task and step, so two steps never share an entry."""
+    they are for and the snapshot a refresh is made from (automations.web_identity). Keyed by
+    config file, task and step, so two steps never share an entry.
+
+    The snapshot says which command fetches a token: the file is trusted only while it is
+    a private regular file of ours in a directory nobody else can change."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
     @classmethod
     def for_step(cls, env: Mapping[str, str], config_file: Path, task: str, step_id: str | None) -> CredentialCache:
+        import hashlib
+
         key = hashlib.sha256(f"{config_file}\0{task}\0{step_id or ''}".encode()).hexdigest()[:24]
         return cls(cache_dir(env) / f"aws-credentials-{key}.json")
 
     def locked(self) -> Iterator[None]:
+        self.refuse_shared_dir()
         return locked(self.path)  # one refresh at a time: the SDKs of several processes may ask at once
 
-    def read(self, role_arn: str) -> dict[str, Any] | None:
+    def refuse_shared_dir(self) -> None:
+        refuse_shared_dir(self.path.parent, "the credential-process cache")
+
+    def read(self, role_arn: str | None = None) -> dict[str, Any] | None:
+        """The entry (for `role_arn`, when given); None when missing, damaged or not private."""
         try:
+            self.refuse_shared_dir()
             text = read_text_if_exists(self.path)
-            entry = json.loads(text) if text else None
+            if text is None or not is_private_file_of_ours(self.path):
+                return None
+            entry = json.loads(text)
         except (StepFailed, ValueError):
-            return None  # a damaged cache is only a cache: fetch new credentials
-        if not isinstance(entry, dict) or entry.get("RoleArn") != role_arn:
+            return None  # a damaged cache is only a cache: log in again
+        if not isinstance(entry, dict) or (role_arn is not None and entry.get("RoleArn") != role_arn):
             return None
         if not all(isinstance(entry.get(k), str) for k in ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")):
             return None
         return entry
 
     def write(self, entry: Mapping[str, Any]) -> None:
+        self.refuse_shared_dir()
         write_atomic(self.path, json.dumps(entry, indent=1).encode("utf-8"))
 
 
 def remaining_seconds(expiration: datetime | None, now: datetime | None = None) -> float:
+    from datetime import datetime, timezone
+
     if expiration is None:
         return 0.0
     return (expiration - (now or datetime.now(timezone.utc))).total_seconds()

@@ -2,16 +2,16 @@
 class that encodes a value for its consumer (or refuses it, naming the key, never the value)
 and parses the format back for `mode: merge`.
 
-Every consumer's rules are in this file and nowhere else:
+Every consumer's rules are in this file and nowhere else (those of dotenv's readers, in
+automations/envreaders/):
 
-- dotenv: the value must read back the same with python-dotenv's defaults AND with
-  `set -a; . FILE` in bash. python-dotenv unescapes backslash-backslash and backslash-quote
-  inside single quotes and interpolates `${NAME}` / `${NAME:-default}` whatever the quotes;
-  bash takes single quotes literally and expands `$` and backticks inside double quotes.
-  So: single quotes when the value has no `'`, no backslash pair or final backslash, and
-  nothing python-dotenv would interpolate; else double quotes escaping backslash and `"`, when it has no backtick and
-  no `$` bash would expand (`$name`, `${`, `$(`, `$1`, ...); else no quoting works for both and the value is refused (suggesting `shell` or
-  `json`). A carriage return is refused too: python-dotenv reads with universal newlines.
+- dotenv: the value must read back the same with every reader named in the step's
+  `readers:` (python-dotenv, Node's dotenv, bash, godotenv, Ruby's dotenv, direnv; default
+  the first three). Each reader's rules are a small module of automations/envreaders/,
+  ported from its source; the writer takes the first form (single quotes, double quotes with
+  or without escapes, no quotes) they all read back, and refuses a value no form carries,
+  naming the reader to drop. A merge checks that every named reader reads the merged file
+  as we do, and names the line where one would not.
 - shell: `export KEY='...'`, `'` written as `'` backslash `''`: any value sh and bash can hold (no NUL).
 - json: one object of strings.
 - docker: `docker run --env-file`: `KEY=value` taken literally up to the end of the line; no
@@ -27,7 +27,7 @@ import codecs
 import re
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Mapping, NamedTuple, get_args
+from typing import Any, ClassVar, Iterable, Literal, Mapping, NamedTuple, get_args
 
 from automations.atomicfile import is_private, locked, refuse_symlink, write_atomic
 from automations.errors import StepFailed
@@ -42,12 +42,18 @@ class _LazyRegex:
     def __init__(self, pattern: str, flags: int = 0) -> None:
         self.pattern = pattern
         self.flags = flags
+        self.compiled: re.Pattern[str] | None = None
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(re.compile(self.pattern, self.flags), name)
+        if self.compiled is None:  # kept: the dotenv writer's reader models match thousands of times a write
+            self.compiled = re.compile(self.pattern, self.flags)
+        return getattr(self.compiled, name)
 
 
 FormatName = Literal["dotenv", "shell", "json", "docker"]
+ReaderName = Literal["python-dotenv", "node-dotenv", "bash", "godotenv", "ruby-dotenv", "direnv"]
+READERS: tuple[str, ...] = get_args(ReaderName)
+DEFAULT_READERS: tuple[str, ...] = ("python-dotenv", "node-dotenv", "bash")
 WriteMode = Literal["replace", "merge"]
 FORMATS: tuple[str, ...] = get_args(FormatName)
 MODES: tuple[str, ...] = get_args(WriteMode)
@@ -174,26 +180,55 @@ class DotenvFormat(LineFormat):
     name = "dotenv"
     suggestion = "use format: shell or format: json for it"
 
+    def __init__(self, readers: Iterable[str] = DEFAULT_READERS) -> None:
+        self.readers = tuple(dict.fromkeys(readers))
+        self._lines_written: dict[tuple[str, str], str] = {}  # check_value's work, reused by encode
+        for reader in self.readers:
+            if reader not in READERS:
+                raise StepFailed(f"unknown dotenv reader {reader!r} (known: {', '.join(READERS)})")
+
     def check_key(self, key: str) -> None:
         super().check_key(key)
-        _check_bash_name(key)
+        if "bash" in self.readers:
+            _check_bash_name(key)
 
     def check_value(self, key: str, value: str) -> None:
         super().check_value(key, value)
-        if "\r" in value:
-            raise self.refuse(key, "the value holds a carriage return, which python-dotenv reads as a newline")
+        self.encode(key, value)
 
     def encode(self, key: str, value: str) -> str:
-        # python-dotenv reads backslash-backslash inside single quotes as one backslash, and
-        # a backslash before the closing quote as an escaped quote; others it keeps.
-        if ("'" not in value and "\\\\" not in value and not value.endswith("\\")
-                and not PYTHON_DOTENV_VARIABLE.search(value)):
-            return f"{key}='{value}'\n"
-        if "`" not in value and not BASH_DOLLAR_EXPANSION.search(value):
-            escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-            return f'{key}="{escaped}"\n'
-        raise self.refuse(key, "the value holds `'`, `\\` or `${...}` together with a `$` expansion or a backtick, "
-                               "which python-dotenv and bash cannot read back the same")
+        from automations import envreaders
+
+        if (key, value) in self._lines_written:
+            return self._lines_written[key, value]
+        line = envreaders.encode(key, value, self.readers)
+        if line is None:
+            raise StepFailed(envreaders.refusal(key, value, self.readers))
+        self._lines_written[key, value] = line + "\n"
+        return line + "\n"
+
+    def merge(self, values: Mapping[str, str], existing: str) -> str:
+        """The merge, then every named reader must read the whole result as we do."""
+        from automations import envreaders
+
+        text = super().merge(values, existing)
+        lines = {**self._lines(text), **{k: n for k, n in self._lines(existing).items() if k not in values}}
+        try:
+            envreaders.check_readback(text, self.values(text), lines, self.readers)
+        except envreaders.UnreadableFile as error:
+            raise EnvFileSyntaxError(f"{error} (fix that line, or drop the reader from readers)") from None
+        return text
+
+    def _lines(self, text: str) -> dict[str, int]:
+        """The line of each key's last binding (the one that wins)."""
+        lines: dict[str, int] = {}
+        position = 0
+        for raw, match in _scan(_DOTENV_BINDING, text, self.name):
+            key = match.group("qkey") or match.group("key")
+            if key:
+                lines[key] = text.count("\n", 0, position) + 1
+            position += len(raw)
+        return lines
 
     def parse(self, text: str) -> list[Entry]:
         entries = []
@@ -218,7 +253,7 @@ class ShellFormat(LineFormat):
         entries = []
         for raw, match in _scan(_SHELL_BINDING, text, self.name):
             key = match.group("key")
-            entries.append(Entry(key, _shell_word(match.group("word")) if key else None, raw))
+            entries.append(Entry(key, _shell_value(match.group("word")) if key else None, raw))
         return entries
 
 
@@ -294,7 +329,10 @@ FORMAT_CLASSES: dict[str, type[EnvFormat]] = {
 }
 
 
-def env_format(name: str) -> EnvFormat:
+def env_format(name: str, readers: Iterable[str] | None = None) -> EnvFormat:
+    """The format `name`; `readers` (dotenv only) name the programs its files must suit."""
+    if name == "dotenv":
+        return DotenvFormat(DEFAULT_READERS if readers is None else readers)
     try:
         return FORMAT_CLASSES[name]()
     except KeyError:
@@ -304,21 +342,22 @@ def env_format(name: str) -> EnvFormat:
 class EnvFileWriter:
     """Writes one env file: all of the values or nothing, atomically, 0600."""
 
-    def __init__(self, path: Path | str, fmt: str = "dotenv", mode: str = "replace") -> None:
+    def __init__(self, path: Path | str, fmt: str = "dotenv", mode: str = "replace",
+                 readers: Iterable[str] | None = None) -> None:
         self.path = Path(path)
         self.fmt = fmt
         self.mode = mode
-        env_format(fmt)
+        self.format = env_format(fmt, readers)
         if mode not in MODES:
             raise StepFailed(f"unknown env file mode {self.mode!r} (known: {', '.join(MODES)})")
 
     def check(self, values: Mapping[str, str]) -> None:
         """Refuse what cannot be written, before anything is written (dry runs, early checks)."""
-        env_format(self.fmt).check(values)
+        self.format.check(values)
 
     def render(self, values: Mapping[str, str], existing: str | None) -> bytes:
         try:
-            return env_format(self.fmt).render(values, existing).encode("utf-8")
+            return self.format.render(values, existing).encode("utf-8")
         except EnvFileSyntaxError as error:
             raise StepFailed(f"cannot merge into {self.path}: {error} (fix the file or use mode: replace)") from None
 
@@ -352,11 +391,11 @@ class EnvFileWriter:
 
 
 def write_env_file(path: Path | str, values: Mapping[str, str], *, fmt: str = "dotenv",
-                   mode: str = "replace") -> None:
+                   mode: str = "replace", readers: Iterable[str] | None = None) -> None:
     """Write `values` to `path` in format `fmt` (dotenv, shell, json, docker), replacing the
     file or merging into it; all or nothing, atomically, 0600. Raises StepFailed naming the
     key (never the value) for a bad name or a value the format cannot hold."""
-    EnvFileWriter(Path(path), fmt, mode).write(values)
+    EnvFileWriter(Path(path), fmt, mode, readers).write(values)
 
 
 def read_env_file(path: Path | str, fmt: str = "dotenv") -> dict[str, str]:
@@ -364,12 +403,23 @@ def read_env_file(path: Path | str, fmt: str = "dotenv") -> dict[str, str]:
     return env_format(fmt).values(Path(path).read_bytes().decode("utf-8"))  # no newline translation
 
 
+def _some_reader(readers: list[str]) -> str | None:
+    return None if readers else "name at least one reader"
+
+
+def readers_option(help: str) -> Any:
+    """The `readers:` option of a step that writes a dotenv file."""
+    return option(default_factory=lambda: list(DEFAULT_READERS), check=_some_reader, help=help)
+
+
 class EnvFileOptions(Options):
     """The options every step that writes an env file shares."""
 
     file: str = option(help="the env file to write (relative to the directory of automations.yaml)")
-    format: FormatName = option("dotenv", help="dotenv (python-dotenv and `set -a; . FILE` read it the same), "
+    format: FormatName = option("dotenv", help="dotenv (every program in `readers` reads it the same), "
                                                "shell (export KEY='...'), json (one object), docker (--env-file)")
+    readers: list[ReaderName] = readers_option("dotenv only: the programs that must read the file back exactly "
+                                               "(python-dotenv, node-dotenv, bash, godotenv, ruby-dotenv, direnv)")
     mode: WriteMode = option("replace", help="replace: the file holds exactly these keys; merge: these keys "
                                              "updated, the file's other keys kept")
     profile: str | None = option(None, help="AWS profile (default: the one aws-login used earlier in this run, "
@@ -384,9 +434,9 @@ _DOTENV_BINDING = _LazyRegex(r"""
     [^\S\r\n]*
     (?:export[^\S\r\n]+)?
     (?:
-        (?:'(?P<qkey>[^']+)'|(?P<key>[^=\#\s]+))
+        (?:'(?P<qkey>[^']+)'|(?P<key>(?!')[^=\#\s]+))
         [^\S\r\n]*
-        (?P<eq>=[^\S\r\n]*)?
+        (?P<eq>(?=(?P<eqspace>=[^\S\r\n]*))(?P=eqspace))?  # all the space, as python-dotenv takes it (atomic)
         (?(eq)
             (?:'(?P<sq>(?:\\.|[^'\\])*)'
               |"(?P<dq>(?:\\.|[^"\\])*)"
@@ -409,8 +459,6 @@ _SHELL_BINDING = _LazyRegex(r"""
     [^\S\n]*(?:\#[^\n]*)?(?:\n|\Z)
 """, re.VERBOSE)
 
-_SHELL_PART = _LazyRegex(r"""'([^']*)'|\\([\s\S])|"((?:[^"\\]|\\[\s\S])*)"|([^'"\\]+)""")
-_SHELL_DQ_ESCAPE = _LazyRegex(r"\\([$`\"\\\n])")
 _DOTENV_SQ_ESCAPE = _LazyRegex(r"\\[\\']")
 _DOTENV_DQ_ESCAPE = _LazyRegex(r"\\[\\'\"abfnrtv]")
 
@@ -442,19 +490,13 @@ def _dotenv_value(match: re.Match[str]) -> str | None:
     return re.sub(r"\s+#.*", "", unquoted).rstrip()
 
 
-def _shell_word(word: str) -> str:
-    out = []
-    for part in _SHELL_PART.finditer(word):
-        single, escaped, double, plain = part.groups()
-        if single is not None:
-            out.append(single)
-        elif escaped is not None:
-            out.append("" if escaped == "\n" else escaped)  # backslash-newline joins lines
-        elif double is not None:
-            out.append(_SHELL_DQ_ESCAPE.sub(lambda m: "" if m.group(1) == "\n" else m.group(1), double))
-        else:
-            out.append(plain)
-    return "".join(out)
+def _shell_value(word: str) -> str:
+    from automations.envreaders.bash import word_value
+
+    value = word_value(word)  # what bash assigns (_SHELL_BINDING admits no `$` or backtick outside '...')
+    if value is None:
+        raise EnvFileSyntaxError("a value there would be expanded by the shell")
+    return value
 
 
 def _check_bash_name(key: str) -> None:

@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from automations.atomicfile import locked, read_text_if_exists, write_atomic
+from automations.atomicfile import locked, read_text_if_exists, refuse_shared_dir, write_atomic
 from automations.output import Reporter, after_attempts
 from automations.redaction import REDACTOR
 
@@ -78,6 +78,7 @@ class RunHistory:
         # Redacted value by value, before JSON escapes a secret out of the redactor's sight.
         line = (json.dumps(REDACTOR.redact_value(record), separators=(",", ":"), default=str) + "\n").encode()
         path = self.history_path(str(record["task"]))
+        self._refuse_shared_dir()
         self._remember_config()
         with locked(path):
             # O_APPEND: a reader (status) never sees half a record of a concurrent writer.
@@ -94,7 +95,12 @@ class RunHistory:
         text = "".join(REDACTOR.redact(line) + "\n" for line in lines).encode()
         if len(text) > MAX_LOG_BYTES:
             text = b"[earlier output cut]\n" + _newest_lines(text, MAX_LOG_BYTES)
+        self._refuse_shared_dir()
         write_atomic(self.log_path(task), text)
+
+    def _refuse_shared_dir(self) -> None:
+        # Others could swap or read what we record there: the run goes on unrecorded, with a warning.
+        refuse_shared_dir(self.directory)  # the warning says "cannot record the run history in ..."
 
     def _remember_config(self) -> None:
         marker = self.directory / "config"

@@ -131,8 +131,11 @@ def _aws(aws: argparse.ArgumentParser) -> None:
     aws_commands = aws.add_subparsers(dest="aws_command", metavar="AWS_COMMAND", required=True, parser_class=_Parser)
     process = aws_commands.add_parser("credential-process", parents=[common],
                                       help="credential_process for AWS SDKs: cached, refreshed before expiry")
-    _completes("task", process.add_argument("--task", metavar="TASK", required=True,
-                                            help="the task holding the aws-login step"))
+    which = process.add_mutually_exclusive_group(required=True)
+    _completes("file", which.add_argument("--cache", metavar="FILE",
+                                          help="the cache the login wrote (what ~/.aws/config names)"))
+    _completes("task", which.add_argument("--task", metavar="TASK",
+                                          help="the task holding the aws-login step (of -c's config)"))
     process.add_argument("--step", metavar="ID", help="the aws-login step's id, when the task has several")
     trust_policy = aws_commands.add_parser("trust-policy", parents=[common], help="print a least-privilege trust policy")
     _trust_options(trust_policy)

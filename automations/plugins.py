@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -99,36 +100,120 @@ def _installed_entry_points() -> list[tuple[str, str, str]]:
     Importing importlib.metadata and scanning every distribution costs more than the rest of
     `automations list` together, so the result is cached, keyed on the modification times
     of the sys.path entries: installing or removing a distribution changes its directory's
-    mtime, and with it the key."""
-    key = _sys_path_fingerprint()
+    mtime, and with it the key. The cache only says which installed distribution declares a
+    name: each row is believed only if that distribution's own entry_points.txt, in a
+    sys.path directory, declares the same name and target (issue 10), so an edited row can
+    never name a module of its own."""
+    search_path = _search_path()
+    key = _sys_path_fingerprint(search_path)
     cache = _cache_path(key)
-    # The cache is text: the key's lines, a blank line, then "name\ttarget\torigin" lines.
-    try:
-        stored_key, _, rows = cache.read_text(encoding="utf-8").partition("\n\n\n")
-        if stored_key == key:
-            return [tuple(row.split("\t")) for row in rows.splitlines() if row.count("\t") == 2]  # type: ignore[misc]
-    except (OSError, UnicodeDecodeError):
-        pass
-    from importlib.metadata import entry_points
+    cached = _read_cache(cache, key, search_path)
+    if cached is not None:
+        return cached
+    from importlib.metadata import distributions
 
-    found = []
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        dist = getattr(ep, "dist", None)
-        origin = f"{dist.name} {dist.version}" if dist is not None else "an installed distribution"
-        found.append((ep.name, ep.value, origin))
+    found: list[tuple[str, str, str, str]] = []
+    cacheable = True
+    seen = set()
+    for dist in distributions(path=search_path):
+        entry_points = [ep for ep in dist.entry_points if ep.group == ENTRY_POINT_GROUP]
+        project = re.sub(r"[-_.]+", "-", dist.name or "").lower()
+        if not entry_points or project in seen:
+            continue  # like importlib.metadata.entry_points(): the first of a name on the path wins
+        seen.add(project)
+        origin = f"{dist.name} {dist.version}"
+        location = getattr(dist, "_path", None)  # the .dist-info directory (PathDistribution)
+        cacheable = cacheable and location is not None
+        found.extend((ep.name, ep.value, origin, os.path.abspath(str(location))) for ep in entry_points)
+    if cacheable:
+        _write_cache(cache, key, found)
+    return [row[:3] for row in found]
+
+
+def _search_path() -> list[str]:
+    """Where installed distributions are: sys.path, less the working directory `python -m`
+    (or -c) puts first, which holds whatever the directory we run in holds, not what was
+    installed (issue 10). A directory also on sys.path for another reason stays."""
+    path = list(sys.path)
+    if path and not getattr(sys.flags, "safe_path", False) and path[0] in ("", os.getcwd()) \
+            and path[0] not in path[1:]:
+        path = path[1:]
+    return path
+
+
+def _read_cache(cache: Path, key: str, search_path: list[str]) -> list[tuple[str, str, str]] | None:
+    # The cache is text: the key's lines, two blank lines, then "name\ttarget\torigin\tdist-info" lines.
+    try:
+        if not _trusted_cache_dir(cache.parent) or not _is_ours(cache):
+            return None
+        stored_key, _, rows = cache.read_text(encoding="utf-8").partition("\n\n\n")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if stored_key != key:
+        return None
+    parsed = [tuple(row.split("\t")) for row in rows.splitlines()]
+    if any(len(row) != 4 for row in parsed):
+        return None
+    claimed: dict[str, set[tuple[str, str]]] = {}
+    for name, target, _, location in parsed:
+        claimed.setdefault(location, set()).add((name, target))
+    directories = {os.path.abspath(entry or ".") for entry in search_path}
+    for location, rows_of_dist in claimed.items():
+        declared = _declared_steps(Path(location), directories)
+        if declared != rows_of_dist:
+            return None  # stale or edited: scan the installed distributions again
+    return [(name, target, origin) for name, target, origin, _ in parsed]
+
+
+def _declared_steps(location: Path, directories: set[str]) -> set[tuple[str, str]] | None:
+    """The (name, target) pairs the distribution at `location` declares in its own
+    entry_points.txt; None unless it is a .dist-info/.egg-info directory on the search path."""
+    if location.suffix not in (".dist-info", ".egg-info") or os.path.abspath(location.parent) not in directories:
+        return None
+    try:
+        text = (location / "entry_points.txt").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    declared, group = set(), None
+    for line in text.splitlines():  # the INI-like format importlib.metadata reads
+        line = line.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            group = line[1:-1].strip()
+        elif group == ENTRY_POINT_GROUP and "=" in line:
+            name, _, target = line.partition("=")
+            declared.add((name.strip(), target.strip()))
+    return declared
+
+
+def _write_cache(cache: Path, key: str, found: list[tuple[str, str, str, str]]) -> None:
     try:
         from automations.atomicfile import write_atomic
 
+        if not _trusted_cache_dir(cache.parent):
+            return
         rows = "\n".join("\t".join(entry) for entry in found)
         write_atomic(cache, f"{key}\n\n\n{rows}\n".encode())
     except Exception:  # a cache that cannot be written only costs speed
         pass
-    return found
 
 
-def _sys_path_fingerprint() -> str:
+def _trusted_cache_dir(directory: Path) -> bool:
+    """A cache in a directory others can change is neither read nor written."""
+    from automations.atomicfile import writable_by_others
+
+    return writable_by_others(directory) is None
+
+
+def _is_ours(path: Path) -> bool:
+    info = os.stat(path)
+    return info.st_uid == os.getuid() and not info.st_mode & 0o022
+
+
+def _sys_path_fingerprint(search_path: list[str]) -> str:
     parts = [sys.version]
-    for entry in sys.path:
+    for entry in search_path:
         try:
             parts.append(f"{entry}\0{os.stat(entry or '.').st_mtime_ns}")
         except OSError:

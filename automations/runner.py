@@ -132,9 +132,11 @@ class Runner:
             step_cancelled.set()
         try:
             step = self._instantiate(spec, env)
+            policies = RetryPolicies.of(type(step).retry_policy).override(spec.retry)
             ctx = StepContext(task=task.id, step_id=spec.id, log=TaskLog(self.reporter, task.id), env=env,
                               outputs=self._outputs_for(task), aws=self.aws, config_path=self.config.path,
-                              dry_run=False, force=self.force, cancelled=step_cancelled, timeout=spec.timeout)
+                              dry_run=False, force=self.force, cancelled=step_cancelled, timeout=spec.timeout,
+                              retry_policy=policies)
             if spec.timeout:
                 def expire() -> None:
                     timed_out.set()
@@ -142,7 +144,6 @@ class Runner:
                 timer = threading.Timer(spec.timeout, expire)
                 timer.daemon = True
                 timer.start()
-            policies = RetryPolicies.of(type(step).retry_policy).override(spec.retry)
 
             def attempt() -> StepResult:
                 nonlocal attempts

@@ -492,7 +492,7 @@ def write_variables(ctx: StepContext, options: EnvFileOptions, variables: list[V
     path = env_file_path(ctx, options.file)
     values = assemble(variables)
     warn_about_short_values(ctx, variables)
-    changed = EnvFileWriter(path, options.format, options.mode).write(values)
+    changed = EnvFileWriter(path, options.format, options.mode, options.readers).write(values)
     names = list(values)
     message = f"{len(names)} variable{'s' if len(names) != 1 else ''} from {what} in {options.file}"
     if not changed:

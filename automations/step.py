@@ -60,6 +60,7 @@ class StepContext:
         force: bool = False,
         cancelled: threading.Event | None = None,
         timeout: float | None = None,
+        retry_policy: RetryPolicies | None = None,
     ) -> None:
         self.task = task                    # the task's id
         self.step_id = step_id              # the step's `id:`, if any
@@ -72,6 +73,7 @@ class StepContext:
         self.force = force                  # `run --force`: redo work a step would skip as still valid
         self.cancelled = cancelled or threading.Event()
         self.timeout = timeout              # the step's `timeout:` in seconds, if any
+        self.retry_policy = retry_policy    # the step's retries per error class (its class's, `retry:` over them)
 
     def secret(self, value: str | bytes | None) -> None:
         """Register a value that must never be printed. Call it before anything could, and

@@ -316,16 +316,35 @@ class DefaultTokenChain(TokenSource):
 
 def token_source(token: TokenOption | None, audience: str, base_dir: Path | None = None) -> TokenSource:
     """The source a step's `token:` option names (the default chain when it names none)."""
+    return token_source_from_spec(token_spec(token, base_dir), audience)
+
+
+def token_spec(token: TokenOption | None, base_dir: Path | None) -> dict[str, Any] | None:
+    """The `token:` option as plain data, paths absolute, commands split: what the
+    credential-process cache stores (automations.web_identity) and what
+    `token_source_from_spec` turns into a source. None: the default chain."""
     if token is None:
-        return DefaultTokenChain(audience)
+        return None
     if isinstance(token, CommandTokenOption):
         import shlex
 
-        return CommandTokenSource(shlex.split(token.command), timeout=token.timeout, cwd=base_dir)
+        return {"command": shlex.split(token.command), "timeout": token.timeout,
+                "cwd": str(base_dir) if base_dir is not None else None}
     if isinstance(token, FileTokenOption):
         path = Path(os.path.expanduser(token.file))
-        return FileTokenSource(path if path.is_absolute() or base_dir is None else base_dir / path)
-    return EnvTokenSource(token.env)
+        return {"file": str(path if path.is_absolute() or base_dir is None else base_dir / path)}
+    return {"env": token.env}
+
+
+def token_source_from_spec(spec: Mapping[str, Any] | None, audience: str) -> TokenSource:
+    if spec is None:
+        return DefaultTokenChain(audience)
+    if "command" in spec:
+        cwd = spec.get("cwd")
+        return CommandTokenSource(list(spec["command"]), timeout=float(spec["timeout"]), cwd=Path(cwd) if cwd else None)
+    if "file" in spec:
+        return FileTokenSource(Path(spec["file"]))
+    return EnvTokenSource(spec["env"])
 
 
 # -- looking a task's token source up (for `automations token`, `aws check-trust`) --------

@@ -15,20 +15,19 @@ from __future__ import annotations
 import os
 import re
 import sys
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
 
 from automations.aws import AWS_RETRY, AwsCredentials
+from automations.envfile import ReaderName, readers_option
 from automations.errors import StepFailed
 from automations.options import OptionError, Options, option
-from automations.redaction import REDACTOR
 from automations.retry import TRANSIENT, RetryPolicy, call_with_retry
 from automations.step import Step, StepContext, StepResult
-from automations.sts import (ROLE_ARN_PATTERN, SESSION_NAME_PATTERN, AssumedRole, AssumeRoleRequest, StsRejected,
-                             account_of, assume_role_with_web_identity, format_expiration, parse_expiration,
-                             session_name_for)
-from automations.tokens import DEFAULT_AUDIENCE, TokenOption, TokenSource, check_token, token_source
+from automations.sts import (ROLE_ARN_PATTERN, SESSION_NAME_PATTERN, AssumedRole, account_of, format_expiration,
+                             parse_expiration)
+from automations.tokens import DEFAULT_AUDIENCE, TokenOption, token_source, token_spec
+from automations.web_identity import WebIdentityLogin
 
 if TYPE_CHECKING:
     from automations.credentials_file import CredentialCache, Profile, SharedAwsFiles
@@ -75,6 +74,8 @@ class AwsLoginOptions(Options):
     credentials: Literal["file", "process"] = option(
         "file", help="file: static keys in the credentials file; process: a credential_process that refreshes")
     env_file: str | None = option(None, key="envFile", help="also write AWS_* variables to this dotenv file")
+    readers: list[ReaderName] = readers_option("the programs that must read envFile back exactly "
+                                               "(python-dotenv, node-dotenv, bash, godotenv, ruby-dotenv, direnv)")
     min_remaining: int = option(900, key="minRemaining", minimum=0, maximum=43200,
                                 help="seconds of validity below which a rerun (or the credential process) refreshes")
 
@@ -119,25 +120,32 @@ class AwsLoginStep(Step[AwsLoginOptions]):
         # The credentials-file code is imported here: validating a config must stay fast.
         from automations.credentials_file import SharedAwsFiles
 
-        role_arn = self.role_arn(ctx.env)
+        web_identity = self.web_identity(ctx)
         files = SharedAwsFiles(ctx.env)
+        env_file = self.env_file_path(ctx)
+        if env_file is not None:
+            # Found now, not after the credentials were written (issue 10).
+            from automations.atomicfile import check_writable
+
+            check_writable(env_file)
+        # A credentials file others can read is made private even when nothing is written.
+        files.make_credentials_private()
         if not ctx.force:
-            still_valid = self.still_valid(files.read(self.options.profile), role_arn, ctx)
+            still_valid = self.still_valid(files.read(self.options.profile), web_identity, ctx)
             if still_valid is not None:
                 self.provide(still_valid, ctx)
                 expires = still_valid.outputs["expiration"]
                 return StepResult.skipped(f"valid until {expires}", profile=self.options.profile, **still_valid.outputs)
-        assumed = self.assume_role(ctx.env, role_arn, task=ctx.task, base_dir=ctx.config_path.parent,
-                                   cancelled=ctx.cancelled, log=ctx.log.info, secret=ctx.secret)
+        assumed = web_identity.assume_role(ctx.env, cancelled=ctx.cancelled, log=ctx.log.info, secret=ctx.secret)
         if self.options.verify:
             self.verify(assumed, ctx)
         login = Login(assumed.credentials, assumed.assumed_role_arn)
-        self.write_profile(files, login, role_arn, ctx)
+        self.write_profile(files, login, web_identity, ctx)
         self.provide(login, ctx)
         return StepResult.changed(f"{login.assumed_role_arn} until {login.outputs['expiration']}",
                                   profile=self.options.profile, **login.outputs)
 
-    # -- the login itself, shared with `automations aws credential-process` ----------------
+    # -- the login itself: automations.web_identity, shared with the credential process ------
 
     def role_arn(self, env: Mapping[str, str]) -> str:
         if self.options.role_arn:
@@ -150,53 +158,22 @@ class AwsLoginStep(Step[AwsLoginOptions]):
                 return value
         raise StepFailed("no role to assume: set the step's `roleArn` or $AWS_ROLE_ARN")
 
-    def token_source(self, base_dir: Path | None) -> TokenSource:
-        return token_source(self.options.token, self.options.audience, base_dir)
-
     def region(self, env: Mapping[str, str]) -> str | None:
         return self.options.region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
 
-    def assume_role(self, env: Mapping[str, str], role_arn: str, *, task: str, base_dir: Path | None,
-                    cancelled: threading.Event | None = None,
-                    log: Callable[[str], None] = lambda message: None,
-                    secret: Callable[[str | None], None] = REDACTOR.add) -> AssumedRole:
-        """One attempt: a fresh token, checked, exchanged. Every secret is registered with the
-        redactor the moment we hold it."""
-        source = self.token_source(base_dir)
-        token = source.fetch(env, cancelled)
-        secret(token)
-        claims = check_token(token, self.options.audience)
-        request = AssumeRoleRequest(
-            role_arn=role_arn,
-            session_name=self.options.session_name or session_name_for(claims),
-            duration_seconds=self.options.duration_seconds,
-            region=self.region(env),
-            policy=self.options.policy,
+    def web_identity(self, ctx: StepContext) -> WebIdentityLogin:
+        """This step's login, resolved against the task's environment: also what the
+        credential process refreshes from, without reading automations.yaml again."""
+        return WebIdentityLogin(
+            config=str(ctx.config_path), task=ctx.task, role_arn=self.role_arn(ctx.env),
+            token=token_spec(self.options.token, ctx.config_path.parent),
+            audience=self.options.audience, duration_seconds=self.options.duration_seconds,
+            session_name=self.options.session_name, region=self.region(ctx.env), policy=self.options.policy,
             policy_arns=tuple(self.options.policy_arns),
-        )
-        log(f"token from {source.describe} (sub {claims.get('sub')!r}); assuming {role_arn} "
-            f"as {request.session_name}")
-        try:
-            assumed = assume_role_with_web_identity(token, request, env)
-        except StsRejected as error:
-            if error.code in ("AccessDenied", "IDPRejectedClaim"):
-                from automations.trust import trust_troubleshooting_hint
-
-                raise StsRejected(f"{error} -- role {role_arn}; the token's claims: "
-                                  f"{_json(claims)}; compare them with the role's trust policy "
-                                  f"(automations token --task {task} --decode), or have "
-                                  f"`{trust_troubleshooting_hint(task, role_arn)}` compare them", error.code) from None
-            raise
-        secret(assumed.credentials.secret_access_key)
-        secret(assumed.credentials.session_token)
-        self.check_account(assumed.account_id)
-        return assumed
-
-    def check_account(self, account_id: str) -> None:
-        allowed = [_account_id(a) for a in self.options.allowed_account_ids]
-        if allowed and account_id not in allowed:
-            raise StepFailed(f"the credentials are for account {account_id}, which is not in allowedAccountIds "
-                             f"({', '.join(allowed)}); nothing was written")
+            allowed_account_ids=tuple(_account_id(a) for a in self.options.allowed_account_ids),
+            sts_endpoint=ctx.env.get("AWS_ENDPOINT_URL_STS") or ctx.env.get("AWS_ENDPOINT_URL") or None,
+            min_remaining=self.options.min_remaining,
+            retry_policy=ctx.retry_policy or type(self).retry_policy)
 
     def verify(self, assumed: AssumedRole, ctx: StepContext) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -225,17 +202,21 @@ class AwsLoginStep(Step[AwsLoginOptions]):
 
     # -- reruns ------------------------------------------------------------------------------
 
-    def still_valid(self, profile: Profile, role_arn: str, ctx: StepContext) -> Login | None:
-        """The credentials this step wrote for this role, when they outlive `minRemaining`."""
+    def still_valid(self, profile: Profile, web_identity: WebIdentityLogin, ctx: StepContext) -> Login | None:
+        """The credentials this step wrote for this role, when they outlive `minRemaining`.
+        In `process` mode, only while the cached snapshot is this login's: a changed
+        automations.yaml takes effect now, not never."""
         from automations.credentials_file import ACCESS_KEY, EXPIRES, SECRET_KEY, SESSION_TOKEN, remaining_seconds
 
+        role_arn = web_identity.role_arn
         if self.options.region and profile.config.get("region") != self.options.region:
             return None
         if self.options.credentials == "process":
-            if profile.config.get("credential_process") != self.credential_process_command(ctx):
+            cache = self.cache(ctx.env, ctx.config_path, ctx.task, ctx.step_id)
+            if profile.config.get("credential_process") != credential_process_command(cache.path):
                 return None
-            entry = self.cache(ctx.env, ctx.config_path, ctx.task, ctx.step_id).read(role_arn)
-            if entry is None:
+            entry = cache.read(role_arn)
+            if entry is None or entry.get("Refresh") != web_identity.snapshot():
                 return None
             login = Login(AwsCredentials(entry["AccessKeyId"], entry["SecretAccessKey"], entry["SessionToken"],
                                          parse_expiration(entry["Expiration"])), entry.get("AssumedRoleArn", ""))
@@ -255,16 +236,20 @@ class AwsLoginStep(Step[AwsLoginOptions]):
 
     # -- writing -------------------------------------------------------------------------------
 
-    def write_profile(self, files: SharedAwsFiles, login: Login, role_arn: str, ctx: StepContext) -> None:
+    def write_profile(self, files: SharedAwsFiles, login: Login, web_identity: WebIdentityLogin,
+                      ctx: StepContext) -> None:
         from automations.credentials_file import ACCESS_KEY, EXPIRES, SECRET_KEY, SESSION_TOKEN, STATIC_KEYS
+        from automations.web_identity import cache_entry
 
         creds = login.credentials
+        role_arn = web_identity.role_arn
         config: dict[str, str | None] = {}
         if self.options.region:
             config["region"] = self.options.region
         if self.options.credentials == "process":
-            self.cache(ctx.env, ctx.config_path, ctx.task, ctx.step_id).write(cache_entry(login, role_arn))
-            config["credential_process"] = self.credential_process_command(ctx)
+            cache = self.cache(ctx.env, ctx.config_path, ctx.task, ctx.step_id)
+            cache.write(cache_entry(creds, login.assumed_role_arn, web_identity))
+            config["credential_process"] = credential_process_command(cache.path)
             # Static keys in the credentials file would win over credential_process: remove them.
             keys: dict[str, str | None] = {k: None for k in (*STATIC_KEYS, ROLE_KEY, ASSUMED_KEY)}
         else:
@@ -279,7 +264,8 @@ class AwsLoginStep(Step[AwsLoginOptions]):
         """Make the credentials available to later steps: in memory, and in `envFile`."""
         region = self.region(ctx.env)
         ctx.aws.remember(self.options.profile, login.credentials, region)
-        if self.options.env_file:
+        env_file = self.env_file_path(ctx)
+        if env_file is not None:
             from automations.envfile import write_env_file
 
             creds = login.credentials
@@ -287,22 +273,14 @@ class AwsLoginStep(Step[AwsLoginOptions]):
                       "AWS_SESSION_TOKEN": creds.session_token or ""}
             if region:
                 values.update(AWS_REGION=region, AWS_DEFAULT_REGION=region)
-            path = Path(os.path.expanduser(self.options.env_file))
             # merge: other steps (secrets) may write the same file; their keys stay.
-            write_env_file(path if path.is_absolute() else ctx.config_path.parent / path, values, mode="merge")
+            write_env_file(env_file, values, mode="merge", readers=self.options.readers)
 
-    def credential_process_command(self, ctx: StepContext) -> str:
-        program = Path(sys.argv[0])
-        if program.name == "automations" and program.is_file():
-            argv = [str(program.absolute())]
-        else:
-            argv = [sys.executable, "-m", "automations"]
-        argv += ["-c", str(ctx.config_path), "aws", "credential-process", "--task", ctx.task]
-        if ctx.step_id:
-            argv += ["--step", ctx.step_id]
-        import shlex
-
-        return shlex.join(argv)
+    def env_file_path(self, ctx: StepContext) -> Path | None:
+        if not self.options.env_file:
+            return None
+        path = Path(os.path.expanduser(self.options.env_file))
+        return path if path.is_absolute() else ctx.config_path.parent / path
 
     @staticmethod
     def cache(env: Mapping[str, str], config_path: Path, task: str, step_id: str | None) -> CredentialCache:
@@ -313,7 +291,7 @@ class AwsLoginStep(Step[AwsLoginOptions]):
     def describe(self) -> list[str]:
         role = self.options.role_arn or "$AWS_ROLE_ARN"
         how = "a credential_process" if self.options.credentials == "process" else "static keys"
-        lines = [f"assume {role} with the token from {self.token_source(None).describe}",
+        lines = [f"assume {role} with the token from {token_source(self.options.token, self.options.audience).describe}",
                  f"write profile {self.options.profile!r} ({how}), skipped while valid for more than "
                  f"{self.options.min_remaining}s"]
         if self.options.env_file:
@@ -321,18 +299,14 @@ class AwsLoginStep(Step[AwsLoginOptions]):
         return lines
 
 
-def cache_entry(login: Login, role_arn: str) -> dict[str, Any]:
-    from datetime import datetime, timezone
+def credential_process_command(cache_path: Path) -> str:
+    """The `credential_process` line: this interpreter, isolated (-I: neither the working
+    directory nor $PYTHONPATH on sys.path, so a `yaml.py` wherever `aws` runs is never
+    imported), answering from the snapshot in `cache_path` alone."""
+    import shlex
 
-    creds = login.credentials
-    assert creds.expiration is not None
-    return {"Version": 1, "AccessKeyId": creds.access_key_id, "SecretAccessKey": creds.secret_access_key,
-            "SessionToken": creds.session_token, "Expiration": format_expiration(creds.expiration),
-            "RoleArn": role_arn, "AssumedRoleArn": login.assumed_role_arn,
-            "Written": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
-
-
-def _json(value: Any) -> str:
-    import json  # imported here: validating a config must stay fast
-
-    return json.dumps(value, sort_keys=True)
+    if not sys.executable:
+        raise StepFailed("cannot tell which Python runs automations (sys.executable is empty); "
+                         "use `credentials: file`")
+    return shlex.join([os.path.abspath(sys.executable), "-I", "-m", "automations", "aws", "credential-process",
+                       "--cache", str(cache_path)])

@@ -82,3 +82,13 @@ def aws_env(base_env: dict[str, str], moto_endpoint: str, tmp_path: Path) -> dic
         AWS_EC2_METADATA_DISABLED="true",
     )
     return base_env
+
+
+@pytest.fixture
+def sts(aws_env: dict[str, str], moto_endpoint: str):
+    """A recording, fault-injecting proxy (tests/proxy.py) in front of moto; `aws_env` points at it."""
+    from proxy import FaultProxy
+
+    with FaultProxy(moto_endpoint) as proxy:
+        aws_env["AWS_ENDPOINT_URL"] = proxy.url
+        yield proxy

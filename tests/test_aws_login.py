@@ -311,6 +311,20 @@ def test_env_file_gets_the_credentials_and_region(write_config, sts, aws_env, to
     assert stat.S_IMODE(os.stat(tmp_path / "aws.env").st_mode) == 0o600
 
 
+@pytest.mark.parametrize(("readers", "code"), [(None, 1), ("[python-dotenv, bash]", 0)])
+def test_env_file_merge_checks_the_file_with_the_steps_readers(write_config, sts, aws_env, token, tmp_path,
+                                                               readers, code):
+    (tmp_path / "aws.env").write_text("# mine\nURL=http://x/#frag\n")  # node-dotenv cuts the URL at '#'
+    options = "envFile: aws.env" + (f"\nreaders: {readers}" if readers else "")
+    result = login(login_config(write_config, options=options), aws_env)
+    assert result.code == code, result.output
+    if code:
+        assert "line 2" in result.output and "node-dotenv" in result.output
+        assert (tmp_path / "aws.env").read_text() == "# mine\nURL=http://x/#frag\n"
+    else:
+        assert "AWS_SESSION_TOKEN=" in (tmp_path / "aws.env").read_text()
+
+
 # -- tokens refused before any call -----------------------------------------------------------
 
 @pytest.mark.parametrize("bad_token, message", [

@@ -16,7 +16,6 @@ import pytest
 
 from conftest import run_cli
 from jwts import make_token
-from proxy import FaultProxy
 
 ROLE = "arn:aws:iam::111122223333:role/dev-role"
 ASSUME = "AssumeRoleWithWebIdentity"
@@ -46,12 +45,6 @@ print(json.dumps({"arn": identity["Arn"], "key": credentials.access_key}))
 """
 
 
-@pytest.fixture
-def sts(aws_env: dict[str, str], moto_endpoint: str):
-    with FaultProxy(moto_endpoint) as proxy:
-        aws_env["AWS_ENDPOINT_URL"] = proxy.url
-        yield proxy
-
 
 @pytest.fixture
 def config(write_config, tmp_path: Path) -> Path:
@@ -61,6 +54,23 @@ def config(write_config, tmp_path: Path) -> Path:
 
 def credential_process(config: Path, env: dict[str, str], *args: str):
     return run_cli("-c", str(config), "aws", "credential-process", "--task", "login", *args, env=env)
+
+
+@pytest.fixture
+def logged_in(config, sts, aws_env) -> Path:
+    """The login made (one AssumeRoleWithWebIdentity); the cache it primed."""
+    result = run_cli("-c", str(config), "run", "login", env=aws_env)
+    assert result.code == 0, result.output
+    [cache] = cache_files(aws_env)
+    return cache
+
+
+def expire_soon(cache: Path) -> str:
+    """Make the cached credentials expire within minRemaining (600 s): the next call refreshes."""
+    entry = json.loads(cache.read_text())
+    soon = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 300))
+    cache.write_text(json.dumps({**entry, "Expiration": soon}))
+    return soon
 
 
 def cache_files(env: dict[str, str]) -> list[Path]:
@@ -75,13 +85,11 @@ def config_line(env: dict[str, str]) -> str:
     return parser["profile refreshing"]["credential_process"]
 
 
-def test_the_step_writes_a_credential_process_line_with_the_absolute_config_path(config, sts, aws_env):
-    result = run_cli("-c", str(config), "run", "login", env=aws_env)
-
-    assert result.code == 0, result.output
+def test_the_step_writes_an_isolated_credential_process_line_naming_its_cache(logged_in, aws_env):
     argv = shlex.split(config_line(aws_env))
-    assert Path(argv[0]).is_absolute()
-    assert argv[1:] == ["-c", str(config), "aws", "credential-process", "--task", "login", "--step", "aws"]
+
+    assert Path(argv[0]).is_absolute() and Path(argv[0]).parent == Path(sys.executable).parent
+    assert argv[1:] == ["-I", "-m", "automations", "aws", "credential-process", "--cache", str(logged_in)]
     credentials = Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"])
     assert not credentials.exists() or "refreshing" not in credentials.read_text()
 
@@ -109,7 +117,7 @@ def test_the_aws_cli_uses_the_credential_process_profile(config, sts, aws_env):
     assert "assumed-role/dev-role/" in proc.stdout
 
 
-def test_prints_the_credential_process_json(config, sts, aws_env):
+def test_prints_the_credential_process_json(config, logged_in, aws_env):
     result = credential_process(config, aws_env)
 
     assert result.code == 0, result.stderr
@@ -121,56 +129,140 @@ def test_prints_the_credential_process_json(config, sts, aws_env):
     assert result.stderr == ""
 
 
-def test_answers_from_a_private_cache_while_the_credentials_stay_valid(config, sts, aws_env):
+def test_answers_from_a_private_cache_while_the_credentials_stay_valid(config, logged_in, sts, aws_env):
     first = credential_process(config, aws_env)
 
     second = credential_process(config, aws_env)
 
     assert second.stdout == first.stdout
+    assert json.loads(first.stdout)["AccessKeyId"] == json.loads(logged_in.read_text())["AccessKeyId"]
     assert sts.count(ASSUME) == 1
-    [cache] = cache_files(aws_env)
-    assert stat.S_IMODE(os.stat(cache).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(logged_in).st_mode) == 0o600
 
 
-def test_assumes_the_role_again_when_the_cache_is_within_min_remaining(config, sts, aws_env):
-    first = json.loads(credential_process(config, aws_env).stdout)
-    [cache] = cache_files(aws_env)
-    entry = json.loads(cache.read_text())
-    soon = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 300))  # < minRemaining (600 s)
-    cache.write_text(json.dumps({**entry, "Expiration": soon}))
+def test_the_line_written_to_the_config_answers_from_the_cache(logged_in, sts, aws_env, tmp_path):
+    proc = subprocess.run(shlex.split(config_line(aws_env)), env=aws_env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["AccessKeyId"] == json.loads(logged_in.read_text())["AccessKeyId"]
+    assert sts.count(ASSUME) == 1
+
+
+def test_stdout_carries_only_the_json_whatever_the_output_option_says(config, logged_in, sts, aws_env):
+    expire_soon(logged_in)
+    sts.fail(action=ASSUME, times=1, code="IDPCommunicationError")  # a retry: a warning event
+
+    result = credential_process(config, aws_env, "--output", "json", "-vv")
+
+    assert result.code == 0, result.stderr
+    assert list(json.loads(result.stdout)) == ["Version", "AccessKeyId", "SecretAccessKey", "SessionToken",
+                                               "Expiration"]
+    assert len(result.stdout.splitlines()) == 1
+    assert "IDPCommunicationError" in result.stderr
+
+
+def test_an_error_in_json_output_goes_to_stderr(config, logged_in, sts, aws_env):
+    expire_soon(logged_in)
+    sts.fail(action=ASSUME, times=1, status=403, code="AccessDenied")
+
+    result = credential_process(config, aws_env, "--output", "json")
+
+    assert result.code == 1
+    assert result.stdout == ""
+    assert json.loads(result.stderr.splitlines()[-1])["event"] == "error"
+
+
+def test_assumes_the_role_again_when_the_cache_is_within_min_remaining(config, logged_in, sts, aws_env):
+    first = json.loads(logged_in.read_text())
+    soon = expire_soon(logged_in)
 
     refreshed = json.loads(credential_process(config, aws_env).stdout)
 
     assert sts.count(ASSUME) == 2
     assert refreshed["AccessKeyId"] != first["AccessKeyId"]
     assert refreshed["Expiration"] > soon
+    assert json.loads(logged_in.read_text())["Refresh"] == first["Refresh"]  # the snapshot stays
 
 
-def test_a_damaged_cache_is_replaced(config, sts, aws_env):
-    credential_process(config, aws_env)
-    [cache] = cache_files(aws_env)
-    cache.write_text("{not json")
+def test_a_refresh_uses_the_snapshot_not_the_changed_config(config, logged_in, sts, aws_env):
+    expire_soon(logged_in)
+    config.write_text(config.read_text().replace("roleArn: " + ROLE, "roleArn: arn:aws:iam::111122223333:role/other"))
 
     result = credential_process(config, aws_env)
 
     assert result.code == 0, result.stderr
+    [call] = sts.calls(ASSUME)[1:]
+    assert "role%2Fdev-role" in call.body.decode()
+
+
+def test_a_rerun_after_the_config_changed_logs_in_again_with_the_new_settings(config, logged_in, sts, aws_env):
+    config.write_text(config.read_text().replace("minRemaining: 600", "minRemaining: 700"))
+
+    result = run_cli("-c", str(config), "run", "login", env=aws_env)
+
+    assert result.code == 0, result.output
+    assert "skipped" not in result.stdout
     assert sts.count(ASSUME) == 2
-    json.loads(cache.read_text())
+    assert json.loads(logged_in.read_text())["Refresh"]["minRemaining"] == 700
 
 
-def test_retries_transient_errors_like_the_step(config, sts, aws_env):
+def test_a_damaged_cache_asks_for_a_new_login(config, logged_in, sts, aws_env):
+    logged_in.write_text("{not json")
+
+    result = credential_process(config, aws_env)
+
+    assert result.code == 1
+    assert result.stdout == ""
+    assert "automations run login" in result.stderr
+    assert sts.count(ASSUME) == 1
+
+
+def test_a_cache_others_can_read_is_not_believed(config, logged_in, sts, aws_env):
+    logged_in.chmod(0o644)
+
+    result = credential_process(config, aws_env)
+
+    assert result.code == 1
+    assert "automations run login" in result.stderr
+
+
+def test_a_cache_directory_others_can_write_is_refused(config, logged_in, sts, aws_env):
+    logged_in.parent.chmod(0o777)
+
+    result = credential_process(config, aws_env)
+
+    assert result.code == 1
+    assert "can be changed by other users" in result.stderr
+    assert result.stdout == ""
+
+
+def test_retries_transient_errors_like_the_step(config, logged_in, sts, aws_env):
+    expire_soon(logged_in)
     sts.fail(action=ASSUME, times=2, code="IDPCommunicationError")
 
     result = credential_process(config, aws_env)
 
     assert result.code == 0, result.stderr
-    assert sts.count(ASSUME) == 3
+    assert sts.count(ASSUME) == 4  # the login, then three attempts
     json.loads(result.stdout)
 
 
-def test_errors_go_to_stderr_without_secrets_and_exit_non_zero(config, sts, aws_env, tmp_path):
+def test_retries_throttling_under_the_throttled_policy_of_the_snapshot(config, logged_in, sts, aws_env):
+    expire_soon(logged_in)
+    sts.fail(action=ASSUME, times=2, code="Throttling")
+
+    result = credential_process(config, aws_env)
+
+    assert result.code == 0, result.stderr
+    assert sts.count(ASSUME) == 4
+    assert "; throttled; retrying in" in result.stderr
+
+
+def test_errors_go_to_stderr_without_secrets_and_exit_non_zero(config, logged_in, sts, aws_env, tmp_path):
     token = make_token()
     (tmp_path / "token").write_text(token)
+    expire_soon(logged_in)
     sts.fail(action=ASSUME, times=1, status=403, code="AccessDenied")
 
     result = credential_process(config, aws_env, "-vv")
@@ -179,29 +271,29 @@ def test_errors_go_to_stderr_without_secrets_and_exit_non_zero(config, sts, aws_
     assert result.stdout == ""
     assert "AccessDenied" in result.stderr
     assert token not in result.stderr and token.split(".")[1] not in result.stderr
-    assert sts.count(ASSUME) == 1
+    assert sts.count(ASSUME) == 2
 
 
-def test_an_expired_token_fails_without_calling_sts(config, sts, aws_env, tmp_path):
+def test_an_expired_token_fails_without_calling_sts(config, logged_in, sts, aws_env, tmp_path):
+    expire_soon(logged_in)
     (tmp_path / "token").write_text(make_token(exp=int(time.time()) - 60, iat=int(time.time()) - 3660, nbf=None))
 
     result = credential_process(config, aws_env)
 
     assert result.code == 1
     assert "expired at" in result.stderr
+    assert sts.count(ASSUME) == 1
+
+
+def test_a_task_never_logged_in_is_an_error_saying_to_log_in(config, sts, aws_env):
+    result = run_cli("-c", str(config), "aws", "credential-process", "--task", "nope", env=aws_env)
+
+    assert result.code == 1
+    assert "automations run nope" in result.stderr
     assert sts.count() == 0
 
 
-def test_an_unknown_task_is_a_usage_error(config, sts, aws_env):
-    result = run_cli("-c", str(config), "aws", "credential-process", "--task", "nope", env=aws_env)
-
-    assert result.code == 2
-    assert "unknown task 'nope'" in result.stderr
-
-
-def test_a_rerun_of_the_step_reuses_the_primed_cache(config, sts, aws_env):
-    run_cli("-c", str(config), "run", "login", env=aws_env)
-
+def test_a_rerun_of_the_step_reuses_the_primed_cache(config, logged_in, sts, aws_env):
     result = run_cli("-c", str(config), "run", "login", env=aws_env)
 
     assert "skipped" in result.stdout
@@ -217,3 +309,16 @@ def test_switching_back_to_file_credentials_removes_the_credential_process(confi
     assert result.code == 0, result.output
     assert "credential_process" not in Path(aws_env["AWS_CONFIG_FILE"]).read_text()
     assert "[refreshing]" in Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"]).read_text()
+
+
+def test_the_answer_from_the_cache_imports_no_config_loader_plugin_or_aws_sdk(logged_in, aws_env, tmp_path):
+    argv = shlex.split(config_line(aws_env))
+    # -I ignores PYTHONPROFILEIMPORTTIME: ask for the import log on the command line.
+    proc = subprocess.run([argv[0], "-X", "importtime", *argv[1:]], env=aws_env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+
+    assert proc.returncode == 0, proc.stderr
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
+    assert "automations.web_identity" in imported  # the import log is really there
+    assert not {m for m in imported if m.split(".")[0] in {"yaml", "tasks", "botocore", "boto3", "jwt"}}
+    assert not imported & {"automations.config", "automations.plugins", "automations.tokens", "automations.sts"}

@@ -145,16 +145,58 @@ def test_an_unchanged_file_is_not_rewritten(files_env):
     assert os.stat(files_env["AWS_SHARED_CREDENTIALS_FILE"]).st_ino == before
 
 
-def test_a_symlinked_config_file_is_refused_and_left_alone(files_env, tmp_path):
+def test_a_symlinked_config_file_has_its_target_replaced_and_stays_a_link(files_env, tmp_path):
+    target = tmp_path / "dotfiles" / "aws-config"
+    target.parent.mkdir()
+    target.write_text("[default]\nregion = us-east-1\n")
+    target.chmod(0o644)
+    link = Path(files_env["AWS_CONFIG_FILE"])
+    link.parent.mkdir()
+    link.symlink_to(target)
+
+    SharedAwsFiles(files_env).update("dev", {"aws_access_key_id": "K"}, {"region": "eu-west-1"})
+
+    assert link.is_symlink() and link.resolve() == target
+    assert target.read_text() == "[default]\nregion = us-east-1\n\n[profile dev]\nregion = eu-west-1\n"
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o644  # it holds no secrets: its mode stays
+
+
+def test_a_symlinked_credentials_file_others_can_read_is_refused_and_left_alone(files_env, tmp_path):
     target = tmp_path / "target"
     target.write_text("[default]\n")
-    Path(files_env["AWS_CONFIG_FILE"]).parent.mkdir()
-    Path(files_env["AWS_CONFIG_FILE"]).symlink_to(target)
+    target.chmod(0o644)
+    Path(files_env["AWS_SHARED_CREDENTIALS_FILE"]).parent.mkdir()
+    Path(files_env["AWS_SHARED_CREDENTIALS_FILE"]).symlink_to(target)
 
     with pytest.raises(StepFailed, match="symbolic link"):
         SharedAwsFiles(files_env).update("dev", {"aws_access_key_id": "K"}, {"region": "eu-west-1"})
 
     assert target.read_text() == "[default]\n"
+
+
+def test_a_symlinked_credentials_file_to_a_private_file_of_ours_is_written_through(files_env, tmp_path):
+    target = tmp_path / "target"
+    target.write_text("[default]\n")
+    target.chmod(0o600)
+    link = Path(files_env["AWS_SHARED_CREDENTIALS_FILE"])
+    link.parent.mkdir()
+    link.symlink_to(target)
+
+    SharedAwsFiles(files_env).update("dev", {"aws_access_key_id": "K"}, {})
+
+    assert link.is_symlink()
+    assert target.read_text() == "[default]\n\n[dev]\naws_access_key_id = K\n"
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+
+
+def test_a_credentials_file_others_can_read_is_made_private_even_when_unchanged(files_env):
+    files = SharedAwsFiles(files_env)
+    files.update("dev", {"aws_access_key_id": "K"}, {})
+    os.chmod(files_env["AWS_SHARED_CREDENTIALS_FILE"], 0o644)
+
+    files.update("dev", {"aws_access_key_id": "K"}, {})
+
+    assert stat.S_IMODE(os.stat(files_env["AWS_SHARED_CREDENTIALS_FILE"]).st_mode) == 0o600
 
 
 def test_the_same_file_for_credentials_and_config_does_not_deadlock(tmp_path):
@@ -197,3 +239,21 @@ def test_each_step_has_its_own_cache_entry(tmp_path):
              for c, t, s in [("/a.yaml", "t", None), ("/a.yaml", "t", "x"), ("/a.yaml", "u", None), ("/b.yaml", "t", None)]}
 
     assert len(paths) == 4
+
+
+def test_a_cache_file_others_can_read_is_not_believed(tmp_path):
+    cache = CredentialCache.for_step({"XDG_CACHE_HOME": str(tmp_path)}, Path("/a/automations.yaml"), "login", "aws")
+    cache.write({"RoleArn": "arn:r", "AccessKeyId": "A", "SecretAccessKey": "S", "SessionToken": "T",
+                 "Expiration": "2030-01-01T00:00:00Z"})
+    cache.path.chmod(0o640)
+
+    assert cache.read("arn:r") is None
+
+
+def test_a_cache_directory_others_can_write_is_refused(tmp_path):
+    cache = CredentialCache.for_step({"XDG_CACHE_HOME": str(tmp_path)}, Path("/a/automations.yaml"), "login", "aws")
+    cache.path.parent.mkdir()
+    cache.path.parent.chmod(0o777)
+
+    with pytest.raises(StepFailed, match="can be changed by other users"):
+        cache.write({"RoleArn": "arn:r"})

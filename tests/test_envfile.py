@@ -155,6 +155,10 @@ THOROUGH = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
 FAST = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
+# The readers this file checks dotenv files with; the others are tests/test_envreaders.py's.
+PYTHON_DOTENV_AND_BASH = ("python-dotenv", "bash")
+
+
 def fresh(tmp_path: Path, name: str = ".env") -> Path:
     path = tmp_path / name
     if path.exists():
@@ -184,7 +188,7 @@ def test_python_dotenv_and_bash_read_these_lines_as_the_anchors_table_says(
 
 
 def test_single_quotes_suit_both_consumers_unless_the_value_has_a_quote_backslash_or_dollar_brace() -> None:
-    fmt = env_format("dotenv")
+    fmt = env_format("dotenv", PYTHON_DOTENV_AND_BASH)
     assert fmt.render({"K": "p$ss w*rd \"x\" `y`"}) == "K='p$ss w*rd \"x\" `y`'\n"
     assert fmt.render({"K": "it's a \\ \"q\""}) == 'K="it\'s a \\\\ \\"q\\""\n'
 
@@ -199,7 +203,7 @@ def test_a_dollar_goes_in_double_quotes_exactly_when_both_consumers_leave_it_alo
     except subprocess.CalledProcessError:
         same = False  # bash stopped at a bad substitution
     try:
-        env_format("dotenv").render({"K": value})
+        env_format("dotenv", PYTHON_DOTENV_AND_BASH).render({"K": value})
         written = True
     except StepFailed:
         written = False
@@ -215,14 +219,14 @@ def test_dotenv_values_read_back_identically_with_python_dotenv_and_bash(tmp_pat
     writable = {}
     for key, value in entries.items():
         try:
-            env_format("dotenv").check_value(key, value)
-            env_format("dotenv").encode(key, value)
+            env_format("dotenv", PYTHON_DOTENV_AND_BASH).check_value(key, value)
+            env_format("dotenv", PYTHON_DOTENV_AND_BASH).encode(key, value)
         except StepFailed:
             continue
         writable[key] = value
     if not writable:
         return
-    write_env_file(path, writable)
+    write_env_file(path, writable, readers=PYTHON_DOTENV_AND_BASH)
     assert subset(read_with_python_dotenv(path), writable) == writable
     assert subset(read_with_shell(path), writable) == writable
     assert read_env_file(path) == writable
@@ -236,7 +240,7 @@ def test_a_refused_dotenv_value_reads_back_differently_in_one_consumer_whichever
     followed by another line, the value or that line comes back changed from python-dotenv
     or from bash."""
     try:
-        env_format("dotenv").render({"K": value})
+        env_format("dotenv", PYTHON_DOTENV_AND_BASH).render({"K": value})
         return
     except StepFailed as error:
         assert str(error).startswith("K: ") and "format: shell or format: json" in str(error)
@@ -397,7 +401,7 @@ def test_merge_updates_these_keys_and_keeps_the_others(tmp_path: Path, fmt: str)
 def test_merge_keeps_comments_and_hand_written_lines_byte_for_byte(tmp_path: Path) -> None:
     path = tmp_path / ".env"
     path.write_text("# my settings\nexport EDITOR=vim   # inline\n\nAPI_KEY=\"old\"\nURL=http://x/#frag\n")
-    write_env_file(path, {"API_KEY": "new"}, mode="merge")
+    write_env_file(path, {"API_KEY": "new"}, mode="merge", readers=PYTHON_DOTENV_AND_BASH)  # node-dotenv cuts URL at #
     assert path.read_text() == "# my settings\nexport EDITOR=vim   # inline\n\nAPI_KEY='new'\nURL=http://x/#frag\n"
     assert read_with_python_dotenv(path) == {"EDITOR": "vim", "API_KEY": "new", "URL": "http://x/#frag"}
 

@@ -250,3 +250,63 @@ def test_the_quick_commands_import_neither_boto3_nor_pyjwt(write_config, base_en
     imported = {line.split("|")[-1].strip().split(".")[0] for line in result.stderr.splitlines() if "|" in line}
     assert "yaml" in imported or args == ["--help"]  # the import log is really there
     assert not imported & {"boto3", "botocore", "jwt"}
+
+
+# -- the entry-point cache says which distribution declares a name, never which module -----
+
+EVIL_STEP = '''
+open(__file__ + ".imported", "w").write("imported")
+from automations.step import Step
+class EvilStep(Step):
+    name = "run"
+'''
+
+
+def entry_point_caches(env: dict[str, str]) -> list[Path]:
+    return sorted((Path(env["XDG_CACHE_HOME"]) / "automations").glob("entry-points-*.txt"))
+
+
+def python_m(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "automations", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_an_edited_entry_point_cache_row_never_names_a_module(write_config, base_env, tmp_path):
+    write_config("tasks: {a: {command: 'true'}}\n")
+    (tmp_path / "evil.py").write_text(EVIL_STEP)
+    assert python_m("validate", cwd=tmp_path, env=base_env).returncode == 0
+    for cache in entry_point_caches(base_env):
+        cache.write_text(cache.read_text().replace("tasks.run:RunStep", "evil:EvilStep"))
+
+    proc = python_m("validate", cwd=tmp_path, env=base_env)
+
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not (tmp_path / "evil.py.imported").exists()
+    assert all("evil:EvilStep" not in cache.read_text() for cache in entry_point_caches(base_env))  # rewritten
+
+
+def test_a_distribution_planted_in_the_working_directory_is_not_installed(write_config, base_env, tmp_path):
+    write_config("tasks: {a: {command: 'true'}}\n")
+    (tmp_path / "evil.py").write_text(EVIL_STEP)
+    planted = tmp_path / "evil-1.0.dist-info"
+    planted.mkdir()
+    (planted / "METADATA").write_text("Metadata-Version: 2.1\nName: evil\nVersion: 1.0\n")
+    (planted / "entry_points.txt").write_text("[automations.steps]\nevil = evil:EvilStep\n")
+
+    proc = python_m("steps", cwd=tmp_path, env=base_env)
+
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "evil" not in proc.stdout
+    assert not (tmp_path / "evil.py.imported").exists()
+
+
+def test_no_entry_point_cache_is_kept_in_a_directory_others_can_write(write_config, base_env):
+    config = write_config("tasks: {a: {command: 'true'}}\n")
+    cache_dir = Path(base_env["XDG_CACHE_HOME"]) / "automations"
+    cache_dir.mkdir(parents=True)
+    cache_dir.chmod(0o777)
+
+    result = run_cli("validate", cwd=config.parent, env=base_env)
+
+    assert result.code == 0, result.output
+    assert entry_point_caches(base_env) == []

@@ -88,7 +88,7 @@ def boot(tmp_path: Path, moto_endpoint: str) -> dict[str, str]:
     """A token and a configuration logging in and reading three secrets; returns the
     variables the env file must hold."""
     prefix = unique_prefix()
-    values = {f"{prefix}/db": "p@ss'w\"rd", f"{prefix}/api": "k-123", f"{prefix}/dsn": "postgres://u@h/db"}
+    values = {f"{prefix}/db": "p@ss'w#rd", f"{prefix}/api": "k-123", f"{prefix}/dsn": "postgres://u@h/db"}
     seed_secrets(moto_endpoint, values)
     variables = dict(zip(("DB", "API", "DSN"), values))
     (tmp_path / "token").write_text(make_token())

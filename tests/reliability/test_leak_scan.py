@@ -292,6 +292,11 @@ tasks:
           token: {{file: token}}
           credentials: process
 """)
+    login = run_cli("-c", str(tmp_path / "automations.yaml"), "run", "boot", env=aws_env)
+    assert login.code == 0, login.output
+    [cache] = (Path(aws_env["XDG_CACHE_HOME"]) / "automations").glob("aws-credentials-*.json")
+    entry = json.loads(cache.read_text())
+    cache.write_text(json.dumps({**entry, "Expiration": "2000-01-01T00:00:00Z"}))  # the call refreshes
     proxy.fail(action=ASSUME, times=1, code="IDPCommunicationError")
 
     result = run_cli("-vv", "-c", str(tmp_path / "automations.yaml"), "aws", "credential-process", "--task", "boot",
