@@ -184,6 +184,8 @@ def test_file_and_directory_values_complete_from_the_disk(complete: Complete, pr
 
     assert complete("automations -c automations.y", project.parent, base_env) == ["automations.yaml"]
     assert complete("automations demo --dir automations", project.parent, base_env) == ["automations.d"]
+    assert complete("automations aws credential-process --cache automations.y", project.parent, base_env) == [
+        "automations.yaml"]
 
 
 def test_aws_subcommands_and_their_options_complete(complete: Complete, project: Path,
