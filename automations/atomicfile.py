@@ -3,7 +3,8 @@
 Credential and env files are written here and nowhere else: a temporary file in the same
 directory (so the rename cannot cross file systems), created 0600, fsynced, renamed over the
 target, and the directory fsynced so the rename survives a crash. A symlinked target is
-refused: following it would let whoever planted it choose where our secrets go.
+refused: following it would let whoever planted it choose where our secrets go. So is a
+target that is not a regular file: opening a FIFO to read it blocks forever (#11).
 """
 from __future__ import annotations
 
@@ -90,13 +91,30 @@ def refuse_symlink(path: Path) -> None:
                          "(remove the link or point the option at the real file)")
 
 
+_KINDS = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a character device",
+          stat.S_IFBLK: "a block device", stat.S_IFDIR: "a directory"}
+
+
+def refuse_special(path: Path, info: os.stat_result | None = None) -> None:
+    """Refuse an existing `path` that is not a regular file (its `stat`, unless given)."""
+    if info is None:
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            return
+        except OSError as error:
+            raise StepFailed(f"cannot read {path}: {error.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = _KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
+        raise StepFailed(f"{path} is {kind}, not a regular file; refusing to use it")
+
+
 def write_atomic(path: Path | str, data: bytes, mode: int = 0o600) -> None:
     """Replace `path` with `data` atomically, with permissions `mode`."""
     path = Path(path)
     refuse_symlink(path)
     ensure_private_dir(path.parent)
-    if path.exists() and not path.is_file():
-        raise StepFailed(f"{path} exists and is not a regular file")
+    refuse_special(path)
     temp_path = None
     _remove_abandoned_temps(path)
     try:
@@ -187,14 +205,29 @@ def locked(path: Path | str) -> Iterator[None]:
 
 
 def read_text_if_exists(path: Path | str) -> str | None:
+    data = read_bytes_if_exists(path)
+    return None if data is None else data.decode("utf-8")
+
+
+def read_bytes_if_exists(path: Path | str) -> bytes | None:
+    """The file's bytes; None when it does not exist. A symlink or anything but a regular file
+    is refused at once, and nothing is opened in a way that could block."""
     path = Path(path)
     refuse_symlink(path)
+    refuse_special(path)
     try:
-        return path.read_text(encoding="utf-8")
+        # O_NONBLOCK: a FIFO swapped in after the check still cannot block the open.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
         return None
     except OSError as error:
         raise StepFailed(f"cannot read {path}: {error.strerror}") from None
+    with os.fdopen(fd, "rb") as file:
+        refuse_special(path, os.fstat(file.fileno()))
+        try:
+            return file.read()
+        except OSError as error:
+            raise StepFailed(f"cannot read {path}: {error.strerror}") from None
 
 
 def is_private(path: Path | str) -> bool:

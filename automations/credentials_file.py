@@ -198,10 +198,17 @@ class SharedAwsFiles:
         replaced under its lock. Locks are always taken in the same order: no deadlock."""
         same_file = self.credentials_path.absolute() == self.config_path.absolute()
         with locked(self.credentials_path), (contextlib.nullcontext() if same_file else locked(self.config_path)):
-            # The config first: in `credentials: process` mode it gains credential_process
-            # before the credentials file loses its static keys, so the profile never has neither.
-            self._rewrite(self._config_target(), config_section(profile), config, secret=False)
-            self._rewrite(self._credentials_target(), profile, credentials)
+            # A crash between the two renames must leave the profile a source of credentials.
+            # Static keys (credentials file) win over credential_process (config file), so the
+            # file that gives the profile its new source goes first: the config when it gains
+            # credential_process (the static keys go after), else the credentials file (the
+            # credential_process goes after), or the profile could be left with neither.
+            writes = [(self._config_target(), config_section(profile), config, False),
+                      (self._credentials_target(), profile, credentials, True)]
+            if not config.get("credential_process"):
+                writes.reverse()
+            for path, section, values, secret in writes:
+                self._rewrite(path, section, values, secret=secret)
             self.make_credentials_private()
 
     @staticmethod

@@ -29,7 +29,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, Iterable, Literal, Mapping, NamedTuple, get_args
 
-from automations.atomicfile import is_private, locked, refuse_symlink, write_atomic
+from automations.atomicfile import is_private, locked, read_bytes_if_exists, write_atomic
 from automations.errors import StepFailed
 from automations.options import Options, option
 
@@ -379,15 +379,7 @@ class EnvFileWriter:
             return True
 
     def _read(self) -> bytes | None:
-        refuse_symlink(self.path)
-        try:
-            return self.path.read_bytes()
-        except FileNotFoundError:
-            return None
-        except IsADirectoryError:
-            raise StepFailed(f"{self.path} is a directory") from None
-        except OSError as error:
-            raise StepFailed(f"cannot read {self.path}: {error.strerror}") from None
+        return read_bytes_if_exists(self.path)
 
 
 def write_env_file(path: Path | str, values: Mapping[str, str], *, fmt: str = "dotenv",

@@ -2,9 +2,9 @@
 runs; a default may hold templates itself (`${A:-${B}}`), as in bash. Nothing else is
 templated; `$${` stands for a literal `${`.
 
-A `run` step's command is not expanded here: the shell it runs in expands the same syntax
-from the same environment, so a secret kept in an environment variable never lands on the
-child's argv.
+Options declared `expand=False` (a `run` step's command) are not expanded here, only
+their `$${` becomes `${`: the shell they are handed to expands the same syntax from the same
+environment, so a secret kept in an environment variable never lands on the child's argv.
 """
 from __future__ import annotations
 
@@ -110,10 +110,13 @@ class UnsetVariable(StepFailed):
         self.path = path
 
 
-def expand(value: Any, env: Mapping[str, str], path: tuple = ()) -> Any:
-    """Run time: expand every string in `value` (recursively). An unset variable without a
-    default is an error naming it, never a silent empty string. A default is expanded only
-    when it is used, and may hold templates itself (`${A:-${B}}`), as in bash."""
+def expand(value: Any, env: Mapping[str, str], path: tuple = (), unexpanded: list[tuple] | None = None) -> Any:
+    """Run time: expand every string in `value` (recursively), except under the paths in
+    `unexpanded` ("*" matches any key or index). An unset variable without a default is an
+    error naming it, never a silent empty string. A default is expanded only when it is used,
+    and may hold templates itself (`${A:-${B}}`), as in bash."""
+    if unexpanded and any(_matches(pattern, path) for pattern in unexpanded):
+        return _unescape(value)
     if isinstance(value, str):
         if "${" not in value:
             return value
@@ -123,9 +126,24 @@ def expand(value: Any, env: Mapping[str, str], path: tuple = ()) -> Any:
             error.path = path
             raise
     if isinstance(value, dict):
-        return {k: expand(v, env, path + (k,)) for k, v in value.items()}
+        return {k: expand(v, env, path + (k,), unexpanded) for k, v in value.items()}
     if isinstance(value, list):
-        return [expand(v, env, path + (i,)) for i, v in enumerate(value)]
+        return [expand(v, env, path + (i,), unexpanded) for i, v in enumerate(value)]
+    return value
+
+
+def _matches(pattern: tuple, path: tuple) -> bool:
+    return len(pattern) == len(path) and all(p == "*" or p == q for p, q in zip(pattern, path))
+
+
+def _unescape(value: Any) -> Any:
+    """A value passed on as written: only the `$${` escape is undone, as everywhere else."""
+    if isinstance(value, str):
+        return str(value).replace("$${", "${")
+    if isinstance(value, dict):
+        return {k: _unescape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unescape(v) for v in value]
     return value
 
 

@@ -212,6 +212,28 @@ def _command_in(argv: Sequence[str]) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    code = _main(argv)
+    if argv is None:  # the program itself, not a caller in the same process (tests)
+        _exit_without_abandoned_work(code)
+    return code
+
+
+def _exit_without_abandoned_work(code: int) -> None:
+    """A step the runner abandoned (past its timeout, or on Ctrl-C) may still run in a thread,
+    and any thread pool it started would be joined at interpreter exit: the process would
+    wait for what it gave up on (#11). Nothing else runs by now, so leave at once."""
+    import threading
+
+    if any(thread.is_alive() for thread in threading.enumerate() if thread is not threading.current_thread()):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(only=_command_in(argv))
     args = parser.parse_args(argv)

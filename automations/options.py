@@ -22,7 +22,9 @@ several more, and `automations validate` must start about as fast as a bare YAML
 Strings may hold `${VAR}` / `${VAR:-default}`, expanded from the environment when the step
 runs. Options are therefore converted twice: at load time, where a templated value is
 accepted for any scalar field and its checks wait; and at run time, after expansion, with
-every check applied.
+every check applied. An option declared `expand=False` is passed on as written (only `$${`
+becomes `${`): a `run` command, which its shell expands from its environment, so that no
+value of a variable lands on the shell's argv (#10).
 """
 from __future__ import annotations
 
@@ -81,14 +83,16 @@ def option(
     maximum: float | None = None,
     check: Callable[[Any], str | None] | None = None,
     secret: bool = False,
+    expand: bool = True,
 ) -> Any:
     """Declare one option. `key` is the YAML key (default: the attribute name); `check`
-    returns an error message or None; `secret` values are never shown by `automations steps`.
-    Mutable defaults need `default_factory`."""
+    returns an error message or None; `secret` values are never shown by `automations steps`;
+    `expand=False` leaves `${...}` in the value as written, for the program the value is
+    handed to (a shell) to expand from its environment. Mutable defaults need `default_factory`."""
     if isinstance(default, (list, dict, set)):
         raise TypeError("use default_factory for a mutable default")
     metadata = {"key": key, "help": help, "pattern": pattern, "minimum": minimum,
-                "maximum": maximum, "check": check, "secret": secret}
+                "maximum": maximum, "check": check, "secret": secret, "expand": expand}
     return OptionSpec(default, default_factory, metadata)
 
 
@@ -174,6 +178,32 @@ class Options:
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
         return f"{type(self).__name__}({inner})"
+
+
+def unexpanded_paths(options_class: type) -> list[Path]:
+    """Where in `with:` the options declared `expand=False` are, nested option groups
+    included; "*" stands for any list index or mapping key."""
+    paths: list[Path] = []
+    for f in fields_of(options_class):
+        if not f.metadata.get("expand", True):
+            paths.append((f.key,))
+            continue
+        for inner, prefix in _option_groups(f.type):
+            paths.extend((f.key, *prefix, *path) for path in unexpanded_paths(inner))
+    return paths
+
+
+def _option_groups(tp: Any, prefix: Path = ()) -> list[tuple[type, Path]]:
+    """The option classes inside a type (through unions, lists and mappings), with the path
+    elements leading to them."""
+    if _is_options(tp):
+        return [(tp, prefix)]
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (Union, types.UnionType):
+        return [found for arg in args for found in _option_groups(arg, prefix)]
+    if origin in (list, dict) and args:
+        return _option_groups(args[-1], prefix + ("*",))
+    return []
 
 
 def fields_of(options_class: type) -> list[OptionField]:
@@ -267,7 +297,7 @@ def _convert(tp: Any, value: Any, path: Path, load_time: bool, problems: list[Op
 
 def _convert_scalar(tp: Any, value: Any, path: Path, load_time: bool,
                     problems: list[OptionProblem], metadata: typing.Mapping[str, Any]) -> Any:
-    if isinstance(value, TemplateStr) and load_time:
+    if isinstance(value, TemplateStr) and load_time and metadata.get("expand", True):
         return value  # checked at run time, once expanded
     if isinstance(value, ExpandedStr) and tp in (int, float, bool):
         value = _parse_expanded(tp, value)

@@ -43,7 +43,7 @@ class Reporter:
     def _write(self, text: str, stream: IO[str] | None = None, *, redacted: bool = False) -> None:
         with self._lock:
             target = stream or self.out
-            target.write((text if redacted else REDACTOR.redact(text)) + "\n")
+            _write_encodable(target, (text if redacted else REDACTOR.redact(text)) + "\n")
             target.flush()
 
     def event(self, kind: str, **fields: Any) -> None:
@@ -135,6 +135,16 @@ class Reporter:
 
     def print(self, text: str = "") -> None:
         self._write(text)
+
+
+def _write_encodable(stream: IO[str], text: str) -> None:
+    """Write `text`; what the stream's encoding cannot hold (PYTHONIOENCODING=ascii, a C
+    locale) as backslash escapes, instead of failing the step whose output it is (#10)."""
+    try:
+        stream.write(text)
+    except UnicodeEncodeError:
+        encoding = getattr(stream, "encoding", None) or "ascii"
+        stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
 
 
 def after_attempts(attempts: int) -> str:

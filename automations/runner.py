@@ -2,8 +2,10 @@
 concurrently (bounded); the steps of a task in order, each with its retry policy and timeout.
 
 A failing step fails its task; tasks that depend on it are skipped; independent tasks still
-run. Cancellation (Ctrl-C, SIGTERM, a step's timeout) is cooperative: steps see
-`ctx.cancelled`, child processes are killed, files are only ever replaced atomically.
+run. Cancellation (Ctrl-C, SIGTERM, a step's timeout) sets `ctx.cancelled` and ends child
+processes; files are only ever replaced atomically. A timeout is a promise, not a request (#11):
+a step runs in a daemon thread, and one still running a grace after its cancellation is
+abandoned and reported (`timed out`, `interrupted`), whatever it does later.
 """
 from __future__ import annotations
 
@@ -15,16 +17,19 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Callable, Iterator
 
+from automations import childprocess
 from automations.aws import AwsSessions
 from automations.config import Config, StepSpec, TaskSpec
 from automations.errors import Cancelled, StepFailed
 from automations.expand import UnsetVariable, expand
-from automations.options import convert
+from automations.options import convert, unexpanded_paths
 from automations.output import DEBUG, Reporter, TaskLog
 from automations.retry import RetryPolicies, call_with_retry, retry_message
 from automations.step import Step, StepContext, StepResult
 
 DEFAULT_JOBS = 4
+STEP_GRACE_SECONDS = 2.0       # after a step's timeout, before it is abandoned
+INTERRUPT_GRACE_SECONDS = 1.0  # after Ctrl-C or SIGTERM: the process must be gone within 2 s
 
 
 class RunOutcome:
@@ -51,6 +56,7 @@ class Runner:
         self._outputs_lock = threading.Lock()
         self._live_steps: set[threading.Event] = set()
         self._live_lock = threading.Lock()
+        self._grace = STEP_GRACE_SECONDS  # how long a cancelled step may take to finish
 
     # -- the task graph --------------------------------------------------------------------
 
@@ -75,9 +81,15 @@ class Runner:
                     blockers = [d for d in task.depends_on if outcome.statuses.get(d) not in (None, "ok")]
                     if blockers or self.cancelled.is_set():
                         pending.remove(task_id)
-                        status = "cancelled" if self.cancelled.is_set() and not blockers else "skipped"
-                        reason = "interrupted" if status == "cancelled" else \
-                            f"dependency {blockers[0]!r} {outcome.statuses[blockers[0]]}"
+                        # A dependency's failure skips a task; an interruption cancels it, and
+                        # so does a cancelled dependency (the task waited for nothing else).
+                        failures = [d for d in blockers if outcome.statuses[d] != "cancelled"]
+                        if failures:
+                            status, reason = "skipped", f"dependency {failures[0]!r} {outcome.statuses[failures[0]]}"
+                        else:
+                            status = "cancelled"
+                            reason = "interrupted" if self.cancelled.is_set() else \
+                                f"dependency {blockers[0]!r} cancelled"
                         outcome.statuses[task_id] = status
                         self.reporter.task_finished(task_id, status, 0.0, reason)
                     elif all(outcome.statuses.get(d) == "ok" for d in task.depends_on):
@@ -85,16 +97,18 @@ class Runner:
                         running[pool.submit(self._run_task, task)] = task_id
                 if not running:
                     continue
-                # A short timeout: the loop notices a signal within 0.2 s.
-                done, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
+                # A short timeout: the loop notices a signal within 0.1 s.
+                done, _ = wait(list(running), timeout=0.1, return_when=FIRST_COMPLETED)
                 for future in done:
                     outcome.statuses[running.pop(future)] = future.result()
+        self._end_leftovers(interrupted=outcome.interrupted)
         self.reporter.summary({t: outcome.statuses[t] for t in order if t in outcome.statuses},
                               time.monotonic() - started)
         return outcome
 
     def cancel(self) -> None:
         self.cancelled.set()
+        self._grace = INTERRUPT_GRACE_SECONDS
         with self._live_lock:
             for event in self._live_steps:
                 event.set()
@@ -126,6 +140,7 @@ class Runner:
         step_cancelled = threading.Event()
         timed_out = threading.Event()
         timer = None
+        log = None
         with self._live_lock:
             self._live_steps.add(step_cancelled)
         if self.cancelled.is_set():
@@ -133,7 +148,8 @@ class Runner:
         try:
             step = self._instantiate(spec, env)
             policies = RetryPolicies.of(type(step).retry_policy).override(spec.retry)
-            ctx = StepContext(task=task.id, step_id=spec.id, log=TaskLog(self.reporter, task.id), env=env,
+            log = _LogUntilReported(TaskLog(self.reporter, task.id))
+            ctx = StepContext(task=task.id, step_id=spec.id, log=log, env=env,
                               outputs=self._outputs_for(task), aws=self.aws, config_path=self.config.path,
                               dry_run=False, force=self.force, cancelled=step_cancelled, timeout=spec.timeout,
                               retry_policy=policies)
@@ -155,7 +171,10 @@ class Runner:
                                         wait_seconds)
                 self.reporter.log(task.id, "warning", f"{label}: {message}")
 
-            result = call_with_retry(attempt, policies, step.error_class, cancelled=step_cancelled, on_retry=on_retry)
+            result = self._within_grace(
+                lambda: call_with_retry(attempt, policies, step.error_class, cancelled=step_cancelled,
+                                        on_retry=on_retry),
+                step_cancelled, timed_out, f"step {task.id}/{label}")
             self._record_outputs(task, spec, result)
             self.reporter.step_outputs(task.id, label, result.outputs)
             self.reporter.step_finished(task.id, label, result.status, time.monotonic() - started, result.message,
@@ -182,10 +201,47 @@ class Runner:
             self._debug_traceback(task, error)
             return "failed"
         finally:
+            if log is not None:
+                log.close()  # an abandoned step's later lines would follow its reported end
             if timer is not None:
                 timer.cancel()
             with self._live_lock:
                 self._live_steps.discard(step_cancelled)
+
+    def _within_grace(self, work: Callable[[], StepResult], cancelled: threading.Event, timed_out: threading.Event,
+                      name: str) -> StepResult:
+        """`work()` in a daemon thread (the process may exit without it). Once `cancelled` is
+        set it gets a grace to finish, then it is abandoned: Cancelled. A step that finished
+        after its timeout fired timed out all the same: Cancelled."""
+        outcome: list[Any] = []
+        finished = threading.Event()
+
+        def target() -> None:
+            try:
+                outcome.append(work())
+            except BaseException as error:  # handed to the task's thread, which reports it
+                outcome.append(error)
+            finally:
+                finished.set()
+
+        threading.Thread(target=target, name=name, daemon=True).start()
+        while not finished.wait(0.05):
+            if cancelled.is_set():
+                if not finished.wait(self._grace):
+                    raise Cancelled("abandoned after its grace")
+                break
+        if timed_out.is_set():
+            raise Cancelled("timed out")
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        return outcome[0]
+
+    def _end_leftovers(self, *, interrupted: bool) -> None:
+        """What `run` steps left running (`server &`) ends with the run."""
+        ended = childprocess.end_leftovers(INTERRUPT_GRACE_SECONDS / 2 if interrupted else childprocess.GRACE_SECONDS)
+        if ended:
+            self.reporter.log(None, "info", f"ended {ended} process{'es' if ended != 1 else ''} "
+                                            "that steps left running")
 
     def _attempt(self, step: Step[Any], ctx: StepContext) -> StepResult:
         ctx.check_cancelled()
@@ -197,7 +253,7 @@ class Runner:
     def _instantiate(self, spec: StepSpec, env: dict[str, str]) -> Step[Any]:
         step_class = self.config.step_class(spec)
         try:
-            expanded = expand(spec.options, env)
+            expanded = expand(spec.options, env, unexpanded=unexpanded_paths(step_class.Options))
         except UnsetVariable as error:
             raise StepFailed(f"{spec.locate(error.path)}: {error}") from None
         options, problems = convert(step_class.Options, expanded, load_time=False)
@@ -239,6 +295,34 @@ class Runner:
             import traceback
 
             self.reporter.log(task.id, "debug", "".join(traceback.format_exception(error)).rstrip())
+
+
+class _LogUntilReported:
+    """A step's log, silent once the step's end is reported: an abandoned step may still be
+    running, and its lines must not follow the verdict (or the summary)."""
+
+    def __init__(self, log: TaskLog) -> None:
+        self._log = log
+        self._open = True
+
+    def close(self) -> None:
+        self._open = False
+
+    def info(self, message: str) -> None:
+        if self._open:
+            self._log.info(message)
+
+    def warning(self, message: str) -> None:
+        if self._open:
+            self._log.warning(message)
+
+    def debug(self, message: str) -> None:
+        if self._open:
+            self._log.debug(message)
+
+    def output(self, line: str) -> None:
+        if self._open:
+            self._log.output(line)
 
 
 def _describe(error: BaseException) -> str:

@@ -25,12 +25,10 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from automations.errors import Cancelled, FatalError, StepFailed, TransientError
+from automations.errors import FatalError, StepFailed, TransientError
 from automations.options import OptionError, Options, option
 
 if TYPE_CHECKING:
-    import subprocess
-
     from automations.config import Config, StepSpec
 
 DEFAULT_AUDIENCE = "sts.amazonaws.com"
@@ -129,65 +127,38 @@ class CommandTokenSource(TokenSource):
         return shutil.which(program, path=env.get("PATH", os.defpath))
 
     def fetch(self, env: Mapping[str, str], cancelled: threading.Event | None = None) -> str:
-        import subprocess
+        from automations.childprocess import ChildProcess, CommandTimedOut
 
         executable = self._executable(env)
         if executable is None:
             raise TokenNotReady(f"{self.describe}: {self.argv[0]} not found on PATH")
         try:
-            process = subprocess.Popen([executable, *self.argv[1:]], cwd=self.cwd, env=dict(env),
-                                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                       start_new_session=True)
+            process = ChildProcess([executable, *self.argv[1:]], cwd=self.cwd, env=env)
         except OSError as error:
             raise TokenNotReady(f"{self.describe}: cannot start: {error.strerror or error}") from None
-        stdout = self._read_stdout(process, cancelled)
-        if process.returncode != 0:
-            reason = f"killed by signal {-process.returncode}" if process.returncode < 0 else f"exit code {process.returncode}"
+        stdout = bytearray()
+
+        def take(chunk: bytes) -> None:
+            stdout.extend(chunk)
+            if len(stdout) > MAX_TOKEN_BYTES:  # the command's group is ended on the way out
+                raise InvalidToken(f"{self.describe} printed {TOO_LARGE}; stopped it")
+
+        try:
+            # Over when the command exits, even if a child it left holds the pipes (#11). Its
+            # stderr is read only to be dropped: it may hold the token.
+            returncode = process.communicate(take, cancelled=cancelled, timeout=self.timeout)
+        except CommandTimedOut:
+            raise TokenNotReady(f"{self.describe} timed out after {self.timeout:g}s") from None
+        finally:
+            process.end()  # a token command is a question: nothing it started outlives the answer
+        if returncode != 0:
+            reason = f"killed by signal {-returncode}" if returncode < 0 else f"exit code {returncode}"
             raise TokenNotReady(f"{self.describe} failed ({reason}); its output is not shown, since it may hold "
                                 "the token (run the command yourself to see it)")
         token = stdout.decode("utf-8", "replace").strip()
         if not token:
             raise TokenNotReady(f"{self.describe} printed no token")
         return token
-
-    def _read_stdout(self, process: subprocess.Popen[bytes], cancelled: threading.Event | None) -> bytes:
-        """The command's stdout, once it has exited; at most MAX_TOKEN_BYTES of it (the command
-        is killed past that). Its stderr is read only to be dropped."""
-        import selectors
-        import subprocess
-
-        assert process.stdout is not None and process.stderr is not None
-        deadline = time.monotonic() + self.timeout
-        stdout = bytearray()
-        with selectors.DefaultSelector() as selector:
-            for stream in (process.stdout, process.stderr):
-                selector.register(stream, selectors.EVENT_READ)
-            while True:
-                if cancelled is not None and cancelled.is_set():
-                    _kill(process)
-                    raise Cancelled("cancelled")
-                if time.monotonic() >= deadline:
-                    _kill(process)
-                    raise TokenNotReady(f"{self.describe} timed out after {self.timeout:g}s")
-                exited = process.poll() is not None
-                ready = selector.select(timeout=0 if exited else 0.1) if selector.get_map() else []
-                if exited and not ready:
-                    # Ended, and nothing left to read (a child it left may hold the pipes open).
-                    return bytes(stdout)
-                for key, _ in ready:
-                    chunk = os.read(key.fd, 65536)
-                    if not chunk:
-                        selector.unregister(key.fileobj)
-                    elif key.fileobj is process.stdout:
-                        stdout += chunk
-                        if len(stdout) > MAX_TOKEN_BYTES:
-                            _kill(process)
-                            raise InvalidToken(f"{self.describe} printed {TOO_LARGE}; stopped it")
-                if not selector.get_map() and not exited:
-                    try:
-                        process.wait(0.1)
-                    except subprocess.TimeoutExpired:
-                        pass
 
 
 class FileTokenSource(TokenSource):
@@ -538,11 +509,3 @@ def _ago(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
-def _kill(process: subprocess.Popen[bytes]) -> None:
-    import signal
-
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.communicate()

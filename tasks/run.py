@@ -3,15 +3,11 @@ through the redactor. `- run: CMD` and a task's `command: CMD` are shorthand for
 from __future__ import annotations
 
 import os
-import threading
-from typing import TYPE_CHECKING, Literal
+from typing import Callable, Literal
 
 from automations.errors import Cancelled, StepFailed, TransientError
 from automations.options import Options, option
 from automations.step import Step, StepContext, StepResult
-
-if TYPE_CHECKING:
-    import subprocess
 
 # bash exits at the first failing command, including inside a pipeline: what GitHub Actions
 # does for `shell: bash`, so a multi-line command cannot fail half-way and report success.
@@ -19,11 +15,12 @@ SHELLS = {
     "bash": ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c"],
     "sh": ["sh", "-e", "-c"],
 }
-KILL_GRACE_SECONDS = 5.0
 
 
 class RunOptions(Options):
-    command: str = option(help="the command; `${VAR}` is expanded by the shell from the task's environment")
+    # Not expanded by us: bash expands `${VAR}` from its environment, so no value is on its argv (#10).
+    command: str = option(expand=False, help="the command, as bash gets it; bash expands `${VAR}` "
+                                             "from the task's environment")
     cwd: str | None = option(None, help="working directory (default: the directory of automations.yaml)")
     shell: Literal["bash", "sh"] = option("bash", help="bash (-eo pipefail) or sh (-e)")
 
@@ -40,7 +37,8 @@ class RunStep(Step[RunOptions]):
 
     def run(self, ctx: StepContext) -> StepResult:
         import shutil
-        import subprocess  # here, not at the top: validating a config must not pay for it
+
+        from automations.childprocess import ChildProcess
 
         argv = [*SHELLS[self.options.shell], self.options.command]
         if shutil.which(argv[0], path=ctx.env.get("PATH")) is None:
@@ -48,19 +46,14 @@ class RunStep(Step[RunOptions]):
         cwd = os.path.join(ctx.config_path.parent, self.options.cwd or "")
         if not os.path.isdir(cwd):
             raise StepFailed(f"working directory {cwd} does not exist")
-        process = subprocess.Popen(argv, cwd=cwd, env=dict(ctx.env), stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-        finished = threading.Event()
-        watcher = threading.Thread(target=_kill_when_cancelled, args=(process, ctx.cancelled, finished), daemon=True)
-        watcher.start()
+        lines = OutputLines(ctx.log.output)
+        # The step ends when the shell exits, not when the last holder of its output pipe does
+        # (`server &`); what the command leaves running is ended when the run ends (#11).
         try:
-            assert process.stdout is not None
-            for raw in process.stdout:
-                ctx.log.output(raw.decode("utf-8", "replace").rstrip("\r\n"))
-            code = process.wait()
+            code = ChildProcess(argv, cwd=cwd, env=ctx.env, merge_stderr=True).communicate(
+                lines.feed, cancelled=ctx.cancelled)
         finally:
-            finished.set()
-            watcher.join()
+            lines.close()
         if ctx.cancelled.is_set():
             raise Cancelled("cancelled")
         if code != 0:
@@ -75,23 +68,19 @@ class RunStep(Step[RunOptions]):
         return [f"$ {line}" for line in self.options.command.strip().splitlines()]
 
 
-def _kill_when_cancelled(process: subprocess.Popen[bytes], cancelled: threading.Event,
-                         finished: threading.Event) -> None:
-    while not finished.is_set():
-        if cancelled.wait(0.05):
-            _kill_group(process)
-            return
+class OutputLines:
+    """Bytes as they come from a pipe, handed on a line at a time (decoded, lenient)."""
 
+    def __init__(self, emit: Callable[[str], None]) -> None:
+        self._emit = emit
+        self._pending = b""
 
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the command's whole process group, then SIGKILL what is left after a grace."""
-    import signal
-    import subprocess
+    def feed(self, data: bytes) -> None:
+        *complete, self._pending = (self._pending + data).split(b"\n")
+        for raw in complete:
+            self._emit(raw.decode("utf-8", "replace").rstrip("\r"))
 
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(KILL_GRACE_SECONDS)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    def close(self) -> None:
+        if self._pending:
+            self._emit(self._pending.decode("utf-8", "replace").rstrip("\r"))
+            self._pending = b""

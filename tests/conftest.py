@@ -48,6 +48,17 @@ def base_env(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
+def in_process_env(base_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """`base_env` as this process's environment, for tests calling `main(argv)` in process."""
+    for name in list(os.environ):
+        if name not in base_env:
+            monkeypatch.delenv(name)
+    for name, value in base_env.items():
+        monkeypatch.setenv(name, value)
+    return base_env
+
+
+@pytest.fixture
 def write_config(tmp_path: Path):
     """Write an automations.yaml (dedented) into the test's directory and return its path."""
     def write(text: str, name: str = "automations.yaml") -> Path:

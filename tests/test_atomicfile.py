@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -53,6 +56,83 @@ def test_a_failure_midway_keeps_the_old_file_and_cleans_up(tmp_path, monkeypatch
         write_atomic(target, b"new")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["env"]
+
+
+def test_the_new_contents_are_on_disk_before_the_rename_and_the_rename_after(tmp_path, monkeypatch):
+    # A power loss just after the rename must find the new contents, not an empty file: the
+    # temporary file is fsynced whole before it takes the target's name, and the directory
+    # is fsynced after, so the rename itself survives.
+    events: list[tuple[str, int, int]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def recording_fsync(fd: int) -> None:
+        info = os.fstat(fd)
+        events.append(("fsync", info.st_ino, info.st_size))
+        real_fsync(fd)
+
+    def recording_replace(src, dst) -> None:
+        events.append(("rename", os.stat(src).st_ino, 0))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    monkeypatch.setattr(os, "replace", recording_replace)
+    target = tmp_path / "creds"
+    target.write_text("old")
+
+    write_atomic(target, b"new contents")
+
+    new_file, directory = target.stat().st_ino, tmp_path.stat().st_ino
+    renamed = events.index(("rename", new_file, 0))
+    assert ("fsync", new_file, len(b"new contents")) in events[:renamed], events
+    assert any(kind == "fsync" and inode == directory for kind, inode, _ in events[renamed + 1:]), events
+
+
+# A writer stopped between writing its temporary file and renaming it (the test lets it go on
+# by writing a line to its stdin).
+PAUSED_WRITER = """
+import os, sys
+from automations.atomicfile import write_atomic
+rename = os.replace
+def paused(src, dst):
+    print(src, flush=True)
+    sys.stdin.readline()
+    rename(src, dst)
+os.replace = paused
+write_atomic(sys.argv[1], sys.argv[2].encode())
+"""
+
+
+def paused_writer(target: Path, data: str) -> tuple[subprocess.Popen[str], Path]:
+    writer = subprocess.Popen([sys.executable, "-c", PAUSED_WRITER, str(target), data],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert writer.stdout is not None
+    temp = Path(writer.stdout.readline().strip())
+    assert temp.is_file(), "the writer did not reach its rename"
+    return writer, temp
+
+
+def test_a_live_writers_temporary_file_survives_another_writers_cleanup(tmp_path):
+    target = tmp_path / "creds"
+    writer, temp = paused_writer(target, "from the other writer")
+    try:
+        write_atomic(target, b"from this writer")  # removes abandoned temporary files first
+        assert temp.is_file()
+    finally:
+        writer.communicate("go on\n", timeout=60)
+    assert writer.returncode == 0
+    assert target.read_text() == "from the other writer"
+
+
+def test_a_dead_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
+    target = tmp_path / "creds"
+    writer, temp = paused_writer(target, "never renamed")
+    writer.kill()
+    writer.communicate(timeout=60)
+
+    write_atomic(target, b"new")
+
+    assert [p.name for p in tmp_path.iterdir()] == ["creds"]
+    assert target.read_text() == "new"
 
 
 def test_the_lock_serialises_read_modify_write(tmp_path):

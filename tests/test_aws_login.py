@@ -8,6 +8,7 @@ import calendar
 import configparser
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -17,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import AUTOMATIONS, BIN_DIR, run_cli
+from automations.main import main
+from conftest import AUTOMATIONS, BIN_DIR, Result, run_cli
 from jwts import make_token
 from proxy import FaultProxy
 
@@ -549,6 +551,55 @@ def test_a_changed_role_is_never_answered_with_the_old_credentials(write_config,
     assert "changed" in result.stdout
     assert sts.count(ASSUME) == 2
     assert "/other-role/" in credentials(aws_env)["dev"]["x_automations_assumed_role_arn"]
+
+
+@pytest.fixture
+def login_in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """`automations -c CONFIG run login` in this process, with `env` as its whole environment."""
+    def run(config: Path, env: dict[str, str], task: str = "login") -> Result:
+        with monkeypatch.context() as patch:
+            for name in list(os.environ):
+                if name not in env:
+                    patch.delenv(name)
+            for name, value in env.items():
+                patch.setenv(name, value)
+            patch.chdir(config.parent)
+            sigterm = signal.getsignal(signal.SIGTERM)  # main() makes SIGTERM stop a run
+            try:
+                code = main(["-c", str(config), "run", task])
+            finally:
+                signal.signal(signal.SIGTERM, sigterm)
+        printed = capsys.readouterr()
+        return Result(code, printed.out, printed.err)
+    return run
+
+
+def test_a_changed_region_is_written_by_a_rerun(write_config, sts, aws_env, token, login_in_process):
+    config = login_config(write_config, options="region: eu-west-1")
+    assert login_in_process(config, aws_env).code == 0
+    login_config(write_config, options="region: eu-central-1")
+
+    result = login_in_process(config, aws_env)
+
+    assert result.code == 0, result.output
+    assert "skipped" not in result.stdout
+    assert aws_config(aws_env)["profile dev"]["region"] == "eu-central-1"
+
+
+def test_credentials_without_an_expiry_are_not_taken_as_valid_forever(write_config, sts, aws_env, token,
+                                                                        login_in_process):
+    config = login_config(write_config)
+    assert login_in_process(config, aws_env).code == 0
+    path = Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"])
+    path.write_text("".join(line for line in path.read_text().splitlines(keepends=True)
+                            if not line.startswith("x_security_token_expires")))
+
+    result = login_in_process(config, aws_env)
+
+    assert result.code == 0, result.output
+    assert "changed" in result.stdout
+    assert sts.count(ASSUME) == 2
+    assert credentials(aws_env)["dev"]["x_security_token_expires"]
 
 
 # -- secrets never printed ------------------------------------------------------------------------

@@ -2,13 +2,17 @@
 change, every other byte stays; what we write, botocore reads."""
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import stat
+import sys
 from pathlib import Path
 
 import pytest
 
-from automations.credentials_file import (CredentialCache, SharedAwsFiles, config_section, read_section,
+from automations import credentials_file
+from automations.credentials_file import (STATIC_KEYS, CredentialCache, SharedAwsFiles, config_section, read_section,
                                           update_section)
 from automations.errors import StepFailed
 
@@ -216,6 +220,74 @@ def test_read_gives_both_files_sections(files_env):
 
     assert profile.credentials == {"aws_access_key_id": "K"}
     assert profile.config == {"region": "eu-west-1"}
+
+
+# -- a crash between the two files ------------------------------------------------------------------
+
+STATIC = {"aws_access_key_id": "AKIASTATIC", "aws_secret_access_key": "static-secret",
+          "aws_session_token": "static-token"}
+NO_STATIC: dict[str, str | None] = {key: None for key in STATIC_KEYS}
+PROCESS = shlex.join([sys.executable, "-c", "print(%r)" % json.dumps(
+    {"Version": 1, "AccessKeyId": "AKIAPROCESS", "SecretAccessKey": "process-secret",
+     "SessionToken": "process-token", "Expiration": "2099-01-01T00:00:00Z"})])
+
+
+class Crash(BaseException):
+    """The process dies here (SIGKILL, power loss): nothing after runs."""
+
+
+def botocore_access_key(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, profile: str) -> str | None:
+    import botocore.session
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    found = botocore.session.Session(profile=profile).get_credentials()
+    return found.access_key if found is not None else None
+
+
+# aws-login's two switches: `credentials: process` after `file`, and back.
+SWITCHES = {
+    "to process": ((STATIC, {}), (NO_STATIC, {"credential_process": PROCESS}), "AKIAPROCESS"),
+    "to static keys": (({}, {"credential_process": PROCESS}), (STATIC, {"credential_process": None}), "AKIASTATIC"),
+}
+
+
+@pytest.mark.parametrize("switch", SWITCHES)
+def test_a_crash_between_the_two_files_leaves_the_profile_with_credentials(files_env, monkeypatch, switch):
+    # Static keys in the credentials file win over a credential_process in the config file,
+    # so the file that gives the profile its new source must be replaced first; replacing
+    # the other first, a crash in between would leave the profile with neither.
+    (old_keys, old_config), (new_keys, new_config), _ = SWITCHES[switch]
+    files = SharedAwsFiles(files_env)
+    files.update("dev", old_keys, old_config)
+    writes = 0
+    real_write = credentials_file.write_atomic
+
+    def crashing_after_the_first_file(path, data, **options):
+        nonlocal writes
+        writes += 1
+        if writes == 2:
+            raise Crash
+        real_write(path, data, **options)
+
+    monkeypatch.setattr(credentials_file, "write_atomic", crashing_after_the_first_file)
+    with pytest.raises(Crash):
+        files.update("dev", new_keys, new_config)
+
+    assert botocore_access_key(files_env, monkeypatch, "dev") in ("AKIASTATIC", "AKIAPROCESS")
+
+
+@pytest.mark.parametrize("switch", SWITCHES)
+def test_a_switch_of_credential_source_is_what_botocore_then_uses(files_env, monkeypatch, switch):
+    (old_keys, old_config), (new_keys, new_config), expected = SWITCHES[switch]
+    files = SharedAwsFiles(files_env)
+    files.update("dev", old_keys, old_config)
+
+    files.update("dev", new_keys, new_config)
+
+    assert botocore_access_key(files_env, monkeypatch, "dev") == expected
 
 
 # -- the credential-process cache ------------------------------------------------------------------

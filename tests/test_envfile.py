@@ -420,6 +420,22 @@ def test_merge_replaces_a_duplicated_key_once_where_it_first_was(tmp_path: Path)
     assert path.read_text() == "K='new'\nOTHER='o'\n"
 
 
+@pytest.mark.parametrize(("fmt", "last_line", "readers"), [
+    ("dotenv", "OTHER='x'", (read_with_python_dotenv, read_with_shell)),
+    ("dotenv", "OTHER=x  # a comment", (read_with_python_dotenv, read_with_shell)),
+    ("shell", "export OTHER='x'", (read_with_shell,)),
+    ("docker", "OTHER=x", (read_with_docker_rules,)),
+])
+def test_merge_into_a_file_without_a_final_newline_keeps_its_last_line_apart(
+        tmp_path: Path, fmt: str, last_line: str, readers: tuple) -> None:
+    # An editor may save the last line without a newline; an appended key must not join it.
+    path = tmp_path / "out"
+    path.write_text(last_line)
+    write_env_file(path, {"NEW": "v"}, fmt=fmt, mode="merge")
+    for read in readers:
+        assert subset(read(path), {"OTHER": "x", "NEW": "v"}) == {"OTHER": "x", "NEW": "v"}, read.__name__
+
+
 @FAST
 @given(old=ENTRIES, new=ENTRIES, fmt=st.sampled_from(["dotenv", "shell"]))
 def test_merge_reads_back_as_the_old_keys_updated_by_the_new_in_bash_and_python_dotenv(
@@ -497,6 +513,16 @@ def test_an_unchanged_file_is_not_rewritten(tmp_path: Path) -> None:
     inode = path.stat().st_ino
     assert writer.write({"A": "1"}) is False
     assert path.stat().st_ino == inode
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_writing_the_same_values_again_makes_a_world_readable_file_private(tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / "out"
+    write_env_file(path, {"A": "1"}, fmt=fmt)
+    path.chmod(0o644)  # loosened by hand, or by a tool that rewrote it
+    write_env_file(path, {"A": "1"}, fmt=fmt)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert read_env_file(path, fmt) == {"A": "1"}
 
 
 def test_a_symlinked_target_is_refused(tmp_path: Path) -> None:

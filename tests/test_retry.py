@@ -8,7 +8,7 @@ uniform(0, top)): the waits then say which policy was used."""
 from __future__ import annotations
 
 import time
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 import tenacity
@@ -192,3 +192,78 @@ def test_alternating_classes_share_one_deadline() -> None:
 def test_the_whole_is_bounded_by_the_largest_attempts_and_deadline() -> None:
     assert POLICIES.attempts == 5 and POLICIES.deadline == 20.0
     assert RetryPolicies(transient=RetryPolicy(deadline=None), throttled=RetryPolicy(deadline=5)).deadline is None
+
+
+# -- the deadline, in virtual time -------------------------------------------------------------
+
+class Clock:
+    """Virtual time for the retry mechanics: attempts and waits move it on, nothing sleeps.
+    It reads as tenacity's clock and stands in for the `cancelled` event, whose wait() is
+    how call_with_retry sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def wait(self, seconds: float) -> bool:
+        self.now += seconds
+        return False  # not cancelled
+
+    def is_set(self) -> bool:
+        return False
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr(tenacity, "time", clock)  # tenacity reads time.monotonic() for its state
+    return clock
+
+
+def failing_attempts(clock: Clock, error: BaseException, taking: float = 0.0) -> tuple[Callable[[], str], list[float]]:
+    """An attempt that takes `taking` seconds and fails with `error`; and when each started."""
+    started: list[float] = []
+
+    def attempt() -> str:
+        started.append(clock.now)
+        clock.now += taking
+        raise error
+
+    return attempt, started
+
+
+def test_no_attempt_starts_past_the_deadline(clock: Clock) -> None:
+    attempt, started = failing_attempts(clock, TransientError("t"))
+    policy = RetryPolicy(attempts=100, initial_delay=0.25, max_delay=0.25, deadline=0.9)
+
+    with pytest.raises(TransientError):
+        call_with_retry(attempt, policy, classify, cancelled=clock)  # type: ignore[arg-type]
+
+    # The fifth attempt would start at 1.0 s, past the deadline: the fourth is the last.
+    assert started == [0.0, 0.25, 0.5, 0.75]
+
+
+def test_time_spent_in_attempts_counts_toward_the_deadline(clock: Clock) -> None:
+    attempt, started = failing_attempts(clock, TransientError("t"), taking=0.4)
+    policy = RetryPolicy(attempts=100, initial_delay=0.1, max_delay=0.1, deadline=1.2)
+
+    with pytest.raises(TransientError):
+        call_with_retry(attempt, policy, classify, cancelled=clock)  # type: ignore[arg-type]
+
+    assert started == pytest.approx([0.0, 0.5, 1.0])
+
+
+def test_each_class_gives_up_at_its_own_deadline(clock: Clock) -> None:
+    policies = RetryPolicies(transient=RetryPolicy(attempts=100, initial_delay=1, max_delay=1, deadline=3),
+                             throttled=RetryPolicy(attempts=100, initial_delay=1, max_delay=1, deadline=10))
+    transient, transient_started = failing_attempts(clock, TransientError("t"))
+    with pytest.raises(TransientError):
+        call_with_retry(transient, policies, classify, cancelled=clock)  # type: ignore[arg-type]
+    clock.now = 100.0
+    throttled, throttled_started = failing_attempts(clock, ThrottledError("t"))
+    with pytest.raises(ThrottledError):
+        call_with_retry(throttled, policies, classify, cancelled=clock)  # type: ignore[arg-type]
+
+    assert len(transient_started) == 3 and len(throttled_started) == 10

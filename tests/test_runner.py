@@ -291,7 +291,18 @@ def _interrupt(write_config, base_env, tmp_path: Path, signum: int) -> None:
             dependsOn: [slow]
             command: touch {tmp_path}/after
     """)
-    process = subprocess.Popen([AUTOMATIONS, "-c", str(config), "run", "after"], cwd=tmp_path, env=base_env,
+    code, stdout, stderr = _signal_once_started(config, base_env, pidfile, signum, "run", "after")
+    assert code == 130, stdout + stderr
+    assert not _alive(int(pidfile.read_text()))
+    assert not (tmp_path / "after").exists()
+    assert "Traceback" not in stderr
+
+
+def _signal_once_started(config: Path, env: dict[str, str], pidfile: Path, signum: int,
+                         *args: str) -> tuple[int, str, str]:
+    """Run `automations -c CONFIG ARGS...`, send `signum` once a command has written its pid
+    to `pidfile`, and return the exit code and what it printed."""
+    process = subprocess.Popen([AUTOMATIONS, "-c", str(config), *args], cwd=config.parent, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for _ in range(200):
         if pidfile.exists():
@@ -300,10 +311,7 @@ def _interrupt(write_config, base_env, tmp_path: Path, signum: int) -> None:
     assert pidfile.exists(), "the command never started"
     process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=30)
-    assert process.returncode == 130, stdout + stderr
-    assert not _alive(int(pidfile.read_text()))
-    assert not (tmp_path / "after").exists()
-    assert "Traceback" not in stderr
+    return process.returncode, stdout, stderr
 
 
 def _alive(pid: int) -> bool:
@@ -314,6 +322,36 @@ def _alive(pid: int) -> bool:
             return False
         time.sleep(0.1)
     return True
+
+
+def test_tasks_still_waiting_when_the_run_is_stopped_are_reported_cancelled(write_config, base_env, tmp_path):
+    # Cancelled, not skipped: they did not run because of the signal, not because of a
+    # dependency's failure, and a rerun should run them.
+    pidfile = tmp_path / "pid"
+    config = write_config(f"""
+        tasks:
+          slow:
+            command: echo $$ > {pidfile}.tmp; mv {pidfile}.tmp {pidfile}; sleep 60
+          after:
+            dependsOn: [slow]
+            command: "true"
+          last:
+            dependsOn: [after]
+            command: "true"
+    """)
+
+    code, stdout, stderr = _signal_once_started(config, base_env, pidfile, signal.SIGTERM,
+                                                "--output", "json", "run", "last")
+
+    assert code == 130, stdout + stderr
+    events = [json.loads(line) for line in stdout.splitlines()]
+    reported = {e["task"]: e["status"] for e in events if e["event"] == "task"}
+    assert reported["after"] == reported["last"] == "cancelled", reported
+    summary = [e["tasks"] for e in events if e["event"] == "summary"]
+    assert summary and summary[0]["after"] == summary[0]["last"] == "cancelled", summary
+    status = run_cli("-c", str(config), "--output", "json", "status", cwd=tmp_path, env=base_env)
+    history = {e["task"]: e["last_run"]["status"] for e in map(json.loads, status.stdout.splitlines())}
+    assert history["after"] == history["last"] == "cancelled", history
 
 
 def test_a_signal_at_any_moment_stops_the_run_without_hanging(write_config, base_env, tmp_path):

@@ -10,7 +10,9 @@ kills land after the run ended even on a machine slowed by other work: both outc
 seen, and the test could fail if either was impossible.
 
 Trials: $RELIABILITY_CRASH_TRIALS (default 40, about 30 s on 2 cores; the issue's 100 with
-RELIABILITY_CRASH_TRIALS=100).
+RELIABILITY_CRASH_TRIALS=100). The kill moments come from a seed the test prints
+(`RELIABILITY_SEED=...`, shown with a failure); setting it replays the same moments, as
+fractions of the window measured on the machine.
 """
 from __future__ import annotations
 
@@ -128,19 +130,42 @@ def private(path: Path) -> bool:
     return stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
+def trial_seed() -> int:
+    """$RELIABILITY_SEED, else a fresh seed; printed so that a failure can be replayed."""
+    seed = int(os.environ.get("RELIABILITY_SEED") or 0) or random.SystemRandom().randrange(1, 2**32)
+    print(f"kill moments from RELIABILITY_SEED={seed}")
+    return seed
+
+
+def kill_moments(seed: int, window: float) -> list[float]:
+    """When each trial's SIGKILL lands, in seconds after the start: uniform in [0, window)."""
+    rng = random.Random(seed)
+    return [rng.uniform(0, window) for _ in range(TRIALS)]
+
+
+def test_the_printed_seed_replays_the_same_kill_moments(monkeypatch, capsys):
+    monkeypatch.delenv("RELIABILITY_SEED", raising=False)
+    first = kill_moments(trial_seed(), 1.0)
+    printed = capsys.readouterr().out.split("RELIABILITY_SEED=")[1].split()[0]
+
+    monkeypatch.setenv("RELIABILITY_SEED", printed)
+
+    assert kill_moments(trial_seed(), 1.0) == first
+    assert kill_moments(trial_seed(), 1.0) != kill_moments(int(printed) + 1, 1.0)
+
+
 def test_sigkill_at_any_moment_leaves_each_file_old_or_new_and_private(proxy, aws_env, project, tmp_path):
     credentials = Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"])
     config = Path(aws_env["AWS_CONFIG_FILE"])
     env_file = tmp_path / ".env"
     restore_old_versions(aws_env, env_file)
     window = 2 * unkilled_duration(tmp_path, aws_env)
-    rng = random.Random(int(os.environ.get("RELIABILITY_SEED", "0")) or None)
     outcomes: dict[str, set[str]] = {"credentials": set(), "env": set()}
 
-    for _ in range(TRIALS):
+    for moment in kill_moments(trial_seed(), window):
         restore_old_versions(aws_env, env_file)
         process = start(tmp_path, aws_env)
-        time.sleep(rng.uniform(0, window))
+        time.sleep(moment)
         process.send_signal(signal.SIGKILL)
         process.wait()
 
