@@ -1,6 +1,14 @@
 """AWS clients, written once: the sessions a run has obtained, client settings (timeouts, a
 single botocore attempt per call so our retries do not multiply with botocore's), which AWS
-errors are worth another attempt (throttled or transient), and the AWS steps' default retries.
+errors are worth another attempt (throttled or transient), the AWS steps' default retries,
+and two promises every call of every client made here keeps:
+
+- an answer is checked before botocore parses it: an HTML page, a cut-off body or one that
+  is not the protocol's JSON or XML raises `AwsAnswerError`, whose message describes the
+  answer and never quotes it (the body may hold a new SecretAccessKey);
+- a call is bounded: besides botocore's connect and read timeouts (the read timeout is per
+  socket read, so an endpoint sending one byte a second defeats it), an overall deadline,
+  and the step's cancellation ends a blocked call at once (`BoundedClient`).
 
 boto3 and botocore are imported inside functions only: listing or validating tasks must not
 pay for them.
@@ -8,18 +16,28 @@ pay for them.
 from __future__ import annotations
 
 import os
+import socket
 import threading
-from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
+import time
+from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple, TypeVar
 
+from automations.errors import Cancelled, StepFailed, TransientError
 from automations.retry import THROTTLED, TRANSIENT, RetryPolicies, RetryPolicy
 
 if TYPE_CHECKING:
     from datetime import datetime
 
+T = TypeVar("T")
+
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 15.0
 # Seconds; for slow links, and for tests of a response slower than the read timeout.
 READ_TIMEOUT_VARIABLE = "AUTOMATIONS_AWS_READ_TIMEOUT"
+# Seconds one call may take in all, answer included (default: the connect timeout plus twice
+# the read timeout, 35 s); for slow links, and for tests of an endpoint that drips.
+CALL_DEADLINE_VARIABLE = "AUTOMATIONS_AWS_CALL_DEADLINE"
+# How often a waiting call looks at its step's cancellation: "at once" for a person.
+CANCEL_POLL_SECONDS = 0.05
 
 # A shared quota said no: spread out (botocore's list of throttling codes, standard mode).
 THROTTLING_CODES = frozenset({
@@ -71,10 +89,18 @@ def client_config(**overrides: Any) -> Any:
 
 
 def _read_timeout() -> float:
+    return _seconds_from(READ_TIMEOUT_VARIABLE, READ_TIMEOUT)
+
+
+def call_deadline() -> float:
+    return _seconds_from(CALL_DEADLINE_VARIABLE, CONNECT_TIMEOUT + 2 * _read_timeout())
+
+
+def _seconds_from(variable: str, default: float) -> float:
     try:
-        return max(0.1, float(os.environ.get(READ_TIMEOUT_VARIABLE) or READ_TIMEOUT))
+        return max(0.1, float(os.environ.get(variable) or default))
     except ValueError:
-        return READ_TIMEOUT
+        return default
 
 
 def error_code(error: BaseException) -> str | None:
@@ -92,10 +118,13 @@ def http_status(error: BaseException) -> int | None:
 
 
 def aws_error_class(error: BaseException) -> str | None:
-    """THROTTLED (throttling codes, HTTP 429), TRANSIENT (5xx, dropped connections, timeouts)
+    """THROTTLED (throttling codes, HTTP 429), TRANSIENT (5xx, dropped connections, timeouts;
+    also our own transient errors, such as an answer cut off or too slow: `bounded_call`)
     or None: fatal, another attempt cannot help."""
     from botocore.exceptions import ClientError, ConnectionError, HTTPClientError, ReadTimeoutError
 
+    if isinstance(error, TransientError):
+        return error.error_class
     if isinstance(error, (ConnectionError, HTTPClientError, ReadTimeoutError)):
         return TRANSIENT
     if isinstance(error, ClientError):
@@ -115,6 +144,191 @@ def code_class(code: str | None, status: int | None = None) -> str | None:
 def is_transient_aws_error(error: BaseException) -> bool:
     """Throttling, 5xx, dropped connections and timeouts: worth another attempt."""
     return aws_error_class(error) is not None
+
+
+# -- answers are checked before they are believed ----------------------------------------------
+
+class AwsAnswerError(StepFailed):
+    """An AWS answer that cannot be believed: not the protocol's JSON or XML, cut off, or not
+    complete within the call's deadline. The message describes the answer; it never quotes
+    it, since the body may hold the very secrets the call was for."""
+
+
+class TransientAwsAnswerError(AwsAnswerError, TransientError):
+    """...worth another attempt: the status was 5xx, or the body an HTML page (a proxy, a
+    captive portal) or cut off, or it came too slowly."""
+
+
+def answer_error(message: str, transient: bool) -> AwsAnswerError:
+    return (TransientAwsAnswerError if transient else AwsAnswerError)(message)
+
+
+def answer_problem(body: bytes, content_type: str, content_length: str | None,
+                   protocol: str) -> tuple[str, bool] | None:
+    """What is wrong with an answer's body for `protocol` (botocore's name: json, query,
+    rest-xml...), and whether it looks cut off or like an HTML page; None if it parses.
+    An empty body is left to botocore (an error status) and to the caller's checks."""
+    if content_length and content_length.isdigit() and len(body) < int(content_length):
+        return f"was cut off ({len(body)} of {content_length} bytes)", True
+    text = body.strip()
+    if not text:
+        return None
+    start = text[:15].lower()
+    if start.startswith((b"<!doctype html", b"<html")) or ("html" in content_type.lower() and start[:1] == b"<"):
+        return "is an HTML page, not AWS's answer (a proxy or a captive portal?)", True
+    if protocol in ("json", "rest-json"):
+        import json
+
+        try:
+            document = json.loads(text)
+        except ValueError as error:  # JSONDecodeError, or UnicodeDecodeError (a character cut in two)
+            began = text.startswith((b"{", b"["))
+            position = getattr(error, "pos", 0)
+            at_end = position >= len(getattr(error, "doc", "")) - 1
+            cut = began and (not text.endswith((b"}", b"]")) or at_end)
+            return ("was cut off (the JSON document does not end)", True) if cut else ("is not JSON", False)
+        return None if isinstance(document, dict) else ("is JSON but not an object", False)
+    if protocol in ("query", "rest-xml", "ec2"):
+        from xml.etree.ElementTree import ParseError, XMLParser
+        from xml.parsers.expat import errors
+
+        parser = XMLParser()
+        try:
+            parser.feed(text)
+            parser.close()
+        except ParseError as error:
+            ends_early = {errors.codes[errors.XML_ERROR_NO_ELEMENTS], errors.codes[errors.XML_ERROR_UNCLOSED_TOKEN],
+                          errors.codes[errors.XML_ERROR_PARTIAL_CHAR]}
+            cut = text.startswith(b"<") and (not text.endswith(b">") or error.code in ends_early)
+            return ("was cut off (the XML document does not end)", True) if cut else ("is not well-formed XML", False)
+    return None
+
+
+def _check_answer(response_dict: dict[str, Any], operation_model: Any, **_: Any) -> None:
+    """botocore's `before-parse` hook: refuse an answer botocore would misread as an empty
+    one (its JSON parser takes any text as `{"message": text}`) or quote in a parse error."""
+    body = response_dict.get("body")
+    if operation_model.has_streaming_output or not isinstance(body, bytes):
+        return
+    headers = response_dict.get("headers") or {}
+    service_model = operation_model.service_model
+    protocol = getattr(service_model, "resolved_protocol", None) or service_model.protocol
+    status = int(response_dict.get("status_code") or 0)
+    if 200 <= status < 300 and not body.strip():
+        raise TransientAwsAnswerError(f"{operation_model.name}: the answer (HTTP {status}) was empty")
+    problem = answer_problem(body, headers.get("content-type") or "", headers.get("content-length"), protocol)
+    if problem is not None:
+        what, cut_or_html = problem
+        raise answer_error(f"{operation_model.name}: the answer (HTTP {status}, {len(body)} bytes) {what}",
+                           cut_or_html or status >= 500)
+
+
+# -- calls are bounded -------------------------------------------------------------------------
+
+_CURRENT_CALL = threading.local()  # .connections: the HTTP connections the call in this thread used
+
+
+def bounded_call(call: Callable[[], T], what: str, *, cancelled: threading.Event | None = None,
+                 deadline: float | None = None) -> T:
+    """`call()` in a thread of its own, waited for until it ends, its deadline passes or
+    `cancelled` is set. Then it is abandoned: the connections it used are shut down, which
+    ends a read blocked in them, and the caller gets `TransientAwsAnswerError` (too slow)
+    or `Cancelled` at once. botocore's parse errors quote the body: replaced here."""
+    from botocore.parsers import ResponseParserError
+
+    deadline = call_deadline() if deadline is None else deadline
+    connections: list[Any] = []
+    outcome: list[Any] = []
+    done = threading.Event()
+
+    def work() -> None:
+        _CURRENT_CALL.connections = connections
+        try:
+            outcome.append((True, call()))
+        except BaseException as error:  # handed to the caller, who raises it
+            outcome.append((False, error))
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name=f"aws {what}", daemon=True).start()
+    ends = time.monotonic() + deadline
+    while not done.wait(max(0.0, min(CANCEL_POLL_SECONDS, ends - time.monotonic()))):
+        if cancelled is not None and cancelled.is_set():
+            _shut_down(connections)
+            raise Cancelled("cancelled")
+        if time.monotonic() >= ends:
+            _shut_down(connections)
+            raise TransientAwsAnswerError(f"{what}: no complete answer within {deadline:g}s")
+    returned, value = outcome[0]
+    if returned:
+        return value
+    if isinstance(value, ResponseParserError):
+        raise TransientAwsAnswerError(f"{what}: the answer could not be parsed") from None
+    raise value
+
+
+def _shut_down(connections: list[Any]) -> None:
+    for connection in list(connections):
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed
+
+
+_POOL_CLASSES: dict[str, type] | None = None
+
+
+def _tracking_pool_classes() -> dict[str, type]:
+    """botocore's connection pools, with connections that tell the call in their thread
+    that they carry its request (so an abandoned call's connection can be shut down)."""
+    global _POOL_CLASSES
+    if _POOL_CLASSES is None:
+        from botocore.awsrequest import AWSHTTPConnection, AWSHTTPConnectionPool, AWSHTTPSConnection, \
+            AWSHTTPSConnectionPool
+
+        def tracking(connection_class: type) -> type:
+            def request(self: Any, *args: Any, **kwargs: Any) -> Any:
+                connections = getattr(_CURRENT_CALL, "connections", None)
+                if connections is not None:
+                    connections.append(self)
+                return connection_class.request(self, *args, **kwargs)
+            return type(f"Tracked{connection_class.__name__}", (connection_class,), {"request": request})
+
+        _POOL_CLASSES = {
+            "http": type("TrackedHTTPConnectionPool", (AWSHTTPConnectionPool,),
+                         {"ConnectionCls": tracking(AWSHTTPConnection)}),
+            "https": type("TrackedHTTPSConnectionPool", (AWSHTTPSConnectionPool,),
+                          {"ConnectionCls": tracking(AWSHTTPSConnection)}),
+        }
+    return _POOL_CLASSES
+
+
+class BoundedClient:
+    """A botocore client whose every operation is a `bounded_call` (deadline, cancellation)
+    and whose every answer is checked before it is parsed. Anything else (`meta`,
+    `exceptions`, ...) is the client's own."""
+
+    def __init__(self, client: Any, cancelled: threading.Event | None = None) -> None:
+        client.meta.events.register("before-parse", _check_answer, unique_id="automations-check-answer")
+        pools = getattr(getattr(getattr(client, "_endpoint", None), "http_session", None),
+                        "_pool_classes_by_scheme", None)
+        if isinstance(pools, dict):  # botocore's own dict, shared with its pool managers
+            pools.update(_tracking_pool_classes())
+        self._client = client
+        self._cancelled = cancelled
+        self._operations = client.meta.method_to_api_mapping
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if name not in self._operations:
+            return attribute
+        what = self._operations[name]
+
+        def operation(*args: Any, **kwargs: Any) -> Any:
+            return bounded_call(lambda: attribute(*args, **kwargs), what, cancelled=self._cancelled)
+        return operation
 
 
 _SHARED_LOADER: Any = None
@@ -159,12 +373,14 @@ def plain_botocore_session(env: Mapping[str, str] | None = None) -> Any:
         return session
 
 
-def create_client(service: str, env: Mapping[str, str] | None = None, **kwargs: Any) -> Any:
-    """A client from the plain session. Serialised: creating clients from one botocore
-    session in several threads at once is not safe, and tasks run concurrently."""
+def create_client(service: str, env: Mapping[str, str] | None = None, *, cancelled: threading.Event | None = None,
+                  **kwargs: Any) -> BoundedClient:
+    """A client from the plain session, its calls bounded and ended by `cancelled`.
+    Serialised: creating clients from one botocore session in several threads at once is
+    not safe, and tasks run concurrently."""
     session = plain_botocore_session(env)
     with _CLIENT_LOCK:
-        return session.create_client(service, **kwargs)
+        return BoundedClient(session.create_client(service, **kwargs), cancelled)
 
 
 class AwsSessions:
@@ -215,20 +431,22 @@ class AwsSessions:
             self._sessions[key] = session
             return session
 
-    def client(self, service: str, profile: str | None = None, region: str | None = None, **config: Any) -> Any:
+    def client(self, service: str, profile: str | None = None, region: str | None = None, *,
+               cancelled: threading.Event | None = None, **config: Any) -> BoundedClient:
         """A client with the credentials this run obtained for `profile` (by default the most
         recent aws-login's), else the profile's own chain. Built on botocore directly: boto3
         would add its import and a session of its own to every run (bench/, issue 4's goal).
-        botocore honours AWS_ENDPOINT_URL (and AWS_ENDPOINT_URL_<SERVICE>) on its own."""
+        botocore honours AWS_ENDPOINT_URL (and AWS_ENDPOINT_URL_<SERVICE>) on its own.
+        Its calls are bounded, and `cancelled` (the step's) ends them at once."""
         profile, remembered = self._remembered(profile)
         settings = client_config(**config)
         if remembered:
             creds, remembered_region = remembered
             return create_client(service, region_name=region or remembered_region, config=settings,
                                  aws_access_key_id=creds.access_key_id, aws_secret_access_key=creds.secret_access_key,
-                                 aws_session_token=creds.session_token)
+                                 aws_session_token=creds.session_token, cancelled=cancelled)
         if profile is None:
-            return create_client(service, region_name=region, config=settings)
+            return create_client(service, region_name=region, config=settings, cancelled=cancelled)
         session = new_botocore_session()
         session.set_config_variable("profile", profile)
-        return session.create_client(service, region_name=region, config=settings)
+        return BoundedClient(session.create_client(service, region_name=region, config=settings), cancelled)

@@ -21,7 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence, TypeVar
 
-from automations.aws import aws_error_class, code_class, error_code
+from automations.aws import AwsAnswerError, aws_error_class, code_class, error_code
 from automations.envfile import EnvFileOptions, EnvFileWriter
 from automations.errors import Cancelled, StepFailed, ThrottledError, TransientError, retryable
 from automations.retry import THROTTLED, TRANSIENT
@@ -114,11 +114,14 @@ def run_concurrently(work: Callable[[T], R], items: Iterable[T], *, cancelled: t
 @contextlib.contextmanager
 def aws_errors(service: str, what: str) -> Iterator[None]:
     """Turn botocore's exceptions into StepFailed / TransientError naming `what` (a secret
-    id, a parameter path) and the AWS error code; botocore never puts values in them."""
+    id, a parameter path) and the AWS error code; botocore never puts values in them. An
+    answer that cannot be believed (automations.aws) keeps its class, and gains `what`."""
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
     try:
         yield
+    except AwsAnswerError as error:
+        raise type(error)(f"{service}: {what}: {error}") from None
     except NoRegionError:
         raise StepFailed(f"{service}: no AWS region: set `region:` on the step, or AWS_REGION") from None
     except NoCredentialsError:
@@ -195,8 +198,11 @@ class SecretsManagerReader:
                         if error_code(error) in ACCESS_DENIED_CODES:
                             raise _BatchDenied() from None
                         raise
+                    if not isinstance(response.get("SecretValues"), list) and \
+                            not isinstance(response.get("Errors"), list):
+                        raise AwsAnswerError("BatchGetSecretValue: the answer has neither SecretValues nor Errors")
                     for entry in response.get("SecretValues", []):
-                        self._register(entry)
+                        self._register(_checked_secret(entry, "BatchGetSecretValue"))
                     values.extend(response.get("SecretValues", []))
                     errors.extend(response.get("Errors", []))
                     token = response.get("NextToken")
@@ -253,6 +259,7 @@ class SecretsManagerReader:
                         self._read.missing.append(ref)
                     return
                 raise
+            _checked_secret(entry, "GetSecretValue")
         self._register(entry)
         self._store(ref, entry)
 
@@ -279,6 +286,17 @@ class SecretsManagerReader:
 
 class _BatchDenied(Exception):
     """BatchGetSecretValue itself is not allowed: read the batch one secret at a time."""
+
+
+def _checked_secret(entry: Any, operation: str) -> dict[str, Any]:
+    """A secret in an answer holds its value: an answer without one is an error, never an
+    empty value."""
+    if not isinstance(entry, dict):
+        raise AwsAnswerError(f"{operation}: the answer holds a secret that is not an object")
+    if not isinstance(entry.get("SecretString"), str) and not isinstance(entry.get("SecretBinary"), bytes):
+        name = entry.get("Name") or entry.get("ARN") or "a secret"
+        raise AwsAnswerError(f"{operation}: the answer for {name} has no SecretString and no SecretBinary")
+    return entry
 
 
 def _same_secret(requested: str, entry: dict[str, Any]) -> bool:
@@ -349,7 +367,7 @@ class ParameterStoreReader:
                     request["NextToken"] = token
                 self._count("GetParametersByPath")
                 response = self.client.get_parameters_by_path(**request)
-                for parameter in response.get("Parameters", []):
+                for parameter in _checked_parameters(response, "GetParametersByPath"):
                     self._keep(parameter)
                     found.append(parameter["Name"])
                 token = response.get("NextToken")
@@ -363,7 +381,8 @@ class ParameterStoreReader:
         with aws_errors(self.service, _describe_ids(names, "parameters")):
             self._count("GetParameters")
             response = self.client.get_parameters(Names=names, WithDecryption=True)
-        for parameter in response.get("Parameters", []):
+            parameters = _checked_parameters(response, "GetParameters")
+        for parameter in parameters:
             self._keep(parameter)
         with self._lock:
             self._read.missing.extend(n for n in response.get("InvalidParameters", []))
@@ -379,6 +398,20 @@ class ParameterStoreReader:
             raise Cancelled("cancelled")
         with self._lock:
             self._read.calls[operation] = self._read.calls.get(operation, 0) + 1
+
+
+def _checked_parameters(response: dict[str, Any], operation: str) -> list[dict[str, Any]]:
+    """The parameters an answer holds, each with its name and value: an answer without
+    `Parameters`, or a parameter without a value, is an error, never "0 variables"."""
+    parameters = response.get("Parameters")
+    if not isinstance(parameters, list):
+        raise AwsAnswerError(f"{operation}: the answer has no Parameters")
+    for parameter in parameters:
+        if not isinstance(parameter, dict) or not isinstance(parameter.get("Name"), str):
+            raise AwsAnswerError(f"{operation}: the answer holds a parameter without a Name")
+        if not isinstance(parameter.get("Value"), str):
+            raise AwsAnswerError(f"{operation}: the answer for {parameter['Name']} has no Value")
+    return parameters
 
 
 # -- from values to variables ----------------------------------------------------------------
@@ -514,4 +547,5 @@ def warn_about_short_values(ctx: StepContext, variables: list[Variable]) -> None
 
 def aws_client(ctx: StepContext, service: str, options: EnvFileOptions) -> Any:
     with aws_errors(service, "client"):
-        return ctx.aws.client(service, options.profile, options.region, max_pool_connections=MAX_CONCURRENT_CALLS)
+        return ctx.aws.client(service, options.profile, options.region, cancelled=ctx.cancelled,
+                              max_pool_connections=MAX_CONCURRENT_CALLS)

@@ -9,6 +9,7 @@ botocore is imported inside functions: importing this module costs nothing.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 # json and datetime are imported where used: `automations validate` imports this module
 # for its patterns and must stay fast.
 
-from automations.aws import AwsCredentials, client_config, code_class, error_code, http_status
+from automations.aws import AwsAnswerError, AwsCredentials, client_config, code_class, error_code, http_status
 from automations.errors import StepFailed, ThrottledError, TransientError
 from automations.retry import THROTTLED
 
@@ -79,11 +80,14 @@ class AssumedRole(NamedTuple):
         return self.credentials.expiration
 
 
-def assume_role_with_web_identity(token: str, request: AssumeRoleRequest, env: Mapping[str, str]) -> AssumedRole:
-    """One call to STS. Raises StsTransientError or StsRejected, never a botocore error."""
+def assume_role_with_web_identity(token: str, request: AssumeRoleRequest, env: Mapping[str, str],
+                                  cancelled: threading.Event | None = None) -> AssumedRole:
+    """One call to STS, bounded, ended at once by `cancelled`. Raises StsTransientError,
+    StsRejected, an AwsAnswerError (an answer that cannot be believed) or Cancelled, never
+    a botocore error."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    client = sts_client(request.region, env)
+    client = sts_client(request.region, env, cancelled)
     params: dict[str, Any] = {
         "RoleArn": request.role_arn,
         "RoleSessionName": request.session_name,
@@ -102,10 +106,12 @@ def assume_role_with_web_identity(token: str, request: AssumeRoleRequest, env: M
         raise classify(error) from None
     except BotoCoreError as error:
         raise classify(error) from None
+    except AwsAnswerError as error:
+        raise type(error)(f"STS {error}") from None
     return _assumed_role(response)
 
 
-def sts_client(region: str | None, env: Mapping[str, str]) -> Any:
+def sts_client(region: str | None, env: Mapping[str, str], cancelled: threading.Event | None = None) -> Any:
     """An unsigned STS client: regional endpoint when the region is known (botocore's
     default), or $AWS_ENDPOINT_URL_STS / $AWS_ENDPOINT_URL from `env` (the task's
     environment, which botocore alone would not see)."""
@@ -115,7 +121,7 @@ def sts_client(region: str | None, env: Mapping[str, str]) -> Any:
 
     endpoint = env.get("AWS_ENDPOINT_URL_STS") or env.get("AWS_ENDPOINT_URL") or None
     return create_client("sts", env, region_name=region or "us-east-1", endpoint_url=endpoint,
-                         config=client_config(signature_version=UNSIGNED))
+                         config=client_config(signature_version=UNSIGNED), cancelled=cancelled)
 
 
 def classify(error: BaseException) -> StepFailed:
@@ -139,14 +145,27 @@ def classify(error: BaseException) -> StepFailed:
     return StsRejected(f"STS call failed: {type(error).__name__}: {error}", None)
 
 
+CREDENTIAL_FIELDS = ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")
+
+
 def _assumed_role(response: Mapping[str, Any]) -> AssumedRole:
+    """The credentials in STS's answer, checked: an answer without them, or without one of
+    their fields, is an error (never empty credentials), named without quoting any value."""
     from datetime import datetime, timezone
 
-    creds = response["Credentials"]
+    creds = response.get("Credentials")
+    creds = creds if isinstance(creds, Mapping) else {}
+    missing = [f"Credentials.{name}" for name in CREDENTIAL_FIELDS if not creds.get(name)]
+    arn = (response.get("AssumedRoleUser") or {}).get("Arn")
+    if not arn:
+        missing.append("AssumedRoleUser.Arn")
+    if missing:
+        raise AwsAnswerError(f"STS AssumeRoleWithWebIdentity: the answer has no {', '.join(missing)}")
     expiration = creds["Expiration"]
     if isinstance(expiration, str):
-        expiration = datetime.fromisoformat(expiration.replace("Z", "+00:00"))
-    arn = response["AssumedRoleUser"]["Arn"]
+        expiration = parse_expiration(expiration)
+    if not isinstance(expiration, datetime):
+        raise AwsAnswerError("STS AssumeRoleWithWebIdentity: the answer's Credentials.Expiration is not a time")
     return AssumedRole(
         credentials=AwsCredentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"],
                                    expiration.astimezone(timezone.utc)),

@@ -85,7 +85,7 @@ class WebIdentityLogin:
         log(f"token from {source.describe} (sub {claims.get('sub')!r}); assuming {self.role_arn} "
             f"as {request.session_name}")
         try:
-            assumed = assume_role_with_web_identity(token, request, self._sts_env(env))
+            assumed = assume_role_with_web_identity(token, request, self._sts_env(env), cancelled)
         except StsRejected as error:
             if error.code in ("AccessDenied", "IDPRejectedClaim"):
                 from automations.trust import trust_troubleshooting_hint

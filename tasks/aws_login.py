@@ -185,7 +185,7 @@ class AwsLoginStep(Step[AwsLoginOptions]):
             "sts", ctx.env, region_name=self.region(ctx.env) or "us-east-1", config=client_config(),
             endpoint_url=ctx.env.get("AWS_ENDPOINT_URL_STS") or ctx.env.get("AWS_ENDPOINT_URL") or None,
             aws_access_key_id=creds.access_key_id, aws_secret_access_key=creds.secret_access_key,
-            aws_session_token=creds.session_token)
+            aws_session_token=creds.session_token, cancelled=ctx.cancelled)
 
         def settling(error: BaseException) -> str | None:
             return TRANSIENT if error_code(error) in VERIFY_RETRY_CODES else aws_error_class(error)

@@ -11,7 +11,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from automations.errors import EXIT_FAILED, EXIT_OK, FatalError
+from automations.errors import EXIT_FAILED, EXIT_OK, FatalError, StepFailed
 from automations.output import Reporter
 
 
@@ -159,7 +159,7 @@ class RoleLookup:
                                  "pass the trust policy with --policy FILE instead") from None
             message = error.response.get("Error", {}).get("Message", "")
             raise FatalError(f"IAM {api} failed: {code}: {message}") from None
-        except BotoCoreError as error:
+        except (BotoCoreError, StepFailed) as error:  # StepFailed: an answer not to believe (automations.aws)
             raise FatalError(f"IAM {api} failed: {error}") from None
 
 

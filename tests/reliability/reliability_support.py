@@ -5,11 +5,14 @@ the moto server, and snapshots of a directory tree to prove that nothing changed
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import stat
+import urllib.parse
 import uuid
 from pathlib import Path
+from typing import Any, Iterator, NamedTuple
 
 import boto3
 
@@ -18,6 +21,29 @@ ASSUME = "AssumeRoleWithWebIdentity"
 BATCH = "BatchGetSecretValue"
 FAST_RETRY = "{attempts: 4, initialDelay: 0.01, maxDelay: 0.05}"
 TEMP_PREFIX = ".automations-tmp-"
+
+
+class AwsStep(NamedTuple):
+    """An AWS step as the hostile-endpoint tests use it: alone in task `boot`, writing .env."""
+    name: str
+    endpoint_variable: str   # the AWS_ENDPOINT_URL_* variable of the service it calls
+    action: str              # the operation every attempt sends first
+    options: str             # its `with:` lines
+
+    def config(self, limits: str) -> str:
+        """automations.yaml with this step and `limits` (`retry: ...`, `timeout: 5`)."""
+        with_lines = "".join(f"          {line}\n" for line in self.options.splitlines())
+        return f"tasks:\n  boot:\n    steps:\n      - uses: {self.name}\n        {limits}\n        with:\n{with_lines}"
+
+
+AWS_STEPS = {step.name: step for step in (
+    AwsStep("aws-login", "AWS_ENDPOINT_URL_STS", "AssumeRoleWithWebIdentity",
+            f"roleArn: {ROLE}\ntoken: {{file: token}}\nprofile: dev\nregion: us-east-1\nenvFile: .env"),
+    AwsStep("secrets-manager", "AWS_ENDPOINT_URL_SECRETS_MANAGER", "BatchGetSecretValue",
+            "file: .env\nmode: merge\nregion: us-east-1\nsecrets: [{id: app/api, env: API_TOKEN}]"),
+    AwsStep("ssm-parameters", "AWS_ENDPOINT_URL_SSM", "GetParametersByPath",
+            "file: .env\nmode: merge\nregion: us-east-1\npath: /app/"),
+)}
 
 
 def unique_prefix() -> str:
@@ -80,3 +106,41 @@ def snapshot(root: Path, ignore: tuple[str, ...] = (".cache",)) -> dict[str, tup
 
 def temp_files(*directories: Path) -> list[str]:
     return sorted(p.name for d in directories if d.is_dir() for p in d.iterdir() if p.name.startswith(TEMP_PREFIX))
+
+
+# -- searching output the way an outsider reads it --------------------------------------------
+
+def printable_forms(secret: str) -> set[str]:
+    """The secret, JSON-escaped, URL-encoded, and each base64 core: the characters of its
+    base64 encoding that depend on the secret alone, at each of the three offsets."""
+    forms = {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1],
+             urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret, safe="")}
+    data = secret.encode()
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + data).decode()
+        core = encoded[-(-shift * 8 // 6):(shift + len(data)) * 8 // 6]
+        forms |= {core, core.replace("+", "-").replace("/", "_")}
+    return forms
+
+
+def strings_in(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from strings_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings_in(item)
+
+
+def decoded(text: str) -> Iterator[str]:
+    """The text itself, and every string of every line that is a JSON document."""
+    yield text
+    for line in text.splitlines():
+        try:
+            document = json.loads(line)
+        except ValueError:
+            continue
+        yield from strings_in(document)

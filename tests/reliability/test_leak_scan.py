@@ -20,14 +20,14 @@ import json
 import os
 import urllib.parse
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
 
 from conftest import run_cli
 from jwts import make_token
 from proxy import FaultProxy
-from reliability_support import ASSUME, BATCH, FAST_RETRY, ROLE, seed_secrets, unique_prefix
+from reliability_support import ASSUME, BATCH, FAST_RETRY, ROLE, decoded, printable_forms, seed_secrets, unique_prefix
 
 # The argv of the spy and of every process above it up to pytest (the shell, automations),
 # one per line: what `ps` shows anyone on the machine.
@@ -50,42 +50,6 @@ for name in ("PLAIN", "QUOTES", "JSON_PASSWORD", "BACKSLASH", "TAB", "EURO", "EM
         print("base64", base64.b64encode(blob).decode(), base64.urlsafe_b64encode(blob).decode())
 '
 """
-
-
-def printable_forms(secret: str) -> set[str]:
-    """The secret, JSON-escaped, URL-encoded, and each base64 core: the characters of its
-    base64 encoding that depend on the secret alone, at each of the three offsets."""
-    forms = {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1],
-             urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret, safe="")}
-    data = secret.encode()
-    for shift in range(3):
-        encoded = base64.b64encode(b"\0" * shift + data).decode()
-        core = encoded[-(-shift * 8 // 6):(shift + len(data)) * 8 // 6]
-        forms |= {core, core.replace("+", "-").replace("/", "_")}
-    return forms
-
-
-def strings_in(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield key
-            yield from strings_in(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from strings_in(item)
-
-
-def decoded(text: str) -> Iterator[str]:
-    """The text itself, and every string of every line that is a JSON document."""
-    yield text
-    for line in text.splitlines():
-        try:
-            document = json.loads(line)
-        except ValueError:
-            continue
-        yield from strings_in(document)
 
 
 @pytest.fixture
