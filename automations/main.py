@@ -30,11 +30,21 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
 
+def _completes(kind: str, action: argparse.Action) -> argparse.Action:
+    """Shell completion offers a `kind` ("file", "directory", "task" or "trigger") for this
+    argument's value. shtab reads `.complete` (shell -> function); the functions are written in
+    commands/completion.py, so this module stays free of shtab and of shell code."""
+    function = f"_automations_complete_{kind}"
+    setattr(action, "complete", {"bash": function, "zsh": function})
+    return action
+
+
 def _global_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
     # Accepted before or after the command; defaults are set only once (on the top parser).
     default = (lambda v: v) if defaults else (lambda v: argparse.SUPPRESS)
-    parser.add_argument("-c", "--config", metavar="FILE", default=default(None),
-                        help="automations.yaml to use (default: $AUTOMATIONS_CONFIG, else the nearest automations.yaml)")
+    _completes("file", parser.add_argument(
+        "-c", "--config", metavar="FILE", default=default(None),
+        help="automations.yaml to use (default: $AUTOMATIONS_CONFIG, else the nearest automations.yaml)"))
     parser.add_argument("-v", "--verbose", action="count", default=default(0), help="more output; -vv adds tracebacks")
     parser.add_argument("-q", "--quiet", action="store_true", default=default(False), help="only failures and warnings")
     parser.add_argument("--output", choices=("text", "json"), default=default("text"),
@@ -43,8 +53,9 @@ def _global_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
 
 
 def _run(run: argparse.ArgumentParser) -> None:
-    run.add_argument("tasks", nargs="*", metavar="TASK", help="task ids to run")
-    run.add_argument("--trigger", metavar="EVENT", help="run every task triggered by EVENT (e.g. postEnvironmentStart)")
+    _completes("task", run.add_argument("tasks", nargs="*", metavar="TASK", help="task ids to run"))
+    _completes("trigger", run.add_argument("--trigger", metavar="EVENT",
+                                           help="run every task triggered by EVENT (e.g. postEnvironmentStart)"))
     run.add_argument("--dry-run", action="store_true", help="print what would run, in order; change nothing")
     run.add_argument("--force", action="store_true", help="redo work that steps would skip as still valid")
     run.add_argument("-j", "--jobs", type=int, default=4, metavar="N", help="tasks run at once (default 4)")
@@ -55,7 +66,8 @@ def _nothing(parser: argparse.ArgumentParser) -> None:
 
 
 def _logs(logs: argparse.ArgumentParser) -> None:
-    logs.add_argument("task", nargs="?", metavar="TASK", help="the task (default: every task of the last run)")
+    _completes("task", logs.add_argument("task", nargs="?", metavar="TASK",
+                                         help="the task (default: every task of the last run)"))
 
 
 def _init(init: argparse.ArgumentParser) -> None:
@@ -64,8 +76,10 @@ def _init(init: argparse.ArgumentParser) -> None:
     init.add_argument("--region", metavar="REGION", help="the AWS region to write into the profile")
     init.add_argument("--secret", metavar="ID", action="append", default=[],
                       help="a Secrets Manager secret for the secrets task (repeatable)")
-    init.add_argument("--env-file", metavar="FILE", default=".env.secrets", help="where the secrets go (default .env.secrets)")
-    init.add_argument("--file", metavar="FILE", default="automations.yaml", help="the file to write (default automations.yaml)")
+    _completes("file", init.add_argument("--env-file", metavar="FILE", default=".env.secrets",
+                                         help="where the secrets go (default .env.secrets)"))
+    _completes("file", init.add_argument("--file", metavar="FILE", default="automations.yaml",
+                                         help="the file to write (default automations.yaml)"))
     init.add_argument("--force", action="store_true", help="overwrite the file if it exists")
 
 
@@ -74,8 +88,8 @@ def _schema(schema: argparse.ArgumentParser) -> None:
 
 
 def _demo(demo: argparse.ArgumentParser) -> None:
-    demo.add_argument("--dir", metavar="DIR", default=".demo",
-                      help="where the demo's token, AWS files and env file go (default .demo)")
+    _completes("directory", demo.add_argument("--dir", metavar="DIR", default=".demo",
+                                              help="where the demo's token, AWS files and env file go (default .demo)"))
 
 
 def _completion(completion: argparse.ArgumentParser) -> None:
@@ -84,10 +98,12 @@ def _completion(completion: argparse.ArgumentParser) -> None:
 
 
 def _token(token: argparse.ArgumentParser) -> None:
-    token.add_argument("--task", metavar="TASK", help="the task whose aws-login step's token source to use")
+    _completes("task", token.add_argument("--task", metavar="TASK",
+                                          help="the task whose aws-login step's token source to use"))
     token.add_argument("--step", metavar="ID", help="the aws-login step's id, when the task has several")
     token.add_argument("--audience", metavar="AUD", help="audience to request (default: the step's)")
-    token.add_argument("--token-file", metavar="FILE", help="read the token from this file instead of a task's source")
+    _completes("file", token.add_argument("--token-file", metavar="FILE",
+                                          help="read the token from this file instead of a task's source"))
     token.add_argument("--decode", action="store_true", help="print the header and claims, not the token")
     token.add_argument("--verify", action="store_true",
                        help="verify signature, issuer, audience and expiry against the issuer's published keys")
@@ -104,8 +120,10 @@ def _trust_options(sub: argparse.ArgumentParser) -> None:
     who.add_argument("--from-token", action="store_true", help="derive the pattern from the current token's claims")
     sub.add_argument("--project", metavar="PRJ", help="with --org: only this project")
     sub.add_argument("--env", metavar="ENV", help="with --org and --project: only this environment")
-    sub.add_argument("--task", metavar="TASK", help="with --from-token: the task whose token source to use")
-    sub.add_argument("--token-file", metavar="FILE", help="with --from-token: read the token from this file")
+    _completes("task", sub.add_argument("--task", metavar="TASK",
+                                        help="with --from-token: the task whose token source to use"))
+    _completes("file", sub.add_argument("--token-file", metavar="FILE",
+                                        help="with --from-token: read the token from this file"))
 
 
 def _aws(aws: argparse.ArgumentParser) -> None:
@@ -114,19 +132,21 @@ def _aws(aws: argparse.ArgumentParser) -> None:
     process = aws_commands.add_parser("credential-process", parents=[common],
                                       help="credential_process for AWS SDKs: cached, refreshed before expiry")
     which = process.add_mutually_exclusive_group(required=True)
-    which.add_argument("--cache", metavar="FILE", help="the cache the login wrote (what ~/.aws/config names)")
-    which.add_argument("--task", metavar="TASK", help="the task holding the aws-login step (of -c's config)")
+    _completes("file", which.add_argument("--cache", metavar="FILE",
+                                          help="the cache the login wrote (what ~/.aws/config names)"))
+    _completes("task", which.add_argument("--task", metavar="TASK",
+                                          help="the task holding the aws-login step (of -c's config)"))
     process.add_argument("--step", metavar="ID", help="the aws-login step's id, when the task has several")
     trust_policy = aws_commands.add_parser("trust-policy", parents=[common], help="print a least-privilege trust policy")
     _trust_options(trust_policy)
     check = aws_commands.add_parser("check-trust", parents=[common],
                                     help="evaluate a role's trust policy against the token's claims, locally")
     source = check.add_mutually_exclusive_group(required=True)
-    source.add_argument("--policy", metavar="FILE", help="trust policy JSON file")
+    _completes("file", source.add_argument("--policy", metavar="FILE", help="trust policy JSON file"))
     source.add_argument("--role", metavar="NAME", help="read the role's trust policy from IAM")
     token_from = check.add_mutually_exclusive_group()
-    token_from.add_argument("--task", metavar="TASK", help="the task whose token source to use")
-    token_from.add_argument("--token-file", metavar="FILE", help="read the token from this file")
+    _completes("task", token_from.add_argument("--task", metavar="TASK", help="the task whose token source to use"))
+    _completes("file", token_from.add_argument("--token-file", metavar="FILE", help="read the token from this file"))
     setup = aws_commands.add_parser("setup", parents=[common], help="create the OIDC provider and the role, idempotently")
     setup.add_argument("--role", metavar="NAME", required=True, help="the role to create or update")
     _trust_options(setup)
