@@ -1,3 +1,3 @@
-from automations.main import main
+from automations.cli.main import main
 
 raise SystemExit(main())

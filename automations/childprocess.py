@@ -1,5 +1,5 @@
 """Commands we start (a `run` step's shell, a token command) end on time, and so does
-everything they leave behind. Written once here; `tasks/run.py` and `automations/tokens.py`
+everything they leave behind. Written once here; `tasks/run.py` and `automations/oidc/sources.py`
 use it.
 
 - Each command runs in a session of its own, so it is the leader of a process group holding

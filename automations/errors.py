@@ -1,6 +1,6 @@
 """The exceptions that carry a message meant for the user.
 
-Code below the CLI simply raises one of these; `automations.main` turns them into one line
+Code below the CLI simply raises one of these; `automations.cli.main` turns them into one line
 and an exit code (the pre-commit pattern: one place turns errors into messages).
 """
 from __future__ import annotations

@@ -31,7 +31,7 @@ POLICY_KEYS = {"attempts": "attempts", "initialDelay": "initial_delay", "maxDela
 
 class RetryPolicy:
     """How often and how patiently to try. (A plain class: imported whenever step types
-    load, so it must not pull in dataclasses; see automations.config on speed.)"""
+    load, so it must not pull in dataclasses; see automations.engine.config on speed.)"""
 
     __slots__ = ("attempts", "initial_delay", "max_delay", "deadline")
 

@@ -40,9 +40,9 @@ import sys
 {eager}
 if "_ARGCOMPLETE" in os.environ:
     import argcomplete
-    from automations.commands.completion import task_ids
-    from automations.config import TRIGGERS
-    from automations.main import build_parser
+    from automations.cli.commands.completion import task_ids
+    from automations.engine.config import TRIGGERS
+    from automations.cli.main import build_parser
 
     def complete_values(parser):
         for action in parser._actions:  # (only a contender: we do not walk _actions)
@@ -57,7 +57,7 @@ if "_ARGCOMPLETE" in os.environ:
     parser = build_parser()
     complete_values(parser)
     argcomplete.autocomplete(parser)
-from automations.main import main
+from automations.cli.main import main
 sys.exit(main())
 '''
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from automations import envreaders  # noqa: E402
-from automations.envfile import DEFAULT_READERS, READERS, write_env_file  # noqa: E402
+from automations.files import envreaders  # noqa: E402
+from automations.files.envfile import DEFAULT_READERS, READERS, write_env_file  # noqa: E402
 
 
 def realistic(rng: random.Random, n: int) -> dict[str, str]:

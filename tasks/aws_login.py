@@ -18,19 +18,19 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
 
-from automations.aws import AWS_RETRY, AwsCredentials
-from automations.envfile import ReaderName, readers_option
+from automations.aws.clients import AWS_RETRY, AwsCredentials
+from automations.files.envfile import ReaderName, readers_option
 from automations.errors import StepFailed
-from automations.options import OptionError, Options, option
+from automations.engine.options import OptionError, Options, option
 from automations.retry import TRANSIENT, RetryPolicy, call_with_retry
-from automations.step import Step, StepContext, StepResult
-from automations.sts import (ROLE_ARN_PATTERN, SESSION_NAME_PATTERN, AssumedRole, account_of, format_expiration,
+from automations.engine.step import Step, StepContext, StepResult
+from automations.aws.sts import (ROLE_ARN_PATTERN, SESSION_NAME_PATTERN, AssumedRole, account_of, format_expiration,
                              parse_expiration)
-from automations.tokens import DEFAULT_AUDIENCE, TokenOption, token_source, token_spec
-from automations.web_identity import WebIdentityLogin
+from automations.oidc.sources import DEFAULT_AUDIENCE, TokenOption, token_source, token_spec
+from automations.aws.login import WebIdentityLogin
 
 if TYPE_CHECKING:
-    from automations.credentials_file import CredentialCache, Profile, SharedAwsFiles
+    from automations.files.credentials_file import CredentialCache, Profile, SharedAwsFiles
 
 ROLE_ARN_VARIABLES = ("AWS_ROLE_ARN", "IDP_AWS_ROLE_ARN")
 # Our own keys beside the credentials: which role they are for, so a changed `roleArn` is
@@ -118,14 +118,14 @@ class AwsLoginStep(Step[AwsLoginOptions]):
 
     def run(self, ctx: StepContext) -> StepResult:
         # The credentials-file code is imported here: validating a config must stay fast.
-        from automations.credentials_file import SharedAwsFiles
+        from automations.files.credentials_file import SharedAwsFiles
 
         web_identity = self.web_identity(ctx)
         files = SharedAwsFiles(ctx.env)
         env_file = self.env_file_path(ctx)
         if env_file is not None:
             # Found now, not after the credentials were written (issue 10).
-            from automations.atomicfile import check_writable
+            from automations.files.atomicfile import check_writable
 
             check_writable(env_file)
         # A credentials file others can read is made private even when nothing is written.
@@ -145,7 +145,7 @@ class AwsLoginStep(Step[AwsLoginOptions]):
         return StepResult.changed(f"{login.assumed_role_arn} until {login.outputs['expiration']}",
                                   profile=self.options.profile, **login.outputs)
 
-    # -- the login itself: automations.web_identity, shared with the credential process ------
+    # -- the login itself: automations.aws.login, shared with the credential process ------
 
     def role_arn(self, env: Mapping[str, str]) -> str:
         if self.options.role_arn:
@@ -159,7 +159,7 @@ class AwsLoginStep(Step[AwsLoginOptions]):
         raise StepFailed("no role to assume: set the step's `roleArn` or $AWS_ROLE_ARN")
 
     def region(self, env: Mapping[str, str]) -> str | None:
-        from automations.aws import resolve_region
+        from automations.aws.clients import resolve_region
 
         return resolve_region(env, self.options.region, self.options.profile)
 
@@ -180,7 +180,7 @@ class AwsLoginStep(Step[AwsLoginOptions]):
     def verify(self, assumed: AssumedRole, ctx: StepContext) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        from automations.aws import aws_error_class, client_config, create_client, error_code
+        from automations.aws.clients import aws_error_class, client_config, create_client, error_code
 
         creds = assumed.credentials
         client = create_client(
@@ -208,7 +208,7 @@ class AwsLoginStep(Step[AwsLoginOptions]):
         """The credentials this step wrote for this role, when they outlive `minRemaining`.
         In `process` mode, only while the cached snapshot is this login's: a changed
         automations.yaml takes effect now, not never."""
-        from automations.credentials_file import ACCESS_KEY, EXPIRES, SECRET_KEY, SESSION_TOKEN, remaining_seconds
+        from automations.files.credentials_file import ACCESS_KEY, EXPIRES, SECRET_KEY, SESSION_TOKEN, remaining_seconds
 
         role_arn = web_identity.role_arn
         if self.options.region and profile.config.get("region") != self.options.region:
@@ -240,8 +240,8 @@ class AwsLoginStep(Step[AwsLoginOptions]):
 
     def write_profile(self, files: SharedAwsFiles, login: Login, web_identity: WebIdentityLogin,
                       ctx: StepContext) -> None:
-        from automations.credentials_file import ACCESS_KEY, EXPIRES, SECRET_KEY, SESSION_TOKEN, STATIC_KEYS
-        from automations.web_identity import cache_entry
+        from automations.files.credentials_file import ACCESS_KEY, EXPIRES, SECRET_KEY, SESSION_TOKEN, STATIC_KEYS
+        from automations.aws.login import cache_entry
 
         creds = login.credentials
         role_arn = web_identity.role_arn
@@ -268,7 +268,7 @@ class AwsLoginStep(Step[AwsLoginOptions]):
         ctx.aws.remember(self.options.profile, login.credentials, region)
         env_file = self.env_file_path(ctx)
         if env_file is not None:
-            from automations.envfile import write_env_file
+            from automations.files.envfile import write_env_file
 
             creds = login.credentials
             values = {"AWS_ACCESS_KEY_ID": creds.access_key_id, "AWS_SECRET_ACCESS_KEY": creds.secret_access_key,
@@ -286,7 +286,7 @@ class AwsLoginStep(Step[AwsLoginOptions]):
 
     @staticmethod
     def cache(env: Mapping[str, str], config_path: Path, task: str, step_id: str | None) -> CredentialCache:
-        from automations.credentials_file import CredentialCache
+        from automations.files.credentials_file import CredentialCache
 
         return CredentialCache.for_step(env, config_path, task, step_id)
 

@@ -6,8 +6,8 @@ import os
 from typing import Callable, Literal
 
 from automations.errors import Cancelled, StepFailed, TransientError
-from automations.options import Options, option
-from automations.step import Step, StepContext, StepResult
+from automations.engine.options import Options, option
+from automations.engine.step import Step, StepContext, StepResult
 
 # bash exits at the first failing command, including inside a pipeline: what GitHub Actions
 # does for `shell: bash`, so a multi-line command cannot fail half-way and report success.

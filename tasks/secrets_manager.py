@@ -13,18 +13,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from automations.aws import AWS_RETRY
-from automations.envfile import KEY_PATTERN, EnvFileOptions
+from automations.aws.clients import AWS_RETRY
+from automations.files.envfile import KEY_PATTERN, EnvFileOptions
 from automations.errors import StepFailed
-from automations.options import OptionError, Options, option
-from automations.output import plural
-from automations.step import Step, StepContext, StepResult
+from automations.engine.options import OptionError, Options, option
+from automations.engine.report.output import plural
+from automations.engine.step import Step, StepContext, StepResult
 
 if TYPE_CHECKING:
-    from automations.secrets import SecretRef, SecretsManagerReader, SecretValue, Variable
+    from automations.aws.secrets import SecretRef, SecretsManagerReader, SecretValue, Variable
 
 ALL_KEYS = "*"
-CURRENT_STAGE = "AWSCURRENT"  # automations.secrets has it too; importing that here would slow every config load
+CURRENT_STAGE = "AWSCURRENT"  # automations.aws.secrets has it too; importing that here would slow every config load
 
 
 def _variable_name_problem(name: str) -> str | None:
@@ -55,7 +55,7 @@ class SecretEntry(Options):
 
     @property
     def ref(self) -> SecretRef:
-        from automations.secrets import SecretRef
+        from automations.aws.secrets import SecretRef
 
         return SecretRef(self.id, self.version_stage)
 
@@ -83,11 +83,11 @@ class SecretsManagerStep(Step[SecretsManagerOptions]):
     summary = "Write Secrets Manager secrets (whole, chosen JSON keys, or all keys) into an env file"
     # Throttling passes: BatchGetSecretValue allows 100 calls/s per region, shared by every
     # environment booting at once; a retry asks only for the batches that failed.
-    retry_policy = AWS_RETRY  # throttled and transient: automations/aws.py
+    retry_policy = AWS_RETRY  # throttled and transient: automations/aws/clients.py
     _reader: SecretsManagerReader | None = None
 
     def run(self, ctx: StepContext) -> StepResult:
-        from automations.secrets import SecretsManagerReader, aws_client, write_variables
+        from automations.aws.secrets import SecretsManagerReader, aws_client, write_variables
 
         options = self.options
         if self._reader is None:  # kept across attempts: a retry asks only for what is missing
@@ -117,8 +117,8 @@ class SecretsManagerStep(Step[SecretsManagerOptions]):
             raise StepFailed(f"secret{'s' if len(ids) > 1 else ''} not found: {', '.join(ids)}")
 
     def _variables(self, ctx: StepContext, index: int, entry: SecretEntry, value: SecretValue) -> list[Variable]:
-        from automations.envnames import derived_name_problem
-        from automations.secrets import (Variable, is_missing, json_lookup, json_object, json_text, secret_parts,
+        from automations.files.envnames import derived_name_problem
+        from automations.aws.secrets import (Variable, is_missing, json_lookup, json_object, json_text, secret_parts,
                                          variable_name)
 
         where = f"secrets[{index}] ({entry.id})"
@@ -149,7 +149,7 @@ class SecretsManagerStep(Step[SecretsManagerOptions]):
         return variables
 
     def error_class(self, error: BaseException) -> str | None:
-        from automations.aws import aws_error_class
+        from automations.aws.clients import aws_error_class
 
         return super().error_class(error) or aws_error_class(error)
 

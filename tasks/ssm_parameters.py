@@ -12,15 +12,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from automations.aws import AWS_RETRY
-from automations.envfile import EnvFileOptions
+from automations.aws.clients import AWS_RETRY
+from automations.files.envfile import EnvFileOptions
 from automations.errors import StepFailed
-from automations.options import OptionError, option
-from automations.output import plural
-from automations.step import Step, StepContext, StepResult
+from automations.engine.options import OptionError, option
+from automations.engine.report.output import plural
+from automations.engine.step import Step, StepContext, StepResult
 
 if TYPE_CHECKING:
-    from automations.secrets import ParameterStoreReader
+    from automations.aws.secrets import ParameterStoreReader
 
 PARAMETER_PATH = r"/[^\s]*"
 
@@ -44,12 +44,12 @@ class SsmParametersStep(Step[SsmParametersOptions]):
     name = "ssm-parameters"
     Options = SsmParametersOptions
     summary = "Write SSM Parameter Store parameters (by path and/or name, decrypted) into an env file"
-    retry_policy = AWS_RETRY  # throttled and transient: automations/aws.py
+    retry_policy = AWS_RETRY  # throttled and transient: automations/aws/clients.py
     _reader: ParameterStoreReader | None = None
 
     def run(self, ctx: StepContext) -> StepResult:
-        from automations.envnames import derived_name_problem
-        from automations.secrets import ParameterStoreReader, Variable, aws_client, write_variables
+        from automations.files.envnames import derived_name_problem
+        from automations.aws.secrets import ParameterStoreReader, Variable, aws_client, write_variables
 
         options = self.options
         if self._reader is None:  # kept across attempts: a retry asks only for what is missing
@@ -88,12 +88,12 @@ class SsmParametersStep(Step[SsmParametersOptions]):
             relative = parameter[len(base.rstrip("/")) + 1:]
         else:
             relative = parameter.rsplit("/", 1)[-1]
-        from automations.secrets import variable_name
+        from automations.aws.secrets import variable_name
 
         return variable_name(relative, self.options.prefix)
 
     def error_class(self, error: BaseException) -> str | None:
-        from automations.aws import aws_error_class
+        from automations.aws.clients import aws_error_class
 
         return super().error_class(error) or aws_error_class(error)
 

@@ -110,7 +110,7 @@ def cli(in_process_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFi
         monkeypatch: pytest.MonkeyPatch):
     """`main(argv)` in process (fast), in tmp_path, with base_env as the whole environment:
     `cli("validate")` returns a Result like `run_cli`."""
-    from automations.main import main
+    from automations.cli.main import main
 
     monkeypatch.chdir(tmp_path)
 

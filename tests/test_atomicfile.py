@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from automations.atomicfile import locked, write_atomic
+from automations.files.atomicfile import locked, write_atomic
 from automations.errors import StepFailed
 
 
@@ -91,7 +91,7 @@ def test_the_new_contents_are_on_disk_before_the_rename_and_the_rename_after(tmp
 # by writing a line to its stdin).
 PAUSED_WRITER = """
 import os, sys
-from automations.atomicfile import write_atomic
+from automations.files.atomicfile import write_atomic
 rename = os.replace
 def paused(src, dst):
     print(src, flush=True)

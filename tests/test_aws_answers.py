@@ -1,5 +1,5 @@
 """AWS answers are checked before they are believed, and every AWS call is bounded
-(automations.aws): the pieces, in process. The end-to-end proof against a real hostile
+(automations.aws.clients): the pieces, in process. The end-to-end proof against a real hostile
 socket is tests/reliability/test_hostile_endpoints.py and test_bounded_calls.py."""
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from automations.aws import (AwsAnswerError, TransientAwsAnswerError, answer_problem, bounded_call, client_config,
+from automations.aws.clients import (AwsAnswerError, TransientAwsAnswerError, answer_problem, bounded_call, client_config,
                              create_client)
 from automations.errors import Cancelled, TransientError
-from automations.secrets import _checked_parameters, _checked_secret
-from automations.sts import _assumed_role
+from automations.aws.secrets import _checked_parameters, _checked_secret
+from automations.aws.sts import _assumed_role
 from hostile_endpoint import HostileEndpoint
 
 SECRET = "s3cret-that-must-not-be-quoted"

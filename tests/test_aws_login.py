@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from automations.main import main
+from automations.cli.main import main
 from conftest import AUTOMATIONS, BIN_DIR, Result, run_cli
 from jwts import make_token
 from proxy import FaultProxy
@@ -30,7 +30,7 @@ FAST_RETRY = "{attempts: 6, initialDelay: 0.01, maxDelay: 0.05}"
 PROBE_STEP = '''
 from dataclasses import dataclass
 import json
-from automations.step import Step, StepResult
+from automations.engine.step import Step, StepResult
 
 @dataclass
 class ProbeOptions:

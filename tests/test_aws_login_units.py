@@ -10,7 +10,7 @@ from botocore.exceptions import (ClientError, ConnectTimeoutError, EndpointConne
                                  ParamValidationError, ReadTimeoutError)
 
 from automations.errors import StepFailed, ThrottledError, TransientError
-from automations.sts import (SESSION_NAME_PATTERN, StsRejected, StsTransientError, classify, session_name_for,
+from automations.aws.sts import (SESSION_NAME_PATTERN, StsRejected, StsTransientError, classify, session_name_for,
                              sts_client)
 from conftest import run_cli
 
@@ -203,8 +203,8 @@ def test_an_aws_profile_that_does_not_exist_yet_does_not_stop_the_client(no_aws_
 ], ids=["ParamValidationError", "NoRegionError"])
 def test_errors_botocore_raises_before_sending_anything_are_fatal(error):
     """Nothing went over the network: another attempt would fail the same way."""
-    from automations.aws import is_transient_aws_error
-    from automations.secrets import aws_errors
+    from automations.aws.clients import is_transient_aws_error
+    from automations.aws.secrets import aws_errors
 
     assert isinstance(classify(error), StsRejected) and not isinstance(classify(error), TransientError)
     assert not is_transient_aws_error(error)

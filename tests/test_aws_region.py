@@ -11,7 +11,7 @@ import boto3
 import pytest
 from dotenv import dotenv_values
 
-from automations.aws import resolve_region
+from automations.aws.clients import resolve_region
 from conftest import run_cli
 from jwts import make_token
 from proxy import FaultProxy

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from automations.config import MAX_DEPTH, MAX_TEXT, MAX_VALUES, load_config
+from automations.engine.config import MAX_DEPTH, MAX_TEXT, MAX_VALUES, load_config
 from automations.errors import ConfigError
 from conftest import AUTOMATIONS
 

@@ -319,6 +319,6 @@ def test_the_answer_from_the_cache_imports_no_config_loader_plugin_or_aws_sdk(lo
 
     assert proc.returncode == 0, proc.stderr
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
-    assert "automations.web_identity" in imported  # the import log is really there
+    assert "automations.aws.login" in imported  # the import log is really there
     assert not {m for m in imported if m.split(".")[0] in {"yaml", "tasks", "botocore", "boto3", "jwt"}}
-    assert not imported & {"automations.config", "automations.plugins", "automations.tokens", "automations.sts"}
+    assert not imported & {"automations.engine.config", "automations.engine.plugins", "automations.oidc.sources", "automations.aws.sts"}

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from automations import credentials_file
-from automations.credentials_file import (STATIC_KEYS, CredentialCache, SharedAwsFiles, config_section, read_section,
+from automations.files import credentials_file
+from automations.files.credentials_file import (STATIC_KEYS, CredentialCache, SharedAwsFiles, config_section, read_section,
                                           update_section)
 from automations.errors import StepFailed
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from dotenv import dotenv_values
 
-from automations.commands.demo import SECRETS
+from automations.cli.commands.demo import SECRETS
 from conftest import BIN_DIR, run_cli
 
 

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from automations.envfile import (BASH_SPECIAL_NAMES, FORMATS, EnvFileWriter, env_format,
+from automations.files.envfile import (BASH_SPECIAL_NAMES, FORMATS, EnvFileWriter, env_format,
                                  read_env_file, write_env_file)
 from automations.errors import StepFailed
 

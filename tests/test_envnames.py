@@ -1,4 +1,4 @@
-"""The names secret content may not choose (automations/envnames.py), as the README lists them."""
+"""The names secret content may not choose (automations/files/envnames.py), as the README lists them."""
 from __future__ import annotations
 
 import re
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from automations.envnames import DANGEROUS_NAMES, dangerous_name_reader, derived_name_problem
+from automations.files.envnames import DANGEROUS_NAMES, dangerous_name_reader, derived_name_problem
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 

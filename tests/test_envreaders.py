@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from automations import envreaders
-from automations.envfile import DEFAULT_READERS, READERS, EnvFileWriter, env_format, write_env_file
+from automations.files import envreaders
+from automations.files.envfile import DEFAULT_READERS, READERS, EnvFileWriter, env_format, write_env_file
 from automations.errors import StepFailed
 from conftest import run_cli
 from dotenv_readers import Readers

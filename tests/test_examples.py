@@ -19,8 +19,8 @@ import jsonschema
 import pytest
 import yaml
 
-from automations.plugins import StepRegistry
-from automations.schema import build_schema
+from automations.engine.plugins import StepRegistry
+from automations.engine.schema import build_schema
 from conftest import run_cli
 from jwts import make_token
 
@@ -177,7 +177,7 @@ def test_the_devcontainer_starts_the_tasks_triggered_on_container_start() -> Non
 
 
 def test_init_the_readme_and_the_devcontainer_example_give_one_start_command() -> None:
-    from automations.commands.init import devcontainer_snippet
+    from automations.cli.commands.init import devcontainer_snippet
 
     devcontainer = json.loads((EXAMPLES / "devcontainer" / ".devcontainer" / "devcontainer.json").read_text())
     command = json.loads("{" + devcontainer_snippet() + "}")["postStartCommand"]

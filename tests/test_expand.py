@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from automations.config import load_config
+from automations.engine.config import load_config
 from automations.errors import ConfigError
-from automations.expand import MAX_NESTING, UnsetVariable, expand, has_template
+from automations.engine.expand import MAX_NESTING, UnsetVariable, expand, has_template
 
 AS_BASH_DOES = [
     ("${A:-${B}}", {"B": "bee"}),

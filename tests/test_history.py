@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from automations import history as history_module
-from automations.history import MAX_HISTORY_BYTES, RunHistory
+from automations.engine.report import history as history_module
+from automations.engine.report.history import MAX_HISTORY_BYTES, RunHistory
 from conftest import AUTOMATIONS, run_cli
 
 SECRET = "s3cr3t-value-that-must-not-leak"
@@ -19,7 +19,7 @@ SECRET = "s3cr3t-value-that-must-not-leak"
 LEAKY_STEP = f'''
 from dataclasses import dataclass
 from automations.errors import StepFailed
-from automations.step import Step, StepResult
+from automations.engine.step import Step, StepResult
 
 @dataclass
 class LeakyOptions:

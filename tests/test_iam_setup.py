@@ -12,8 +12,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from automations.iam_setup import IamSetup, SetupRequest, secret_resource, secrets_policy
-from automations.trust import trust_policy
+from automations.aws.iam_setup import IamSetup, SetupRequest, secret_resource, secrets_policy
+from automations.aws.trust import trust_policy
 from conftest import run_cli
 from proxy import FaultProxy
 

@@ -12,8 +12,8 @@ import jsonschema
 import pytest
 import yaml
 
-from automations.plugins import StepRegistry
-from automations.schema import build_schema
+from automations.engine.plugins import StepRegistry
+from automations.engine.schema import build_schema
 from conftest import BIN_DIR, run_cli
 from jwts import make_token
 

@@ -8,7 +8,7 @@ from typing import Iterator
 
 import pytest
 
-from automations.oidc import TokenRejected, verify_token
+from automations.oidc.verify import TokenRejected, verify_token
 from oidc_issuer import AUDIENCE, LocalIssuer, new_rsa_key
 
 

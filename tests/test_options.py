@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from automations.expand import expand, mark_templates
-from automations.options import OptionError, Options, convert, describe_type, option
+from automations.engine.expand import expand, mark_templates
+from automations.engine.options import OptionError, Options, convert, describe_type, option
 
 
 class CommandSource(Options):

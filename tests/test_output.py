@@ -63,13 +63,13 @@ def test_the_repositorys_own_automations_yaml_validates(base_env):
 
 
 def test_counts_are_pluralised_by_their_number() -> None:
-    from automations.output import plural
+    from automations.engine.report.output import plural
 
     assert [plural(n, "task") for n in (0, 1, 2)] == ["0 tasks", "1 task", "2 tasks"]
 
 
 def test_a_run_of_one_task_says_1_task(capsys: pytest.CaptureFixture[str]) -> None:
-    from automations.output import Reporter
+    from automations.engine.report.output import Reporter
 
     Reporter().summary({"hello": "ok"}, 0.1)
 
@@ -78,7 +78,7 @@ def test_a_run_of_one_task_says_1_task(capsys: pytest.CaptureFixture[str]) -> No
 
 def test_a_steps_info_is_shown_only_from_v_and_its_debug_only_from_vv(capsys: pytest.CaptureFixture[str]) -> None:
     # What the README promises plugin authors about ctx.log.
-    from automations.output import DEBUG, NORMAL, QUIET, VERBOSE, Reporter, TaskLog
+    from automations.engine.report.output import DEBUG, NORMAL, QUIET, VERBOSE, Reporter, TaskLog
 
     shown = {}
     for name, verbosity in (("-q", QUIET), ("default", NORMAL), ("-v", VERBOSE), ("-vv", DEBUG)):

@@ -13,8 +13,8 @@ from conftest import run_cli
 
 GREET_PLUGIN = '''
 from __future__ import annotations
-from automations.options import Options, option
-from automations.step import Step, StepContext, StepResult
+from automations.engine.options import Options, option
+from automations.engine.step import Step, StepContext, StepResult
 
 
 class GreetOptions(Options):
@@ -186,8 +186,8 @@ def test_version_json_lists_the_claims_of_a_contested_step_name(base_env, plugin
 
 
 LISTED_PLUGIN = '''
-from automations.options import Options
-from automations.step import Step, StepResult
+from automations.engine.options import Options
+from automations.engine.step import Step, StepResult
 
 class NoOptions(Options):
     pass
@@ -296,7 +296,7 @@ def test_the_quick_commands_import_neither_boto3_nor_pyjwt(write_config, base_en
 
 EVIL_STEP = '''
 open(__file__ + ".imported", "w").write("imported")
-from automations.step import Step
+from automations.engine.step import Step
 class EvilStep(Step):
     name = "run"
 '''

@@ -15,8 +15,8 @@ from conftest import run_cli
 SECRET = "s3cr3t-Value-9f8e7d"
 
 LEAKY_PLUGIN = '''
-from automations.options import Options, option
-from automations.step import Step, StepFailed, StepResult
+from automations.engine.options import Options, option
+from automations.engine.step import Step, StepFailed, StepResult
 
 
 class LeakyOptions(Options):

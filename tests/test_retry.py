@@ -15,7 +15,7 @@ import tenacity
 
 from automations.errors import StepFailed, ThrottledError, TransientError
 from automations.retry import THROTTLED, TRANSIENT, RetryPolicies, RetryPolicy, call_with_retry
-from automations.step import Step
+from automations.engine.step import Step
 
 POLICIES = RetryPolicies(
     transient=RetryPolicy(attempts=3, initial_delay=0.001, max_delay=0.002, deadline=10.0),

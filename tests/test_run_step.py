@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from automations.expand import expand
-from automations.main import main
-from automations.options import Options, convert, option, unexpanded_paths
+from automations.engine.expand import expand
+from automations.cli.main import main
+from automations.engine.options import Options, convert, option, unexpanded_paths
 from conftest import run_cli
 
 TOKEN = "ghp_s3cr3t-T0ken-value"

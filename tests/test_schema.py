@@ -11,8 +11,8 @@ import jsonschema
 import pytest
 import yaml
 
-from automations.plugins import StepRegistry
-from automations.schema import build_schema
+from automations.engine.plugins import StepRegistry
+from automations.engine.schema import build_schema
 from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,8 +144,8 @@ def test_what_the_schema_accepts_the_loader_accepts_too(text: str, write_config,
 
 
 GREET = textwrap.dedent('''
-    from automations.options import Options, option
-    from automations.step import Step, StepResult
+    from automations.engine.options import Options, option
+    from automations.engine.step import Step, StepResult
 
     class GreetOptions(Options):
         who: str = option(help="whom to greet")

@@ -1,4 +1,4 @@
-"""How secrets are read (automations/secrets.py), for what the moto server cannot show:
+"""How secrets are read (automations/aws/secrets.py), for what the moto server cannot show:
 per-secret errors in a batch answer, concurrency and its bound, when values reach the
 redactor, and the credentials an earlier aws-login left for the run."""
 from __future__ import annotations
@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from automations.aws import AwsCredentials, AwsSessions
+from automations.aws.clients import AwsCredentials, AwsSessions
 from automations.errors import StepFailed, ThrottledError, TransientError
-from automations.secrets import (BATCH_GET_SECRET_VALUE_MAX_IDS, SecretRef, SecretsManagerReader, run_concurrently,
+from automations.aws.secrets import (BATCH_GET_SECRET_VALUE_MAX_IDS, SecretRef, SecretsManagerReader, run_concurrently,
                                 secret_parts)
-from automations.step import StepContext
+from automations.engine.step import StepContext
 from proxy import FaultProxy
 from tasks.secrets_manager import SecretsManagerOptions, SecretsManagerStep, SecretEntry
 

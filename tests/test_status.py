@@ -84,7 +84,7 @@ def test_status_shows_when_the_credentials_aws_login_wrote_expire(
 
 
 def test_status_flags_expired_credentials(project: Path, base_env: dict[str, str]) -> None:
-    from automations.history import RunHistory
+    from automations.engine.report.history import RunHistory
 
     RunHistory(project, base_env).append({
         "task": "hello", "run": "r1", "start": "2020-01-01T00:00:00Z", "end": "2020-01-01T00:00:01Z",

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from automations.config import load_config
+from automations.engine.config import load_config
 from automations.errors import Cancelled, FatalError, StepFailed
-from automations.tokens import (MAX_TOKEN_BYTES, CommandTokenSource, DefaultTokenChain, EnvTokenSource,
+from automations.oidc.sources import (MAX_TOKEN_BYTES, CommandTokenSource, DefaultTokenChain, EnvTokenSource,
                                 FileTokenSource, GitHubActionsTokenSource, InvalidToken, TokenNotReady, TokenSource,
                                 TokenUnavailable, WebIdentityTokenFileSource, check_token, decode_unverified,
                                 token_source_for_task)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from automations.trust import (
+from automations.aws.trust import (
     PolicyError, check_policy_for_iam, evaluate, gitpod_sub_pattern, parse_policy, provider_host,
     role_name_from_arn, sub_pattern_from_claims, trust_policy, trust_troubleshooting_hint,
 )

@@ -20,8 +20,8 @@ from typing import Iterator
 
 import pytest
 
-from automations.aws import AWS_RETRY
-from automations.history import RunHistory
+from automations.aws.clients import AWS_RETRY
+from automations.engine.report.history import RunHistory
 from automations.retry import THROTTLED, TRANSIENT
 from conftest import run_cli
 from jwts import make_token

@@ -23,11 +23,11 @@ from typing import Iterator
 
 import pytest
 
-from automations.atomicfile import read_text_if_exists, write_atomic
+from automations.files.atomicfile import read_text_if_exists, write_atomic
 from automations.errors import StepFailed
-from automations.envfile import write_env_file
-from automations.main import main
-from automations.tokens import CommandTokenSource, TokenNotReady
+from automations.files.envfile import write_env_file
+from automations.cli.main import main
+from automations.oidc.sources import CommandTokenSource, TokenNotReady
 from conftest import AUTOMATIONS
 from reliability_support import seed_secrets, unique_prefix
 
@@ -38,8 +38,8 @@ from __future__ import annotations
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
-from automations.options import Options, option
-from automations.step import Step, StepContext, StepResult
+from automations.engine.options import Options, option
+from automations.engine.step import Step, StepContext, StepResult
 
 
 class StubbornOptions(Options):

@@ -4,9 +4,9 @@ loaded, a retry policy, errors classified as transient or not, a dry-run descrip
 from __future__ import annotations
 
 from automations.errors import StepFailed, TransientError
-from automations.options import Options, OptionError, option
+from automations.engine.options import Options, OptionError, option
 from automations.retry import RetryPolicy
-from automations.step import Step, StepContext, StepResult
+from automations.engine.step import Step, StepContext, StepResult
 
 
 class WaitForHttpOptions(Options):

@@ -1,0 +1,220 @@
+"""AssumeRoleWithWebIdentity, written once for the aws-login step and `automations aws
+credential-process`: an unsigned STS client (the call needs no AWS credentials, so it works
+on a machine that has none), one botocore attempt per call (our retries are the only ones),
+and every error classified as throttled (spread out), transient (retry soon, with a fresh
+token) or fatal (stop now).
+
+botocore is imported inside functions: importing this module costs nothing.
+"""
+from __future__ import annotations
+
+import re
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+# json and datetime are imported where used: `automations validate` imports this module
+# for its patterns and must stay fast.
+
+from automations.aws.clients import AwsAnswerError, AwsCredentials, client_config, code_class, error_code, http_status
+from automations.errors import StepFailed, ThrottledError, TransientError
+from automations.retry import THROTTLED
+
+SESSION_NAME_PATTERN = r"[\w+=,.@-]{2,64}"
+ROLE_ARN_PATTERN = r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}"
+
+# What AWS documents as worth another attempt soon, with a fresh token each time. Throttling
+# (automations.aws.clients.THROTTLING_CODES, HTTP 429) is worth one too, after spreading out.
+TRANSIENT_CODES = frozenset({
+    "IDPCommunicationError",   # the IdP did not answer STS in time
+    "InvalidIdentityToken",    # incl. "Couldn't retrieve verification key": the IdP was unreachable
+    "ExpiredTokenException",   # a new token fixes it
+})
+# Named here so the messages can say why retrying would not help; anything else is fatal too.
+FATAL_HINTS = {
+    "AccessDenied": "the role's trust policy rejected this token",
+    "IDPRejectedClaim": "the role's trust policy rejected a claim of this token",
+    "ValidationError": "STS refused the request's parameters",
+    "MalformedPolicyDocument": "the session policy is not a valid policy document",
+    "PackedPolicyTooLarge": "the session policy (with policyArns) is too large",
+    "RegionDisabledException": "STS is not activated in this region for the account",
+}
+
+
+class StsTransientError(TransientError):
+    """STS or the network failed in a way another attempt may not."""
+
+
+class StsThrottled(StsTransientError, ThrottledError):
+    """STS's quota (shared by every environment of the account) said no."""
+
+
+class StsRejected(StepFailed):
+    """STS said no for a reason that another attempt cannot change."""
+
+    def __init__(self, message: str, code: str | None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class AssumeRoleRequest(NamedTuple):
+    role_arn: str
+    session_name: str
+    duration_seconds: int = 3600
+    region: str | None = None
+    policy: Mapping[str, Any] | None = None
+    policy_arns: tuple[str, ...] = ()
+
+
+class AssumedRole(NamedTuple):
+    credentials: AwsCredentials
+    assumed_role_arn: str
+    account_id: str
+
+    @property
+    def expiration(self) -> datetime:
+        assert self.credentials.expiration is not None
+        return self.credentials.expiration
+
+
+def assume_role_with_web_identity(token: str, request: AssumeRoleRequest, env: Mapping[str, str],
+                                  cancelled: threading.Event | None = None) -> AssumedRole:
+    """One call to STS, bounded, ended at once by `cancelled`. Raises StsTransientError,
+    StsRejected, an AwsAnswerError (an answer that cannot be believed) or Cancelled, never
+    a botocore error."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = sts_client(request.region, env, cancelled)
+    params: dict[str, Any] = {
+        "RoleArn": request.role_arn,
+        "RoleSessionName": request.session_name,
+        "WebIdentityToken": token,  # in the request body: never on any process's argv
+        "DurationSeconds": request.duration_seconds,
+    }
+    if request.policy:
+        import json
+
+        params["Policy"] = json.dumps(request.policy, separators=(",", ":"))
+    if request.policy_arns:
+        params["PolicyArns"] = [{"arn": arn} for arn in request.policy_arns]
+    try:
+        response = client.assume_role_with_web_identity(**params)
+    except ClientError as error:
+        raise classify(error) from None
+    except BotoCoreError as error:
+        raise classify(error) from None
+    except AwsAnswerError as error:
+        raise type(error)(f"STS {error}") from None
+    return _assumed_role(response)
+
+
+def sts_client(region: str | None, env: Mapping[str, str], cancelled: threading.Event | None = None) -> Any:
+    """An unsigned STS client: regional endpoint when the region is known (botocore's
+    default), or $AWS_ENDPOINT_URL_STS / $AWS_ENDPOINT_URL from `env` (the task's
+    environment, which botocore alone would not see)."""
+    from botocore import UNSIGNED
+
+    from automations.aws.clients import create_client
+
+    endpoint = env.get("AWS_ENDPOINT_URL_STS") or env.get("AWS_ENDPOINT_URL") or None
+    return create_client("sts", env, region_name=region or "us-east-1", endpoint_url=endpoint,
+                         config=client_config(signature_version=UNSIGNED), cancelled=cancelled)
+
+
+def classify(error: BaseException) -> StepFailed:
+    """Turn a botocore error into our transient or fatal error, with a clear message."""
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError, ReadTimeoutError
+
+    if isinstance(error, ClientError):
+        code = error_code(error) or "Unknown"
+        status = http_status(error) or 0
+        message = error.response.get("Error", {}).get("Message") or ""
+        text = f"STS {code}" + (f" (HTTP {status})" if status else "") + (f": {message}" if message else "")
+        error_class = code_class(code, status)
+        if error_class == THROTTLED:
+            return StsThrottled(text)
+        if error_class or code in TRANSIENT_CODES:
+            return StsTransientError(text)
+        hint = FATAL_HINTS.get(code)
+        return StsRejected(f"{hint}: {text}" if hint else text, code)
+    if isinstance(error, (ConnectionError, HTTPClientError, ReadTimeoutError)):
+        return StsTransientError(f"cannot reach STS: {error}")
+    return StsRejected(f"STS call failed: {type(error).__name__}: {error}", None)
+
+
+CREDENTIAL_FIELDS = ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")
+
+
+def _assumed_role(response: Mapping[str, Any]) -> AssumedRole:
+    """The credentials in STS's answer, checked: an answer without them, or without one of
+    their fields, is an error (never empty credentials), named without quoting any value."""
+    from datetime import datetime, timezone
+
+    creds = response.get("Credentials")
+    creds = creds if isinstance(creds, Mapping) else {}
+    missing = [f"Credentials.{name}" for name in CREDENTIAL_FIELDS if not creds.get(name)]
+    arn = (response.get("AssumedRoleUser") or {}).get("Arn")
+    if not arn:
+        missing.append("AssumedRoleUser.Arn")
+    if missing:
+        raise AwsAnswerError(f"STS AssumeRoleWithWebIdentity: the answer has no {', '.join(missing)}")
+    expiration = creds["Expiration"]
+    if isinstance(expiration, str):
+        expiration = parse_expiration(expiration)
+    if not isinstance(expiration, datetime):
+        raise AwsAnswerError("STS AssumeRoleWithWebIdentity: the answer's Credentials.Expiration is not a time")
+    return AssumedRole(
+        credentials=AwsCredentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"],
+                                   expiration.astimezone(timezone.utc)),
+        assumed_role_arn=arn,
+        account_id=account_of(arn),
+    )
+
+
+def account_of(arn: str) -> str:
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 5 else ""
+
+
+def session_name_for(claims: Mapping[str, Any], now: float | None = None) -> str:
+    """`<environment id>-<unix time>`, what `gp idp login aws` uses for auditing, with the
+    id from the token: `.../env:<id>` in `sub`, or an `environment_id` / `workspace_id`
+    claim. Sanitised to STS's `[\\w+=,.@-]`, 2..64 characters, the time always kept."""
+    suffix = f"-{int(time.time() if now is None else now)}"
+    environment = _environment_id(claims) or "automations"
+    environment = re.sub(r"[^\w+=,.@-]", "-", environment, flags=re.ASCII)
+    return environment[: 64 - len(suffix)] + suffix
+
+
+def _environment_id(claims: Mapping[str, Any]) -> str | None:
+    for name in ("environment_id", "workspace_id"):
+        value = claims.get(name)
+        if isinstance(value, str) and value:
+            return value
+    sub = claims.get("sub")
+    if isinstance(sub, str):
+        match = re.search(r"(?:^|/)env:([^/]+)", sub)
+        if match:
+            return match.group(1)
+    return None
+
+
+def format_expiration(moment: datetime) -> str:
+    from datetime import timezone
+
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_expiration(text: str | None) -> datetime | None:
+    from datetime import datetime, timezone
+
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

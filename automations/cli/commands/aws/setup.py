@@ -1,0 +1,54 @@
+"""`automations aws setup`: create (or bring up to date) the IAM OIDC provider, the role and
+its secrets policy. Idempotent; --dry-run prints the plan and changes nothing."""
+from __future__ import annotations
+
+import argparse
+
+from automations.errors import EXIT_OK, FatalError
+from automations.engine.report.output import Reporter, plural
+
+
+def run(args: argparse.Namespace, reporter: Reporter) -> int:
+    from automations.aws.clients import AwsSessions
+    from automations.cli.commands.aws.trust_policy import desired_trust_policy
+    from automations.aws.iam_setup import IamSetup, SetupRequest, caller_account, check_request
+    from automations.aws.trust import policy_json
+
+    trust = desired_trust_policy(args)
+    request = SetupRequest(account=trust.account, provider=trust.provider, audience=trust.audience,
+                           role_name=args.role, trust_policy=trust.document, secrets=tuple(args.secret),
+                           max_session_duration=args.max_session_duration)
+    check_request(request)
+
+    sessions = AwsSessions()
+    account = caller_account(sessions.client("sts"))
+    if account != request.account:
+        raise FatalError(f"--account is {request.account}, but these AWS credentials are for account {account}: "
+                         "the provider and the role must be created in the account the policy names")
+    setup = IamSetup(sessions.client("iam"), request)
+    changes = setup.plan()
+
+    if not changes:
+        _report(reporter, "unchanged", f"nothing to change: OIDC provider {request.provider_arn}, role "
+                                       f"{request.role_arn} and its policies are already as requested")
+        return EXIT_OK
+    if args.dry_run:
+        _report(reporter, "plan", f"dry run: {plural(len(changes), 'change')} "
+                                  "would be made; nothing was changed", changes=[c.description for c in changes])
+        if not reporter.json_output:
+            for change in changes:
+                reporter.print(f"  would {change.description}")
+                if change.document is not None:
+                    for line in policy_json(change.document).splitlines():
+                        reporter.print(f"    {line}")
+        return EXIT_OK
+    setup.apply(changes, on_done=lambda change: _report(reporter, "changed", f"changed: {change.description}"))
+    _report(reporter, "done", f"role {request.role_arn} is ready: use it as the aws-login step's roleArn")
+    return EXIT_OK
+
+
+def _report(reporter: Reporter, kind: str, message: str, **fields: object) -> None:
+    if reporter.json_output:
+        reporter.event("setup", status=kind, message=message, **fields)
+    else:
+        reporter.print(message)

@@ -1,0 +1,128 @@
+"""`automations status`: each task's last run, and when the credentials aws-login wrote expire.
+
+What a person opening a terminal after an unattended start wants to know first: did the
+start hook work, and if not, what went wrong."""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+from automations.engine.config import find_config, load_config
+from automations.errors import EXIT_OK
+from automations.engine.report.history import RunHistory, parse_iso
+from automations.engine.report.output import Reporter
+
+
+def run(args: argparse.Namespace, reporter: Reporter) -> int:
+    config = load_config(find_config(args.config))
+    history = RunHistory(config.path)
+    now = datetime.now(timezone.utc)
+    last_runs = {task: history.last(task) for task in config.tasks}
+    credentials = _credentials(last_runs.values())
+    _read_back(credentials)
+    if reporter.json_output:
+        for task, record in last_runs.items():
+            reporter.event("task_status", task=task, last_run=record)
+        for profile, entry in credentials.items():
+            reporter.event("credentials", profile=profile, expiration=entry["expiration"], task=entry["task"],
+                           expired=_remaining(entry["expiration"], now) <= 0 and not entry.get("refreshed"),
+                           credential_process=bool(entry.get("refreshed")))
+        return EXIT_OK
+    width = max(len(t) for t in last_runs) if last_runs else 0
+    for task, record in last_runs.items():
+        reporter.print(f"{task.ljust(width)}  {_describe_run(record, now)}")
+        if record and record.get("error"):
+            for line in str(record["error"]).splitlines():
+                reporter.print(f"{' ' * width}    {line}")
+    if credentials:
+        reporter.print("")
+        reporter.print("AWS credentials written by aws-login:")
+        for profile, entry in credentials.items():
+            how = _describe_expiry(entry["expiration"], now)
+            if entry.get("refreshed"):  # an expired last issue is no problem: the next SDK call renews it
+                how = f"refreshed on demand by credential_process (last issued until {entry['expiration']})"
+            reporter.print(f"  profile {profile}: {how} (task {entry['task']})")
+    return EXIT_OK
+
+
+def _describe_run(record: dict[str, Any] | None, now: datetime) -> str:
+    if record is None:
+        return "never run"
+    started = parse_iso(str(record.get("start")))
+    when = f"{_ago(now - started)} ({_seconds(str(record['start']))})" if started else "at an unknown time"
+    return f"{record.get('status', '?')}  {when}, took {float(record.get('duration') or 0):.1f}s"
+
+
+def _credentials(records: Any) -> dict[str, dict[str, Any]]:
+    """profile -> the newest expiry any task's last run recorded for it."""
+    found: dict[str, dict[str, Any]] = {}
+    for record in records:
+        for entry in (record or {}).get("credentials") or []:
+            profile, expiration = entry.get("profile"), entry.get("expiration")
+            if not isinstance(profile, str) or not isinstance(expiration, str):
+                continue
+            current = found.get(profile)
+            if current is None or str(record.get("end")) > current["end"]:
+                found[profile] = {"expiration": expiration, "task": str(record.get("task")),
+                                  "end": str(record.get("end"))}
+    return {profile: found[profile] for profile in sorted(found)}
+
+
+def _seconds(iso: str) -> str:
+    return re.sub(r"\.\d+(?=Z$)", "", iso)
+
+
+def _read_back(credentials: dict[str, dict[str, Any]]) -> None:
+    """The profile as it is now: a later run (or another tool) may have renewed it, and a
+    `credential_process` profile renews itself whenever an SDK asks."""
+    from automations.files.credentials_file import EXPIRES, SharedAwsFiles
+    from automations.errors import StepFailed
+
+    files = SharedAwsFiles(os.environ)
+    for profile, entry in credentials.items():
+        try:
+            current = files.read(profile)
+        except StepFailed:
+            continue
+        if "credential_process" in current.config:
+            entry["refreshed"] = True
+        expires = current.credentials.get(EXPIRES)
+        if expires and (parse_iso(expires) or now_utc()) > (parse_iso(entry["expiration"]) or now_utc()):
+            entry["expiration"] = expires
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _remaining(expiration: str, now: datetime) -> float:
+    parsed = parse_iso(expiration)
+    return (parsed - now).total_seconds() if parsed else 0.0
+
+
+def _describe_expiry(expiration: str, now: datetime) -> str:
+    seconds = _remaining(expiration, now)
+    if seconds <= 0:
+        return f"EXPIRED {_ago(now - parse_iso(expiration)) if parse_iso(expiration) else ''} ({expiration})" \
+               + "; run `automations run` for the aws-login task again"
+    return f"valid for {_duration(seconds)} (until {expiration})"
+
+
+def _ago(delta: Any) -> str:
+    return f"{_duration(max(0.0, delta.total_seconds()))} ago"
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600}h"
+
+

@@ -1,1 +1,0 @@
-"""One module per subcommand; each has `run(args, reporter) -> exit code`."""

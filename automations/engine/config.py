@@ -1,0 +1,628 @@
+"""Loading automations.yaml: parse, validate everything, and build the task model.
+
+Every problem in the file is collected and reported at once as `FILE:LINE:COL: message`,
+using the positions PyYAML's nodes carry. Nothing here talks to AWS or runs anything; step
+options are checked by the step's own class (`automations.engine.options`).
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from automations.errors import ConfigError, FatalError, Problem
+from automations.engine.expand import TemplateError, mark_templates
+from automations.engine.options import OptionProblem, convert, option_name
+from automations.engine.plugins import PluginError, StepRegistry
+from automations.retry import ERROR_CLASSES
+
+CONFIG_NAME = "automations.yaml"
+ID_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
+TRIGGERS = ("postEnvironmentStart", "postDevcontainerStart", "prebuild", "manual")
+TOP_KEYS = {"tasks", "plugins"}
+TASK_KEYS = {"name", "description", "triggeredBy", "dependsOn", "env", "steps", "command"}
+STEP_KEYS = {"uses", "run", "id", "name", "with", "retry", "timeout"}
+RETRY_KEYS = {"attempts": int, "initialDelay": float, "maxDelay": float, "deadline": float}
+
+Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class Location:
+    __slots__ = ("file", "line", "column")
+
+    def __init__(self, file: str, line: int, column: int) -> None:
+        self.file, self.line, self.column = file, line, column
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Location) and str(other) == str(self)
+
+    def __repr__(self) -> str:
+        return f"Location({self})"
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+# The model classes below are plain classes, not dataclasses: creating a dataclass costs
+# about a millisecond at import, and `automations validate` must start fast (issue 2).
+
+class StepSpec:
+    """One step as the file declares it; its options are checked but not yet expanded."""
+
+    def __init__(self, index: int, uses: str, id: str | None, name: str | None, options: Any,
+                 retry: dict[str, Any] | None, timeout: float | None, location: Location,
+                 option_locations: dict[tuple, Location]) -> None:
+        self.index = index
+        self.uses = uses
+        self.id = id
+        self.name = name
+        self.options = options          # the `with:` data, `${...}` still unexpanded
+        self.retry = retry
+        self.timeout = timeout
+        self.location = location
+        self.option_locations = option_locations
+        self.option_roots: dict[tuple, str] = {}  # an option written elsewhere than `with:` (`run:`)
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        if self.id:
+            return self.id
+        if self.uses == "run" and isinstance(self.options, dict):
+            command = str(self.options.get("command", "")).strip().splitlines()
+            text = command[0] if command else ""
+            return "run: " + (text if len(text) <= 50 else text[:47] + "...")
+        return self.uses
+
+    def locate(self, path: tuple) -> Location:
+        """The position of an option (for run-time errors after `${...}` expansion)."""
+        while path and path not in self.option_locations:
+            path = path[:-1]
+        return self.option_locations.get(path, self.location)
+
+    def describe_problem(self, problem: OptionProblem) -> str:
+        """`FILE:LINE:COL: uses: with.key: message`, for an option found wrong at run time."""
+        return f"{self.locate(problem.path)}: {self.uses}: {_option_name(problem.path, self.option_roots)}: " \
+               f"{problem.message}"
+
+
+class TaskSpec:
+    def __init__(self, id: str, name: str | None, description: str | None, triggered_by: list[str],
+                 depends_on: list[str], env: dict[str, str], steps: list[StepSpec], location: Location) -> None:
+        self.id = id
+        self.name = name
+        self.description = description
+        self.triggered_by = triggered_by
+        self.depends_on = depends_on
+        self.env = env
+        self.steps = steps
+        self.location = location
+
+
+class Config:
+    def __init__(self, path: Path, tasks: dict[str, TaskSpec], registry: StepRegistry) -> None:
+        self.path = path
+        self.tasks = tasks
+        self.registry = registry
+
+    def step_class(self, step: StepSpec) -> Any:
+        return self.registry.load(step.uses)
+
+
+def find_config(explicit: str | None, cwd: Path | None = None) -> Path:
+    """-c/--config, else $AUTOMATIONS_CONFIG, else automations.yaml in the working directory
+    or its nearest parent."""
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise FatalError(f"config file {explicit} not found")
+        return path.absolute()
+    from_env = os.environ.get("AUTOMATIONS_CONFIG")
+    if from_env:
+        path = Path(from_env)
+        if not path.is_file():
+            raise FatalError(f"$AUTOMATIONS_CONFIG points to {from_env}, which is not a file")
+        return path.absolute()
+    here = (cwd or Path.cwd()).absolute()
+    for directory in (here, *here.parents):
+        candidate = directory / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    raise FatalError(f"no {CONFIG_NAME} in {here} or any parent directory "
+                     "(create one, or point -c/--config or $AUTOMATIONS_CONFIG at it)")
+
+
+def config_if_any(explicit: str | None) -> Path | None:
+    """For commands that are useful without a configuration (`steps`, `schema`): the one named
+    by -c or $AUTOMATIONS_CONFIG (an error if it is missing), else the nearest, else None."""
+    if explicit or os.environ.get("AUTOMATIONS_CONFIG"):
+        return find_config(explicit)
+    try:
+        return find_config(None)
+    except FatalError:
+        return None
+
+
+def load_config(path: Path, registry: StepRegistry | None = None) -> Config:
+    path = Path(path)
+    display = _display_name(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise FatalError(f"cannot read {display}: {getattr(error, 'strerror', None) or error}") from None
+    return _Loader(display, path.absolute(), registry or StepRegistry()).load(text)
+
+
+def _display_name(path: Path) -> str:
+    try:
+        return str(path.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+# What one configuration may hold once its aliases are expanded (issue 10: a 433-byte alias
+# bomb made `validate` use 7 GB). PyYAML composes an alias as the anchored node itself, shared;
+# building plain values (and a position for each) expands every use again, so the expansion is
+# counted and refused past a fixed budget, the way go-yaml refuses "excessive aliasing". A real
+# automations.yaml holds a few hundred values and a few KB of text.
+MAX_VALUES = 100_000
+MAX_TEXT = 10_000_000       # characters of scalar text, each alias use counted again
+MAX_DEPTH = 64              # levels of nesting (every walk of the values is recursive)
+
+
+class _TooLarge(Exception):
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+
+
+class _Tree:
+    """Plain Python values built from YAML nodes, remembering where each came from."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.value_at: dict[tuple, Location] = {}
+        self.key_at: dict[tuple, Location] = {}
+        self.problems: list[Problem] = []
+        self._constructor = yaml.constructor.SafeConstructor()
+        self._values = 0
+        self._text = 0
+        self._seen: set[int] = set()     # ids of the nodes built once: meeting one again is an alias
+        self._open: set[int] = set()     # ids of the collections being built (a recursive alias)
+        self._alias_path: tuple | None = None  # where the outermost alias being expanded is used
+        self._too_deep = False
+
+    def loc(self, mark: Any) -> Location:
+        return Location(self.file, mark.line + 1, mark.column + 1)
+
+    def build(self, node: yaml.Node, path: tuple) -> Any:
+        if id(node) in self._open:
+            self.problem(self._alias_location(path), "an alias refers to a value that contains it (a recursive alias)")
+            return None
+        outermost_alias = id(node) in self._seen and self._alias_path is None
+        if outermost_alias:
+            self._alias_path = path
+        self._seen.add(id(node))
+        try:
+            self._count(node, path)
+            if len(path) > MAX_DEPTH:
+                if not self._too_deep:  # once: a wide value past the limit would make a line per item
+                    self.problem(self.loc(node.start_mark), f"nested more than {MAX_DEPTH} levels deep")
+                    self._too_deep = True
+                return None
+            self.value_at[path] = self.loc(node.start_mark)
+            if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+                return self.build_scalar(node)
+            self._open.add(id(node))
+            try:
+                return self._build_collection(node, path)
+            finally:
+                self._open.discard(id(node))
+        finally:
+            if outermost_alias:
+                self._alias_path = None
+
+    def _count(self, node: yaml.Node, path: tuple) -> None:
+        self._values += 1
+        if isinstance(node, yaml.ScalarNode):
+            self._text += len(node.value)
+        if self._values <= MAX_VALUES and self._text <= MAX_TEXT:
+            return
+        size = f"more than {MAX_VALUES} values" if self._values > MAX_VALUES else f"more than {MAX_TEXT} characters"
+        if self._alias_path is None:
+            location, message = self.loc(node.start_mark), f"the file holds {size}"
+        else:
+            location = self._alias_location(self._alias_path)
+            message = f"excessive aliasing: with its aliases expanded the file holds {size}"
+        raise _TooLarge(Problem(location.file, location.line, location.column, message))
+
+    def _alias_location(self, path: tuple) -> Location:
+        """Where an alias is used: its key, else the collection holding it (PyYAML keeps no
+        position for an alias, only for the anchored value it stands for)."""
+        return self.key_at.get(path) or self.at(path[:-1])
+
+    def _build_collection(self, node: yaml.Node, path: tuple) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    self.problem(self.loc(key_node.start_mark), "merge keys (<<) are not supported")
+                    continue
+                if isinstance(key_node, yaml.ScalarNode):
+                    self._count(key_node, path)
+                key = self.build_scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+                if not isinstance(key, (str, int, float, bool)) or key is None:
+                    self.problem(self.loc(key_node.start_mark), "mapping keys must be plain scalars")
+                    continue
+                if key in result:
+                    self.problem(self.loc(key_node.start_mark), f"duplicate key {key!r}")
+                    continue
+                self.key_at[path + (key,)] = self.loc(key_node.start_mark)
+                result[key] = self.build(value_node, path + (key,))
+            return result
+        return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+
+    def build_scalar(self, node: yaml.Node) -> Any:
+        try:
+            return self._constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as error:
+            self.problem(self.loc(node.start_mark), f"invalid value: {getattr(error, 'problem', error)}")
+            return None
+
+    def at(self, path: tuple, key: bool = False) -> Location:
+        if key and path in self.key_at:
+            return self.key_at[path]
+        while path not in self.value_at and path:
+            path = path[:-1]
+        return self.value_at.get(path, Location(self.file, 1, 1))
+
+    def problem(self, location: Location, message: str, cause: BaseException | None = None) -> None:
+        self.problems.append(Problem(location.file, location.line, location.column, message, cause))
+
+
+class _Loader:
+    def __init__(self, display: str, path: Path, registry: StepRegistry) -> None:
+        self.display = display
+        self.path = path
+        self.registry = registry
+        self.tree = _Tree(display)
+
+    def fail(self, path: tuple, message: str, key: bool = False, cause: BaseException | None = None) -> None:
+        self.tree.problem(self.tree.at(path, key), message, cause)
+
+    def load(self, text: str) -> Config:
+        try:
+            node = yaml.compose(text, Loader=Loader)
+        except RecursionError:  # PyYAML's pure-Python composer (libyaml stops at 1000 levels itself)
+            raise ConfigError([Problem(self.display, 1, 1, "YAML syntax error: nested too deeply")]) from None
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+            problem = getattr(error, "problem", None) or str(error)
+            line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+            raise ConfigError([Problem(self.display, line, column, f"YAML syntax error: {problem}")]) from None
+        if node is None:
+            raise ConfigError([Problem(self.display, 1, 1, "the file is empty; it needs a `tasks:` mapping")])
+        try:
+            data = self.tree.build(node, ())
+        except _TooLarge as error:
+            raise ConfigError([error.problem]) from None
+        tasks = self.check_root(data)
+        if self.tree.problems:
+            raise ConfigError(self.tree.problems)
+        return Config(self.path, tasks, self.registry)
+
+    def check_root(self, data: Any) -> dict[str, TaskSpec]:
+        if not isinstance(data, dict):
+            self.fail((), "the top level must be a mapping with a `tasks:` key")
+            return {}
+        for key in data:
+            if key not in TOP_KEYS:
+                hint = " (Gitpod services are not supported)" if key == "services" else ""
+                self.fail((key,), f"unknown top-level key {key!r}{hint}; expected one of: tasks, plugins", key=True)
+        self.check_plugins(data.get("plugins"))
+        raw_tasks = data.get("tasks")
+        if raw_tasks is None:
+            if "tasks" not in data:
+                self.fail((), "missing `tasks:`")
+            return {}
+        if not isinstance(raw_tasks, dict):
+            self.fail(("tasks",), "`tasks` must be a mapping of task id to task")
+            return {}
+        tasks = {}
+        for task_id, raw in raw_tasks.items():
+            task = self.check_task(task_id, raw)
+            if task is not None:
+                tasks[task.id] = task
+        self.check_dependencies(raw_tasks, tasks)
+        return tasks
+
+    def check_plugins(self, plugins: Any) -> None:
+        if plugins is None:
+            return
+        if not isinstance(plugins, list):
+            self.fail(("plugins",), "`plugins` must be a list of 'module:Class' strings")
+            return
+        for i, target in enumerate(plugins):
+            if not isinstance(target, str) or not re.fullmatch(r"[\w.]+:[\w.]+", target):
+                self.fail(("plugins", i), f"expected 'module:Class', got {target!r}")
+                continue
+            try:
+                self.registry.add_listed(target, self.path.parent, self.display)
+            except PluginError as error:
+                self.fail(("plugins", i), str(error), cause=error)
+
+    def check_task(self, task_id: Any, raw: Any) -> TaskSpec | None:
+        path = ("tasks", task_id)
+        ok = True
+        if not isinstance(task_id, str) or not ID_PATTERN.fullmatch(task_id):
+            self.fail(path, f"invalid task id {task_id!r}: use 1 to 128 of a-z A-Z 0-9 _ -", key=True)
+            ok = False
+        if not isinstance(raw, dict):
+            self.fail(path, f"task {task_id!r} must be a mapping")
+            return None
+        for key in raw:
+            if key not in TASK_KEYS:
+                self.fail(path + (key,), f"unknown key {key!r} in task {task_id!r}; expected one of: "
+                          + ", ".join(sorted(TASK_KEYS)), key=True)
+        name = self.optional_str(path, raw, "name")
+        description = self.optional_str(path, raw, "description")
+        triggered_by = self.string_list(path, raw, "triggeredBy", default=["manual"])
+        for i, trigger in enumerate(triggered_by):
+            if trigger not in TRIGGERS:
+                self.fail(path + ("triggeredBy", i), f"unknown trigger {trigger!r}; expected one of: " + ", ".join(TRIGGERS))
+        depends_on = self.string_list(path, raw, "dependsOn", default=[])
+        env = self.check_env(path, raw.get("env"))
+        steps = self.check_steps(path, task_id, raw)
+        if not ok:
+            return None
+        return TaskSpec(task_id, name, description, triggered_by, depends_on, env, steps, self.tree.at(path, key=True))
+
+    def optional_str(self, path: tuple, raw: dict, key: str) -> str | None:
+        value = raw.get(key)
+        if value is not None and not isinstance(value, str):
+            self.fail(path + (key,), f"`{key}` must be a string")
+            return None
+        return value
+
+    def string_list(self, path: tuple, raw: dict, key: str, default: list[str]) -> list[str]:
+        if key not in raw:
+            return default
+        value = raw[key]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.fail(path + (key,), f"`{key}` must be a list of strings")
+            return []
+        return value
+
+    def check_env(self, path: tuple, env: Any) -> dict[str, str]:
+        if env is None:
+            return {}
+        if not isinstance(env, dict):
+            self.fail(path + ("env",), "`env` must be a mapping of NAME: value")
+            return {}
+        result = {}
+        for key, value in env.items():
+            if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+                self.fail(path + ("env", key), f"invalid environment variable name {key!r}", key=True)
+            elif isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                self.fail(path + ("env", key), f"env {key}: expected a string or number (quote yes/no/true/false)")
+            else:
+                try:
+                    mark_templates(str(value))
+                except TemplateError as error:
+                    self.fail(path + ("env", key), str(error))
+                result[key] = str(value)
+        return result
+
+    def check_steps(self, path: tuple, task_id: Any, raw: dict) -> list[StepSpec]:
+        has_command, has_steps = "command" in raw, "steps" in raw
+        if has_command == has_steps:
+            message = "has both `command` and `steps`; use one" if has_command else "needs `command` or `steps`"
+            self.fail(path, f"task {task_id!r} {message}", key=True)
+            return []
+        if has_command:
+            command = raw["command"]
+            if not isinstance(command, str) or not command.strip():
+                self.fail(path + ("command",), "`command` must be a non-empty string")
+                return []
+            return [s for s in [self.check_step(path + ("command",), 0, {"run": command}, shorthand=True)] if s]
+        raw_steps = raw["steps"]
+        if not isinstance(raw_steps, list) or not raw_steps:
+            self.fail(path + ("steps",), "`steps` must be a non-empty list")
+            return []
+        steps = []
+        seen_ids: dict[str, int] = {}
+        for i, raw_step in enumerate(raw_steps):
+            step = self.check_step(path + ("steps", i), i, raw_step)
+            if step is None:
+                continue
+            if step.id is not None:
+                if step.id in seen_ids:
+                    self.fail(path + ("steps", i, "id"), f"duplicate step id {step.id!r} in task {task_id!r}")
+                seen_ids[step.id] = i
+            steps.append(step)
+        return steps
+
+    def check_step(self, path: tuple, index: int, raw: Any, shorthand: bool = False) -> StepSpec | None:
+        if not isinstance(raw, dict):
+            self.fail(path, "a step must be a mapping with `uses:` or `run:`")
+            return None
+        before = len(self.tree.problems)
+        for key in raw:
+            if key not in STEP_KEYS:
+                self.fail(path + (key,), f"unknown key {key!r} in step; expected one of: " + ", ".join(sorted(STEP_KEYS)), key=True)
+        if ("uses" in raw) == ("run" in raw):
+            self.fail(path, "a step needs exactly one of `uses:` and `run:`")
+            return None
+        options = raw.get("with", {})
+        if not isinstance(options, dict):
+            self.fail(path + ("with",), "`with` must be a mapping of options")
+            return None
+        option_base = path + ("with",)
+        # Where each option came from: `run: X` is shorthand for `uses: run` + `with: {command: X}`.
+        remap: dict[tuple, tuple] = {}
+        if "run" in raw:
+            uses = "run"
+            if not isinstance(raw["run"], str) or not raw["run"].strip():
+                self.fail(path if shorthand else path + ("run",), "`run` must be a non-empty command")
+                return None
+            if "command" in options:
+                self.fail(option_base + ("command",), "`run:` already gives the command", key=True)
+            options = {**options, "command": raw["run"]}
+            remap[("command",)] = path if shorthand else path + ("run",)
+        else:
+            uses = raw["uses"]
+            if not isinstance(uses, str):
+                self.fail(path + ("uses",), "`uses` must be a step type name")
+                return None
+        step_id = raw.get("id")
+        if step_id is not None and (not isinstance(step_id, str) or not ID_PATTERN.fullmatch(step_id)):
+            self.fail(path + ("id",), f"invalid step id {step_id!r}: use 1 to 128 of a-z A-Z 0-9 _ -")
+        name = self.optional_str(path, raw, "name")
+        retry = self.check_retry(path + ("retry",), raw.get("retry"))
+        timeout = raw.get("timeout")
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+            self.fail(path + ("timeout",), "`timeout` must be a positive number of seconds")
+        try:
+            options = mark_templates(options)
+        except TemplateError as error:
+            self.fail(_option_source(error.path, option_base, remap), str(error))
+            return None
+        uses_path = path + ("uses",) if "uses" in raw else remap[("command",)]
+        self.check_options(uses_path, uses, options, option_base, remap)
+        if len(self.tree.problems) > before:
+            return None
+        locations = {}
+        for opt_path in _paths(options):
+            locations[opt_path] = self.tree.at(_option_source(opt_path, option_base, remap))
+        spec = StepSpec(index, uses, step_id, name, options, retry, timeout, self.tree.at(path), locations)
+        spec.option_roots = _option_roots(remap)
+        return spec
+
+    def check_retry(self, path: tuple, retry: Any, error_class: str | None = None) -> dict[str, Any] | None:
+        """`retry: {attempts, initialDelay, maxDelay, deadline}` for every error class, and/or
+        `retry: {throttled: {...}, transient: {...}}` for one (issue 16)."""
+        if retry is None:
+            return None
+        classes = () if error_class else ERROR_CLASSES
+        expected_keys = ", ".join((*RETRY_KEYS, *classes))
+        if not isinstance(retry, dict):
+            what = f"`retry.{error_class}`" if error_class else "`retry`"
+            self.fail(path, f"{what} must be a mapping: {{{expected_keys}}}")
+            return None
+        for key, value in retry.items():
+            expected = RETRY_KEYS.get(key)
+            name = f"{error_class}.{key}" if error_class else key
+            if key in classes:
+                self.check_retry(path + (key,), value, error_class=key)
+            elif expected is None:
+                self.fail(path + (key,), f"unknown retry key {name!r}; expected one of: {expected_keys}", key=True)
+            elif isinstance(value, bool) or not isinstance(value, (int, float)) or (expected is int and not isinstance(value, int)):
+                self.fail(path + (key,), f"retry {name} must be {'an integer' if expected is int else 'a number'}")
+            elif value < (1 if key == "attempts" else 0) or (key != "attempts" and key != "initialDelay" and value == 0):
+                self.fail(path + (key,), f"retry {name} must be {'at least 1' if key == 'attempts' else 'positive'}")
+        return retry
+
+    def check_options(self, uses_path: tuple, uses: str, options: dict, option_base: tuple, remap: dict) -> None:
+        try:
+            step_class = self.registry.load(uses)
+        except PluginError as error:
+            self.fail(uses_path, str(error), cause=error)
+            return
+        problems: list[OptionProblem]
+        _, problems = convert(step_class.Options, options, load_time=True)
+        for problem in problems:
+            name = _option_name(problem.path, _option_roots(remap))
+            self.fail(_option_source(problem.path, option_base, remap), f"{uses}: {name}: {problem.message}",
+                      key=problem.at_key)
+
+    def check_dependencies(self, raw_tasks: dict, tasks: dict[str, TaskSpec]) -> None:
+        for task in tasks.values():
+            for i, dependency in enumerate(task.depends_on):
+                if dependency not in raw_tasks:
+                    self.fail(("tasks", task.id, "dependsOn", i),
+                              f"task {task.id!r} depends on unknown task {dependency!r}")
+                elif dependency == task.id:
+                    self.fail(("tasks", task.id, "dependsOn", i), f"task {task.id!r} depends on itself")
+        for cycle in _find_cycles({t.id: [d for d in t.depends_on if d in tasks and d != t.id] for t in tasks.values()}):
+            first = cycle[0]
+            index = tasks[first].depends_on.index(cycle[1])
+            self.fail(("tasks", first, "dependsOn", index), "dependency cycle: " + " -> ".join(cycle))
+
+
+def _option_source(path: tuple, option_base: tuple, remap: dict[tuple, tuple]) -> tuple:
+    """Where in the file an option at `path` (below `with:`) was written."""
+    head = path[:1]
+    base = remap.get(head, option_base + head) if head else option_base
+    return base + path[1:]
+
+
+def _option_roots(remap: dict[tuple, tuple]) -> dict[tuple, str]:
+    """For options written outside `with:`, the key the user wrote (`run`, or a task's `command`)."""
+    return {head: str(source[-1]) for head, source in remap.items()}
+
+
+def _option_name(path: tuple, roots: dict[tuple, str]) -> str:
+    head = path[:1]
+    return option_name(path[1:], roots[head]) if head in roots else option_name(path)
+
+
+def _paths(value: Any, prefix: tuple = ()) -> list[tuple]:
+    result = [prefix]
+    if isinstance(value, dict):
+        for k, v in value.items():
+            result.extend(_paths(v, prefix + (k,)))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            result.extend(_paths(v, prefix + (i,)))
+    return result
+
+
+def _find_cycles(graph: dict[str, list[str]]) -> list[list[str]]:
+    """Each cycle once, as [a, b, ..., a], found by depth-first search."""
+    cycles: list[list[str]] = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in graph.get(node, []):
+            if state.get(nxt) == 1:
+                cycles.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for node in graph:
+        if node not in state:
+            visit(node)
+    return cycles
+
+
+def select_tasks(config: Config, task_ids: list[str], trigger: str | None) -> list[str]:
+    """The requested tasks (or those `trigger` starts) and everything they depend on, in a
+    dependency order."""
+    unknown = [t for t in task_ids if t not in config.tasks]
+    if unknown:
+        raise FatalError(f"unknown task {unknown[0]!r} (tasks: {', '.join(config.tasks) or 'none'})")
+    wanted = list(task_ids)
+    if trigger is not None:
+        if trigger not in TRIGGERS:
+            raise FatalError(f"unknown trigger {trigger!r}; expected one of: " + ", ".join(TRIGGERS))
+        wanted += [t.id for t in config.tasks.values() if trigger in t.triggered_by]
+    order: list[str] = []
+
+    def add(task_id: str) -> None:
+        if task_id in order:
+            return
+        for dependency in config.tasks[task_id].depends_on:
+            add(dependency)
+        order.append(task_id)
+
+    for task_id in wanted:
+        add(task_id)
+    return order

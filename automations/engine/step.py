@@ -1,0 +1,141 @@
+"""The public API a step type is written against.
+
+A step type is a subclass of `Step` with:
+- `name`: its `uses:` value;
+- `Options`: a subclass of `automations.engine.options.Options` declaring its options with
+  `option()`, validated when the configuration is loaded;
+- `retry_policy`: its default retries (one attempt unless it says otherwise): a `RetryPolicy`
+  for every error class, or `RetryPolicies(transient=..., throttled=...)`, one per class;
+- `error_class(error)`: which of its errors deserve another attempt, and which policy applies:
+  `"throttled"` (by default a `ThrottledError`), `"transient"` (by default any other
+  `TransientError`, or what `is_transient(error)` accepts), or None (fatal);
+- `run(ctx)`: does the job and returns a `StepResult`;
+- optionally `describe()`: what a dry run prints instead of running.
+
+It is registered under the entry-point group `automations.steps` (or listed in the config's
+`plugins:`). Everything a step needs from the engine comes through the `StepContext`.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Mapping, Protocol, TypeVar
+
+from automations.errors import Cancelled, StepFailed, ThrottledError, TransientError
+from automations.redaction import REDACTOR
+from automations.retry import THROTTLED, TRANSIENT, RetryPolicies, RetryPolicy
+
+if TYPE_CHECKING:
+    from automations.aws.clients import AwsSessions
+
+__all__ = ["Step", "StepContext", "StepResult", "StepLog", "RetryPolicy", "RetryPolicies", "StepFailed",
+           "TransientError", "ThrottledError", "Cancelled", "THROTTLED", "TRANSIENT"]
+
+OptionsT = TypeVar("OptionsT")
+
+
+class StepLog(Protocol):
+    """Where a step reports. Everything passes through the redactor."""
+
+    def info(self, message: str) -> None: ...
+    def warning(self, message: str) -> None: ...
+    def debug(self, message: str) -> None: ...
+    def output(self, line: str) -> None: ...  # a line of a child process's output
+
+
+class StepContext:
+    """What a step gets from the engine. (A plain class: see automations.engine.config on speed.)"""
+
+    def __init__(
+        self,
+        *,
+        task: str,
+        step_id: str | None,
+        log: StepLog,
+        env: Mapping[str, str],
+        outputs: Mapping[str, Mapping[str, Any]],
+        aws: AwsSessions,
+        config_path: Path,
+        dry_run: bool = False,
+        force: bool = False,
+        cancelled: threading.Event | None = None,
+        timeout: float | None = None,
+        retry_policy: RetryPolicies | None = None,
+    ) -> None:
+        self.task = task                    # the task's id
+        self.step_id = step_id              # the step's `id:`, if any
+        self.log = log
+        self.env = env                      # the process environment plus the task's `env:`
+        self.outputs = outputs              # "<step id>" (this task) and "<task>.<step id>" (any task)
+        self.aws = aws                      # credentials earlier steps of this run obtained
+        self.config_path = config_path      # absolute path of the automations.yaml in use
+        self.dry_run = dry_run
+        self.force = force                  # `run --force`: redo work a step would skip as still valid
+        self.cancelled = cancelled or threading.Event()
+        self.timeout = timeout              # the step's `timeout:` in seconds, if any
+        self.retry_policy = retry_policy    # the step's retries per error class (its class's, `retry:` over them)
+
+    def secret(self, value: str | bytes | None) -> None:
+        """Register a value that must never be printed. Call it before anything could, and
+        only for what the step writes or uses: a value shorter than 8 characters is masked
+        only where it stands alone (automations.redaction), but masked all the same."""
+        REDACTOR.add(value)
+
+    def check_cancelled(self) -> None:
+        if self.cancelled.is_set():
+            raise Cancelled("cancelled")
+
+
+class StepResult:
+    """ok (nothing needed doing or done as asked), changed (something was written),
+    skipped (still valid, nothing done); outputs for later steps; a one-line message."""
+
+    __slots__ = ("status", "outputs", "message")
+
+    def __init__(self, status: Literal["ok", "changed", "skipped"], outputs: Mapping[str, Any] | None = None,
+                 message: str = "") -> None:
+        self.status = status
+        self.outputs = dict(outputs or {})
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"StepResult({self.status!r}, {self.outputs!r}, {self.message!r})"
+
+    @classmethod
+    def ok(cls, message: str = "", **outputs: Any) -> StepResult:
+        return cls("ok", outputs, message)
+
+    @classmethod
+    def changed(cls, message: str = "", **outputs: Any) -> StepResult:
+        return cls("changed", outputs, message)
+
+    @classmethod
+    def skipped(cls, message: str = "", **outputs: Any) -> StepResult:
+        return cls("skipped", outputs, message)
+
+
+class Step(Generic[OptionsT]):
+    name: ClassVar[str]
+    Options: ClassVar[type]
+    retry_policy: ClassVar[RetryPolicy | RetryPolicies] = RetryPolicy()
+    summary: ClassVar[str] = ""  # one line for `automations steps`
+
+    def __init__(self, options: OptionsT) -> None:
+        self.options = options
+
+    def error_class(self, error: BaseException) -> str | None:
+        """THROTTLED, TRANSIENT, or None: fatal, not retried."""
+        if isinstance(error, ThrottledError):
+            return THROTTLED
+        return TRANSIENT if self.is_transient(error) else None
+
+    def is_transient(self, error: BaseException) -> bool:
+        """Worth another attempt (the `transient` policy), when not throttled."""
+        return isinstance(error, TransientError)
+
+    def run(self, ctx: StepContext) -> StepResult:
+        raise NotImplementedError
+
+    def describe(self) -> list[str]:
+        """Lines a dry run prints for this step; nothing here may change anything."""
+        return []
