@@ -22,12 +22,13 @@ import os
 import signal
 import threading
 import time
-from typing import TYPE_CHECKING, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from automations.errors import Cancelled
 
 if TYPE_CHECKING:
-    import subprocess
+    pass
 
 GRACE_SECONDS = 2.0   # between SIGTERM and SIGKILL
 DRAIN_SECONDS = 0.5   # output still read after the command exited

@@ -14,9 +14,15 @@ largest `attempts` and `deadline` of its policies still bound the whole.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, TypeVar, Union
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from automations.errors import Cancelled, ThrottledError, TransientError
+
+if TYPE_CHECKING:  # tenacity itself is imported where it is used: the CLI's start must stay fast
+    from tenacity import RetryCallState, Retrying
+    from tenacity.stop import stop_base
+    from tenacity.wait import wait_base
 
 T = TypeVar("T")
 
@@ -57,16 +63,16 @@ class RetryPolicy:
         values.update({POLICY_KEYS[k]: v for k, v in (overrides or {}).items() if k in POLICY_KEYS})
         return RetryPolicy(**values)
 
-    def stop(self) -> Any:
+    def stop(self) -> stop_base:
         """tenacity's stop strategy: out of attempts, or the next one would start past the deadline."""
         import tenacity
 
-        stop = tenacity.stop_after_attempt(max(1, self.attempts))
+        stop: stop_base = tenacity.stop_after_attempt(max(1, self.attempts))
         if self.deadline is not None:
             stop = stop | tenacity.stop_before_delay(self.deadline)
         return stop
 
-    def wait(self) -> Any:
+    def wait(self) -> wait_base:
         """tenacity's full jitter: uniform(0, min(max_delay, initial_delay * 2^(n-1))) before attempt n+1."""
         import tenacity
 
@@ -120,11 +126,11 @@ class RetryPolicies:
             for error_class, policy in self.by_class.items()})
 
 
-Classify = Callable[[BaseException], Union[str, bool, None]]
+Classify = Callable[[BaseException], str | bool | None]
 
 
-def _error_class(classify: Classify, error: BaseException) -> Any:
-    if isinstance(error, Cancelled):
+def _error_class(classify: Classify, error: BaseException | None) -> str | None:
+    if error is None or isinstance(error, Cancelled):
         return None
     found = classify(error)
     # A predicate (the old `is_transient` shape) still works: True means transient.
@@ -140,11 +146,13 @@ class _ByErrorClass:
         self.strategies = strategies
         self.classify = classify
 
-    def __call__(self, state: Any) -> Any:
-        return self.strategies[_error_class(self.classify, state.outcome.exception())](state)
+    def __call__(self, state: RetryCallState) -> Any:
+        # tenacity asks only after an error it retries, which always has a class.
+        error_class = _error_class(self.classify, state.outcome.exception() if state.outcome else None)
+        return self.strategies[error_class or TRANSIENT](state)
 
 
-def retrying(policy: RetryPolicy | RetryPolicies, classify: Classify, **settings: Any) -> Any:
+def retrying(policy: RetryPolicy | RetryPolicies, classify: Classify, **settings: Any) -> Retrying:
     """A tenacity `Retrying` for these policies: retry what `classify` puts in a class
     (THROTTLED, TRANSIENT; None: fatal), wait and stop as that class's policy says.
     (bench/fleet.py's model uses the same stop and wait.)"""
@@ -179,10 +187,12 @@ def call_with_retry(
         if cancelled.wait(seconds):
             raise Cancelled("interrupted")
 
-    def before_sleep(state: Any) -> None:
+    def before_sleep(state: RetryCallState) -> None:
         if on_retry and state.outcome is not None and state.next_action is not None:
             error = state.outcome.exception()
-            on_retry(state.attempt_number, error, _error_class(classify, error), state.next_action.sleep)
+            error_class = _error_class(classify, error)
+            if error is not None and error_class is not None:  # always so: tenacity retried it
+                on_retry(state.attempt_number, error, error_class, state.next_action.sleep)
 
     return retrying(policy, classify, sleep=sleep, before_sleep=before_sleep)(attempt)
 

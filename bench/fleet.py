@@ -48,11 +48,11 @@ import yaml
 from common import ROLE_ARN, ROOT, base_env, make_token, start_moto, tool, workdir
 
 sys.path.insert(0, str(ROOT))
+from proxy import FaultProxy  # noqa: E402  (tests/ is on sys.path through common)
+
 from automations.errors import ThrottledError  # noqa: E402
 from automations.retry import THROTTLED, TRANSIENT, RetryPolicies, RetryPolicy, retrying  # noqa: E402
 from tasks.aws_login import AwsLoginStep  # noqa: E402
-
-from proxy import FaultProxy  # noqa: E402  (tests/ is on sys.path through common)
 
 ASSUME = "AssumeRoleWithWebIdentity"
 CONFIG = """\

@@ -22,9 +22,8 @@ import sys
 from pathlib import Path
 
 from common import ROLE_ARN, base_env, compare, make_token, report, run_quiet, start_moto, tool, workdir
-from workloads import MINIMAL_SCRIPT, SHELL_LOOP, configure, seed
-
 from proxy import FaultProxy
+from workloads import MINIMAL_SCRIPT, SHELL_LOOP, configure, seed
 
 DELAY = 0.1  # goal 3: 100 ms on every request
 

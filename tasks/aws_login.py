@@ -15,19 +15,26 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 from automations.aws.clients import AWS_RETRY, AwsCredentials
-from automations.files.envfile import ReaderName, readers_option
-from automations.errors import StepFailed
-from automations.engine.options import OptionError, Options, option
-from automations.retry import TRANSIENT, RetryPolicy, call_with_retry
-from automations.engine.step import Step, StepContext, StepResult
-from automations.aws.sts import (ROLE_ARN_PATTERN, SESSION_NAME_PATTERN, AssumedRole, account_of, format_expiration,
-                             parse_expiration)
-from automations.oidc.sources import DEFAULT_AUDIENCE, TokenOption, token_source, token_spec
 from automations.aws.login import WebIdentityLogin
+from automations.aws.sts import (
+    ROLE_ARN_PATTERN,
+    SESSION_NAME_PATTERN,
+    AssumedRole,
+    account_of,
+    format_expiration,
+    parse_expiration,
+)
+from automations.engine.options import OptionError, Options, option
+from automations.engine.step import Step, StepContext, StepResult
+from automations.errors import StepFailed
+from automations.files.envfile import ReaderName, readers_option
+from automations.oidc.sources import DEFAULT_AUDIENCE, TokenOption, token_source, token_spec
+from automations.retry import TRANSIENT, RetryPolicy, call_with_retry
 
 if TYPE_CHECKING:
     from automations.files.credentials_file import CredentialCache, Profile, SharedAwsFiles
@@ -240,8 +247,8 @@ class AwsLoginStep(Step[AwsLoginOptions]):
 
     def write_profile(self, files: SharedAwsFiles, login: Login, web_identity: WebIdentityLogin,
                       ctx: StepContext) -> None:
-        from automations.files.credentials_file import ACCESS_KEY, EXPIRES, SECRET_KEY, SESSION_TOKEN, STATIC_KEYS
         from automations.aws.login import cache_entry
+        from automations.files.credentials_file import ACCESS_KEY, EXPIRES, SECRET_KEY, SESSION_TOKEN, STATIC_KEYS
 
         creds = login.credentials
         role_arn = web_identity.role_arn

@@ -3,11 +3,12 @@ through the redactor. `- run: CMD` and a task's `command: CMD` are shorthand for
 from __future__ import annotations
 
 import os
-from typing import Callable, Literal
+from collections.abc import Callable
+from typing import Literal
 
-from automations.errors import Cancelled, StepFailed, TransientError
 from automations.engine.options import Options, option
 from automations.engine.step import Step, StepContext, StepResult
+from automations.errors import Cancelled, StepFailed, TransientError
 
 # bash exits at the first failing command, including inside a pipeline: what GitHub Actions
 # does for `shell: bash`, so a multi-line command cannot fail half-way and report success.

@@ -14,11 +14,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 from automations.aws.clients import AWS_RETRY
-from automations.files.envfile import KEY_PATTERN, EnvFileOptions
-from automations.errors import StepFailed
 from automations.engine.options import OptionError, Options, option
 from automations.engine.report.output import plural
 from automations.engine.step import Step, StepContext, StepResult
+from automations.errors import StepFailed
+from automations.files.envfile import KEY_PATTERN, EnvFileOptions
 
 if TYPE_CHECKING:
     from automations.aws.secrets import SecretRef, SecretsManagerReader, SecretValue, Variable
@@ -117,9 +117,16 @@ class SecretsManagerStep(Step[SecretsManagerOptions]):
             raise StepFailed(f"secret{'s' if len(ids) > 1 else ''} not found: {', '.join(ids)}")
 
     def _variables(self, ctx: StepContext, index: int, entry: SecretEntry, value: SecretValue) -> list[Variable]:
+        from automations.aws.secrets import (
+            Variable,
+            is_missing,
+            json_lookup,
+            json_object,
+            json_text,
+            secret_parts,
+            variable_name,
+        )
         from automations.files.envnames import derived_name_problem
-        from automations.aws.secrets import (Variable, is_missing, json_lookup, json_object, json_text, secret_parts,
-                                         variable_name)
 
         where = f"secrets[{index}] ({entry.id})"
         if entry.env is not None:

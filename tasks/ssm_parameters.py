@@ -13,11 +13,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from automations.aws.clients import AWS_RETRY
-from automations.files.envfile import EnvFileOptions
-from automations.errors import StepFailed
 from automations.engine.options import OptionError, option
 from automations.engine.report.output import plural
 from automations.engine.step import Step, StepContext, StepResult
+from automations.errors import StepFailed
+from automations.files.envfile import EnvFileOptions
 
 if TYPE_CHECKING:
     from automations.aws.secrets import ParameterStoreReader
@@ -48,8 +48,8 @@ class SsmParametersStep(Step[SsmParametersOptions]):
     _reader: ParameterStoreReader | None = None
 
     def run(self, ctx: StepContext) -> StepResult:
-        from automations.files.envnames import derived_name_problem
         from automations.aws.secrets import ParameterStoreReader, Variable, aws_client, write_variables
+        from automations.files.envnames import derived_name_problem
 
         options = self.options
         if self._reader is None:  # kept across attempts: a retry asks only for what is missing
@@ -57,7 +57,7 @@ class SsmParametersStep(Step[SsmParametersOptions]):
         paths = [options.path] if options.path else []
         read = self._reader.read(paths, options.names)
         ctx.log.debug("ssm calls: " + ", ".join(f"{op} x{n}" for op, n in sorted(read.calls.items())))
-        self._check_missing(ctx, read.missing, paths and not read.under_path.get(options.path or ""))
+        self._check_missing(ctx, read.missing, bool(paths) and not read.under_path.get(options.path or ""))
         names = sorted(n for found in read.under_path.values() for n in found)
         names += [n for n in options.names if n in read.values and n not in names]
         variables = [Variable(self._variable_for(n), read.values[n], f"parameter {n}") for n in names]

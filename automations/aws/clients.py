@@ -19,7 +19,8 @@ import os
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple, TypeVar
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from automations.errors import Cancelled, StepFailed, TransientError
 from automations.retry import THROTTLED, TRANSIENT, RetryPolicies, RetryPolicy
@@ -134,14 +135,16 @@ def _configured_region(env: Mapping[str, str], profile: str) -> str | None:
 def error_code(error: BaseException) -> str | None:
     response = getattr(error, "response", None)
     if isinstance(response, dict):
-        return response.get("Error", {}).get("Code")
+        code = response.get("Error", {}).get("Code")
+        return code if isinstance(code, str) else None
     return None
 
 
 def http_status(error: BaseException) -> int | None:
     response = getattr(error, "response", None)
     if isinstance(response, dict):
-        return response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return status if isinstance(status, int) else None
     return None
 
 
@@ -266,15 +269,16 @@ def bounded_call(call: Callable[[], T], what: str, *, cancelled: threading.Event
 
     deadline = call_deadline() if deadline is None else deadline
     connections: list[Any] = []
-    outcome: list[Any] = []
+    returned: list[T] = []
+    raised: list[BaseException] = []
     done = threading.Event()
 
     def work() -> None:
         _CURRENT_CALL.connections = connections
         try:
-            outcome.append((True, call()))
+            returned.append(call())
         except BaseException as error:  # handed to the caller, who raises it
-            outcome.append((False, error))
+            raised.append(error)
         finally:
             done.set()
 
@@ -287,12 +291,11 @@ def bounded_call(call: Callable[[], T], what: str, *, cancelled: threading.Event
         if time.monotonic() >= ends:
             _shut_down(connections)
             raise TransientAwsAnswerError(f"{what}: no complete answer within {deadline:g}s")
-    returned, value = outcome[0]
     if returned:
-        return value
-    if isinstance(value, ResponseParserError):
+        return returned[0]
+    if isinstance(raised[0], ResponseParserError):
         raise TransientAwsAnswerError(f"{what}: the answer could not be parsed") from None
-    raise value
+    raise raised[0]
 
 
 def _shut_down(connections: list[Any]) -> None:
@@ -305,18 +308,22 @@ def _shut_down(connections: list[Any]) -> None:
                 pass  # already closed
 
 
-_POOL_CLASSES: dict[str, type] | None = None
+_POOL_CLASSES: dict[str, type[Any]] | None = None
 
 
-def _tracking_pool_classes() -> dict[str, type]:
+def _tracking_pool_classes() -> dict[str, type[Any]]:
     """botocore's connection pools, with connections that tell the call in their thread
     that they carry its request (so an abandoned call's connection can be shut down)."""
     global _POOL_CLASSES
     if _POOL_CLASSES is None:
-        from botocore.awsrequest import AWSHTTPConnection, AWSHTTPConnectionPool, AWSHTTPSConnection, \
-            AWSHTTPSConnectionPool
+        from botocore.awsrequest import (
+            AWSHTTPConnection,
+            AWSHTTPConnectionPool,
+            AWSHTTPSConnection,
+            AWSHTTPSConnectionPool,
+        )
 
-        def tracking(connection_class: type) -> type:
+        def tracking(connection_class: type[Any]) -> type[Any]:
             def request(self: Any, *args: Any, **kwargs: Any) -> Any:
                 connections = getattr(_CURRENT_CALL, "connections", None)
                 if connections is not None:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
-from automations.errors import EXIT_FAILED, FatalError
-from automations.engine.report.output import plural
 from automations.aws.trust import POLICY_VERSION, PolicyError, check_policy_for_iam, provider_arn
+from automations.engine.report.output import plural
+from automations.errors import EXIT_FAILED, FatalError
 
 SECRETS_POLICY_NAME = "automations-secrets"
 ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
@@ -177,7 +178,8 @@ class IamSetup:
         from automations.aws.clients import error_code
 
         try:
-            return getattr(self.iam, operation)(**params)
+            answer: dict[str, Any] = getattr(self.iam, operation)(**params)
+            return answer
         except ClientError as error:
             if error_code(error) == "NoSuchEntity":
                 return None
@@ -187,17 +189,20 @@ class IamSetup:
 
     def _call(self, operation: str, **params: Any) -> dict[str, Any]:
         try:
-            return getattr(self.iam, operation)(**params)
+            answer: dict[str, Any] = getattr(self.iam, operation)(**params)
+            return answer
         except Exception as error:
             raise _failed(f"iam:{self._api(operation)}", error) from None
 
     def _api(self, operation: str) -> str:
-        return self.iam.meta.method_to_api_mapping.get(operation, operation)
+        api: str = self.iam.meta.method_to_api_mapping.get(operation, operation)
+        return api
 
 
 def caller_account(sts: Any) -> str:
     try:
-        return sts.get_caller_identity()["Account"]
+        account: str = sts.get_caller_identity()["Account"]
+        return account
     except Exception as error:
         raise _failed("sts:GetCallerIdentity", error) from None
 

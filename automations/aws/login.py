@@ -14,7 +14,8 @@ boto3 and botocore are imported only when STS is called.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from automations.errors import StepFailed, TransientError
 from automations.redaction import REDACTOR

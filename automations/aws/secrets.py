@@ -17,16 +17,17 @@ import contextlib
 import json
 import re
 import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from automations.aws.clients import AwsAnswerError, aws_error_class, code_class, error_code
-from automations.files.envfile import EnvFileOptions, EnvFileWriter
-from automations.errors import Cancelled, StepFailed, ThrottledError, TransientError, retryable
 from automations.engine.report.output import plural
-from automations.retry import THROTTLED, TRANSIENT
 from automations.engine.step import StepContext, StepResult
+from automations.errors import Cancelled, StepFailed, ThrottledError, TransientError, retryable
+from automations.files.envfile import EnvFileOptions, EnvFileWriter
+from automations.retry import THROTTLED, TRANSIENT
 
 BATCH_GET_SECRET_VALUE_MAX_IDS = 20   # AWS's limit for SecretIdList (moto does not enforce it)
 GET_PARAMETERS_MAX_NAMES = 10         # AWS's limit for GetParameters' Names
@@ -101,7 +102,7 @@ def run_concurrently(work: Callable[[T], R], items: Iterable[T], *, cancelled: t
 
     with ThreadPoolExecutor(max_workers=min(max_workers, len(items)), thread_name_prefix="aws") as pool:
         futures: list[Future[R]] = [pool.submit(guarded, item) for item in items]
-    errors = [f.exception() for f in futures if f.exception() is not None]
+    errors = [error for f in futures if (error := f.exception()) is not None]
     if errors:
         # A permanent error first (retrying cannot fix it), then a throttled one (the next
         # wait must spread out), then a transient one; calls that never started after a

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -156,7 +157,8 @@ def _assumed_role(response: Mapping[str, Any]) -> AssumedRole:
     creds = response.get("Credentials")
     creds = creds if isinstance(creds, Mapping) else {}
     missing = [f"Credentials.{name}" for name in CREDENTIAL_FIELDS if not creds.get(name)]
-    arn = (response.get("AssumedRoleUser") or {}).get("Arn")
+    found_arn = (response.get("AssumedRoleUser") or {}).get("Arn")
+    arn = found_arn if isinstance(found_arn, str) else ""
     if not arn:
         missing.append("AssumedRoleUser.Arn")
     if missing:

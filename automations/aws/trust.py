@@ -28,9 +28,10 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from fnmatch import translate
-from typing import Any, Iterable, Literal, Mapping
+from typing import Any, Literal
 
 ASSUME_ACTION = "sts:AssumeRoleWithWebIdentity"
 TAG_SESSION_ACTION = "sts:TagSession"
@@ -588,11 +589,12 @@ def _negated(base: str) -> bool:
     return "Not" in base
 
 
-def _matcher(condition: Condition):  # -> Callable[[str], bool]
+def _matcher(condition: Condition) -> Callable[[str], bool]:
     base = condition.base
     wanted = condition.values
     if base == "Bool":
         return lambda v: v.lower() in {w.lower() for w in wanted}
+    positive: Callable[[str], bool]
     if base in ("StringEquals", "StringNotEquals"):
         positive = lambda v: v in wanted  # noqa: E731
     elif base in ("StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase"):

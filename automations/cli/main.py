@@ -174,7 +174,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
 _GLOBAL_OPTIONS_WITH_VALUES = ("-c", "--config", "--output")
 
 
-def _common_options() -> argparse.ArgumentParser:
+def _common_options() -> _Parser:
     common = _Parser(add_help=False)
     _global_options(common, defaults=False)
     return common
@@ -270,7 +270,8 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         module = args.command if args.command != "aws" else f"aws.{args.aws_command}"
         command = importlib.import_module(f"automations.cli.commands.{module.replace('-', '_')}")
-        return command.run(args, reporter)
+        exit_code: int = command.run(args, reporter)  # every command module's run() returns its exit code
+        return exit_code
     except ConfigError as error:
         for problem in error.problems:  # each on its own (a JSON event each, with its position)
             reporter.problem(problem)

@@ -25,7 +25,7 @@ class PluginError(Exception):
 class StepSource:
     """Where a step type comes from: an entry point, or a `plugins:` entry of the config."""
 
-    def __init__(self, name: str, target: str, origin: str, loaded: type[Step] | None = None) -> None:
+    def __init__(self, name: str, target: str, origin: str, loaded: type[Step[Any]] | None = None) -> None:
         self.name = name
         self.target = target        # "module:Class"
         self.origin = origin        # e.g. "automations 0.1.0" or "plugins: in automations.yaml"
@@ -75,7 +75,7 @@ class StepRegistry:
         self._sources[name] = source
         return name
 
-    def load(self, name: str) -> type[Step]:
+    def load(self, name: str) -> type[Step[Any]]:
         source = self.source(name)
         if source is None:
             raise PluginError(f"unknown step type {name!r} (known: {', '.join(self.names()) or 'none'})")

@@ -13,11 +13,18 @@ import json
 import os
 import re
 import stat
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
-from automations.files.atomicfile import is_private_file_of_ours, locked, read_text_if_exists, refuse_shared_dir, write_atomic
 from automations.errors import StepFailed
+from automations.files.atomicfile import (
+    is_private_file_of_ours,
+    locked,
+    read_text_if_exists,
+    refuse_shared_dir,
+    write_atomic,
+)
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -115,18 +122,18 @@ def update_section(text: str | None, section: str, values: Mapping[str, str | No
     index = start + 1
     while index < end:
         line = lines[index]
-        key = _key_of(line)
-        if key is None or key not in wanted:
+        line_key = _key_of(line)
+        if line_key is None or line_key not in wanted:
             body.append(line)
             index += 1
             continue
         index += 1
         while index < end and _is_continuation(lines[index]):
             index += 1
-        if key in pending:
-            value = pending.pop(key)
+        if line_key in pending:
+            value = pending.pop(line_key)
             if value is not None:
-                body.append(f"{key} = {value}\n")
+                body.append(f"{line_key} = {value}\n")
     additions = [f"{key} = {value}\n" for key, value in pending.items() if value is not None]
     if additions:
         # After the section's last key, before the blank lines that separate it from the next.
@@ -248,7 +255,7 @@ class CredentialCache:
         key = hashlib.sha256(f"{config_file}\0{task}\0{step_id or ''}".encode()).hexdigest()[:24]
         return cls(cache_dir(env) / f"aws-credentials-{key}.json")
 
-    def locked(self) -> Iterator[None]:
+    def locked(self) -> contextlib.AbstractContextManager[None]:
         self.refuse_shared_dir()
         return locked(self.path)  # one refresh at a time: the SDKs of several processes may ask at once
 

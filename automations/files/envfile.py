@@ -26,12 +26,13 @@ from __future__ import annotations
 import codecs
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Literal, Mapping, NamedTuple, get_args
+from typing import Any, ClassVar, Literal, NamedTuple, get_args
 
-from automations.files.atomicfile import is_private, locked, read_bytes_if_exists, write_atomic
-from automations.errors import StepFailed
 from automations.engine.options import Options, option
+from automations.errors import StepFailed
+from automations.files.atomicfile import is_private, locked, read_bytes_if_exists, write_atomic
 
 # (No dataclasses and no json at import time: step modules import this when a config loads.)
 
@@ -44,10 +45,22 @@ class _LazyRegex:
         self.flags = flags
         self.compiled: re.Pattern[str] | None = None
 
-    def __getattr__(self, name: str) -> Any:
+    def _compiled(self) -> re.Pattern[str]:
         if self.compiled is None:  # kept: the dotenv writer's reader models match thousands of times a write
             self.compiled = re.compile(self.pattern, self.flags)
-        return getattr(self.compiled, name)
+        return self.compiled
+
+    def match(self, string: str, pos: int = 0) -> re.Match[str] | None:
+        return self._compiled().match(string, pos)
+
+    def fullmatch(self, string: str, pos: int = 0) -> re.Match[str] | None:
+        return self._compiled().fullmatch(string, pos)
+
+    def search(self, string: str, pos: int = 0) -> re.Match[str] | None:
+        return self._compiled().search(string, pos)
+
+    def sub(self, repl: Callable[[re.Match[str]], str], string: str) -> str:
+        return self._compiled().sub(repl, string)
 
 
 FormatName = Literal["dotenv", "shell", "json", "docker"]

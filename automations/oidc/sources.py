@@ -22,11 +22,12 @@ import os
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
-from automations.errors import FatalError, StepFailed, TransientError
 from automations.engine.options import OptionError, Options, option
+from automations.errors import FatalError, StepFailed, TransientError
 
 if TYPE_CHECKING:
     from automations.engine.config import Config, StepSpec

@@ -7,6 +7,7 @@ stderr. Exit 2 stays for what is misuse, such as an unknown task."""
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from automations.engine.config import find_config, load_config
 from automations.errors import EXIT_OK, FatalError
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     return EXIT_OK
 
 
-def _print(reporter: Reporter, task: str, record: dict, text: str, header: bool) -> None:
+def _print(reporter: Reporter, task: str, record: dict[str, Any], text: str, header: bool) -> None:
     if reporter.json_output:
         reporter.event("task_log", task=task, run=record.get("run"), start=record.get("start"),
                        status=record.get("status"), lines=text.splitlines())

@@ -106,7 +106,8 @@ def _remaining(expiration: str, now: datetime) -> float:
 def _describe_expiry(expiration: str, now: datetime) -> str:
     seconds = _remaining(expiration, now)
     if seconds <= 0:
-        return f"EXPIRED {_ago(now - parse_iso(expiration)) if parse_iso(expiration) else ''} ({expiration})" \
+        expired = parse_iso(expiration)
+        return f"EXPIRED {_ago(now - expired) if expired else ''} ({expiration})" \
                + "; run `automations run` for the aws-login task again"
     return f"valid for {_duration(seconds)} (until {expiration})"
 

@@ -45,8 +45,9 @@ def step_audience(args: argparse.Namespace) -> str:
     """--audience, else the aws-login step's `audience:`, else sts.amazonaws.com."""
     from automations.oidc.sources import DEFAULT_AUDIENCE
 
-    if args.audience:
-        return args.audience
+    audience: str | None = args.audience
+    if audience:
+        return audience
     if getattr(args, "token_file", None):
         return DEFAULT_AUDIENCE
     from automations.engine.config import find_config, load_config

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import importlib
 import re
+from collections.abc import Callable, Iterable, Mapping
 from types import ModuleType
-from typing import Callable, Iterable, Mapping
 
 READER_MODULES: dict[str, str] = {
     "python-dotenv": "python_dotenv",
@@ -105,7 +105,8 @@ _PLAIN = re.compile(r"[^'\\$\n\r\0]*")
 def reads_back(name: str, line: str, key: str, value: str) -> bool:
     """Whether reader `name` reads `line` (`KEY=<form>`), followed by lines of ours, as `value`."""
     try:
-        return model(name).read(line + "\n" + _NEXT) == {key: value, **_NEXT_VALUES}
+        values: dict[str, str | None] = model(name).read(line + "\n" + _NEXT)
+        return values == {key: value, **_NEXT_VALUES}
     except UnreadableFile:
         return False
 

@@ -37,19 +37,19 @@ def _expand_escapes(value: str) -> str:
 def read(text: str) -> dict[str, str | None]:
     text = text.replace("\r\n", "\n")
     values: dict[str, str | None] = {}
-    pos = 0
-    while True:
-        pos = _statement_start(text, pos)
-        if pos is None:
+    next_pos: int | None = 0
+    while next_pos is not None:
+        start = _statement_start(text, next_pos)
+        if start is None:
             return values
-        key, pos = _key(text, pos)
+        key, pos = _key(text, start)
+        value: str | None
         try:
-            value, pos = _value(text, pos)
+            value, next_pos = _value(text, pos)
         except Substituted:
-            value, pos = None, _value_end(text, pos)
+            value, next_pos = None, _value_end(text, pos)
         values[key] = value
-        if pos is None:
-            return values
+    return values
 
 
 def _statement_start(text: str, pos: int) -> int | None:

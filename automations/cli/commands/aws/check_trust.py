@@ -51,7 +51,7 @@ def _report_json(reporter: Reporter, decision: Any, problems: list[str], source:
                    problems=problems, notes=list(decision.notes), policy=source)
 
 
-def _report_text(reporter: Reporter, decision: Any, problems: list[str], source: str, claims: dict) -> None:
+def _report_text(reporter: Reporter, decision: Any, problems: list[str], source: str, claims: dict[str, Any]) -> None:
     from automations.cli.commands.token import expiry_line
     from automations.aws.trust import describe_claims
 
