@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from automations.engine.options import ExpandedStr, TemplateStr
+from automations.engine.options import ExpandedStr, Path, TemplateStr
 from automations.errors import StepFailed
 
 MAX_NESTING = 8    # `${A:-${B:-...}}` levels; the parser recurses once a level
@@ -21,10 +21,6 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SPECIAL = re.compile(r"\$\$\{|\$\{")            # what a top-level scan stops at
 _SPECIAL_NESTED = re.compile(r"\$\$\{|\$\{|\}")  # ...and in a default, its closing brace
 
-# Where a value sits in the config: its mapping keys and list indexes from the top
-# (`("tasks", "login", "steps", 0, "with", "roleArn")`); a pattern may hold "*".
-KeyPath = tuple[object, ...]
-
 
 class _Template(NamedTuple):
     name: str
@@ -32,7 +28,7 @@ class _Template(NamedTuple):
 
 
 class TemplateError(StepFailed):
-    def __init__(self, message: str, path: KeyPath) -> None:
+    def __init__(self, message: str, path: Path) -> None:
         super().__init__(message)
         self.path = path
 
@@ -94,7 +90,7 @@ def has_template(text: str) -> bool:
     return any(isinstance(part, _Template) for part in _parse(text)[0])
 
 
-def mark_templates(value: Any, path: KeyPath = ()) -> Any:
+def mark_templates(value: Any, path: Path = ()) -> Any:
     """Load time: strings still holding `${...}` become TemplateStr, so checks on their
     final value wait until the step runs. A template nested too deeply raises TemplateError."""
     if isinstance(value, str):
@@ -110,12 +106,12 @@ def mark_templates(value: Any, path: KeyPath = ()) -> Any:
 
 
 class UnsetVariable(StepFailed):
-    def __init__(self, name: str, path: KeyPath) -> None:
+    def __init__(self, name: str, path: Path) -> None:
         super().__init__(f"${{{name}}} is not set (set it, or write ${{{name}:-default}})")
         self.path = path
 
 
-def expand(value: Any, env: Mapping[str, str], path: KeyPath = (), unexpanded: list[KeyPath] | None = None) -> Any:
+def expand(value: Any, env: Mapping[str, str], path: Path = (), unexpanded: list[Path] | None = None) -> Any:
     """Run time: expand every string in `value` (recursively), except under the paths in
     `unexpanded` ("*" matches any key or index). An unset variable without a default is an
     error naming it, never a silent empty string. A default is expanded only when it is used,
@@ -137,7 +133,7 @@ def expand(value: Any, env: Mapping[str, str], path: KeyPath = (), unexpanded: l
     return value
 
 
-def _matches(pattern: KeyPath, path: KeyPath) -> bool:
+def _matches(pattern: Path, path: Path) -> bool:
     return len(pattern) == len(path) and all(p == "*" or p == q for p, q in zip(pattern, path, strict=True))
 
 

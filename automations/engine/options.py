@@ -33,7 +33,7 @@ import types
 import typing
 from typing import Any, Callable, ClassVar, Literal, Union
 
-Path = tuple  # a path of mapping keys (str) and list indices (int) inside `with:`
+Path = tuple[Union[str, int], ...]  # a path of mapping keys (str) and list indices (int) inside `with:`
 
 _MISSING: Any = type("MISSING", (), {"__repr__": lambda self: "MISSING"})()
 
