@@ -90,18 +90,23 @@ def option(
     pattern: str | None = None,
     minimum: float | None = None,
     maximum: float | None = None,
+    above: float | None = None,
+    min_items: int | None = None,
+    key_pattern: str | None = None,
     check: Callable[[Any], str | None] | None = None,
     secret: bool = False,
     expand: bool = True,
 ) -> Any:
-    """Declare one option. `key` is the YAML key (default: the attribute name); `check`
+    """Declare one option. `key` is the YAML key (default: the attribute name); `above` is an
+    exclusive minimum; `min_items` the shortest list; `pattern` applies to a string or to each
+    string of a list, `key_pattern` to each key of a mapping; `check`
     returns an error message or None; `secret` values are never shown by `automations steps`;
     `expand=False` leaves `${...}` in the value as written, for the program the value is
     handed to (a shell) to expand from its environment. Mutable defaults need `default_factory`."""
     if isinstance(default, (list, dict, set)):
         raise TypeError("use default_factory for a mutable default")
     metadata = {"key": key, "help": help, "pattern": pattern, "minimum": minimum,
-                "maximum": maximum, "check": check, "secret": secret, "expand": expand}
+                "maximum": maximum, "above": above, "min_items": min_items, "key_pattern": key_pattern, "check": check, "secret": secret, "expand": expand}
     return OptionSpec(default, default_factory, metadata)
 
 
@@ -150,6 +155,8 @@ class Options:
     """Base class of every step's options (and of nested option groups)."""
 
     __option_fields__: ClassVar[dict[str, OptionField]] = {}
+    # Keys of which a mapping must hold exactly one (checked by the converter, stated by the schema).
+    exactly_one_of: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -284,9 +291,14 @@ def _convert(tp: Any, value: Any, path: Path, load_time: bool, problems: list[Op
         if not isinstance(value, list):
             problems.append(OptionProblem(path, f"expected a list, got {_kind(value)}"))
             return None
-        items = [_convert(args[0], item, path + (i,), load_time, problems) for i, item in enumerate(value)]
+        item_metadata = {"pattern": (metadata or {}).get("pattern"), "expand": (metadata or {}).get("expand", True)}
+        items = [_convert(args[0], item, path + (i,), load_time, problems, item_metadata)
+                 for i, item in enumerate(value)]
         check = (metadata or {}).get("check")  # e.g. "list at least one"; scalars check in _convert_scalar
+        min_items = (metadata or {}).get("min_items")
         message = check(items) if check else None
+        if min_items is not None and len(items) < min_items:
+            message = f"expected at least {min_items} item{'s' if min_items != 1 else ''}"
         if message:
             problems.append(OptionProblem(path, message))
         return items
@@ -295,9 +307,13 @@ def _convert(tp: Any, value: Any, path: Path, load_time: bool, problems: list[Op
             problems.append(OptionProblem(path, f"expected a mapping, got {_kind(value)}"))
             return None
         out = {}
+        key_pattern = (metadata or {}).get("key_pattern")
         for k, v in value.items():
             if not isinstance(k, str):
                 problems.append(OptionProblem(path + (k,), "keys must be strings", at_key=True))
+                continue
+            if key_pattern and not re.fullmatch(key_pattern, k):
+                problems.append(OptionProblem(path + (k,), f"{k!r} does not match {key_pattern}", at_key=True))
                 continue
             out[k] = _convert(args[1], v, path + (k,), load_time, problems)
         return out
@@ -334,6 +350,9 @@ def _check_constraints(value: Any, metadata: typing.Mapping[str, Any]) -> str | 
     pattern = metadata.get("pattern")
     if pattern and not re.fullmatch(pattern, value):
         return f"{_show(value)} does not match {pattern}"
+    above = metadata.get("above")
+    if above is not None and value <= above:
+        return f"{_show(value)} is out of range: must be more than {above:g}"
     minimum, maximum = metadata.get("minimum"), metadata.get("maximum")
     if minimum is not None and value < minimum or maximum is not None and value > maximum:
         low = "" if minimum is None else f"at least {minimum:g}"
@@ -391,6 +410,9 @@ def _convert_options(cls: type, value: Any, path: Path, load_time: bool,
         if key not in by_key:
             known = ", ".join(sorted(by_key)) or "none"
             problems.append(OptionProblem(path + (key,), f"unknown option (known: {known})", at_key=True))
+    exclusive = getattr(cls, "exactly_one_of", ())
+    if exclusive and sum(key in value for key in exclusive) != 1:
+        problems.append(OptionProblem(path, "needs exactly one of " + ", ".join(exclusive)))
     kwargs = {}
     for f in option_fields:
         if f.key in value:
