@@ -18,8 +18,8 @@ from automations.engine.expand import TemplateError, mark_templates
 # select_tasks and the limits are re-exported: commands and tests import them from the loader.
 from automations.engine.graph import TRIGGERS, find_cycles
 from automations.engine.graph import select_tasks as select_tasks
-from automations.engine.keys import FileKeys, RetryKeys, StepKeys, TaskKeys, known_keys
-from automations.engine.options import OptionField, OptionProblem, convert, fields_of, option_name
+from automations.engine.keys import FileKeys, RetryKeys, StepKeys, StepRetryKeys, TaskKeys, known_keys
+from automations.engine.options import OptionProblem, convert, fields_of, option_name
 from automations.engine.plugins import PluginError, StepRegistry
 from automations.engine.yamltree import MAX_DEPTH as MAX_DEPTH, MAX_TEXT as MAX_TEXT, MAX_VALUES as MAX_VALUES
 from automations.engine.yamltree import Location, TooLarge, YamlTree
@@ -371,39 +371,16 @@ class _Loader:
         spec.option_roots = _option_roots(remap)
         return spec
 
-    def check_retry(self, path: tuple, retry: Any, error_class: str | None = None) -> dict[str, Any] | None:
+    def check_retry(self, path: tuple, retry: Any) -> dict[str, Any] | None:
         """`retry: {attempts, initialDelay, maxDelay, deadline}` for every error class, and/or
-        `retry: {throttled: {...}, transient: {...}}` for one (issue 16)."""
+        `retry: {throttled: {...}, transient: {...}}` for one (issue 16): checked against the
+        declaration (StepRetryKeys), each problem worded as the retry key the user wrote."""
         if retry is None:
             return None
-        classes = () if error_class else ERROR_CLASSES
-        policy_keys = {f.key: f for f in fields_of(RetryKeys)}
-        expected_keys = ", ".join((*policy_keys, *classes))
-        if not isinstance(retry, dict):
-            what = f"`retry.{error_class}`" if error_class else "`retry`"
-            self.fail(path, f"{what} must be a mapping: {{{expected_keys}}}")
-            return None
-        for key, value in retry.items():
-            declared = policy_keys.get(key)
-            name = f"{error_class}.{key}" if error_class else key
-            if key in classes:
-                self.check_retry(path + (key,), value, error_class=key)
-            elif declared is None:
-                self.fail(path + (key,), f"unknown retry key {name!r}; expected one of: {expected_keys}", key=True)
-            else:
-                self.check_retry_value(path + (key,), name, value, declared)
+        _, problems = convert(StepRetryKeys, retry, load_time=False)
+        for problem in problems:
+            self.fail(path + problem.path, _retry_message(problem), key=problem.at_key)
         return retry
-
-    def check_retry_value(self, path: tuple, name: str, value: Any, declared: OptionField) -> None:
-        """One retry number against its declaration (`int`/`float`, `minimum=`/`above=`)."""
-        integer = declared.type is int
-        minimum, above = declared.metadata.get("minimum"), declared.metadata.get("above")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
-            self.fail(path, f"retry {name} must be {'an integer' if integer else 'a number'}")
-        elif above is not None and value <= above:
-            self.fail(path, f"retry {name} must be positive" if above == 0 else f"retry {name} must be more than {above:g}")
-        elif minimum is not None and value < minimum:
-            self.fail(path, f"retry {name} must be {f'at least {minimum:g}' if minimum else 'positive'}")
 
     def check_options(self, uses_path: tuple, uses: str, options: dict, option_base: tuple, remap: dict) -> None:
         try:
@@ -430,6 +407,23 @@ class _Loader:
             first = cycle[0]
             index = tasks[first].depends_on.index(cycle[1])
             self.fail(("tasks", first, "dependsOn", index), "dependency cycle: " + " -> ".join(cycle))
+
+
+def _retry_message(problem: OptionProblem) -> str:
+    """The engine's wording of a problem in `retry:` (the converter's says `with.` and `option`)."""
+    error_class = next((part for part in problem.path[:1] if part in ERROR_CLASSES), None)
+    declaration = RetryKeys if error_class else StepRetryKeys
+    expected = ", ".join(known_keys(declaration))
+    name = ".".join(str(part) for part in problem.path)
+    if problem.kind == "unknown":
+        return f"unknown retry key {name!r}; expected one of: {expected}"
+    if problem.kind == "type" and len(problem.path) == (1 if error_class else 0):
+        return f"{'`retry.' + name + '`' if name else '`retry`'} must be a mapping: {{{expected}}}"
+    declared = {f.key: f for f in fields_of(RetryKeys)}[str(problem.path[-1])]
+    if problem.kind == "type":
+        return f"retry {name} must be {'an integer' if declared.type is int else 'a number'}"
+    minimum = declared.metadata.get("minimum")
+    return f"retry {name} must be {f'at least {minimum:g}' if minimum else 'positive'}"
 
 
 def _option_source(path: tuple, option_base: tuple, remap: dict[tuple, tuple]) -> tuple:

@@ -33,8 +33,8 @@ class StepRetryKeys(RetryKeys):
     """`retry:` of a step: these keys for every error class, a class's own mapping for that
     class (the names are automations.retry.ERROR_CLASSES; a test holds them equal)."""
 
-    throttled: RetryKeys = option(None, expand=False, help="for throttling answers only")
-    transient: RetryKeys = option(None, expand=False, help="for transient errors only")
+    throttled: RetryKeys | None = option(None, expand=False, help="for throttling answers only")
+    transient: RetryKeys | None = option(None, expand=False, help="for transient errors only")
 
 class StepKeys(Options):
     # `run: CMD` is shorthand for `uses: run` with `with: {command: CMD}`.

@@ -50,6 +50,11 @@ class OptionProblem(typing.NamedTuple):
     path: Path
     message: str
     at_key: bool = False  # point at the key itself rather than its value
+    # What is wrong, for a caller that words problems in its own terms (the loader, for the
+    # engine's keys): "type" (wrong kind of value), "value" (right kind, refused: a range, a
+    # pattern, a choice, a check), "unknown" (key), "key" (a mapping key refused), "missing",
+    # "exclusive" (not exactly one of `exactly_one_of`).
+    kind: str = "value"
 
 
 def option_name(path: Path, root: str = "with") -> str:
@@ -289,7 +294,7 @@ def _convert(tp: Any, value: Any, path: Path, load_time: bool, problems: list[Op
         return _convert_options(tp, value, path, load_time, problems)
     if origin is list:
         if not isinstance(value, list):
-            problems.append(OptionProblem(path, f"expected a list, got {_kind(value)}"))
+            problems.append(OptionProblem(path, f"expected a list, got {_kind(value)}", kind="type"))
             return None
         item_metadata = {"pattern": (metadata or {}).get("pattern"), "expand": (metadata or {}).get("expand", True)}
         items = [_convert(args[0], item, path + (i,), load_time, problems, item_metadata)
@@ -300,20 +305,20 @@ def _convert(tp: Any, value: Any, path: Path, load_time: bool, problems: list[Op
         if min_items is not None and len(items) < min_items:
             message = f"expected at least {min_items} item{'s' if min_items != 1 else ''}"
         if message:
-            problems.append(OptionProblem(path, message))
+            problems.append(OptionProblem(path, message, kind="value"))
         return items
     if origin is dict:
         if not isinstance(value, dict):
-            problems.append(OptionProblem(path, f"expected a mapping, got {_kind(value)}"))
+            problems.append(OptionProblem(path, f"expected a mapping, got {_kind(value)}", kind="type"))
             return None
         out = {}
         key_pattern = (metadata or {}).get("key_pattern")
         for k, v in value.items():
             if not isinstance(k, str):
-                problems.append(OptionProblem(path + (k,), "keys must be strings", at_key=True))
+                problems.append(OptionProblem(path + (k,), "keys must be strings", at_key=True, kind="key"))
                 continue
             if key_pattern and not re.fullmatch(key_pattern, k):
-                problems.append(OptionProblem(path + (k,), f"{k!r} does not match {key_pattern}", at_key=True))
+                problems.append(OptionProblem(path + (k,), f"{k!r} does not match {key_pattern}", at_key=True, kind="key"))
                 continue
             out[k] = _convert(args[1], v, path + (k,), load_time, problems)
         return out
@@ -327,21 +332,21 @@ def _convert_scalar(tp: Any, value: Any, path: Path, load_time: bool,
     if isinstance(value, ExpandedStr) and tp in (int, float, bool):
         value = _parse_expanded(tp, value)
         if value is None:
-            problems.append(OptionProblem(path, f"expected {describe_type(tp)} after expanding ${{...}}"))
+            problems.append(OptionProblem(path, f"expected {describe_type(tp)} after expanding ${{...}}", kind="type"))
             return None
     if typing.get_origin(tp) is Literal:
         if value not in typing.get_args(tp):
-            problems.append(OptionProblem(path, f"expected one of {describe_type(tp)}, got {_show(value)}"))
+            problems.append(OptionProblem(path, f"expected one of {describe_type(tp)}, got {_show(value)}", kind="value"))
             return None
         return value
     ok = (isinstance(value, tp) and not (tp is int and isinstance(value, bool))) or (
         tp is float and isinstance(value, int) and not isinstance(value, bool))
     if not ok:
-        problems.append(OptionProblem(path, f"expected {describe_type(tp)}, got {_kind(value)}"))
+        problems.append(OptionProblem(path, f"expected {describe_type(tp)}, got {_kind(value)}", kind="type"))
         return None
     message = _check_constraints(value, metadata)
     if message:
-        problems.append(OptionProblem(path, message))
+        problems.append(OptionProblem(path, message, kind="value"))
         return None
     return float(value) if tp is float else value
 
@@ -394,14 +399,14 @@ def _convert_union(tp: Any, args: tuple, value: Any, path: Path, load_time: bool
     if len(shaped) == 1:
         problems.extend(shaped[0])
     else:
-        problems.append(OptionProblem(path, f"expected {describe_type(tp)}, got {_kind(value)}"))
+        problems.append(OptionProblem(path, f"expected {describe_type(tp)}, got {_kind(value)}", kind="type"))
     return None
 
 
 def _convert_options(cls: type, value: Any, path: Path, load_time: bool,
                        problems: list[OptionProblem]) -> Any:
     if not isinstance(value, dict):
-        problems.append(OptionProblem(path, f"expected a mapping {describe_type(cls)}, got {_kind(value)}"))
+        problems.append(OptionProblem(path, f"expected a mapping {describe_type(cls)}, got {_kind(value)}", kind="type"))
         return None
     option_fields = fields_of(cls)
     by_key = {f.key: f for f in option_fields}
@@ -409,16 +414,16 @@ def _convert_options(cls: type, value: Any, path: Path, load_time: bool,
     for key in value:
         if key not in by_key:
             known = ", ".join(sorted(by_key)) or "none"
-            problems.append(OptionProblem(path + (key,), f"unknown option (known: {known})", at_key=True))
+            problems.append(OptionProblem(path + (key,), f"unknown option (known: {known})", at_key=True, kind="unknown"))
     exclusive = getattr(cls, "exactly_one_of", ())
     if exclusive and sum(key in value for key in exclusive) != 1:
-        problems.append(OptionProblem(path, "needs exactly one of " + ", ".join(exclusive)))
+        problems.append(OptionProblem(path, "needs exactly one of " + ", ".join(exclusive), kind="exclusive"))
     kwargs = {}
     for f in option_fields:
         if f.key in value:
             kwargs[f.name] = _convert(f.type, value[f.key], path + (f.key,), load_time, problems, f.metadata)
         elif f.required:
-            problems.append(OptionProblem(path, f"missing required option {f.key!r}"))
+            problems.append(OptionProblem(path, f"missing required option {f.key!r}", kind="missing"))
     if len(problems) > before:
         return None
     for f in option_fields:
@@ -429,7 +434,7 @@ def _convert_options(cls: type, value: Any, path: Path, load_time: bool,
     except OptionError as error:
         if load_time and _holds_template(kwargs):
             return None  # cross-field checks wait for the real values
-        problems.append(OptionProblem(path + error.path, error.message))
+        problems.append(OptionProblem(path + error.path, error.message, kind="value"))
         return None
 
 
