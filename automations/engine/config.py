@@ -320,41 +320,24 @@ class _Loader:
             self.fail(path, "a step must be a mapping with `uses:` or `run:`")
             return None
         before = len(self.tree.problems)
-        for key in raw:
-            if key not in STEP_KEYS:
-                self.fail(path + (key,), f"unknown key {key!r} in step; expected one of: " + ", ".join(sorted(STEP_KEYS)), key=True)
-        if ("uses" in raw) == ("run" in raw):
-            self.fail(path, "a step needs exactly one of `uses:` and `run:`")
+        if not self.check_step_keys(path, raw):
             return None
         options = raw.get("with", {})
-        if not isinstance(options, dict):
-            self.fail(path + ("with",), "`with` must be a mapping of options")
-            return None
         option_base = path + ("with",)
         # Where each option came from: `run: X` is shorthand for `uses: run` + `with: {command: X}`.
         remap: dict[tuple, tuple] = {}
         if "run" in raw:
             uses = "run"
-            if not isinstance(raw["run"], str) or not raw["run"].strip():
-                self.fail(path if shorthand else path + ("run",), "`run` must be a non-empty command")
-                return None
             if "command" in options:
                 self.fail(option_base + ("command",), "`run:` already gives the command", key=True)
             options = {**options, "command": raw["run"]}
             remap[("command",)] = path if shorthand else path + ("run",)
         else:
             uses = raw["uses"]
-            if not isinstance(uses, str):
-                self.fail(path + ("uses",), "`uses` must be a step type name")
-                return None
         step_id = raw.get("id")
-        if step_id is not None and (not isinstance(step_id, str) or not ID_PATTERN.fullmatch(step_id)):
-            self.fail(path + ("id",), f"invalid step id {step_id!r}: use 1 to 128 of a-z A-Z 0-9 _ -")
-        name = self.optional_str(path, raw, "name")
-        retry = self.check_retry(path + ("retry",), raw.get("retry"))
+        name = raw.get("name")
+        retry = raw.get("retry")
         timeout = raw.get("timeout")
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
-            self.fail(path + ("timeout",), "`timeout` must be a positive number of seconds")
         try:
             options = mark_templates(options)
         except TemplateError as error:
@@ -370,6 +353,29 @@ class _Loader:
         spec = StepSpec(index, uses, step_id, name, options, retry, timeout, self.tree.at(path), locations)
         spec.option_roots = _option_roots(remap)
         return spec
+
+    def check_step_keys(self, path: tuple, raw: dict) -> bool:
+        """The step's own keys against their declaration (StepKeys), each problem in the
+        wording the declaration gives; False if `uses`/`run`/`with` are unusable, so that the
+        step type's options cannot be checked."""
+        _, problems = convert(StepKeys, raw, load_time=False)
+        declared = {f.key: f for f in fields_of(StepKeys)}
+        usable = True
+        for problem in problems:
+            key = problem.path[0] if problem.path else None
+            if key == "retry":
+                self.fail(path + problem.path, _retry_message(problem._replace(path=problem.path[1:])),
+                          key=problem.at_key)
+            elif problem.kind == "unknown":
+                self.fail(path + problem.path, f"unknown key {key!r} in step; expected one of: "
+                          + ", ".join(sorted(declared)), key=True)
+            elif problem.kind == "exclusive":
+                self.fail(path, "a step needs exactly one of `uses:` and `run:`")
+                usable = False
+            elif len(problem.path) == 1:  # below `with:` is the step type's business
+                self.fail(path + problem.path, declared[key].metadata["problem"].format(value=raw[key]))
+                usable = usable and key not in ("uses", "run", "with")
+        return usable
 
     def check_retry(self, path: tuple, retry: Any) -> dict[str, Any] | None:
         """`retry: {attempts, initialDelay, maxDelay, deadline}` for every error class, and/or

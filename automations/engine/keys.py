@@ -17,6 +17,7 @@ from automations.engine.options import Options, option
 ID = r"[a-zA-Z0-9_-]{1,128}"
 ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 PLUGIN_TARGET = r"[\w.]+:[\w.]+"
+NOT_BLANK = r"[\s\S]*\S[\s\S]*"  # ECMA and Python regex alike (for the schema)
 
 # automations.engine.graph.TRIGGERS, written out for type checkers; a test holds them equal.
 Trigger = Literal["postEnvironmentStart", "postDevcontainerStart", "prebuild", "manual"]
@@ -40,14 +41,19 @@ class StepKeys(Options):
     # `run: CMD` is shorthand for `uses: run` with `with: {command: CMD}`.
     exactly_one_of: ClassVar[tuple[str, ...]] = ("uses", "run")
 
-    uses: str = option(None, expand=False, help="the step type")
-    run: str = option(None, pattern=r"[\s\S]*\S[\s\S]*", expand=False, help="a shell command")
-    id: str = option(None, pattern=ID, expand=False, help="names the step's outputs for later steps")
-    name: str = option(None, expand=False)
-    with_: dict[str, Any] = option(None, key="with", expand=False, help="the step type's options")
-    retry: StepRetryKeys = option(None, expand=False, help="overrides the step type's retries: these keys "
+    uses: str = option(None, expand=False, help="the step type", problem="`uses` must be a step type name")
+    run: str = option(None, pattern=NOT_BLANK, expand=False, help="a shell command",
+                      problem="`run` must be a non-empty command")
+    id: str | None = option(None, pattern=ID, expand=False, help="names the step's outputs for later steps",
+                     problem="invalid step id {value!r}: use 1 to 128 of a-z A-Z 0-9 _ -")
+    name: str | None = option(None, expand=False, problem="`name` must be a string")
+    with_: dict[str, Any] = option(None, key="with", expand=False, help="the step type's options",
+                                   problem="`with` must be a mapping of options")
+    retry: StepRetryKeys | None = option(None, expand=False, help="overrides the step type's retries: these keys "
                                   "for every error class, a class's own mapping for that class")
-    timeout: float = option(None, above=0, expand=False, help="seconds")
+    timeout: float | None = option(None, above=0, expand=False, help="seconds",
+                            problem="`timeout` must be a positive number of seconds")
+
 
 class TaskKeys(Options):
     exactly_one_of: ClassVar[tuple[str, ...]] = ("command", "steps")
@@ -60,7 +66,7 @@ class TaskKeys(Options):
                                   help="tasks that must succeed first")
     env: dict[str, str | float] = option(None, key_pattern=ENV_NAME, expand=False,
                                          help="environment variables for the task's steps (${VAR} expanded)")
-    command: str = option(None, pattern=r"[\s\S]*\S[\s\S]*", expand=False, help="shorthand for one `run:` step")
+    command: str = option(None, pattern=NOT_BLANK, expand=False, help="shorthand for one `run:` step")
     steps: list[StepKeys] = option(None, min_items=1, expand=False)
 
 class FileKeys(Options):

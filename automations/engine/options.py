@@ -98,20 +98,23 @@ def option(
     above: float | None = None,
     min_items: int | None = None,
     key_pattern: str | None = None,
+    problem: str | None = None,
     check: Callable[[Any], str | None] | None = None,
     secret: bool = False,
     expand: bool = True,
 ) -> Any:
     """Declare one option. `key` is the YAML key (default: the attribute name); `above` is an
     exclusive minimum; `min_items` the shortest list; `pattern` applies to a string or to each
-    string of a list, `key_pattern` to each key of a mapping; `check`
+    string of a list, `key_pattern` to each key of a mapping; `problem` is the one message
+    (formatted with `{value!r}`) a caller such as the loader gives for any problem with the
+    value (the engine's keys keep their established wording that way); `check`
     returns an error message or None; `secret` values are never shown by `automations steps`;
     `expand=False` leaves `${...}` in the value as written, for the program the value is
     handed to (a shell) to expand from its environment. Mutable defaults need `default_factory`."""
     if isinstance(default, (list, dict, set)):
         raise TypeError("use default_factory for a mutable default")
     metadata = {"key": key, "help": help, "pattern": pattern, "minimum": minimum,
-                "maximum": maximum, "above": above, "min_items": min_items, "key_pattern": key_pattern, "check": check, "secret": secret, "expand": expand}
+                "maximum": maximum, "above": above, "min_items": min_items, "key_pattern": key_pattern, "problem": problem, "check": check, "secret": secret, "expand": expand}
     return OptionSpec(default, default_factory, metadata)
 
 
