@@ -377,17 +377,6 @@ class _Loader:
                 usable = usable and key not in ("uses", "run", "with")
         return usable
 
-    def check_retry(self, path: tuple, retry: Any) -> dict[str, Any] | None:
-        """`retry: {attempts, initialDelay, maxDelay, deadline}` for every error class, and/or
-        `retry: {throttled: {...}, transient: {...}}` for one (issue 16): checked against the
-        declaration (StepRetryKeys), each problem worded as the retry key the user wrote."""
-        if retry is None:
-            return None
-        _, problems = convert(StepRetryKeys, retry, load_time=False)
-        for problem in problems:
-            self.fail(path + problem.path, _retry_message(problem), key=problem.at_key)
-        return retry
-
     def check_options(self, uses_path: tuple, uses: str, options: dict, option_base: tuple, remap: dict) -> None:
         try:
             step_class = self.registry.load(uses)
