@@ -17,7 +17,7 @@ from automations.aws.clients import AWS_RETRY
 from automations.files.envfile import KEY_PATTERN, EnvFileOptions
 from automations.errors import StepFailed
 from automations.engine.options import OptionError, Options, option
-from automations.engine.report.output import plural
+from automations.engine.report.base import plural
 from automations.engine.step import Step, StepContext, StepResult
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from automations.aws.clients import AWS_RETRY
 from automations.files.envfile import EnvFileOptions
 from automations.errors import StepFailed
 from automations.engine.options import OptionError, option
-from automations.engine.report.output import plural
+from automations.engine.report.base import plural
 from automations.engine.step import Step, StepContext, StepResult
 
 if TYPE_CHECKING:

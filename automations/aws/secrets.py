@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence, Type
 from automations.aws.clients import AwsAnswerError, aws_error_class, code_class, error_code
 from automations.files.envfile import EnvFileOptions, EnvFileWriter
 from automations.errors import Cancelled, StepFailed, ThrottledError, TransientError, retryable
-from automations.engine.report.output import plural
+from automations.engine.report.base import plural
 from automations.retry import THROTTLED, TRANSIENT
 from automations.engine.step import StepContext, StepResult
 

@@ -23,7 +23,7 @@ from automations.engine.config import Config, StepSpec, TaskSpec
 from automations.errors import Cancelled, StepFailed
 from automations.engine.expand import UnsetVariable, expand
 from automations.engine.options import convert, unexpanded_paths
-from automations.engine.report.output import DEBUG, Reporter, TaskLog
+from automations.engine.report.base import DEBUG, Reporter, TaskLog
 from automations.retry import RetryPolicies, call_with_retry, retry_message
 from automations.engine.step import Step, StepContext, StepResult
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from automations.errors import EXIT_OK, FatalError, StepFailed
-from automations.engine.report.output import Reporter
+from automations.engine.report.base import Reporter
 from automations.redaction import REDACTOR
 
 
@@ -103,21 +103,16 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         verified = verify(token, wanted)
         message = (f"verified: signed by {verified.issuer}'s key {verified.key_id!r} (from {verified.jwks_uri}), "
                    f"audience {wanted!r}; {expiry_line(verified.claims)}")
-        if reporter.json_output:
-            reporter.event("verified", issuer=verified.issuer, key_id=verified.key_id, jwks_uri=verified.jwks_uri,
-                           expires=claims.get("exp"))
-        else:
-            reporter.print(message)
+        reporter.result("verified", [message], issuer=verified.issuer, key_id=verified.key_id,
+                        jwks_uri=verified.jwks_uri, expires=claims.get("exp"))
     return EXIT_OK
 
 
 def _print_decoded(reporter: Reporter, header: dict[str, Any], claims: dict[str, Any]) -> None:
-    if reporter.json_output:
-        reporter.event("token", header=header, claims=claims, expiry=expiry_line(claims))
-        return
-    reporter.print(json.dumps({"header": header, "claims": claims}, indent=2, sort_keys=False))
-    # On stderr, so `automations token --decode | jq` reads plain JSON.
-    print(REDACTOR.redact(expiry_line(claims)), file=sys.stderr)
+    expiry = expiry_line(claims)
+    # The expiry on stderr, so `automations token --decode | jq` reads plain JSON.
+    reporter.result("token", [json.dumps({"header": header, "claims": claims}, indent=2, sort_keys=False)],
+                    stderr=[expiry], header=header, claims=claims, expiry=expiry)
 
 
 def _read_file(path: Path) -> str:
