@@ -7,8 +7,9 @@ import io
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from automations.engine.report.base import QUIET, Reporter
 from automations.engine.report.json import JsonReporter
@@ -114,7 +115,7 @@ def test_text_output_imports_neither_the_json_reporter_nor_json(tmp_path: Path) 
     (tmp_path / "automations.yaml").write_text("tasks:\n  hello:\n    steps:\n      - run: echo hi\n")
     # -X importtime: the import log of a real start-up (a test process has imported everything).
     proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "automations", "list"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, check=False)
 
     assert proc.returncode == 0, proc.stderr
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "|" in line}

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from automations.engine.report.base import Reporter
 from automations.redaction import REDACTOR

@@ -4,7 +4,8 @@ terminal, and never with NO_COLOR."""
 from __future__ import annotations
 
 import os
-from typing import IO, TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import IO, TYPE_CHECKING, Any
 
 from automations.engine.report.base import NORMAL, VERBOSE, Reporter, after_attempts, plural
 

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     return EXIT_OK if admitted else EXIT_FAILED
 
 
-def _describe(decision: Any, problems: list[str], source: str, claims: dict) -> Iterator[str]:
+def _describe(decision: Any, problems: list[str], source: str, claims: dict[str, Any]) -> Iterator[str]:
     from automations.cli.commands.token import expiry_line
     from automations.aws.trust import describe_claims
 

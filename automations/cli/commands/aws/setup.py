@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from automations.errors import EXIT_OK, FatalError
 from automations.engine.report.base import Reporter, plural
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     return EXIT_OK
 
 
-def _report(reporter: Reporter, kind: str, message: str, details: Iterable[str] = (), **fields: object) -> None:
+def _report(reporter: Reporter, kind: str, message: str, details: Iterable[str] = (), **fields: Any) -> None:
     reporter.result("setup", itertools.chain([message], details), status=kind, message=message, **fields)
 
 
