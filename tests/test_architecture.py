@@ -116,3 +116,19 @@ def test_the_other_rules_catch_their_imports(module, source):
 ])
 def test_allowed_imports_pass(module, source):
     assert violations(module, imported_modules(source, module)) == []
+
+
+def test_the_plugin_api_exports_every_name_it_lists():
+    import automations.api as api
+
+    assert sorted(name for name in api.__all__ if not hasattr(api, name)) == []
+    assert {"Step", "StepContext", "StepResult", "Options", "option", "OptionError", "RetryPolicy", "RetryPolicies",
+            "TransientError", "ThrottledError", "StepFailed", "Cancelled"} <= set(api.__all__)
+
+
+def test_the_example_plugin_imports_the_engine_only_through_the_plugin_api():
+    plugin = ROOT / "examples" / "plugin" / "automations_wait_for_http" / "__init__.py"
+
+    imports = imported_modules(plugin.read_text(encoding="utf-8"), "automations_wait_for_http", is_package=True)
+
+    assert sorted(name for name in imports if within(name, "automations") and not within(name, "automations.api")) == []
