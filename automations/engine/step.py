@@ -2,7 +2,7 @@
 
 A step type is a subclass of `Step` with:
 - `name`: its `uses:` value;
-- `Options`: a subclass of `automations.engine.options.Options` declaring its options with
+- `Options`: a subclass of `Options` (automations.engine.options) declaring its options with
   `option()`, validated when the configuration is loaded;
 - `retry_policy`: its default retries (one attempt unless it says otherwise): a `RetryPolicy`
   for every error class, or `RetryPolicies(transient=..., throttled=...)`, one per class;
