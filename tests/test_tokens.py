@@ -449,3 +449,22 @@ def test_a_token_option_naming_an_unset_variable_is_a_clear_error(write_config):
 
     with pytest.raises(FatalError, match=r"\$\{WHICH_VAR\} is not set"):
         task_login(config, environ={})
+
+
+def test_a_fifo_at_the_token_file_path_is_refused_at_once(tmp_path):
+    fifo = tmp_path / "token"
+    os.mkfifo(fifo)
+    outcome: list[BaseException] = []
+
+    def fetch() -> None:
+        try:
+            FileTokenSource(fifo).fetch({})
+        except BaseException as error:  # noqa: BLE001 - the test inspects what was raised
+            outcome.append(error)
+
+    reader = threading.Thread(target=fetch, daemon=True)
+    reader.start()
+    reader.join(10)  # generous: refusing takes microseconds; before, the open blocked forever
+    assert not reader.is_alive(), "reading a FIFO token file blocked"
+    [error] = outcome
+    assert isinstance(error, StepFailed) and "FIFO" in str(error) and "not a regular file" in str(error)

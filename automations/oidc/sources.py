@@ -166,8 +166,15 @@ class FileTokenSource(TokenSource):
         return True
 
     def fetch(self, env: Mapping[str, str], cancelled: threading.Event | None = None) -> str:
+        from automations.files.atomicfile import refuse_special
+
         try:
-            with open(self.path, "rb") as file:
+            # O_NONBLOCK and a check of what was opened: a FIFO at the path (a hostile or broken
+            # set-up) is refused at once instead of blocking the login until its timeout. Links
+            # are followed: Kubernetes' projected token files are symlinks.
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+            with os.fdopen(fd, "rb") as file:
+                refuse_special(self.path, os.fstat(file.fileno()))
                 data = file.read(MAX_TOKEN_BYTES + 1)
             if len(data) > MAX_TOKEN_BYTES:
                 raise InvalidToken(f"{self.describe} holds {TOO_LARGE}")
