@@ -6,9 +6,7 @@ import os
 from collections.abc import Callable
 from typing import Literal
 
-from automations.engine.options import Options, option
-from automations.engine.step import Step, StepContext, StepResult
-from automations.errors import Cancelled, StepFailed, TransientError
+from automations.api import Cancelled, Options, Step, StepContext, StepFailed, StepResult, TransientError, option
 
 # bash exits at the first failing command, including inside a pipeline: what GitHub Actions
 # does for `shell: bash`, so a multi-line command cannot fail half-way and report success.

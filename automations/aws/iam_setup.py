@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from automations.aws.trust import POLICY_VERSION, PolicyError, check_policy_for_iam, provider_arn
-from automations.engine.report.output import plural
+from automations.engine.report.base import plural
 from automations.errors import EXIT_FAILED, FatalError
 
 SECRETS_POLICY_NAME = "automations-secrets"
