@@ -8,10 +8,10 @@ import importlib
 import os
 import signal
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
-from automations.errors import EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, ConfigError, FatalError
 from automations.engine.report.base import DEBUG, NORMAL, QUIET, VERBOSE, Reporter
+from automations.errors import EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, ConfigError, FatalError
 
 
 class _Formatter(argparse.HelpFormatter):
@@ -35,7 +35,8 @@ def _completes(kind: str, action: argparse.Action) -> argparse.Action:
     argument's value. shtab reads `.complete` (shell -> function); the functions are written in
     commands/completion.py, so this module stays free of shtab and of shell code."""
     function = f"_automations_complete_{kind}"
-    setattr(action, "complete", {"bash": function, "zsh": function})
+    # setattr: argparse.Action declares no `complete` (shtab's convention), so mypy would refuse it.
+    setattr(action, "complete", {"bash": function, "zsh": function})  # noqa: B010
     return action
 
 

@@ -9,21 +9,27 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from automations.errors import ConfigError, FatalError, Problem
 from automations.engine.expand import TemplateError, mark_templates
+
 # select_tasks and the limits are re-exported: commands and tests import them from the loader.
 from automations.engine.graph import TRIGGERS, find_cycles
 from automations.engine.graph import select_tasks as select_tasks
 from automations.engine.keys import FileKeys, RetryKeys, StepKeys, StepRetryKeys, TaskKeys, known_keys
-from automations.engine.options import OptionProblem, convert, fields_of, option_name
+from automations.engine.options import KeyPath, OptionProblem, convert, fields_of, option_name
 from automations.engine.plugins import PluginError, StepRegistry
-from automations.engine.yamltree import MAX_DEPTH as MAX_DEPTH, MAX_TEXT as MAX_TEXT, MAX_VALUES as MAX_VALUES
+from automations.engine.yamltree import MAX_DEPTH as MAX_DEPTH
+from automations.engine.yamltree import MAX_TEXT as MAX_TEXT
+from automations.engine.yamltree import MAX_VALUES as MAX_VALUES
 from automations.engine.yamltree import Location, TooLarge, YamlTree
+from automations.errors import ConfigError, FatalError, Problem
 from automations.retry import ERROR_CLASSES
+
+if TYPE_CHECKING:
+    from automations.engine.step import Step
 
 CONFIG_NAME = "automations.yaml"
 ID_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
@@ -43,7 +49,7 @@ class StepSpec:
 
     def __init__(self, index: int, uses: str, id: str | None, name: str | None, options: Any,
                  retry: dict[str, Any] | None, timeout: float | None, location: Location,
-                 option_locations: dict[tuple, Location]) -> None:
+                 option_locations: dict[KeyPath, Location]) -> None:
         self.index = index
         self.uses = uses
         self.id = id
@@ -53,7 +59,7 @@ class StepSpec:
         self.timeout = timeout
         self.location = location
         self.option_locations = option_locations
-        self.option_roots: dict[tuple, str] = {}  # an option written elsewhere than `with:` (`run:`)
+        self.option_roots: dict[KeyPath, str] = {}  # an option written elsewhere than `with:` (`run:`)
 
     @property
     def label(self) -> str:
@@ -67,7 +73,7 @@ class StepSpec:
             return "run: " + (text if len(text) <= 50 else text[:47] + "...")
         return self.uses
 
-    def locate(self, path: tuple) -> Location:
+    def locate(self, path: KeyPath) -> Location:
         """The position of an option (for run-time errors after `${...}` expansion)."""
         while path and path not in self.option_locations:
             path = path[:-1]
@@ -98,7 +104,7 @@ class Config:
         self.tasks = tasks
         self.registry = registry
 
-    def step_class(self, step: StepSpec) -> Any:
+    def step_class(self, step: StepSpec) -> type[Step[Any]]:
         return self.registry.load(step.uses)
 
 
@@ -160,7 +166,7 @@ class _Loader:
         self.registry = registry
         self.tree = YamlTree(display)
 
-    def fail(self, path: tuple, message: str, key: bool = False, cause: BaseException | None = None) -> None:
+    def fail(self, path: KeyPath, message: str, key: bool = False, cause: BaseException | None = None) -> None:
         self.tree.problem(self.tree.at(path, key), message, cause)
 
     def load(self, text: str) -> Config:
@@ -250,14 +256,14 @@ class _Loader:
             return None
         return TaskSpec(task_id, name, description, triggered_by, depends_on, env, steps, self.tree.at(path, key=True))
 
-    def optional_str(self, path: tuple, raw: dict, key: str) -> str | None:
+    def optional_str(self, path: KeyPath, raw: dict[Any, Any], key: str) -> str | None:
         value = raw.get(key)
         if value is not None and not isinstance(value, str):
             self.fail(path + (key,), f"`{key}` must be a string")
             return None
         return value
 
-    def string_list(self, path: tuple, raw: dict, key: str, default: list[str]) -> list[str]:
+    def string_list(self, path: KeyPath, raw: dict[Any, Any], key: str, default: list[str]) -> list[str]:
         if key not in raw:
             return default
         value = raw[key]
@@ -266,7 +272,7 @@ class _Loader:
             return []
         return value
 
-    def check_env(self, path: tuple, env: Any) -> dict[str, str]:
+    def check_env(self, path: KeyPath, env: Any) -> dict[str, str]:
         if env is None:
             return {}
         if not isinstance(env, dict):
@@ -286,7 +292,7 @@ class _Loader:
                 result[key] = str(value)
         return result
 
-    def check_steps(self, path: tuple, task_id: Any, raw: dict) -> list[StepSpec]:
+    def check_steps(self, path: KeyPath, task_id: Any, raw: dict[Any, Any]) -> list[StepSpec]:
         has_command, has_steps = "command" in raw, "steps" in raw
         if has_command == has_steps:
             message = "has both `command` and `steps`; use one" if has_command else "needs `command` or `steps`"
@@ -315,7 +321,7 @@ class _Loader:
             steps.append(step)
         return steps
 
-    def check_step(self, path: tuple, index: int, raw: Any, shorthand: bool = False) -> StepSpec | None:
+    def check_step(self, path: KeyPath, index: int, raw: Any, shorthand: bool = False) -> StepSpec | None:
         if not isinstance(raw, dict):
             self.fail(path, "a step must be a mapping with `uses:` or `run:`")
             return None
@@ -325,7 +331,7 @@ class _Loader:
         options = raw.get("with", {})
         option_base = path + ("with",)
         # Where each option came from: `run: X` is shorthand for `uses: run` + `with: {command: X}`.
-        remap: dict[tuple, tuple] = {}
+        remap: dict[KeyPath, KeyPath] = {}
         if "run" in raw:
             uses = "run"
             if "command" in options:
@@ -354,7 +360,7 @@ class _Loader:
         spec.option_roots = _option_roots(remap)
         return spec
 
-    def check_step_keys(self, path: tuple, raw: dict) -> bool:
+    def check_step_keys(self, path: KeyPath, raw: dict[Any, Any]) -> bool:
         """The step's own keys against their declaration (StepKeys), each problem in the
         wording the declaration gives; False if `uses`/`run`/`with` are unusable, so that the
         step type's options cannot be checked."""
@@ -377,7 +383,8 @@ class _Loader:
                 usable = usable and key not in ("uses", "run", "with")
         return usable
 
-    def check_options(self, uses_path: tuple, uses: str, options: dict, option_base: tuple, remap: dict) -> None:
+    def check_options(self, uses_path: KeyPath, uses: str, options: dict[Any, Any], option_base: KeyPath,
+                      remap: dict[KeyPath, KeyPath]) -> None:
         try:
             step_class = self.registry.load(uses)
         except PluginError as error:
@@ -390,7 +397,7 @@ class _Loader:
             self.fail(_option_source(problem.path, option_base, remap), f"{uses}: {name}: {problem.message}",
                       key=problem.at_key)
 
-    def check_dependencies(self, raw_tasks: dict, tasks: dict[str, TaskSpec]) -> None:
+    def check_dependencies(self, raw_tasks: dict[Any, Any], tasks: dict[str, TaskSpec]) -> None:
         for task in tasks.values():
             for i, dependency in enumerate(task.depends_on):
                 if dependency not in raw_tasks:
@@ -421,24 +428,24 @@ def _retry_message(problem: OptionProblem) -> str:
     return f"retry {name} must be {f'at least {minimum:g}' if minimum else 'positive'}"
 
 
-def _option_source(path: tuple, option_base: tuple, remap: dict[tuple, tuple]) -> tuple:
+def _option_source(path: KeyPath, option_base: KeyPath, remap: dict[KeyPath, KeyPath]) -> KeyPath:
     """Where in the file an option at `path` (below `with:`) was written."""
     head = path[:1]
     base = remap.get(head, option_base + head) if head else option_base
     return base + path[1:]
 
 
-def _option_roots(remap: dict[tuple, tuple]) -> dict[tuple, str]:
+def _option_roots(remap: dict[KeyPath, KeyPath]) -> dict[KeyPath, str]:
     """For options written outside `with:`, the key the user wrote (`run`, or a task's `command`)."""
     return {head: str(source[-1]) for head, source in remap.items()}
 
 
-def _option_name(path: tuple, roots: dict[tuple, str]) -> str:
+def _option_name(path: KeyPath, roots: dict[KeyPath, str]) -> str:
     head = path[:1]
     return option_name(path[1:], roots[head]) if head in roots else option_name(path)
 
 
-def _paths(value: Any, prefix: tuple = ()) -> list[tuple]:
+def _paths(value: Any, prefix: KeyPath = ()) -> list[KeyPath]:
     result = [prefix]
     if isinstance(value, dict):
         for k, v in value.items():

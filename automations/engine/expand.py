@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from automations.engine.options import ExpandedStr, Path, TemplateStr
+from automations.engine.options import ExpandedStr, KeyPath, TemplateStr
 from automations.errors import StepFailed
 
 MAX_NESTING = 8    # `${A:-${B:-...}}` levels; the parser recurses once a level
@@ -28,7 +28,7 @@ class _Template(NamedTuple):
 
 
 class TemplateError(StepFailed):
-    def __init__(self, message: str, path: Path) -> None:
+    def __init__(self, message: str, path: KeyPath) -> None:
         super().__init__(message)
         self.path = path
 
@@ -90,7 +90,7 @@ def has_template(text: str) -> bool:
     return any(isinstance(part, _Template) for part in _parse(text)[0])
 
 
-def mark_templates(value: Any, path: Path = ()) -> Any:
+def mark_templates(value: Any, path: KeyPath = ()) -> Any:
     """Load time: strings still holding `${...}` become TemplateStr, so checks on their
     final value wait until the step runs. A template nested too deeply raises TemplateError."""
     if isinstance(value, str):
@@ -106,12 +106,12 @@ def mark_templates(value: Any, path: Path = ()) -> Any:
 
 
 class UnsetVariable(StepFailed):
-    def __init__(self, name: str, path: Path) -> None:
+    def __init__(self, name: str, path: KeyPath) -> None:
         super().__init__(f"${{{name}}} is not set (set it, or write ${{{name}:-default}})")
         self.path = path
 
 
-def expand(value: Any, env: Mapping[str, str], path: Path = (), unexpanded: list[Path] | None = None) -> Any:
+def expand(value: Any, env: Mapping[str, str], path: KeyPath = (), unexpanded: list[KeyPath] | None = None) -> Any:
     """Run time: expand every string in `value` (recursively), except under the paths in
     `unexpanded` ("*" matches any key or index). An unset variable without a default is an
     error naming it, never a silent empty string. A default is expanded only when it is used,
@@ -133,7 +133,7 @@ def expand(value: Any, env: Mapping[str, str], path: Path = (), unexpanded: list
     return value
 
 
-def _matches(pattern: Path, path: Path) -> bool:
+def _matches(pattern: KeyPath, path: KeyPath) -> bool:
     return len(pattern) == len(path) and all(p == "*" or p == q for p, q in zip(pattern, path, strict=True))
 
 

@@ -31,9 +31,12 @@ from __future__ import annotations
 import re
 import types
 import typing
-from typing import Any, Callable, ClassVar, Literal, Union
+from collections.abc import Callable
+from typing import Any, ClassVar, Literal, Union
 
-Path = tuple[Union[str, int], ...]  # a path of mapping keys (str) and list indices (int) inside `with:`
+# Where a value sits: its mapping keys (YAML scalars) and list indices (int), from `with:` or from the top of
+# the file (automations.engine.yamltree); a pattern of unexpanded_paths() may hold "*".
+KeyPath = tuple[str | int | float, ...]
 
 _MISSING: Any = type("MISSING", (), {"__repr__": lambda self: "MISSING"})()
 
@@ -47,7 +50,7 @@ class ExpandedStr(str):
 
 
 class OptionProblem(typing.NamedTuple):
-    path: Path
+    path: KeyPath
     message: str
     at_key: bool = False  # point at the key itself rather than its value
     # What is wrong, for a caller that words problems in its own terms (the loader, for the
@@ -57,7 +60,7 @@ class OptionProblem(typing.NamedTuple):
     kind: str = "value"
 
 
-def option_name(path: Path, root: str = "with") -> str:
+def option_name(path: KeyPath, root: str = "with") -> str:
     """How the user wrote the option's key: `with.size`, `with.secrets[0].env`. Error messages
     start with it, so a position is never the only clue."""
     name = root
@@ -69,9 +72,9 @@ def option_name(path: Path, root: str = "with") -> str:
 class OptionError(ValueError):
     """Raised from `Options.validate()` for checks across options."""
 
-    def __init__(self, key: str | Path, message: str) -> None:
+    def __init__(self, key: str | KeyPath, message: str) -> None:
         super().__init__(message)
-        self.path: Path = (key,) if isinstance(key, str) else tuple(key)
+        self.path: KeyPath = (key,) if isinstance(key, str) else tuple(key)
         self.message = message
 
 
@@ -204,10 +207,10 @@ class Options:
         return f"{type(self).__name__}({inner})"
 
 
-def unexpanded_paths(options_class: type) -> list[Path]:
+def unexpanded_paths(options_class: type) -> list[KeyPath]:
     """Where in `with:` the options declared `expand=False` are, nested option groups
     included; "*" stands for any list index or mapping key."""
-    paths: list[Path] = []
+    paths: list[KeyPath] = []
     for f in fields_of(options_class):
         if not f.metadata.get("expand", True):
             paths.append((f.key,))
@@ -217,7 +220,7 @@ def unexpanded_paths(options_class: type) -> list[Path]:
     return paths
 
 
-def _option_groups(tp: Any, prefix: Path = ()) -> list[tuple[type, Path]]:
+def _option_groups(tp: Any, prefix: KeyPath = ()) -> list[tuple[type, KeyPath]]:
     """The option classes inside a type (through unions, lists and mappings), with the path
     elements leading to them."""
     if _is_options(tp):
@@ -285,7 +288,7 @@ def convert(options_class: type, data: Any, *, load_time: bool) -> tuple[Any, li
     return (value if not problems else None), problems
 
 
-def _convert(tp: Any, value: Any, path: Path, load_time: bool, problems: list[OptionProblem],
+def _convert(tp: Any, value: Any, path: KeyPath, load_time: bool, problems: list[OptionProblem],
              metadata: typing.Mapping[str, Any] | None = None) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
@@ -328,7 +331,7 @@ def _convert(tp: Any, value: Any, path: Path, load_time: bool, problems: list[Op
     return _convert_scalar(tp, value, path, load_time, problems, metadata or {})
 
 
-def _convert_scalar(tp: Any, value: Any, path: Path, load_time: bool,
+def _convert_scalar(tp: Any, value: Any, path: KeyPath, load_time: bool,
                     problems: list[OptionProblem], metadata: typing.Mapping[str, Any]) -> Any:
     if isinstance(value, TemplateStr) and load_time and metadata.get("expand", True):
         return value  # checked at run time, once expanded
@@ -382,7 +385,7 @@ def _parse_expanded(tp: Any, value: str) -> Any:
     return {"true": True, "false": False}.get(text.lower()) if tp is bool else None
 
 
-def _convert_union(tp: Any, args: tuple, value: Any, path: Path, load_time: bool,
+def _convert_union(tp: Any, args: tuple[Any, ...], value: Any, path: KeyPath, load_time: bool,
                    problems: list[OptionProblem], metadata: typing.Mapping[str, Any] | None) -> Any:
     if value is None and type(None) in args:
         return None
@@ -406,7 +409,7 @@ def _convert_union(tp: Any, args: tuple, value: Any, path: Path, load_time: bool
     return None
 
 
-def _convert_options(cls: type, value: Any, path: Path, load_time: bool,
+def _convert_options(cls: type, value: Any, path: KeyPath, load_time: bool,
                        problems: list[OptionProblem]) -> Any:
     if not isinstance(value, dict):
         problems.append(OptionProblem(path, f"expected a mapping {describe_type(cls)}, got {_kind(value)}", kind="type"))

@@ -14,16 +14,17 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from automations import childprocess
 from automations.engine.config import Config, StepSpec, TaskSpec
-from automations.errors import Cancelled, StepFailed
 from automations.engine.report.base import DEBUG, Reporter, TaskLog
-from automations.retry import RetryPolicies, call_with_retry, retry_message
 from automations.engine.scope import build_step, task_env
 from automations.engine.step import RunServices, Step, StepContext, StepResult
+from automations.errors import Cancelled, StepFailed
+from automations.retry import RetryPolicies, call_with_retry, retry_message
 
 DEFAULT_JOBS = 4
 STEP_GRACE_SECONDS = 2.0       # after a step's timeout, before it is abandoned
@@ -210,14 +211,15 @@ class Runner:
         """`work()` in a daemon thread (the process may exit without it). Once `cancelled` is
         set it gets a grace to finish, then it is abandoned: Cancelled. A step that finished
         after its timeout fired timed out all the same: Cancelled."""
-        outcome: list[Any] = []
+        returned: list[StepResult] = []
+        raised: list[BaseException] = []
         finished = threading.Event()
 
         def target() -> None:
             try:
-                outcome.append(work())
+                returned.append(work())
             except BaseException as error:  # handed to the task's thread, which reports it
-                outcome.append(error)
+                raised.append(error)
             finally:
                 finished.set()
 
@@ -229,9 +231,9 @@ class Runner:
                 break
         if timed_out.is_set():
             raise Cancelled("timed out")
-        if isinstance(outcome[0], BaseException):
-            raise outcome[0]
-        return outcome[0]
+        if raised:
+            raise raised[0]
+        return returned[0]
 
     def _end_leftovers(self, *, interrupted: bool) -> None:
         """What `run` steps left running (`server &`) ends with the run."""

@@ -14,16 +14,20 @@ from __future__ import annotations
 
 import types
 import typing
-from typing import Any, Literal, Union
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 from automations.engine.keys import FileKeys, StepKeys, TaskKeys
 from automations.engine.options import _is_options, fields_of
+
+if TYPE_CHECKING:
+    from automations.engine.step import Step
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 TEMPLATE = {"type": "string", "pattern": r"\$\{"}
 
 
-def build_schema(step_types: dict[str, type]) -> dict[str, Any]:
+def build_schema(step_types: Mapping[str, type[Step[Any]]]) -> dict[str, Any]:
     """The whole file's schema; `step_types` maps `uses:` names to step classes."""
     names = sorted(step_types)
     options = {name: options_schema(step_types[name].Options, summary=getattr(step_types[name], "summary", ""))

@@ -11,7 +11,8 @@ copies had drifted, and `token --task` ignored the task's `env:`).
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from automations.engine.expand import expand
 from automations.engine.options import convert, unexpanded_paths

@@ -23,10 +23,11 @@ first use and shares (`ctx.shared(AwsSessions)`, wrapped as `automations.aws.cli
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Generic, Literal, Mapping, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
-from automations.errors import Cancelled, StepFailed, ThrottledError, TransientError
+from automations.errors import Cancelled, ThrottledError, TransientError
 from automations.redaction import REDACTOR
 from automations.retry import THROTTLED, TRANSIENT, RetryPolicies, RetryPolicy
 

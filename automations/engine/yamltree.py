@@ -6,11 +6,14 @@ position recorded here.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from automations.errors import Problem
+
+if TYPE_CHECKING:
+    from automations.engine.options import KeyPath
 
 
 class Location:
@@ -50,21 +53,21 @@ class YamlTree:
 
     def __init__(self, file: str) -> None:
         self.file = file
-        self.value_at: dict[tuple, Location] = {}
-        self.key_at: dict[tuple, Location] = {}
+        self.value_at: dict[KeyPath, Location] = {}
+        self.key_at: dict[KeyPath, Location] = {}
         self.problems: list[Problem] = []
         self._constructor = yaml.constructor.SafeConstructor()
         self._values = 0
         self._text = 0
         self._seen: set[int] = set()     # ids of the nodes built once: meeting one again is an alias
         self._open: set[int] = set()     # ids of the collections being built (a recursive alias)
-        self._alias_path: tuple | None = None  # where the outermost alias being expanded is used
+        self._alias_path: KeyPath | None = None  # where the outermost alias being expanded is used
         self._too_deep = False
 
     def loc(self, mark: Any) -> Location:
         return Location(self.file, mark.line + 1, mark.column + 1)
 
-    def build(self, node: yaml.Node, path: tuple) -> Any:
+    def build(self, node: yaml.Node, path: KeyPath) -> Any:
         if id(node) in self._open:
             self.problem(self._alias_location(path), "an alias refers to a value that contains it (a recursive alias)")
             return None
@@ -91,7 +94,7 @@ class YamlTree:
             if outermost_alias:
                 self._alias_path = None
 
-    def _count(self, node: yaml.Node, path: tuple) -> None:
+    def _count(self, node: yaml.Node, path: KeyPath) -> None:
         self._values += 1
         if isinstance(node, yaml.ScalarNode):
             self._text += len(node.value)
@@ -105,12 +108,12 @@ class YamlTree:
             message = f"excessive aliasing: with its aliases expanded the file holds {size}"
         raise TooLarge(Problem(location.file, location.line, location.column, message))
 
-    def _alias_location(self, path: tuple) -> Location:
+    def _alias_location(self, path: KeyPath) -> Location:
         """Where an alias is used: its key, else the collection holding it (PyYAML keeps no
         position for an alias, only for the anchored value it stands for)."""
         return self.key_at.get(path) or self.at(path[:-1])
 
-    def _build_collection(self, node: yaml.Node, path: tuple) -> Any:
+    def _build_collection(self, node: yaml.Node, path: KeyPath) -> Any:
         if isinstance(node, yaml.MappingNode):
             result: dict[Any, Any] = {}
             for key_node, value_node in node.value:
@@ -138,7 +141,7 @@ class YamlTree:
             self.problem(self.loc(node.start_mark), f"invalid value: {getattr(error, 'problem', error)}")
             return None
 
-    def at(self, path: tuple, key: bool = False) -> Location:
+    def at(self, path: KeyPath, key: bool = False) -> Location:
         if key and path in self.key_at:
             return self.key_at[path]
         while path not in self.value_at and path:

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import argparse
 
-from automations.engine.config import TRIGGERS
-from automations.errors import EXIT_OK, EXIT_USAGE
+from automations.engine.graph import TRIGGERS
 from automations.engine.report.base import Reporter
+from automations.errors import EXIT_OK, EXIT_USAGE
 
 # The shell functions `main._completes` names: "_automations_complete_<kind>", called with the
 # word being completed. shtab turns on bash's filename handling (a / after a directory, quoting)

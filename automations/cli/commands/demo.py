@@ -22,9 +22,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from automations.files.atomicfile import write_atomic
-from automations.errors import FatalError
 from automations.engine.report.base import Reporter
+from automations.errors import FatalError
+from automations.files.atomicfile import write_atomic
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "gitpod" / "automations.yaml"
 MARKER = ".automations-demo"

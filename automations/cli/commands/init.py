@@ -7,12 +7,12 @@ import argparse
 import json
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
-from automations.files.atomicfile import write_atomic
-from automations.errors import EXIT_OK, ConfigError, FatalError, StepFailed
 from automations.engine.report.base import Reporter
+from automations.errors import EXIT_OK, ConfigError, FatalError, StepFailed
+from automations.files.atomicfile import write_atomic
 
 ROLE_ARN = r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}"  # automations.aws.sts.ROLE_ARN_PATTERN
 REGION = r"[a-z]{2}(-[a-z]+)+-\d+"

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from automations.engine.config import find_config, load_config
-from automations.errors import EXIT_OK
 from automations.engine.report.base import Reporter
+from automations.errors import EXIT_OK
 
 if TYPE_CHECKING:
     from automations.engine.config import TaskSpec

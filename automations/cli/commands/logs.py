@@ -10,9 +10,9 @@ import argparse
 from typing import Any
 
 from automations.engine.config import find_config, load_config
-from automations.errors import EXIT_OK, FatalError
-from automations.engine.report.history import RunHistory, newest_run
 from automations.engine.report.base import Reporter
+from automations.engine.report.history import RunHistory, newest_run
+from automations.errors import EXIT_OK, FatalError
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:

@@ -3,8 +3,8 @@ from __future__ import annotations
 import argparse
 
 from automations.engine.config import Config, find_config, load_config, select_tasks
-from automations.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, FatalError
 from automations.engine.report.base import Reporter
+from automations.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, FatalError
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:

@@ -6,10 +6,14 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from automations.engine.config import config_if_any
-from automations.errors import EXIT_OK
 from automations.engine.report.base import Reporter
+from automations.errors import EXIT_OK
+
+if TYPE_CHECKING:
+    from automations.engine.step import Step
 from automations.engine.plugins import PluginError, StepRegistry
 
 
@@ -18,7 +22,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     config = config_if_any(args.config)
     if config is not None:
         _add_listed_plugins(registry, config, reporter)
-    step_types = {}
+    step_types: dict[str, type[Step[Any]]] = {}
     for name in registry.names():
         try:
             step_types[name] = registry.load(name)

@@ -7,13 +7,14 @@ from __future__ import annotations
 import argparse
 import os
 import re
+from collections.abc import Iterator
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import Any
 
 from automations.engine.config import find_config, load_config
-from automations.errors import EXIT_OK
-from automations.engine.report.history import RunHistory, parse_iso
 from automations.engine.report.base import Reporter
+from automations.engine.report.history import RunHistory, parse_iso
+from automations.errors import EXIT_OK
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
@@ -79,8 +80,8 @@ def _seconds(iso: str) -> str:
 def _read_back(credentials: dict[str, dict[str, Any]]) -> None:
     """The profile as it is now: a later run (or another tool) may have renewed it, and a
     `credential_process` profile renews itself whenever an SDK asks."""
-    from automations.files.credentials_file import EXPIRES, SharedAwsFiles
     from automations.errors import StepFailed
+    from automations.files.credentials_file import EXPIRES, SharedAwsFiles
 
     files = SharedAwsFiles(os.environ)
     for profile, entry in credentials.items():

@@ -4,13 +4,14 @@ import argparse
 import os
 import types
 import typing
-from typing import Any, Iterator, Literal, Union
+from collections.abc import Iterator
+from typing import Any, Literal, Union
 
 from automations.engine.config import config_if_any, load_config
-from automations.errors import EXIT_OK, FatalError
 from automations.engine.options import OptionField, describe_type, fields_of
-from automations.engine.report.base import Reporter
 from automations.engine.plugins import PluginError, StepRegistry
+from automations.engine.report.base import Reporter
+from automations.errors import EXIT_OK, FatalError
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:

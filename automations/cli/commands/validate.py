@@ -3,8 +3,8 @@ from __future__ import annotations
 import argparse
 
 from automations.engine.config import find_config, load_config
-from automations.errors import EXIT_OK
 from automations.engine.report.base import NORMAL, Reporter, plural
+from automations.errors import EXIT_OK
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 import argparse
-from typing import Iterator
+from collections.abc import Iterator
 
 from automations import __version__
-from automations.errors import EXIT_OK
-from automations.engine.report.base import Reporter
 from automations.engine.plugins import StepRegistry
+from automations.engine.report.base import Reporter
+from automations.errors import EXIT_OK
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:

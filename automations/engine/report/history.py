@@ -22,12 +22,13 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
-from automations.files.atomicfile import locked, read_text_if_exists, refuse_shared_dir, write_atomic
 from automations.engine.report.base import Reporter, after_attempts
+from automations.files.atomicfile import locked, read_text_if_exists, refuse_shared_dir, write_atomic
 from automations.redaction import REDACTOR
 
 MAX_HISTORY_BYTES = 64 * 1024   # per task: a few hundred runs

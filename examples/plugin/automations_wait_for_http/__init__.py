@@ -3,8 +3,17 @@ later step needs. A complete third-party step type: typed options checked when t
 loaded, a retry policy, errors classified as transient or not, a dry-run description."""
 from __future__ import annotations
 
-from automations.api import (OptionError, Options, RetryPolicy, Step, StepContext, StepFailed, StepResult,
-                             TransientError, option)
+from automations.api import (
+    OptionError,
+    Options,
+    RetryPolicy,
+    Step,
+    StepContext,
+    StepFailed,
+    StepResult,
+    TransientError,
+    option,
+)
 
 
 class WaitForHttpOptions(Options):

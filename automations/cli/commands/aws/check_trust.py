@@ -8,16 +8,17 @@ from __future__ import annotations
 import argparse
 import json
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from automations.errors import EXIT_FAILED, EXIT_OK, FatalError, StepFailed
 from automations.engine.report.base import Reporter
+from automations.errors import EXIT_FAILED, EXIT_OK, FatalError, StepFailed
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
-    from automations.cli.commands.token import decode, read_token
     from automations.aws.trust import PolicyError, evaluate, parse_policy
+    from automations.cli.commands.token import decode, read_token
 
     role = None
     if args.policy:
@@ -45,8 +46,8 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
 
 
 def _describe(decision: Any, problems: list[str], source: str, claims: dict[str, Any]) -> Iterator[str]:
-    from automations.cli.commands.token import expiry_line
     from automations.aws.trust import describe_claims
+    from automations.cli.commands.token import expiry_line
 
     yield f"token: {'; '.join(describe_claims(claims))}"
     yield f"policy: {source}"

@@ -23,12 +23,12 @@ import sys
 import time
 from pathlib import Path
 
-from automations.files.credentials_file import CredentialCache, cache_dir
-from automations.errors import EXIT_FAILED, EXIT_OK, FatalError, StepFailed
+from automations.aws.login import SnapshotError, WebIdentityLogin, cache_entry
 from automations.engine.report.base import Reporter
+from automations.errors import EXIT_FAILED, EXIT_OK, FatalError, StepFailed
+from automations.files.credentials_file import CredentialCache, cache_dir
 from automations.redaction import REDACTOR
 from automations.retry import retry_message
-from automations.aws.login import SnapshotError, WebIdentityLogin, cache_entry
 
 # Every AWS SDK call pays this command's start while the credentials last: the answer from
 # the cache imports no datetime, hashlib, botocore or token code (bench/credential_process.py).

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import itertools
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
-from automations.errors import EXIT_OK, FatalError
 from automations.engine.report.base import Reporter, plural
+from automations.errors import EXIT_OK, FatalError
 
 if TYPE_CHECKING:
     from automations.aws.iam_setup import Change
@@ -15,8 +16,8 @@ if TYPE_CHECKING:
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
     from automations.aws.clients import AwsSessions
-    from automations.cli.commands.aws.trust_policy import desired_trust_policy
     from automations.aws.iam_setup import IamSetup, SetupRequest, caller_account, check_request
+    from automations.cli.commands.aws.trust_policy import desired_trust_policy
 
     trust = desired_trust_policy(args)
     request = SetupRequest(account=trust.account, provider=trust.provider, audience=trust.audience,

@@ -7,8 +7,8 @@ import argparse
 from dataclasses import dataclass
 from typing import Any
 
-from automations.errors import EXIT_OK, FatalError
 from automations.engine.report.base import Reporter
+from automations.errors import EXIT_OK, FatalError
 
 DEFAULT_PROVIDER = "app.gitpod.io"
 
@@ -23,7 +23,11 @@ class TrustRequest:
 
 def desired_trust_policy(args: argparse.Namespace) -> TrustRequest:
     from automations.aws.trust import (
-        PolicyError, check_policy_for_iam, gitpod_sub_pattern, provider_host, trust_policy,
+        PolicyError,
+        check_policy_for_iam,
+        gitpod_sub_pattern,
+        provider_host,
+        trust_policy,
     )
 
     try:
@@ -47,8 +51,8 @@ def desired_trust_policy(args: argparse.Namespace) -> TrustRequest:
 
 
 def _from_token(args: argparse.Namespace, provider: str | None) -> tuple[str, list[str]]:
-    from automations.cli.commands.token import decode, read_token
     from automations.aws.trust import PolicyError, provider_host, sub_pattern_from_claims
+    from automations.cli.commands.token import decode, read_token
 
     _, claims = decode(read_token(args, args.audience))
     issuer = claims.get("iss")
