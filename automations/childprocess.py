@@ -23,12 +23,8 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
 
 from automations.errors import Cancelled
-
-if TYPE_CHECKING:
-    pass
 
 GRACE_SECONDS = 2.0   # between SIGTERM and SIGKILL
 DRAIN_SECONDS = 0.5   # output still read after the command exited

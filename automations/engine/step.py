@@ -27,7 +27,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
+# StepFailed: plugins written before automations.api import it from here.
 from automations.errors import Cancelled, ThrottledError, TransientError
+from automations.errors import StepFailed as StepFailed
 from automations.redaction import REDACTOR
 from automations.retry import THROTTLED, TRANSIENT, RetryPolicies, RetryPolicy
 
