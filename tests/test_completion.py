@@ -16,7 +16,7 @@ from typing import Callable
 
 import pytest
 
-from conftest import run_cli
+from support.cli import run_cli
 
 Complete = Callable[[str, Path, dict[str, str]], list[str]]
 

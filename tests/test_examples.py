@@ -21,8 +21,8 @@ import yaml
 
 from automations.engine.plugins import StepRegistry
 from automations.engine.schema import build_schema
-from conftest import run_cli
-from jwts import make_token
+from support.cli import run_cli
+from support.jwts import make_token
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

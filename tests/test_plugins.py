@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from support.cli import run_cli
 
 GREET_PLUGIN = '''
 from __future__ import annotations

@@ -10,7 +10,7 @@ import urllib.parse
 import pytest
 
 from automations.redaction import MASK, Redactor
-from conftest import run_cli
+from support.cli import run_cli
 
 SECRET = "s3cr3t-Value-9f8e7d"
 

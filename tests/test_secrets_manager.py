@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import run_cli
-from proxy import FaultProxy
+from support.cli import run_cli
+from support.proxy import FaultProxy
 from test_envfile import (VALUES, read_with_docker_rules, read_with_json, read_with_python_dotenv, read_with_shell,
                           subset)
 

@@ -16,7 +16,7 @@ from automations.errors import StepFailed, ThrottledError, TransientError
 from automations.aws.secrets import (BATCH_GET_SECRET_VALUE_MAX_IDS, SecretRef, SecretsManagerReader, run_concurrently,
                                 secret_parts)
 from automations.engine.step import StepContext
-from proxy import FaultProxy
+from support.proxy import FaultProxy
 from tasks.secrets_manager import SecretsManagerOptions, SecretsManagerStep, SecretEntry
 
 

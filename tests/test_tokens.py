@@ -18,7 +18,7 @@ from automations.oidc.sources import (MAX_TOKEN_BYTES, CommandTokenSource, Defau
                                 FileTokenSource, GitHubActionsTokenSource, InvalidToken, TokenNotReady, TokenSource,
                                 TokenUnavailable, WebIdentityTokenFileSource, check_token, decode_unverified,
                                 token_source_for_task)
-from jwts import AUDIENCE, make_token, raw_token
+from support.jwts import AUDIENCE, make_token, raw_token
 
 NOW = 1_800_000_000
 

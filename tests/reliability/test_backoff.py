@@ -23,10 +23,10 @@ import pytest
 from automations.aws.clients import AWS_RETRY
 from automations.engine.report.history import RunHistory
 from automations.retry import THROTTLED, TRANSIENT
-from conftest import run_cli
-from jwts import make_token
-from proxy import FaultProxy
-from reliability_support import ASSUME, ROLE
+from support.cli import run_cli
+from support.jwts import make_token
+from support.proxy import FaultProxy
+from support.reliability import ASSUME, ROLE
 
 RETRY_LINE = re.compile(r"attempt (\d+) of (\d+) failed: (.*); (throttled|transient); retrying in ([\d.]+)s")
 FIRST_TRANSIENT_WINDOW = AWS_RETRY[TRANSIENT].initial_delay  # 0.5 s: the first wait is uniform in [0, this]

@@ -24,10 +24,10 @@ from typing import Iterator
 
 import pytest
 
-from conftest import run_cli
-from jwts import make_token
-from proxy import FaultProxy
-from reliability_support import ASSUME, BATCH, FAST_RETRY, ROLE, decoded, printable_forms, seed_secrets, unique_prefix
+from support.cli import run_cli
+from support.jwts import make_token
+from support.proxy import FaultProxy
+from support.reliability import ASSUME, BATCH, FAST_RETRY, ROLE, decoded, printable_forms, seed_secrets, unique_prefix
 
 # The argv of the spy and of every process above it up to pytest (the shell, automations),
 # one per line: what `ps` shows anyone on the machine.

@@ -28,8 +28,8 @@ from automations.errors import StepFailed
 from automations.files.envfile import write_env_file
 from automations.cli.main import main
 from automations.oidc.sources import CommandTokenSource, TokenNotReady
-from conftest import AUTOMATIONS
-from reliability_support import seed_secrets, unique_prefix
+from support.cli import AUTOMATIONS
+from support.reliability import seed_secrets, unique_prefix
 
 BOUND = 15.0  # seconds: what "on time" may stretch to on a loaded machine
 
