@@ -22,7 +22,7 @@ from typing import Iterator
 
 BIN_DIR = Path(sys.executable).parent
 AUTOMATIONS = shutil.which("automations", path=str(BIN_DIR)) or shutil.which("automations")
-_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE)
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE, signal.SIGALRM)
 
 
 @dataclass
@@ -44,9 +44,16 @@ def run_process(*args: str, cwd: Path | str | None = None, env: dict[str, str] |
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
-def run_cli(*args: str, cwd: Path | str | None = None, env: dict[str, str] | None = None) -> Result:
+class CliTimedOut(BaseException):
+    """An in-process run went past its timeout (a BaseException: the CLI's last-resort
+    `except Exception` must not turn it into an exit code)."""
+
+
+def run_cli(*args: str, cwd: Path | str | None = None, env: dict[str, str] | None = None,
+            timeout: float = 120) -> Result:
     """`main(argv)` in this process, as `run_process` would run it: in `cwd`, with `env` as the
-    whole environment (None: this process's, as a child would inherit it)."""
+    whole environment (None: this process's, as a child would inherit it); past `timeout`
+    seconds the test fails (a hang must not stop the suite)."""
     from automations.cli.main import main
 
     out, err = _TextCapture(), _TextCapture()
@@ -56,12 +63,24 @@ def run_cli(*args: str, cwd: Path | str | None = None, env: dict[str, str] | Non
             os.environ.update(env)
         if cwd is not None:
             os.chdir(cwd)
-        with redirect_stdout(out), redirect_stderr(err):
-            try:
-                code = main(list(args))
-            except SystemExit as exit:  # argparse: usage errors and --help
-                code = _exit_code(exit)
+        signal.signal(signal.SIGALRM, _time_out)
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+        try:
+            with redirect_stdout(out), redirect_stderr(err):
+                try:
+                    code = main(list(args))
+                except SystemExit as exit:  # argparse: usage errors and --help
+                    code = _exit_code(exit)
+        except CliTimedOut:
+            raise AssertionError(f"automations {' '.join(args)} still running after {timeout} s;\n"
+                                 f"stdout: {out.text()}\nstderr: {err.text()}") from None
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
     return Result(code, out.text(), err.text())
+
+
+def _time_out(signum: int, frame: object) -> None:
+    raise CliTimedOut
 
 
 @contextmanager
