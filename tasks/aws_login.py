@@ -18,12 +18,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
 
-from automations.aws.clients import AWS_RETRY, AwsCredentials
+from automations.api import (TRANSIENT, OptionError, Options, RetryPolicy, Step, StepContext, StepFailed, StepResult,
+                             call_with_retry, option)
+from automations.aws.clients import AWS_RETRY, AwsCredentials, aws_sessions
 from automations.files.envfile import ReaderName, readers_option
-from automations.errors import StepFailed
-from automations.engine.options import OptionError, Options, option
-from automations.retry import TRANSIENT, RetryPolicy, call_with_retry
-from automations.engine.step import Step, StepContext, StepResult
 from automations.aws.sts import (ROLE_ARN_PATTERN, SESSION_NAME_PATTERN, AssumedRole, account_of, format_expiration,
                              parse_expiration)
 from automations.oidc.sources import DEFAULT_AUDIENCE, TokenOption, token_source, token_spec
@@ -265,7 +263,7 @@ class AwsLoginStep(Step[AwsLoginOptions]):
     def provide(self, login: Login, ctx: StepContext) -> None:
         """Make the credentials available to later steps: in memory, and in `envFile`."""
         region = self.region(ctx.env)
-        ctx.aws.remember(self.options.profile, login.credentials, region)
+        aws_sessions(ctx).remember(self.options.profile, login.credentials, region)
         env_file = self.env_file_path(ctx)
         if env_file is not None:
             from automations.files.envfile import write_env_file

@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 from typing import Callable, Literal
 
-from automations.errors import Cancelled, StepFailed, TransientError
-from automations.engine.options import Options, option
-from automations.engine.step import Step, StepContext, StepResult
+from automations.api import Cancelled, Options, Step, StepContext, StepFailed, StepResult, TransientError, option
 
 # bash exits at the first failing command, including inside a pipeline: what GitHub Actions
 # does for `shell: bash`, so a multi-line command cannot fail half-way and report success.

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
+from automations.api import OptionError, Options, Step, StepContext, StepFailed, StepResult, option
 from automations.aws.clients import AWS_RETRY
 from automations.files.envfile import KEY_PATTERN, EnvFileOptions
-from automations.errors import StepFailed
-from automations.engine.options import OptionError, Options, option
-from automations.engine.report.output import plural
-from automations.engine.step import Step, StepContext, StepResult
+from automations.engine.report.base import plural
 
 if TYPE_CHECKING:
     from automations.aws.secrets import SecretRef, SecretsManagerReader, SecretValue, Variable

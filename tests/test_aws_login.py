@@ -30,7 +30,8 @@ FAST_RETRY = "{attempts: 6, initialDelay: 0.01, maxDelay: 0.05}"
 PROBE_STEP = '''
 from dataclasses import dataclass
 import json
-from automations.engine.step import Step, StepResult
+from automations.api import Step, StepResult
+from automations.aws.clients import aws_sessions
 
 @dataclass
 class ProbeOptions:
@@ -42,7 +43,7 @@ class ProbeStep(Step[ProbeOptions]):
     Options = ProbeOptions
 
     def run(self, ctx):
-        identity = ctx.aws.client("sts").get_caller_identity()
+        identity = aws_sessions(ctx).client("sts").get_caller_identity()
         ctx.log.output("PROBE " + json.dumps({"outputs": dict(ctx.outputs["aws"]), "arn": identity["Arn"]}))
         return StepResult.ok()
 '''

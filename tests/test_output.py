@@ -63,26 +63,27 @@ def test_the_repositorys_own_automations_yaml_validates(base_env):
 
 
 def test_counts_are_pluralised_by_their_number() -> None:
-    from automations.engine.report.output import plural
+    from automations.engine.report.base import plural
 
     assert [plural(n, "task") for n in (0, 1, 2)] == ["0 tasks", "1 task", "2 tasks"]
 
 
 def test_a_run_of_one_task_says_1_task(capsys: pytest.CaptureFixture[str]) -> None:
-    from automations.engine.report.output import Reporter
+    from automations.engine.report.text import TextReporter
 
-    Reporter().summary({"hello": "ok"}, 0.1)
+    TextReporter().summary({"hello": "ok"}, 0.1)
 
     assert capsys.readouterr().out.startswith("1 task: 1 ok")
 
 
 def test_a_steps_info_is_shown_only_from_v_and_its_debug_only_from_vv(capsys: pytest.CaptureFixture[str]) -> None:
     # What the README promises plugin authors about ctx.log.
-    from automations.engine.report.output import DEBUG, NORMAL, QUIET, VERBOSE, Reporter, TaskLog
+    from automations.engine.report.base import DEBUG, NORMAL, QUIET, VERBOSE, TaskLog
+    from automations.engine.report.text import TextReporter
 
     shown = {}
     for name, verbosity in (("-q", QUIET), ("default", NORMAL), ("-v", VERBOSE), ("-vv", DEBUG)):
-        log = TaskLog(Reporter(verbosity=verbosity), "t")
+        log = TaskLog(TextReporter(verbosity=verbosity), "t")
         log.info("an info")
         log.debug("a debug")
         log.warning("a warning")

@@ -186,8 +186,7 @@ def test_version_json_lists_the_claims_of_a_contested_step_name(base_env, plugin
 
 
 LISTED_PLUGIN = '''
-from automations.engine.options import Options
-from automations.engine.step import Step, StepResult
+from automations.api import Options, Step, StepResult
 
 class NoOptions(Options):
     pass
@@ -296,7 +295,7 @@ def test_the_quick_commands_import_neither_boto3_nor_pyjwt(write_config, base_en
 
 EVIL_STEP = '''
 open(__file__ + ".imported", "w").write("imported")
-from automations.engine.step import Step
+from automations.api import Step
 class EvilStep(Step):
     name = "run"
 '''

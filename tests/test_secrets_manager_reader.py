@@ -15,7 +15,8 @@ from automations.aws.clients import AwsCredentials, AwsSessions
 from automations.errors import StepFailed, ThrottledError, TransientError
 from automations.aws.secrets import (BATCH_GET_SECRET_VALUE_MAX_IDS, SecretRef, SecretsManagerReader, run_concurrently,
                                 secret_parts)
-from automations.engine.step import StepContext
+from automations.api import StepContext
+from automations.engine.step import RunServices
 from support.proxy import FaultProxy
 from tasks.secrets_manager import SecretsManagerOptions, SecretsManagerStep, SecretEntry
 
@@ -171,13 +172,13 @@ def test_the_step_uses_the_credentials_an_earlier_aws_login_remembered(moto_endp
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    sessions = AwsSessions()
-    sessions.remember("default", AwsCredentials("ASIAREMEMBERED", "secret", "token"), "eu-west-1")
+    services = RunServices()
+    services.get(AwsSessions).remember("default", AwsCredentials("ASIAREMEMBERED", "secret", "token"), "eu-west-1")
     options = SecretsManagerOptions(file=str(tmp_path / ".env"),
                                     secrets=[SecretEntry(id="remembered-creds-secret", env="V")])
     with FaultProxy(moto_endpoint) as proxy:
         monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
-        ctx = StepContext(task="t", step_id=None, log=_Log(), env={}, outputs={}, aws=sessions,
+        ctx = StepContext(task="t", step_id=None, log=_Log(), env={}, outputs={}, services=services,
                           config_path=tmp_path / "automations.yaml")
         result = SecretsManagerStep(options).run(ctx)
     assert result.status == "changed"

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from automations.cli.commands.token import task_login
 from automations.engine.config import load_config
 from automations.errors import Cancelled, FatalError, StepFailed
 from automations.oidc.sources import (MAX_TOKEN_BYTES, CommandTokenSource, DefaultTokenChain, EnvTokenSource,
                                 FileTokenSource, GitHubActionsTokenSource, InvalidToken, TokenNotReady, TokenSource,
-                                TokenUnavailable, WebIdentityTokenFileSource, check_token, decode_unverified,
-                                token_source_for_task)
+                                TokenUnavailable, WebIdentityTokenFileSource, check_token, decode_unverified)
 from support.jwts import AUDIENCE, make_token, raw_token
 
 NOW = 1_800_000_000
@@ -394,7 +394,7 @@ def test_the_token_source_of_the_only_task_with_aws_login(write_config, tmp_path
                 with: {roleArn: "${AWS_ROLE_ARN}", token: {file: token}}
     """))
 
-    source = token_source_for_task(config, env={})
+    source = task_login(config, environ={}).source
 
     assert source.fetch({}) == "from.the.file"
 
@@ -409,8 +409,8 @@ def test_the_audience_given_reaches_the_default_chain(write_config, tmp_path):
                 with: {audience: step-aud}
     """))
 
-    assert token_source_for_task(config).fetch({"PATH": str(tmp_path)}) == "idp token --audience step-aud"
-    assert token_source_for_task(config, audience="cli-aud").fetch({"PATH": str(tmp_path)}) == \
+    assert task_login(config).source.fetch({"PATH": str(tmp_path)}) == "idp token --audience step-aud"
+    assert task_login(config, audience="cli-aud").source.fetch({"PATH": str(tmp_path)}) == \
         "idp token --audience cli-aud"
 
 
@@ -422,8 +422,8 @@ def test_several_tasks_with_aws_login_ask_for_task(write_config):
     """))
 
     with pytest.raises(FatalError, match="choose one with --task"):
-        token_source_for_task(config)
-    assert token_source_for_task(config, "two")
+        task_login(config)
+    assert task_login(config, "two")
 
 
 def test_a_task_without_aws_login_is_a_clear_error(write_config):
@@ -433,9 +433,9 @@ def test_a_task_without_aws_login_is_a_clear_error(write_config):
     """))
 
     with pytest.raises(FatalError, match="no task .* has an aws-login step"):
-        token_source_for_task(config)
+        task_login(config)
     with pytest.raises(FatalError, match="task 'build' has no aws-login step"):
-        token_source_for_task(config, "build")
+        task_login(config, "build")
 
 
 def test_a_token_option_naming_an_unset_variable_is_a_clear_error(write_config):
@@ -448,4 +448,23 @@ def test_a_token_option_naming_an_unset_variable_is_a_clear_error(write_config):
     """))
 
     with pytest.raises(FatalError, match=r"\$\{WHICH_VAR\} is not set"):
-        token_source_for_task(config, env={})
+        task_login(config, environ={})
+
+
+def test_a_fifo_at_the_token_file_path_is_refused_at_once(tmp_path):
+    fifo = tmp_path / "token"
+    os.mkfifo(fifo)
+    outcome: list[BaseException] = []
+
+    def fetch() -> None:
+        try:
+            FileTokenSource(fifo).fetch({})
+        except BaseException as error:  # noqa: BLE001 - the test inspects what was raised
+            outcome.append(error)
+
+    reader = threading.Thread(target=fetch, daemon=True)
+    reader.start()
+    reader.join(10)  # generous: refusing takes microseconds; before, the open blocked forever
+    assert not reader.is_alive(), "reading a FIFO token file blocked"
+    [error] = outcome
+    assert isinstance(error, StepFailed) and "FIFO" in str(error) and "not a regular file" in str(error)

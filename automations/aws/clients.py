@@ -27,6 +27,8 @@ from automations.retry import THROTTLED, TRANSIENT, RetryPolicies, RetryPolicy
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from automations.api import StepContext
+
 T = TypeVar("T")
 
 CONNECT_TIMEOUT = 5.0
@@ -409,6 +411,11 @@ def create_client(service: str, env: Mapping[str, str] | None = None, *, cancell
     session = plain_botocore_session(env)
     with _CLIENT_LOCK:
         return BoundedClient(session.create_client(service, **kwargs), cancelled)
+
+
+def aws_sessions(ctx: StepContext) -> AwsSessions:
+    """The AWS sessions of the step's run: what its aws-login steps obtained, in memory."""
+    return ctx.shared(AwsSessions)
 
 
 class AwsSessions:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from automations.errors import EXIT_FAILED, FatalError
-from automations.engine.report.output import plural
+from automations.engine.report.base import plural
 from automations.aws.trust import POLICY_VERSION, PolicyError, check_policy_for_iam, provider_arn
 
 SECRETS_POLICY_NAME = "automations-secrets"

@@ -21,10 +21,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence, TypeVar
 
-from automations.aws.clients import AwsAnswerError, aws_error_class, code_class, error_code
+from automations.aws.clients import AwsAnswerError, aws_error_class, aws_sessions, code_class, error_code
 from automations.files.envfile import EnvFileOptions, EnvFileWriter
 from automations.errors import Cancelled, StepFailed, ThrottledError, TransientError, retryable
-from automations.engine.report.output import plural
+from automations.engine.report.base import plural
 from automations.retry import THROTTLED, TRANSIENT
 from automations.engine.step import StepContext, StepResult
 
@@ -548,5 +548,5 @@ def warn_about_short_values(ctx: StepContext, variables: list[Variable]) -> None
 
 def aws_client(ctx: StepContext, service: str, options: EnvFileOptions) -> Any:
     with aws_errors(service, "client"):
-        return ctx.aws.client(service, options.profile, options.region, env=ctx.env, cancelled=ctx.cancelled,
-                              max_pool_connections=MAX_CONCURRENT_CALLS)
+        return aws_sessions(ctx).client(service, options.profile, options.region, env=ctx.env,
+                                        cancelled=ctx.cancelled, max_pool_connections=MAX_CONCURRENT_CALLS)

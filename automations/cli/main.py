@@ -11,7 +11,7 @@ import sys
 from typing import Callable, Sequence
 
 from automations.errors import EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, ConfigError, FatalError
-from automations.engine.report.output import DEBUG, NORMAL, QUIET, VERBOSE, Reporter, use_color
+from automations.engine.report.base import DEBUG, NORMAL, QUIET, VERBOSE, Reporter
 
 
 class _Formatter(argparse.HelpFormatter):
@@ -257,8 +257,7 @@ def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser(only=_command_in(argv))
     args = parser.parse_args(argv)
     verbosity = QUIET if args.quiet else {0: NORMAL, 1: VERBOSE}.get(args.verbose, DEBUG)
-    reporter = Reporter(json_output=args.output == "json", verbosity=verbosity,
-                        color=use_color(sys.stdout, args.no_color))
+    reporter = _reporter(args.output, verbosity, no_color=args.no_color)
     if args.version:
         from automations.cli.commands import version
         return version.run(args, reporter)
@@ -289,6 +288,18 @@ def _main(argv: Sequence[str] | None) -> int:
         reporter.traceback(error)
         reporter.error(f"internal error: {type(error).__name__}: {error} (run with -vv for the traceback)")
         return EXIT_FAILED
+
+
+def _reporter(output: str, verbosity: int, *, no_color: bool) -> Reporter:
+    """The one place the output format is chosen; the JSON reporter (and the json module) is
+    imported only when asked for."""
+    if output == "json":
+        from automations.engine.report.json import JsonReporter
+
+        return JsonReporter(verbosity=verbosity)
+    from automations.engine.report.text import TextReporter, use_color
+
+    return TextReporter(verbosity=verbosity, color=use_color(sys.stdout, no_color))
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:

@@ -18,14 +18,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Callable, Iterator
 
 from automations import childprocess
-from automations.aws.clients import AwsSessions
 from automations.engine.config import Config, StepSpec, TaskSpec
 from automations.errors import Cancelled, StepFailed
-from automations.engine.expand import UnsetVariable, expand
-from automations.engine.options import convert, unexpanded_paths
-from automations.engine.report.output import DEBUG, Reporter, TaskLog
+from automations.engine.report.base import DEBUG, Reporter, TaskLog
 from automations.retry import RetryPolicies, call_with_retry, retry_message
-from automations.engine.step import Step, StepContext, StepResult
+from automations.engine.scope import build_step, task_env
+from automations.engine.step import RunServices, Step, StepContext, StepResult
 
 DEFAULT_JOBS = 4
 STEP_GRACE_SECONDS = 2.0       # after a step's timeout, before it is abandoned
@@ -51,7 +49,7 @@ class Runner:
         self.force = force
         self.jobs = max(1, jobs)
         self.cancelled = threading.Event()
-        self.aws = AwsSessions()
+        self.services = RunServices()  # what steps share across the run (`ctx.shared`)
         self._outputs: dict[str, dict[str, Any]] = {}
         self._outputs_lock = threading.Lock()
         self._live_steps: set[threading.Event] = set()
@@ -117,11 +115,10 @@ class Runner:
 
     def _run_task(self, task: TaskSpec) -> str:
         started = time.monotonic()
-        env = dict(os.environ)
         try:
-            env.update({k: expand(v, env) for k, v in task.env.items()})
+            env = task_env(task)
         except StepFailed as error:
-            self.reporter.task_finished(task.id, "failed", 0.0, f"{task.location}: env: {error}")
+            self.reporter.task_finished(task.id, "failed", 0.0, str(error))
             return "failed"
         status = "ok"
         for step in task.steps:
@@ -146,11 +143,11 @@ class Runner:
         if self.cancelled.is_set():
             step_cancelled.set()
         try:
-            step = self._instantiate(spec, env)
+            step = build_step(self.config, spec, env)
             policies = RetryPolicies.of(type(step).retry_policy).override(spec.retry)
             log = _LogUntilReported(TaskLog(self.reporter, task.id))
             ctx = StepContext(task=task.id, step_id=spec.id, log=log, env=env,
-                              outputs=self._outputs_for(task), aws=self.aws, config_path=self.config.path,
+                              outputs=self._outputs_for(task), services=self.services, config_path=self.config.path,
                               dry_run=False, force=self.force, cancelled=step_cancelled, timeout=spec.timeout,
                               retry_policy=policies)
             if spec.timeout:
@@ -250,26 +247,19 @@ class Runner:
             raise StepFailed(f"step {type(step).__name__}.run() returned {type(result).__name__}, not a StepResult")
         return result
 
-    def _instantiate(self, spec: StepSpec, env: dict[str, str]) -> Step[Any]:
-        step_class = self.config.step_class(spec)
-        try:
-            expanded = expand(spec.options, env, unexpanded=unexpanded_paths(step_class.Options))
-        except UnsetVariable as error:
-            raise StepFailed(f"{spec.locate(error.path)}: {error}") from None
-        options, problems = convert(step_class.Options, expanded, load_time=False)
-        if problems:
-            raise StepFailed(spec.describe_problem(problems[0]))
-        return step_class(options)
-
     def _plan(self, task: TaskSpec) -> bool:
         """Print what the task's steps would do; False when one of them cannot be planned."""
-        env = dict(os.environ)
         lines = []
         planned = True
+        try:
+            env: dict[str, str] | StepFailed = task_env(task)
+        except StepFailed as error:
+            env = error  # every step is unplannable, for the same reason
         for spec in task.steps:
             try:
-                env.update({k: expand(v, env) for k, v in task.env.items()})
-                described = self._instantiate(spec, env).describe()
+                if isinstance(env, StepFailed):
+                    raise env
+                described = build_step(self.config, spec, env).describe()
             except StepFailed as error:
                 described = [f"(cannot plan: {error})"]
                 planned = False

@@ -2,7 +2,7 @@
 
 A step type is a subclass of `Step` with:
 - `name`: its `uses:` value;
-- `Options`: a subclass of `automations.engine.options.Options` declaring its options with
+- `Options`: a subclass of `Options` (automations.engine.options) declaring its options with
   `option()`, validated when the configuration is loaded;
 - `retry_policy`: its default retries (one attempt unless it says otherwise): a `RetryPolicy`
   for every error class, or `RetryPolicies(transient=..., throttled=...)`, one per class;
@@ -14,24 +14,24 @@ A step type is a subclass of `Step` with:
 
 It is registered under the entry-point group `automations.steps` (or listed in the config's
 `plugins:`). Everything a step needs from the engine comes through the `StepContext`.
+Plugins import all this from `automations.api`.
+
+The engine knows no cloud: what steps of one run hand on to each other (the AWS sessions the
+aws-login step obtained, say) is a service of the domain's own type, which the run makes on
+first use and shares (`ctx.shared(AwsSessions)`, wrapped as `automations.aws.clients.aws_sessions(ctx)`).
 """
 from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Mapping, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Mapping, Protocol, TypeVar
 
 from automations.errors import Cancelled, StepFailed, ThrottledError, TransientError
 from automations.redaction import REDACTOR
 from automations.retry import THROTTLED, TRANSIENT, RetryPolicies, RetryPolicy
 
-if TYPE_CHECKING:
-    from automations.aws.clients import AwsSessions
-
-__all__ = ["Step", "StepContext", "StepResult", "StepLog", "RetryPolicy", "RetryPolicies", "StepFailed",
-           "TransientError", "ThrottledError", "Cancelled", "THROTTLED", "TRANSIENT"]
-
 OptionsT = TypeVar("OptionsT")
+ServiceT = TypeVar("ServiceT")
 
 
 class StepLog(Protocol):
@@ -41,6 +41,23 @@ class StepLog(Protocol):
     def warning(self, message: str) -> None: ...
     def debug(self, message: str) -> None: ...
     def output(self, line: str) -> None: ...  # a line of a child process's output
+
+
+class RunServices:
+    """Services shared by every step of one run, one per type: made on first use by calling
+    the type with no arguments, then the same object for every step that asks. A service is
+    used from several tasks' threads at once: it guards its own state."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._services: dict[type, Any] = {}
+
+    def get(self, kind: type[ServiceT]) -> ServiceT:
+        with self._lock:
+            if kind not in self._services:
+                self._services[kind] = kind()
+            service: ServiceT = self._services[kind]
+            return service
 
 
 class StepContext:
@@ -54,8 +71,8 @@ class StepContext:
         log: StepLog,
         env: Mapping[str, str],
         outputs: Mapping[str, Mapping[str, Any]],
-        aws: AwsSessions,
         config_path: Path,
+        services: RunServices | None = None,
         dry_run: bool = False,
         force: bool = False,
         cancelled: threading.Event | None = None,
@@ -67,13 +84,18 @@ class StepContext:
         self.log = log
         self.env = env                      # the process environment plus the task's `env:`
         self.outputs = outputs              # "<step id>" (this task) and "<task>.<step id>" (any task)
-        self.aws = aws                      # credentials earlier steps of this run obtained
+        self.services = services or RunServices()  # shared by the steps of this run (`shared()`)
         self.config_path = config_path      # absolute path of the automations.yaml in use
         self.dry_run = dry_run
         self.force = force                  # `run --force`: redo work a step would skip as still valid
         self.cancelled = cancelled or threading.Event()
         self.timeout = timeout              # the step's `timeout:` in seconds, if any
         self.retry_policy = retry_policy    # the step's retries per error class (its class's, `retry:` over them)
+
+    def shared(self, kind: type[ServiceT]) -> ServiceT:
+        """The run's one instance of `kind` (made with `kind()` on first use), shared by every
+        step of the run: how steps hand on what is no output (e.g. AWS sessions, in memory)."""
+        return self.services.get(kind)
 
     def secret(self, value: str | bytes | None) -> None:
         """Register a value that must never be printed. Call it before anything could, and

@@ -23,13 +23,10 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
-from automations.errors import FatalError, StepFailed, TransientError
+from automations.errors import StepFailed, TransientError
 from automations.engine.options import OptionError, Options, option
-
-if TYPE_CHECKING:
-    from automations.engine.config import Config, StepSpec
 
 DEFAULT_AUDIENCE = "sts.amazonaws.com"
 DEFAULT_COMMAND_TIMEOUT = 20.0
@@ -38,7 +35,6 @@ CLOCK_SKEW_SECONDS = 60
 # Gitpod's and GitHub's tokens are about 1 KiB; STS accepts up to 20,000 characters.
 MAX_TOKEN_BYTES = 64 * 1024
 TOO_LARGE = "more than 64 KiB, which is no token"
-STEP_TYPE = "aws-login"
 
 
 class TokenNotReady(TransientError):
@@ -170,8 +166,15 @@ class FileTokenSource(TokenSource):
         return True
 
     def fetch(self, env: Mapping[str, str], cancelled: threading.Event | None = None) -> str:
+        from automations.files.atomicfile import refuse_special
+
         try:
-            with open(self.path, "rb") as file:
+            # O_NONBLOCK and a check of what was opened: a FIFO at the path (a hostile or broken
+            # set-up) is refused at once instead of blocking the login until its timeout. Links
+            # are followed: Kubernetes' projected token files are symlinks.
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+            with os.fdopen(fd, "rb") as file:
+                refuse_special(self.path, os.fstat(file.fileno()))
                 data = file.read(MAX_TOKEN_BYTES + 1)
             if len(data) > MAX_TOKEN_BYTES:
                 raise InvalidToken(f"{self.describe} holds {TOO_LARGE}")
@@ -316,57 +319,6 @@ def token_source_from_spec(spec: Mapping[str, Any] | None, audience: str) -> Tok
     if "file" in spec:
         return FileTokenSource(Path(spec["file"]))
     return EnvTokenSource(spec["env"])
-
-
-# -- looking a task's token source up (for `automations token`, `aws check-trust`) --------
-
-class _TokenSettings(Options):
-    token: TokenOption | None = option(None)
-    audience: str = option(DEFAULT_AUDIENCE)
-
-
-def find_login_step(config: Config, task_id: str | None = None, step_id: str | None = None) -> tuple[str, StepSpec]:
-    """The aws-login step of `task_id` (of the only task having one, when None)."""
-    if task_id is None:
-        candidates = [t.id for t in config.tasks.values() if any(s.uses == STEP_TYPE for s in t.steps)]
-        if not candidates:
-            raise FatalError(f"no task in {config.path} has an {STEP_TYPE} step")
-        if len(candidates) > 1:
-            raise FatalError(f"several tasks have an {STEP_TYPE} step ({', '.join(candidates)}); choose one with --task")
-        task_id = candidates[0]
-    task = config.tasks.get(task_id)
-    if task is None:
-        raise FatalError(f"unknown task {task_id!r} (tasks: {', '.join(config.tasks) or 'none'})")
-    steps = [s for s in task.steps if s.uses == STEP_TYPE and (step_id is None or s.id == step_id)]
-    if not steps:
-        which = f" with id {step_id!r}" if step_id else ""
-        raise FatalError(f"task {task_id!r} has no {STEP_TYPE} step{which}")
-    if len(steps) > 1:
-        ids = ", ".join(repr(s.id) for s in steps if s.id)
-        raise FatalError(f"task {task_id!r} has several {STEP_TYPE} steps; choose one with --step"
-                         + (f" ({ids})" if ids else " (give them `id:`s)"))
-    return task_id, steps[0]
-
-
-def token_source_for_task(config: Config, task_id: str | None = None, step_id: str | None = None,
-                          audience: str | None = None, env: Mapping[str, str] | None = None) -> TokenSource:
-    """The token source an aws-login step is configured with, its `${...}` expanded from
-    `env` (default: this process's environment). `audience` overrides the step's."""
-    from automations.engine.expand import expand
-    from automations.engine.options import convert
-
-    env = os.environ if env is None else env
-    task_id, spec = find_login_step(config, task_id, step_id)
-    raw = spec.options if isinstance(spec.options, dict) else {}
-    wanted = {k: raw[k] for k in ("token", "audience") if k in raw}
-    try:
-        expanded = expand(wanted, env)
-    except StepFailed as error:
-        raise FatalError(f"{spec.location}: {error}") from None
-    settings, problems = convert(_TokenSettings, expanded, load_time=False)
-    if problems:
-        raise FatalError(spec.describe_problem(problems[0]))
-    return token_source(settings.token, audience or settings.audience, config.path.parent)
 
 
 # -- decoding and pre-flight checks ---------------------------------------------------------

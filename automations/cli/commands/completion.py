@@ -21,7 +21,7 @@ import argparse
 
 from automations.engine.config import TRIGGERS
 from automations.errors import EXIT_OK, EXIT_USAGE
-from automations.engine.report.output import Reporter
+from automations.engine.report.base import Reporter
 
 # The shell functions `main._completes` names: "_automations_complete_<kind>", called with the
 # word being completed. shtab turns on bash's filename handling (a / after a directory, quoting)

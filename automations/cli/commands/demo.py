@@ -24,7 +24,7 @@ from typing import Any
 
 from automations.files.atomicfile import write_atomic
 from automations.errors import FatalError
-from automations.engine.report.output import Reporter
+from automations.engine.report.base import Reporter
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "gitpod" / "automations.yaml"
 MARKER = ".automations-demo"

@@ -8,10 +8,11 @@ import json
 import re
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 from automations.files.atomicfile import write_atomic
 from automations.errors import EXIT_OK, ConfigError, FatalError, StepFailed
-from automations.engine.report.output import Reporter
+from automations.engine.report.base import Reporter
 
 ROLE_ARN = r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}"  # automations.aws.sts.ROLE_ARN_PATTERN
 REGION = r"[a-z]{2}(-[a-z]+)+-\d+"
@@ -98,18 +99,20 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     except StepFailed as error:
         raise FatalError(str(error)) from None
     tasks = re.findall(r"^  ([A-Za-z0-9_-]+):$", text, re.M)
-    if reporter.json_output:
-        reporter.event("init", file=str(path), tasks=tasks, gitpod=gitpod_snippet(), devcontainer=devcontainer_snippet())
-        return EXIT_OK
-    reporter.print(f"wrote {path} (tasks: {', '.join(tasks)}); check it with `automations validate`")
-    reporter.print("")
-    reporter.print("Run it at every start of the environment:")
-    reporter.print("  Gitpod: add this task to .gitpod/automations.yaml")
-    for line in gitpod_snippet().splitlines():
-        reporter.print(f"    {line}")
-    reporter.print("  devcontainer: in .devcontainer/devcontainer.json")
-    reporter.print(f"    {devcontainer_snippet()}")
+    reporter.result("init", _describe(path, tasks), file=str(path), tasks=tasks, gitpod=gitpod_snippet(),
+                    devcontainer=devcontainer_snippet())
     return EXIT_OK
+
+
+def _describe(path: Path, tasks: list[str]) -> Iterator[str]:
+    yield f"wrote {path} (tasks: {', '.join(tasks)}); check it with `automations validate`"
+    yield ""
+    yield "Run it at every start of the environment:"
+    yield "  Gitpod: add this task to .gitpod/automations.yaml"
+    for line in gitpod_snippet().splitlines():
+        yield f"    {line}"
+    yield "  devcontainer: in .devcontainer/devcontainer.json"
+    yield f"    {devcontainer_snippet()}"
 
 
 def render(args: argparse.Namespace) -> str:

@@ -11,7 +11,7 @@ import argparse
 from automations.engine.config import find_config, load_config
 from automations.errors import EXIT_OK, FatalError
 from automations.engine.report.history import RunHistory, newest_run
-from automations.engine.report.output import Reporter
+from automations.engine.report.base import Reporter
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
@@ -38,11 +38,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
 
 
 def _print(reporter: Reporter, task: str, record: dict, text: str, header: bool) -> None:
-    if reporter.json_output:
-        reporter.event("task_log", task=task, run=record.get("run"), start=record.get("start"),
-                       status=record.get("status"), lines=text.splitlines())
-        return
-    if header:
-        reporter.print(f"== {task}: {record.get('status')} at {record.get('start')} ==")
-    for line in text.splitlines():
-        reporter.print(line)
+    lines = text.splitlines()
+    heading = [f"== {task}: {record.get('status')} at {record.get('start')} =="] if header else []
+    reporter.result("task_log", heading + lines, task=task, run=record.get("run"), start=record.get("start"),
+                    status=record.get("status"), lines=lines)

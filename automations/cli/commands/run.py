@@ -4,7 +4,7 @@ import argparse
 
 from automations.engine.config import Config, find_config, load_config, select_tasks
 from automations.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, FatalError
-from automations.engine.report.output import Reporter
+from automations.engine.report.base import Reporter
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
@@ -18,9 +18,9 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     from automations.engine.runner import Runner
 
     if not args.dry_run:
-        from automations.engine.report.history import recording
+        from automations.engine.report.history import record_runs
 
-        reporter = recording(reporter, config.path, trigger=args.trigger)
+        record_runs(reporter, config.path, trigger=args.trigger)
     outcome = Runner(config, reporter, dry_run=args.dry_run, force=args.force, jobs=args.jobs).run(order)
     if outcome.interrupted:
         return EXIT_INTERRUPTED

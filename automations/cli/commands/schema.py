@@ -9,7 +9,7 @@ from pathlib import Path
 
 from automations.engine.config import config_if_any
 from automations.errors import EXIT_OK
-from automations.engine.report.output import Reporter
+from automations.engine.report.base import Reporter
 from automations.engine.plugins import PluginError, StepRegistry
 
 

@@ -8,12 +8,12 @@ import argparse
 import os
 import re
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Iterator
 
 from automations.engine.config import find_config, load_config
 from automations.errors import EXIT_OK
 from automations.engine.report.history import RunHistory, parse_iso
-from automations.engine.report.output import Reporter
+from automations.engine.report.base import Reporter
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
@@ -23,29 +23,30 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     last_runs = {task: history.last(task) for task in config.tasks}
     credentials = _credentials(last_runs.values())
     _read_back(credentials)
-    if reporter.json_output:
-        for task, record in last_runs.items():
-            reporter.event("task_status", task=task, last_run=record)
-        for profile, entry in credentials.items():
-            reporter.event("credentials", profile=profile, expiration=entry["expiration"], task=entry["task"],
-                           expired=_remaining(entry["expiration"], now) <= 0 and not entry.get("refreshed"),
-                           credential_process=bool(entry.get("refreshed")))
-        return EXIT_OK
     width = max(len(t) for t in last_runs) if last_runs else 0
     for task, record in last_runs.items():
-        reporter.print(f"{task.ljust(width)}  {_describe_run(record, now)}")
-        if record and record.get("error"):
-            for line in str(record["error"]).splitlines():
-                reporter.print(f"{' ' * width}    {line}")
-    if credentials:
-        reporter.print("")
-        reporter.print("AWS credentials written by aws-login:")
-        for profile, entry in credentials.items():
-            how = _describe_expiry(entry["expiration"], now)
-            if entry.get("refreshed"):  # an expired last issue is no problem: the next SDK call renews it
-                how = f"refreshed on demand by credential_process (last issued until {entry['expiration']})"
-            reporter.print(f"  profile {profile}: {how} (task {entry['task']})")
+        reporter.result("task_status", _describe_task(task, record, width, now), task=task, last_run=record)
+    for number, (profile, entry) in enumerate(credentials.items()):
+        heading = ["", "AWS credentials written by aws-login:"] if number == 0 else []
+        reporter.result("credentials", heading + [_describe_credentials(profile, entry, now)], profile=profile,
+                        expiration=entry["expiration"], task=entry["task"],
+                        expired=_remaining(entry["expiration"], now) <= 0 and not entry.get("refreshed"),
+                        credential_process=bool(entry.get("refreshed")))
     return EXIT_OK
+
+
+def _describe_task(task: str, record: dict[str, Any] | None, width: int, now: datetime) -> Iterator[str]:
+    yield f"{task.ljust(width)}  {_describe_run(record, now)}"
+    if record and record.get("error"):
+        for line in str(record["error"]).splitlines():
+            yield f"{' ' * width}    {line}"
+
+
+def _describe_credentials(profile: str, entry: dict[str, Any], now: datetime) -> str:
+    how = _describe_expiry(entry["expiration"], now)
+    if entry.get("refreshed"):  # an expired last issue is no problem: the next SDK call renews it
+        how = f"refreshed on demand by credential_process (last issued until {entry['expiration']})"
+    return f"  profile {profile}: {how} (task {entry['task']})"
 
 
 def _describe_run(record: dict[str, Any] | None, now: datetime) -> str:

@@ -4,12 +4,12 @@ import argparse
 import os
 import types
 import typing
-from typing import Any, Literal, Union
+from typing import Any, Iterator, Literal, Union
 
 from automations.engine.config import config_if_any, load_config
 from automations.errors import EXIT_OK, FatalError
 from automations.engine.options import OptionField, describe_type, fields_of
-from automations.engine.report.output import Reporter
+from automations.engine.report.base import Reporter
 from automations.engine.plugins import PluginError, StepRegistry
 
 
@@ -35,21 +35,23 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
             status = 2
             continue
         fields = fields_of(cls.Options)
-        if reporter.json_output:
-            reporter.event("step_type", name=name, origin=source.origin, target=source.target, summary=cls.summary,
-                           options=[{"key": f.key, "type": describe_type(f.type), "required": f.required,
-                                     "default": None if f.required else f.default_value(), "help": f.help,
-                                     **_limits(f)} for f in fields])
-            continue
-        reporter.print(f"{name}  ({source.origin}: {source.target})")
-        if cls.summary:
-            reporter.print(f"  {cls.summary}")
-        for f in fields:
-            default = None if f.required else f.default_value()
-            flags = ["required" if f.required else "optional" if default is None else f"default {default!r}"]
-            flags += _describe_limits(_limits(f))
-            reporter.print(f"    {f.key}: {describe_type(f.type)} ({'; '.join(flags)}){'  ' + f.help if f.help else ''}")
+        reporter.result("step_type", _describe(name, source, cls.summary, fields), name=name, origin=source.origin,
+                        target=source.target, summary=cls.summary,
+                        options=[{"key": f.key, "type": describe_type(f.type), "required": f.required,
+                                  "default": None if f.required else f.default_value(), "help": f.help,
+                                  **_limits(f)} for f in fields])
     return status
+
+
+def _describe(name: str, source: Any, summary: str, fields: list[OptionField]) -> Iterator[str]:
+    yield f"{name}  ({source.origin}: {source.target})"
+    if summary:
+        yield f"  {summary}"
+    for f in fields:
+        default = None if f.required else f.default_value()
+        flags = ["required" if f.required else "optional" if default is None else f"default {default!r}"]
+        flags += _describe_limits(_limits(f))
+        yield f"    {f.key}: {describe_type(f.type)} ({'; '.join(flags)}){'  ' + f.help if f.help else ''}"
 
 
 def _limits(field: OptionField) -> dict[str, Any]:

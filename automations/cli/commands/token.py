@@ -4,7 +4,8 @@ Without options it prints the token itself (that is what the command is for, lik
 `gitpod idp token`); `--decode` prints its header and claims instead, never the signature;
 `--verify` checks it against the issuer's published keys as STS will.
 
-`read_token` is shared with `aws check-trust` and `aws trust-policy --from-token`.
+`read_token` is shared with `aws check-trust` and `aws trust-policy --from-token`: all three
+see the task's aws-login step as it runs, the task's `env:` included (automations.engine.scope).
 """
 from __future__ import annotations
 
@@ -14,11 +15,83 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
 
+from automations.engine.options import Options, option
+from automations.engine.report.base import Reporter
 from automations.errors import EXIT_OK, FatalError, StepFailed
-from automations.engine.report.output import Reporter
+from automations.oidc.sources import DEFAULT_AUDIENCE, TokenOption, token_source
 from automations.redaction import REDACTOR
+
+if TYPE_CHECKING:
+    from automations.engine.config import Config, StepSpec, TaskSpec
+    from automations.oidc.sources import TokenSource
+
+
+LOGIN_STEP = "aws-login"
+
+
+class _TokenSettings(Options):
+    """The part of an aws-login step's options that says where its token comes from."""
+
+    token: TokenOption | None = option(None)
+    audience: str = option(DEFAULT_AUDIENCE)
+
+
+class TaskLogin(NamedTuple):
+    """What a task's aws-login step would use for its token, seen as the step sees it."""
+
+    source: TokenSource
+    audience: str
+    env: dict[str, str]  # the task's environment, which the source reads (`token: {env: ...}`)
+
+
+def find_login_step(config: Config, task_id: str | None = None,
+                    step_id: str | None = None) -> tuple[TaskSpec, StepSpec]:
+    """The aws-login step of `task_id` (of the only task having one, when None)."""
+    if task_id is None:
+        candidates = [t.id for t in config.tasks.values() if any(s.uses == LOGIN_STEP for s in t.steps)]
+        if not candidates:
+            raise FatalError(f"no task in {config.path} has an {LOGIN_STEP} step")
+        if len(candidates) > 1:
+            raise FatalError(f"several tasks have an {LOGIN_STEP} step ({', '.join(candidates)}); choose one with --task")
+        task_id = candidates[0]
+    task = config.tasks.get(task_id)
+    if task is None:
+        raise FatalError(f"unknown task {task_id!r} (tasks: {', '.join(config.tasks) or 'none'})")
+    steps = [s for s in task.steps if s.uses == LOGIN_STEP and (step_id is None or s.id == step_id)]
+    if not steps:
+        which = f" with id {step_id!r}" if step_id else ""
+        raise FatalError(f"task {task_id!r} has no {LOGIN_STEP} step{which}")
+    if len(steps) > 1:
+        ids = ", ".join(repr(s.id) for s in steps if s.id)
+        raise FatalError(f"task {task_id!r} has several {LOGIN_STEP} steps; choose one with --step"
+                         + (f" ({ids})" if ids else " (give them `id:`s)"))
+    return task, steps[0]
+
+
+def task_login(config: Config, task_id: str | None = None, step_id: str | None = None,
+               audience: str | None = None, environ: Mapping[str, str] | None = None) -> TaskLogin:
+    """The token source and audience of a task's aws-login step, its `${...}` expanded from
+    the task's environment (`environ`, default this process's, plus the task's `env:`)
+    exactly as when the step runs (automations.engine.scope). `audience` overrides the step's."""
+    from automations.engine.scope import step_options, task_env
+
+    task, spec = find_login_step(config, task_id, step_id)
+    try:
+        env = task_env(task, environ)
+        settings = step_options(spec, _TokenSettings, env, keys=("token", "audience"))
+    except StepFailed as error:
+        raise FatalError(str(error)) from None
+    audience = audience or settings.audience
+    return TaskLogin(token_source(settings.token, audience, config.path.parent), audience, env)
+
+
+def _task_login(args: argparse.Namespace, audience: str | None = None) -> TaskLogin:
+    from automations.engine.config import find_config, load_config
+
+    config = load_config(find_config(args.config))
+    return task_login(config, getattr(args, "task", None), getattr(args, "step", None), audience)
 
 
 def read_token(args: argparse.Namespace, audience: str | None = None) -> str:
@@ -28,40 +101,22 @@ def read_token(args: argparse.Namespace, audience: str | None = None) -> str:
     if token_file:
         token = _read_file(Path(token_file))
     else:
-        from automations.engine.config import find_config, load_config
-        from automations.oidc.sources import token_source_for_task
-
-        config = load_config(find_config(args.config))
-        source = token_source_for_task(config, getattr(args, "task", None), getattr(args, "step", None), audience)
+        login = _task_login(args, audience)
         try:
-            token = source.fetch(os.environ)
+            token = login.source.fetch(login.env)
         except StepFailed as error:  # TokenNotReady included: one attempt is what a person asked for
-            raise FatalError(f"cannot get the token from {source.describe}: {error}") from None
+            raise FatalError(f"cannot get the token from {login.source.describe}: {error}") from None
     REDACTOR.add(token)
     return token
 
 
 def step_audience(args: argparse.Namespace) -> str:
     """--audience, else the aws-login step's `audience:`, else sts.amazonaws.com."""
-    from automations.oidc.sources import DEFAULT_AUDIENCE
-
     if args.audience:
         return args.audience
     if getattr(args, "token_file", None):
         return DEFAULT_AUDIENCE
-    from automations.engine.config import find_config, load_config
-    from automations.engine.expand import expand
-    from automations.oidc.sources import find_login_step
-
-    config = load_config(find_config(args.config))
-    _, spec = find_login_step(config, getattr(args, "task", None), getattr(args, "step", None))
-    raw = spec.options.get("audience") if isinstance(spec.options, dict) else None
-    if raw is None:
-        return DEFAULT_AUDIENCE
-    try:
-        return str(expand(raw, os.environ))
-    except StepFailed as error:
-        raise FatalError(f"{spec.location}: audience: {error}") from None
+    return _task_login(args).audience
 
 
 def decode(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -103,21 +158,16 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         verified = verify(token, wanted)
         message = (f"verified: signed by {verified.issuer}'s key {verified.key_id!r} (from {verified.jwks_uri}), "
                    f"audience {wanted!r}; {expiry_line(verified.claims)}")
-        if reporter.json_output:
-            reporter.event("verified", issuer=verified.issuer, key_id=verified.key_id, jwks_uri=verified.jwks_uri,
-                           expires=claims.get("exp"))
-        else:
-            reporter.print(message)
+        reporter.result("verified", [message], issuer=verified.issuer, key_id=verified.key_id,
+                        jwks_uri=verified.jwks_uri, expires=claims.get("exp"))
     return EXIT_OK
 
 
 def _print_decoded(reporter: Reporter, header: dict[str, Any], claims: dict[str, Any]) -> None:
-    if reporter.json_output:
-        reporter.event("token", header=header, claims=claims, expiry=expiry_line(claims))
-        return
-    reporter.print(json.dumps({"header": header, "claims": claims}, indent=2, sort_keys=False))
-    # On stderr, so `automations token --decode | jq` reads plain JSON.
-    print(REDACTOR.redact(expiry_line(claims)), file=sys.stderr)
+    expiry = expiry_line(claims)
+    # The expiry on stderr, so `automations token --decode | jq` reads plain JSON.
+    reporter.result("token", [json.dumps({"header": header, "claims": claims}, indent=2, sort_keys=False)],
+                    stderr=[expiry], header=header, claims=claims, expiry=expiry)
 
 
 def _read_file(path: Path) -> str:

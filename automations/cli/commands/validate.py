@@ -4,15 +4,15 @@ import argparse
 
 from automations.engine.config import find_config, load_config
 from automations.errors import EXIT_OK
-from automations.engine.report.output import Reporter, plural
+from automations.engine.report.base import NORMAL, Reporter, plural
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
     path = find_config(args.config)
     config = load_config(path)
     steps = sum(len(t.steps) for t in config.tasks.values())
-    if reporter.json_output:
-        reporter.event("valid", file=str(path), tasks=len(config.tasks), steps=steps)
-    elif reporter.verbosity >= 0:
-        reporter.print(f"{path}: ok ({plural(len(config.tasks), 'task')}, {plural(steps, 'step')})")
+    # -q keeps a valid file's line out of the text (a script checks the exit code); not the event.
+    text = [f"{path}: ok ({plural(len(config.tasks), 'task')}, {plural(steps, 'step')})"]
+    reporter.result("valid", text if reporter.verbosity >= NORMAL else [], file=str(path), tasks=len(config.tasks),
+                    steps=steps)
     return EXIT_OK

@@ -24,10 +24,10 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from automations.files.atomicfile import locked, read_text_if_exists, refuse_shared_dir, write_atomic
-from automations.engine.report.output import Reporter, after_attempts
+from automations.engine.report.base import Reporter, after_attempts
 from automations.redaction import REDACTOR
 
 MAX_HISTORY_BYTES = 64 * 1024   # per task: a few hundred runs
@@ -169,18 +169,17 @@ class TaskRecorder:
         }
 
 
-class RecordingReporter(Reporter):
-    """The reporter of a real run: prints like the one it replaces, and also records each
-    task's steps and output (at info level, whatever the console shows) into the history.
+class RunRecorder:
+    """A listener of a real run (`RunListener`): records each task's steps and output (at info
+    level, whatever the console shows) into the history.
 
     Recording never fails a run: a history that cannot be written costs one warning."""
 
-    def __init__(self, reporter: Reporter, history: RunHistory, trigger: str | None = None) -> None:
-        super().__init__(json_output=reporter.json_output, verbosity=reporter.verbosity, color=reporter.color,
-                         out=reporter.out, err=reporter.err)
+    def __init__(self, history: RunHistory, trigger: str | None, warn: Callable[[str], None]) -> None:
         self.history = history
         self.trigger = trigger
         self.run_id = os.urandom(6).hex()
+        self._warn = warn
         self._tasks: dict[str, TaskRecorder] = {}
         self._tasks_lock = threading.Lock()
         self._warned = False
@@ -192,16 +191,13 @@ class RecordingReporter(Reporter):
             return self._tasks[task]
 
     def log(self, task: str | None, level: str, message: str) -> None:
-        super().log(task, level, message)
         if task and level in ("warning", "info"):
             self._task(task).line(f"{'warning: ' if level == 'warning' else ''}{REDACTOR.redact(message)}")
 
     def output(self, task: str, line: str) -> None:
-        super().output(task, line)
         self._task(task).line(f"| {REDACTOR.redact(line)}")
 
-    def step_started(self, task: str, step: str, attempt: int = 1) -> None:
-        super().step_started(task, step, attempt)
+    def step_started(self, task: str, step: str, attempt: int) -> None:
         self._task(task).line(f"{step}: started")
 
     def step_outputs(self, task: str, step: str, outputs: Mapping[str, Any]) -> None:
@@ -210,17 +206,15 @@ class RecordingReporter(Reporter):
         if isinstance(profile, str) and isinstance(expiration, str):
             self._task(task).credentials.append({"profile": profile, "expiration": expiration, "step": step})
 
-    def step_finished(self, task: str, step: str, status: str, seconds: float, message: str = "",
-                      attempts: int = 1) -> None:
-        super().step_finished(task, step, status, seconds, message, attempts)
+    def step_finished(self, task: str, step: str, status: str, seconds: float, message: str,
+                      attempts: int) -> None:
         recorder = self._task(task)
         recorder.steps.append({"step": step, "status": status, "duration": round(seconds, 3),
                                "message": _clip(REDACTOR.redact(message)), "attempts": attempts})
         recorder.line(f"{step}: {status}{after_attempts(attempts)} ({seconds:.1f}s)"
                       + (f": {REDACTOR.redact(message)}" if message else ""))
 
-    def task_finished(self, task: str, status: str, seconds: float, message: str = "") -> None:
-        super().task_finished(task, status, seconds, message)
+    def task_finished(self, task: str, status: str, seconds: float, message: str) -> None:
         recorder = self._task(task)
         recorder.line(f"{task} {status} in {seconds:.1f}s" + (f": {REDACTOR.redact(message)}" if message else ""))
         try:
@@ -230,11 +224,14 @@ class RecordingReporter(Reporter):
         except Exception as error:  # the run matters more than its record
             if not self._warned:
                 self._warned = True
-                super().log(None, "warning", f"cannot record the run history in {self.history.directory}: {error}")
+                self._warn(f"cannot record the run history in {self.history.directory}: {error}")
 
 
-def recording(reporter: Reporter, config_path: Path, trigger: str | None = None) -> RecordingReporter:
-    return RecordingReporter(reporter, RunHistory(config_path), trigger)
+def record_runs(reporter: Reporter, config_path: Path, trigger: str | None = None) -> RunRecorder:
+    """Record what `reporter` is told about this run into `config_path`'s history."""
+    recorder = RunRecorder(RunHistory(config_path), trigger, warn=reporter.warning)
+    reporter.listeners.append(recorder)
+    return recorder
 
 
 def newest_run(history: RunHistory, tasks: Iterator[str] | list[str]) -> str | None:

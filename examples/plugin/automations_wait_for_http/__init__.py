@@ -3,10 +3,8 @@ later step needs. A complete third-party step type: typed options checked when t
 loaded, a retry policy, errors classified as transient or not, a dry-run description."""
 from __future__ import annotations
 
-from automations.errors import StepFailed, TransientError
-from automations.engine.options import Options, OptionError, option
-from automations.retry import RetryPolicy
-from automations.engine.step import Step, StepContext, StepResult
+from automations.api import (OptionError, Options, RetryPolicy, Step, StepContext, StepFailed, StepResult,
+                             TransientError, option)
 
 
 class WaitForHttpOptions(Options):

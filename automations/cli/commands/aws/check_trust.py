@@ -9,10 +9,10 @@ import argparse
 import json
 import urllib.parse
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from automations.errors import EXIT_FAILED, EXIT_OK, FatalError, StepFailed
-from automations.engine.report.output import Reporter
+from automations.engine.report.base import Reporter
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
@@ -34,52 +34,45 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     # With --role we can also ask IAM what STS checks before the policy: the provider and its audiences.
     problems = role.provider_problems(statements, claims) if role and decision.allowed else []
     admitted = decision.allowed and not problems
-    if reporter.json_output:
-        _report_json(reporter, decision, problems, source)
-    else:
-        _report_text(reporter, decision, problems, source, claims)
+    failure = decision.failure
+    reporter.result("trust", _describe(decision, problems, source, claims), allowed=admitted,
+                    reason=decision.reason if not problems else "provider", statement=decision.statement,
+                    condition=failure.condition if failure else None, key=failure.key if failure else None,
+                    value=failure.value if failure else None,
+                    failures=[{"statement": f.statement, "kind": f.kind, "detail": f.detail} for f in decision.failures],
+                    problems=problems, notes=list(decision.notes), policy=source)
     return EXIT_OK if admitted else EXIT_FAILED
 
 
-def _report_json(reporter: Reporter, decision: Any, problems: list[str], source: str) -> None:
-    failure = decision.failure
-    reporter.event("trust", allowed=decision.allowed and not problems, reason=decision.reason if not problems
-                   else "provider", statement=decision.statement,
-                   condition=failure.condition if failure else None, key=failure.key if failure else None,
-                   value=failure.value if failure else None,
-                   failures=[{"statement": f.statement, "kind": f.kind, "detail": f.detail} for f in decision.failures],
-                   problems=problems, notes=list(decision.notes), policy=source)
-
-
-def _report_text(reporter: Reporter, decision: Any, problems: list[str], source: str, claims: dict) -> None:
+def _describe(decision: Any, problems: list[str], source: str, claims: dict[str, Any]) -> Iterator[str]:
     from automations.cli.commands.token import expiry_line
     from automations.aws.trust import describe_claims
 
-    reporter.print(f"token: {'; '.join(describe_claims(claims))}")
-    reporter.print(f"policy: {source}")
+    yield f"token: {'; '.join(describe_claims(claims))}"
+    yield f"policy: {source}"
     if decision.allowed and problems:
-        reporter.print(f"refused: {decision.statement} admits this token, but STS will refuse it first")
+        yield f"refused: {decision.statement} admits this token, but STS will refuse it first"
         for problem in problems:
-            reporter.print(f"  {problem}")
+            yield f"  {problem}"
     elif decision.allowed:
-        reporter.print(f"allowed: {decision.statement} admits this token")
+        yield f"allowed: {decision.statement} admits this token"
         for condition in decision.matched:
-            reporter.print(f"  holds: {condition}")
+            yield f"  holds: {condition}"
     elif decision.reason == "explicit-deny":
-        reporter.print(f"denied: {decision.statement} denies this token explicitly (a Deny beats every Allow)")
+        yield f"denied: {decision.statement} denies this token explicitly (a Deny beats every Allow)"
         if decision.failure:
-            reporter.print(f"  {decision.failure.detail}")
+            yield f"  {decision.failure.detail}"
     elif decision.reason == "no-allow-statement":
-        reporter.print("denied: the policy has no Allow statement")
+        yield "denied: the policy has no Allow statement"
     else:
-        reporter.print("denied: no statement allows this token")
+        yield "denied: no statement allows this token"
         for failure in decision.failures:
-            reporter.print(f"  {failure.statement}: {failure.detail}")
+            yield f"  {failure.statement}: {failure.detail}"
     for note in decision.notes:
-        reporter.print(f"note: {note}")
+        yield f"note: {note}"
     expiry = expiry_line(claims)
     if expiry.startswith("expired"):
-        reporter.print(f"note: the token {expiry}: STS refuses it before looking at the trust policy")
+        yield f"note: the token {expiry}: STS refuses it before looking at the trust policy"
 
 
 def load_policy_file(path: Path) -> Any:

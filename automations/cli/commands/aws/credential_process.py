@@ -25,7 +25,7 @@ from pathlib import Path
 
 from automations.files.credentials_file import CredentialCache, cache_dir
 from automations.errors import EXIT_FAILED, EXIT_OK, FatalError, StepFailed
-from automations.engine.report.output import Reporter
+from automations.engine.report.base import Reporter
 from automations.redaction import REDACTOR
 from automations.retry import retry_message
 from automations.aws.login import SnapshotError, WebIdentityLogin, cache_entry

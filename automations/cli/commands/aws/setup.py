@@ -3,16 +3,20 @@ its secrets policy. Idempotent; --dry-run prints the plan and changes nothing.""
 from __future__ import annotations
 
 import argparse
+import itertools
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from automations.errors import EXIT_OK, FatalError
-from automations.engine.report.output import Reporter, plural
+from automations.engine.report.base import Reporter, plural
+
+if TYPE_CHECKING:
+    from automations.aws.iam_setup import Change
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
     from automations.aws.clients import AwsSessions
     from automations.cli.commands.aws.trust_policy import desired_trust_policy
     from automations.aws.iam_setup import IamSetup, SetupRequest, caller_account, check_request
-    from automations.aws.trust import policy_json
 
     trust = desired_trust_policy(args)
     request = SetupRequest(account=trust.account, provider=trust.provider, audience=trust.audience,
@@ -34,21 +38,23 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         return EXIT_OK
     if args.dry_run:
         _report(reporter, "plan", f"dry run: {plural(len(changes), 'change')} "
-                                  "would be made; nothing was changed", changes=[c.description for c in changes])
-        if not reporter.json_output:
-            for change in changes:
-                reporter.print(f"  would {change.description}")
-                if change.document is not None:
-                    for line in policy_json(change.document).splitlines():
-                        reporter.print(f"    {line}")
+                                  "would be made; nothing was changed", _describe(changes),
+                changes=[c.description for c in changes])
         return EXIT_OK
     setup.apply(changes, on_done=lambda change: _report(reporter, "changed", f"changed: {change.description}"))
     _report(reporter, "done", f"role {request.role_arn} is ready: use it as the aws-login step's roleArn")
     return EXIT_OK
 
 
-def _report(reporter: Reporter, kind: str, message: str, **fields: object) -> None:
-    if reporter.json_output:
-        reporter.event("setup", status=kind, message=message, **fields)
-    else:
-        reporter.print(message)
+def _report(reporter: Reporter, kind: str, message: str, details: Iterable[str] = (), **fields: Any) -> None:
+    reporter.result("setup", itertools.chain([message], details), status=kind, message=message, **fields)
+
+
+def _describe(changes: list[Change]) -> Iterator[str]:
+    from automations.aws.trust import policy_json
+
+    for change in changes:
+        yield f"  would {change.description}"
+        if change.document is not None:
+            for line in policy_json(change.document).splitlines():
+                yield f"    {line}"

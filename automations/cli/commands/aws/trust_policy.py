@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from automations.errors import EXIT_OK, FatalError
-from automations.engine.report.output import Reporter
+from automations.engine.report.base import Reporter
 
 DEFAULT_PROVIDER = "app.gitpod.io"
 
@@ -72,8 +72,5 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     from automations.aws.trust import policy_json
 
     request = desired_trust_policy(args)
-    if reporter.json_output:
-        reporter.event("trust_policy", policy=request.document)
-    else:
-        reporter.print(policy_json(request.document))
+    reporter.result("trust_policy", [policy_json(request.document)], policy=request.document)
     return EXIT_OK

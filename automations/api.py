@@ -1,0 +1,29 @@
+"""The plugin API: everything a step type is written against, and nothing else.
+
+A plugin (and every built-in step type in `tasks/`) imports the engine only from here:
+
+    from automations.api import Options, Step, StepContext, StepResult, option
+
+What is not listed in `__all__` is internal and may change in any release. A step type may
+also use the domain services (`automations.aws`, `automations.oidc`, `automations.files`), as
+the built-ins do: `automations.aws.clients.aws_sessions(ctx)` gives the AWS sessions earlier
+steps of the run obtained. The module imports nothing heavy: `automations validate` imports
+every step type a file uses.
+"""
+from __future__ import annotations
+
+from automations.engine.options import OptionError, Options, option
+from automations.engine.step import Step, StepContext, StepLog, StepResult
+from automations.errors import Cancelled, StepFailed, ThrottledError, TransientError
+from automations.retry import THROTTLED, TRANSIENT, RetryPolicies, RetryPolicy, call_with_retry
+
+__all__ = [
+    # a step type
+    "Step", "StepContext", "StepLog", "StepResult",
+    # its options
+    "Options", "option", "OptionError",
+    # its errors, and the error classes `Step.error_class` returns
+    "StepFailed", "TransientError", "ThrottledError", "Cancelled", "THROTTLED", "TRANSIENT",
+    # its retries (`call_with_retry` for a retried call inside a step)
+    "RetryPolicy", "RetryPolicies", "call_with_retry",
+]
