@@ -384,3 +384,23 @@ def test_an_option_wrong_once_expanded_is_named_at_run_time(write_config, base_e
     assert result.code == 1
     assert ("automations.yaml:5:80: aws-login: with.durationSeconds: expected integer after expanding ${...}"
             in result.stdout)
+
+
+def test_every_problem_with_a_steps_own_keys_is_reported_at_once(write_config, base_env):
+    config = write_config("""
+        tasks:
+          hello:
+            steps:
+              - uses: 5
+                id: "not ok!"
+                name: 3
+                timeout: 0
+    """)
+    result = validate(config, base_env)
+    assert result.code == 2
+    assert result.stderr.splitlines() == [
+        "automations.yaml:4:15: `uses` must be a step type name",
+        "automations.yaml:5:13: invalid step id 'not ok!': use 1 to 128 of a-z A-Z 0-9 _ -",
+        "automations.yaml:6:15: `name` must be a string",
+        "automations.yaml:7:18: `timeout` must be a positive number of seconds",
+    ]

@@ -112,3 +112,39 @@ def test_a_plain_dataclass_works_as_options_too():
     assert problems == [] and value == Legacy(name="x", count=2)
     _, problems = convert(Legacy, {"count": 0}, load_time=False)
     assert {p.message for p in problems} == {"missing required option 'name'", "0 is out of range: must be at least 1"}
+
+
+class Limits(Options):
+    exactly_one_of = ("command", "steps")
+
+    command: str = option(None)
+    steps: list[str] = option(None, min_items=1, pattern=r"[a-z]+")
+    timeout: float = option(None, above=0)
+    env: dict[str, str] = option(None, key_pattern=r"[A-Z_]+")
+
+
+def test_above_is_an_exclusive_minimum():
+    _, problems = convert(Limits, {"command": "x", "timeout": 0}, load_time=False)
+    assert [(p.path, p.message) for p in problems] == [(("timeout",), "0 is out of range: must be more than 0")]
+    assert convert(Limits, {"command": "x", "timeout": 0.5}, load_time=False)[1] == []
+
+
+def test_min_items_refuses_a_shorter_list():
+    _, problems = convert(Limits, {"steps": []}, load_time=False)
+    assert [(p.path, p.message) for p in problems] == [(("steps",), "expected at least 1 item")]
+
+
+def test_a_pattern_on_a_list_applies_to_each_item():
+    _, problems = convert(Limits, {"steps": ["ok", "NOT OK"]}, load_time=False)
+    assert [p.path for p in problems] == [("steps", 1)]
+
+
+def test_key_pattern_points_at_the_bad_key():
+    _, problems = convert(Limits, {"command": "x", "env": {"GOOD": "1", "bad": "2"}}, load_time=False)
+    assert [(p.path, p.at_key) for p in problems] == [(("env", "bad"), True)]
+
+
+def test_exactly_one_of_refuses_both_and_neither():
+    for data in ({}, {"command": "x", "steps": ["a"]}):
+        _, problems = convert(Limits, data, load_time=False)
+        assert [(p.path, p.message) for p in problems] == [((), "needs exactly one of command, steps")]

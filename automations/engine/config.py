@@ -15,35 +15,24 @@ import yaml
 
 from automations.errors import ConfigError, FatalError, Problem
 from automations.engine.expand import TemplateError, mark_templates
-from automations.engine.options import OptionProblem, convert, option_name
+# select_tasks and the limits are re-exported: commands and tests import them from the loader.
+from automations.engine.graph import TRIGGERS, find_cycles
+from automations.engine.graph import select_tasks as select_tasks
+from automations.engine.keys import FileKeys, RetryKeys, StepKeys, StepRetryKeys, TaskKeys, known_keys
+from automations.engine.options import OptionProblem, convert, fields_of, option_name
 from automations.engine.plugins import PluginError, StepRegistry
+from automations.engine.yamltree import MAX_DEPTH as MAX_DEPTH, MAX_TEXT as MAX_TEXT, MAX_VALUES as MAX_VALUES
+from automations.engine.yamltree import Location, TooLarge, YamlTree
 from automations.retry import ERROR_CLASSES
 
 CONFIG_NAME = "automations.yaml"
 ID_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
-TRIGGERS = ("postEnvironmentStart", "postDevcontainerStart", "prebuild", "manual")
-TOP_KEYS = {"tasks", "plugins"}
-TASK_KEYS = {"name", "description", "triggeredBy", "dependsOn", "env", "steps", "command"}
-STEP_KEYS = {"uses", "run", "id", "name", "with", "retry", "timeout"}
-RETRY_KEYS = {"attempts": int, "initialDelay": float, "maxDelay": float, "deadline": float}
+# The engine's keys are declared once, in automations.engine.keys (the schema is built from there too).
+TOP_KEYS = set(known_keys(FileKeys))
+TASK_KEYS = set(known_keys(TaskKeys))
+STEP_KEYS = set(known_keys(StepKeys))
 
 Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class Location:
-    __slots__ = ("file", "line", "column")
-
-    def __init__(self, file: str, line: int, column: int) -> None:
-        self.file, self.line, self.column = file, line, column
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Location) and str(other) == str(self)
-
-    def __repr__(self) -> str:
-        return f"Location({self})"
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}"
 
 
 # The model classes below are plain classes, not dataclasses: creating a dataclass costs
@@ -164,131 +153,12 @@ def _display_name(path: Path) -> str:
         return str(path)
 
 
-# What one configuration may hold once its aliases are expanded (issue 10: a 433-byte alias
-# bomb made `validate` use 7 GB). PyYAML composes an alias as the anchored node itself, shared;
-# building plain values (and a position for each) expands every use again, so the expansion is
-# counted and refused past a fixed budget, the way go-yaml refuses "excessive aliasing". A real
-# automations.yaml holds a few hundred values and a few KB of text.
-MAX_VALUES = 100_000
-MAX_TEXT = 10_000_000       # characters of scalar text, each alias use counted again
-MAX_DEPTH = 64              # levels of nesting (every walk of the values is recursive)
-
-
-class _TooLarge(Exception):
-    def __init__(self, problem: Problem) -> None:
-        self.problem = problem
-
-
-class _Tree:
-    """Plain Python values built from YAML nodes, remembering where each came from."""
-
-    def __init__(self, file: str) -> None:
-        self.file = file
-        self.value_at: dict[tuple, Location] = {}
-        self.key_at: dict[tuple, Location] = {}
-        self.problems: list[Problem] = []
-        self._constructor = yaml.constructor.SafeConstructor()
-        self._values = 0
-        self._text = 0
-        self._seen: set[int] = set()     # ids of the nodes built once: meeting one again is an alias
-        self._open: set[int] = set()     # ids of the collections being built (a recursive alias)
-        self._alias_path: tuple | None = None  # where the outermost alias being expanded is used
-        self._too_deep = False
-
-    def loc(self, mark: Any) -> Location:
-        return Location(self.file, mark.line + 1, mark.column + 1)
-
-    def build(self, node: yaml.Node, path: tuple) -> Any:
-        if id(node) in self._open:
-            self.problem(self._alias_location(path), "an alias refers to a value that contains it (a recursive alias)")
-            return None
-        outermost_alias = id(node) in self._seen and self._alias_path is None
-        if outermost_alias:
-            self._alias_path = path
-        self._seen.add(id(node))
-        try:
-            self._count(node, path)
-            if len(path) > MAX_DEPTH:
-                if not self._too_deep:  # once: a wide value past the limit would make a line per item
-                    self.problem(self.loc(node.start_mark), f"nested more than {MAX_DEPTH} levels deep")
-                    self._too_deep = True
-                return None
-            self.value_at[path] = self.loc(node.start_mark)
-            if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
-                return self.build_scalar(node)
-            self._open.add(id(node))
-            try:
-                return self._build_collection(node, path)
-            finally:
-                self._open.discard(id(node))
-        finally:
-            if outermost_alias:
-                self._alias_path = None
-
-    def _count(self, node: yaml.Node, path: tuple) -> None:
-        self._values += 1
-        if isinstance(node, yaml.ScalarNode):
-            self._text += len(node.value)
-        if self._values <= MAX_VALUES and self._text <= MAX_TEXT:
-            return
-        size = f"more than {MAX_VALUES} values" if self._values > MAX_VALUES else f"more than {MAX_TEXT} characters"
-        if self._alias_path is None:
-            location, message = self.loc(node.start_mark), f"the file holds {size}"
-        else:
-            location = self._alias_location(self._alias_path)
-            message = f"excessive aliasing: with its aliases expanded the file holds {size}"
-        raise _TooLarge(Problem(location.file, location.line, location.column, message))
-
-    def _alias_location(self, path: tuple) -> Location:
-        """Where an alias is used: its key, else the collection holding it (PyYAML keeps no
-        position for an alias, only for the anchored value it stands for)."""
-        return self.key_at.get(path) or self.at(path[:-1])
-
-    def _build_collection(self, node: yaml.Node, path: tuple) -> Any:
-        if isinstance(node, yaml.MappingNode):
-            result: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    self.problem(self.loc(key_node.start_mark), "merge keys (<<) are not supported")
-                    continue
-                if isinstance(key_node, yaml.ScalarNode):
-                    self._count(key_node, path)
-                key = self.build_scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
-                if not isinstance(key, (str, int, float, bool)) or key is None:
-                    self.problem(self.loc(key_node.start_mark), "mapping keys must be plain scalars")
-                    continue
-                if key in result:
-                    self.problem(self.loc(key_node.start_mark), f"duplicate key {key!r}")
-                    continue
-                self.key_at[path + (key,)] = self.loc(key_node.start_mark)
-                result[key] = self.build(value_node, path + (key,))
-            return result
-        return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
-
-    def build_scalar(self, node: yaml.Node) -> Any:
-        try:
-            return self._constructor.construct_object(node, deep=True)
-        except yaml.YAMLError as error:
-            self.problem(self.loc(node.start_mark), f"invalid value: {getattr(error, 'problem', error)}")
-            return None
-
-    def at(self, path: tuple, key: bool = False) -> Location:
-        if key and path in self.key_at:
-            return self.key_at[path]
-        while path not in self.value_at and path:
-            path = path[:-1]
-        return self.value_at.get(path, Location(self.file, 1, 1))
-
-    def problem(self, location: Location, message: str, cause: BaseException | None = None) -> None:
-        self.problems.append(Problem(location.file, location.line, location.column, message, cause))
-
-
 class _Loader:
     def __init__(self, display: str, path: Path, registry: StepRegistry) -> None:
         self.display = display
         self.path = path
         self.registry = registry
-        self.tree = _Tree(display)
+        self.tree = YamlTree(display)
 
     def fail(self, path: tuple, message: str, key: bool = False, cause: BaseException | None = None) -> None:
         self.tree.problem(self.tree.at(path, key), message, cause)
@@ -307,7 +177,7 @@ class _Loader:
             raise ConfigError([Problem(self.display, 1, 1, "the file is empty; it needs a `tasks:` mapping")])
         try:
             data = self.tree.build(node, ())
-        except _TooLarge as error:
+        except TooLarge as error:
             raise ConfigError([error.problem]) from None
         tasks = self.check_root(data)
         if self.tree.problems:
@@ -450,41 +320,24 @@ class _Loader:
             self.fail(path, "a step must be a mapping with `uses:` or `run:`")
             return None
         before = len(self.tree.problems)
-        for key in raw:
-            if key not in STEP_KEYS:
-                self.fail(path + (key,), f"unknown key {key!r} in step; expected one of: " + ", ".join(sorted(STEP_KEYS)), key=True)
-        if ("uses" in raw) == ("run" in raw):
-            self.fail(path, "a step needs exactly one of `uses:` and `run:`")
+        if not self.check_step_keys(path, raw):
             return None
         options = raw.get("with", {})
-        if not isinstance(options, dict):
-            self.fail(path + ("with",), "`with` must be a mapping of options")
-            return None
         option_base = path + ("with",)
         # Where each option came from: `run: X` is shorthand for `uses: run` + `with: {command: X}`.
         remap: dict[tuple, tuple] = {}
         if "run" in raw:
             uses = "run"
-            if not isinstance(raw["run"], str) or not raw["run"].strip():
-                self.fail(path if shorthand else path + ("run",), "`run` must be a non-empty command")
-                return None
             if "command" in options:
                 self.fail(option_base + ("command",), "`run:` already gives the command", key=True)
             options = {**options, "command": raw["run"]}
             remap[("command",)] = path if shorthand else path + ("run",)
         else:
             uses = raw["uses"]
-            if not isinstance(uses, str):
-                self.fail(path + ("uses",), "`uses` must be a step type name")
-                return None
         step_id = raw.get("id")
-        if step_id is not None and (not isinstance(step_id, str) or not ID_PATTERN.fullmatch(step_id)):
-            self.fail(path + ("id",), f"invalid step id {step_id!r}: use 1 to 128 of a-z A-Z 0-9 _ -")
-        name = self.optional_str(path, raw, "name")
-        retry = self.check_retry(path + ("retry",), raw.get("retry"))
+        name = raw.get("name")
+        retry = raw.get("retry")
         timeout = raw.get("timeout")
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
-            self.fail(path + ("timeout",), "`timeout` must be a positive number of seconds")
         try:
             options = mark_templates(options)
         except TemplateError as error:
@@ -501,29 +354,28 @@ class _Loader:
         spec.option_roots = _option_roots(remap)
         return spec
 
-    def check_retry(self, path: tuple, retry: Any, error_class: str | None = None) -> dict[str, Any] | None:
-        """`retry: {attempts, initialDelay, maxDelay, deadline}` for every error class, and/or
-        `retry: {throttled: {...}, transient: {...}}` for one (issue 16)."""
-        if retry is None:
-            return None
-        classes = () if error_class else ERROR_CLASSES
-        expected_keys = ", ".join((*RETRY_KEYS, *classes))
-        if not isinstance(retry, dict):
-            what = f"`retry.{error_class}`" if error_class else "`retry`"
-            self.fail(path, f"{what} must be a mapping: {{{expected_keys}}}")
-            return None
-        for key, value in retry.items():
-            expected = RETRY_KEYS.get(key)
-            name = f"{error_class}.{key}" if error_class else key
-            if key in classes:
-                self.check_retry(path + (key,), value, error_class=key)
-            elif expected is None:
-                self.fail(path + (key,), f"unknown retry key {name!r}; expected one of: {expected_keys}", key=True)
-            elif isinstance(value, bool) or not isinstance(value, (int, float)) or (expected is int and not isinstance(value, int)):
-                self.fail(path + (key,), f"retry {name} must be {'an integer' if expected is int else 'a number'}")
-            elif value < (1 if key == "attempts" else 0) or (key != "attempts" and key != "initialDelay" and value == 0):
-                self.fail(path + (key,), f"retry {name} must be {'at least 1' if key == 'attempts' else 'positive'}")
-        return retry
+    def check_step_keys(self, path: tuple, raw: dict) -> bool:
+        """The step's own keys against their declaration (StepKeys), each problem in the
+        wording the declaration gives; False if `uses`/`run`/`with` are unusable, so that the
+        step type's options cannot be checked."""
+        _, problems = convert(StepKeys, raw, load_time=False)
+        declared = {f.key: f for f in fields_of(StepKeys)}
+        usable = True
+        for problem in problems:
+            key = problem.path[0] if problem.path else None
+            if key == "retry":
+                self.fail(path + problem.path, _retry_message(problem._replace(path=problem.path[1:])),
+                          key=problem.at_key)
+            elif problem.kind == "unknown":
+                self.fail(path + problem.path, f"unknown key {key!r} in step; expected one of: "
+                          + ", ".join(sorted(declared)), key=True)
+            elif problem.kind == "exclusive":
+                self.fail(path, "a step needs exactly one of `uses:` and `run:`")
+                usable = False
+            elif len(problem.path) == 1:  # below `with:` is the step type's business
+                self.fail(path + problem.path, declared[key].metadata["problem"].format(value=raw[key]))
+                usable = usable and key not in ("uses", "run", "with")
+        return usable
 
     def check_options(self, uses_path: tuple, uses: str, options: dict, option_base: tuple, remap: dict) -> None:
         try:
@@ -546,10 +398,27 @@ class _Loader:
                               f"task {task.id!r} depends on unknown task {dependency!r}")
                 elif dependency == task.id:
                     self.fail(("tasks", task.id, "dependsOn", i), f"task {task.id!r} depends on itself")
-        for cycle in _find_cycles({t.id: [d for d in t.depends_on if d in tasks and d != t.id] for t in tasks.values()}):
+        for cycle in find_cycles({t.id: [d for d in t.depends_on if d in tasks and d != t.id] for t in tasks.values()}):
             first = cycle[0]
             index = tasks[first].depends_on.index(cycle[1])
             self.fail(("tasks", first, "dependsOn", index), "dependency cycle: " + " -> ".join(cycle))
+
+
+def _retry_message(problem: OptionProblem) -> str:
+    """The engine's wording of a problem in `retry:` (the converter's says `with.` and `option`)."""
+    error_class = next((part for part in problem.path[:1] if part in ERROR_CLASSES), None)
+    declaration = RetryKeys if error_class else StepRetryKeys
+    expected = ", ".join(known_keys(declaration))
+    name = ".".join(str(part) for part in problem.path)
+    if problem.kind == "unknown":
+        return f"unknown retry key {name!r}; expected one of: {expected}"
+    if problem.kind == "type" and len(problem.path) == (1 if error_class else 0):
+        return f"{'`retry.' + name + '`' if name else '`retry`'} must be a mapping: {{{expected}}}"
+    declared = {f.key: f for f in fields_of(RetryKeys)}[str(problem.path[-1])]
+    if problem.kind == "type":
+        return f"retry {name} must be {'an integer' if declared.type is int else 'a number'}"
+    minimum = declared.metadata.get("minimum")
+    return f"retry {name} must be {f'at least {minimum:g}' if minimum else 'positive'}"
 
 
 def _option_source(path: tuple, option_base: tuple, remap: dict[tuple, tuple]) -> tuple:
@@ -578,51 +447,3 @@ def _paths(value: Any, prefix: tuple = ()) -> list[tuple]:
         for i, v in enumerate(value):
             result.extend(_paths(v, prefix + (i,)))
     return result
-
-
-def _find_cycles(graph: dict[str, list[str]]) -> list[list[str]]:
-    """Each cycle once, as [a, b, ..., a], found by depth-first search."""
-    cycles: list[list[str]] = []
-    state: dict[str, int] = {}  # 1: on the current path, 2: done
-    stack: list[str] = []
-
-    def visit(node: str) -> None:
-        state[node] = 1
-        stack.append(node)
-        for nxt in graph.get(node, []):
-            if state.get(nxt) == 1:
-                cycles.append(stack[stack.index(nxt):] + [nxt])
-            elif nxt not in state:
-                visit(nxt)
-        stack.pop()
-        state[node] = 2
-
-    for node in graph:
-        if node not in state:
-            visit(node)
-    return cycles
-
-
-def select_tasks(config: Config, task_ids: list[str], trigger: str | None) -> list[str]:
-    """The requested tasks (or those `trigger` starts) and everything they depend on, in a
-    dependency order."""
-    unknown = [t for t in task_ids if t not in config.tasks]
-    if unknown:
-        raise FatalError(f"unknown task {unknown[0]!r} (tasks: {', '.join(config.tasks) or 'none'})")
-    wanted = list(task_ids)
-    if trigger is not None:
-        if trigger not in TRIGGERS:
-            raise FatalError(f"unknown trigger {trigger!r}; expected one of: " + ", ".join(TRIGGERS))
-        wanted += [t.id for t in config.tasks.values() if trigger in t.triggered_by]
-    order: list[str] = []
-
-    def add(task_id: str) -> None:
-        if task_id in order:
-            return
-        for dependency in config.tasks[task_id].depends_on:
-            add(dependency)
-        order.append(task_id)
-
-    for task_id in wanted:
-        add(task_id)
-    return order

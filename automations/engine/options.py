@@ -50,6 +50,11 @@ class OptionProblem(typing.NamedTuple):
     path: Path
     message: str
     at_key: bool = False  # point at the key itself rather than its value
+    # What is wrong, for a caller that words problems in its own terms (the loader, for the
+    # engine's keys): "type" (wrong kind of value), "value" (right kind, refused: a range, a
+    # pattern, a choice, a check), "unknown" (key), "key" (a mapping key refused), "missing",
+    # "exclusive" (not exactly one of `exactly_one_of`).
+    kind: str = "value"
 
 
 def option_name(path: Path, root: str = "with") -> str:
@@ -90,18 +95,26 @@ def option(
     pattern: str | None = None,
     minimum: float | None = None,
     maximum: float | None = None,
+    above: float | None = None,
+    min_items: int | None = None,
+    key_pattern: str | None = None,
+    problem: str | None = None,
     check: Callable[[Any], str | None] | None = None,
     secret: bool = False,
     expand: bool = True,
 ) -> Any:
-    """Declare one option. `key` is the YAML key (default: the attribute name); `check`
+    """Declare one option. `key` is the YAML key (default: the attribute name); `above` is an
+    exclusive minimum; `min_items` the shortest list; `pattern` applies to a string or to each
+    string of a list, `key_pattern` to each key of a mapping; `problem` is the one message
+    (formatted with `{value!r}`) a caller such as the loader gives for any problem with the
+    value (the engine's keys keep their established wording that way); `check`
     returns an error message or None; `secret` values are never shown by `automations steps`;
     `expand=False` leaves `${...}` in the value as written, for the program the value is
     handed to (a shell) to expand from its environment. Mutable defaults need `default_factory`."""
     if isinstance(default, (list, dict, set)):
         raise TypeError("use default_factory for a mutable default")
     metadata = {"key": key, "help": help, "pattern": pattern, "minimum": minimum,
-                "maximum": maximum, "check": check, "secret": secret, "expand": expand}
+                "maximum": maximum, "above": above, "min_items": min_items, "key_pattern": key_pattern, "problem": problem, "check": check, "secret": secret, "expand": expand}
     return OptionSpec(default, default_factory, metadata)
 
 
@@ -150,6 +163,8 @@ class Options:
     """Base class of every step's options (and of nested option groups)."""
 
     __option_fields__: ClassVar[dict[str, OptionField]] = {}
+    # Keys of which a mapping must hold exactly one (checked by the converter, stated by the schema).
+    exactly_one_of: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -282,22 +297,31 @@ def _convert(tp: Any, value: Any, path: Path, load_time: bool, problems: list[Op
         return _convert_options(tp, value, path, load_time, problems)
     if origin is list:
         if not isinstance(value, list):
-            problems.append(OptionProblem(path, f"expected a list, got {_kind(value)}"))
+            problems.append(OptionProblem(path, f"expected a list, got {_kind(value)}", kind="type"))
             return None
-        items = [_convert(args[0], item, path + (i,), load_time, problems) for i, item in enumerate(value)]
+        item_metadata = {"pattern": (metadata or {}).get("pattern"), "expand": (metadata or {}).get("expand", True)}
+        items = [_convert(args[0], item, path + (i,), load_time, problems, item_metadata)
+                 for i, item in enumerate(value)]
         check = (metadata or {}).get("check")  # e.g. "list at least one"; scalars check in _convert_scalar
+        min_items = (metadata or {}).get("min_items")
         message = check(items) if check else None
+        if min_items is not None and len(items) < min_items:
+            message = f"expected at least {min_items} item{'s' if min_items != 1 else ''}"
         if message:
-            problems.append(OptionProblem(path, message))
+            problems.append(OptionProblem(path, message, kind="value"))
         return items
     if origin is dict:
         if not isinstance(value, dict):
-            problems.append(OptionProblem(path, f"expected a mapping, got {_kind(value)}"))
+            problems.append(OptionProblem(path, f"expected a mapping, got {_kind(value)}", kind="type"))
             return None
         out = {}
+        key_pattern = (metadata or {}).get("key_pattern")
         for k, v in value.items():
             if not isinstance(k, str):
-                problems.append(OptionProblem(path + (k,), "keys must be strings", at_key=True))
+                problems.append(OptionProblem(path + (k,), "keys must be strings", at_key=True, kind="key"))
+                continue
+            if key_pattern and not re.fullmatch(key_pattern, k):
+                problems.append(OptionProblem(path + (k,), f"{k!r} does not match {key_pattern}", at_key=True, kind="key"))
                 continue
             out[k] = _convert(args[1], v, path + (k,), load_time, problems)
         return out
@@ -311,21 +335,21 @@ def _convert_scalar(tp: Any, value: Any, path: Path, load_time: bool,
     if isinstance(value, ExpandedStr) and tp in (int, float, bool):
         value = _parse_expanded(tp, value)
         if value is None:
-            problems.append(OptionProblem(path, f"expected {describe_type(tp)} after expanding ${{...}}"))
+            problems.append(OptionProblem(path, f"expected {describe_type(tp)} after expanding ${{...}}", kind="type"))
             return None
     if typing.get_origin(tp) is Literal:
         if value not in typing.get_args(tp):
-            problems.append(OptionProblem(path, f"expected one of {describe_type(tp)}, got {_show(value)}"))
+            problems.append(OptionProblem(path, f"expected one of {describe_type(tp)}, got {_show(value)}", kind="value"))
             return None
         return value
     ok = (isinstance(value, tp) and not (tp is int and isinstance(value, bool))) or (
         tp is float and isinstance(value, int) and not isinstance(value, bool))
     if not ok:
-        problems.append(OptionProblem(path, f"expected {describe_type(tp)}, got {_kind(value)}"))
+        problems.append(OptionProblem(path, f"expected {describe_type(tp)}, got {_kind(value)}", kind="type"))
         return None
     message = _check_constraints(value, metadata)
     if message:
-        problems.append(OptionProblem(path, message))
+        problems.append(OptionProblem(path, message, kind="value"))
         return None
     return float(value) if tp is float else value
 
@@ -334,6 +358,9 @@ def _check_constraints(value: Any, metadata: typing.Mapping[str, Any]) -> str | 
     pattern = metadata.get("pattern")
     if pattern and not re.fullmatch(pattern, value):
         return f"{_show(value)} does not match {pattern}"
+    above = metadata.get("above")
+    if above is not None and value <= above:
+        return f"{_show(value)} is out of range: must be more than {above:g}"
     minimum, maximum = metadata.get("minimum"), metadata.get("maximum")
     if minimum is not None and value < minimum or maximum is not None and value > maximum:
         low = "" if minimum is None else f"at least {minimum:g}"
@@ -375,14 +402,14 @@ def _convert_union(tp: Any, args: tuple, value: Any, path: Path, load_time: bool
     if len(shaped) == 1:
         problems.extend(shaped[0])
     else:
-        problems.append(OptionProblem(path, f"expected {describe_type(tp)}, got {_kind(value)}"))
+        problems.append(OptionProblem(path, f"expected {describe_type(tp)}, got {_kind(value)}", kind="type"))
     return None
 
 
 def _convert_options(cls: type, value: Any, path: Path, load_time: bool,
                        problems: list[OptionProblem]) -> Any:
     if not isinstance(value, dict):
-        problems.append(OptionProblem(path, f"expected a mapping {describe_type(cls)}, got {_kind(value)}"))
+        problems.append(OptionProblem(path, f"expected a mapping {describe_type(cls)}, got {_kind(value)}", kind="type"))
         return None
     option_fields = fields_of(cls)
     by_key = {f.key: f for f in option_fields}
@@ -390,13 +417,16 @@ def _convert_options(cls: type, value: Any, path: Path, load_time: bool,
     for key in value:
         if key not in by_key:
             known = ", ".join(sorted(by_key)) or "none"
-            problems.append(OptionProblem(path + (key,), f"unknown option (known: {known})", at_key=True))
+            problems.append(OptionProblem(path + (key,), f"unknown option (known: {known})", at_key=True, kind="unknown"))
+    exclusive = getattr(cls, "exactly_one_of", ())
+    if exclusive and sum(key in value for key in exclusive) != 1:
+        problems.append(OptionProblem(path, "needs exactly one of " + ", ".join(exclusive), kind="exclusive"))
     kwargs = {}
     for f in option_fields:
         if f.key in value:
             kwargs[f.name] = _convert(f.type, value[f.key], path + (f.key,), load_time, problems, f.metadata)
         elif f.required:
-            problems.append(OptionProblem(path, f"missing required option {f.key!r}"))
+            problems.append(OptionProblem(path, f"missing required option {f.key!r}", kind="missing"))
     if len(problems) > before:
         return None
     for f in option_fields:
@@ -407,7 +437,7 @@ def _convert_options(cls: type, value: Any, path: Path, load_time: bool,
     except OptionError as error:
         if load_time and _holds_template(kwargs):
             return None  # cross-field checks wait for the real values
-        problems.append(OptionProblem(path + error.path, error.message))
+        problems.append(OptionProblem(path + error.path, error.message, kind="value"))
         return None
 
 

@@ -1,7 +1,7 @@
 """The JSON Schema (draft 2020-12) of automations.yaml, for editors (`# yaml-language-server:
 $schema=...`) and CI.
 
-Built from the loader's own rules (automations.engine.config) and from every step type's `Options`
+Built from the declarations of the engine's keys (automations.engine.keys) and of every step type's `Options`
 (automations.engine.options), so it cannot drift from what `automations validate` accepts: a step's
 `with:` is checked against the options of the step type its `uses:` names. What a schema
 cannot say (cross-field checks, `check=` callables, dependency cycles) stays the loader's job:
@@ -16,20 +16,19 @@ import types
 import typing
 from typing import Any, Literal, Union
 
-from automations.engine.config import ID_PATTERN, RETRY_KEYS, TRIGGERS
+from automations.engine.keys import FileKeys, StepKeys, TaskKeys
 from automations.engine.options import _is_options, fields_of
-from automations.retry import ERROR_CLASSES
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 TEMPLATE = {"type": "string", "pattern": r"\$\{"}
-ENV_NAME = "^[A-Za-z_][A-Za-z0-9_]*$"
 
 
 def build_schema(step_types: dict[str, type]) -> dict[str, Any]:
     """The whole file's schema; `step_types` maps `uses:` names to step classes."""
-    options = {name: options_schema(cls.Options, summary=getattr(cls, "summary", "")) for name, cls in
-               sorted(step_types.items())}
-    defs: dict[str, Any] = {"task": _task_schema(), "step": _step_schema(sorted(step_types), "run" in step_types)}
+    names = sorted(step_types)
+    options = {name: options_schema(step_types[name].Options, summary=getattr(step_types[name], "summary", ""))
+               for name in names}
+    defs: dict[str, Any] = {"task": _task_schema(), "step": _step_schema(names, "run" in step_types)}
     defs["options"] = options
     if "run" in step_types:
         # `run: CMD` is `uses: run` with the command given: `with:` takes the other options.
@@ -37,57 +36,27 @@ def build_schema(step_types: dict[str, type]) -> dict[str, Any]:
         shorthand["properties"] = {k: v for k, v in shorthand.get("properties", {}).items() if k != "command"}
         shorthand["required"] = [k for k in shorthand.get("required", []) if k != "command"]
         defs["run-shorthand-options"] = shorthand
+    top = options_schema(FileKeys)
+    top["properties"]["tasks"]["additionalProperties"] = {"$ref": "#/$defs/task"}
     return {
         "$schema": SCHEMA_DIALECT,
         "title": "automations.yaml",
         "description": "Tasks to run at environment start: AWS login with the environment's OIDC token, "
                        "secrets into env files, commands.",
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["tasks"],
-        "properties": {
-            "tasks": {
-                "type": "object",
-                "description": "task id -> task",
-                "propertyNames": {"pattern": ID_PATTERN.pattern},
-                "additionalProperties": {"$ref": "#/$defs/task"},
-            },
-            "plugins": {
-                "type": "array",
-                "description": "step classes to load from the repository, as 'module:Class'",
-                "items": {"type": "string", "pattern": r"^[\w.]+:[\w.]+$"},
-            },
-        },
+        **top,
         "$defs": defs,
     }
 
 
 def _task_schema() -> dict[str, Any]:
-    return {
-        "type": "object",
-        "additionalProperties": False,
-        "oneOf": [{"required": ["command"]}, {"required": ["steps"]}],
-        "properties": {
-            "name": {"type": "string"},
-            "description": {"type": "string"},
-            "triggeredBy": {"type": "array", "items": {"enum": list(TRIGGERS)},
-                            "description": "events that start the task (default: manual)"},
-            "dependsOn": {"type": "array", "items": {"type": "string", "pattern": ID_PATTERN.pattern},
-                          "description": "tasks that must succeed first"},
-            "env": {"type": "object", "propertyNames": {"pattern": ENV_NAME},
-                    "additionalProperties": {"type": ["string", "number"]},
-                    "description": "environment variables for the task's steps (${VAR} expanded)"},
-            "command": {"type": "string", "minLength": 1, "pattern": r"\S",
-                        "description": "shorthand for one `run:` step"},
-            "steps": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/step"}},
-        },
-    }
+    task = options_schema(TaskKeys)
+    task["properties"]["steps"]["items"] = {"$ref": "#/$defs/step"}
+    return task
 
 
 def _step_schema(names: list[str], has_run: bool) -> dict[str, Any]:
-    retry = {name: ({"type": "integer", "minimum": 1} if kind is int else
-                    {"type": "number", "minimum": 0} if name == "initialDelay" else
-                    {"type": "number", "exclusiveMinimum": 0}) for name, kind in RETRY_KEYS.items()}
+    """StepKeys, with `uses:` limited to the known step types and `with:` checked against the
+    options of the type `uses:` names."""
     dispatch: list[dict[str, Any]] = [
         {"if": {"required": ["uses"], "properties": {"uses": {"const": name}}},
          "then": {"properties": {"with": {"$ref": f"#/$defs/options/{name}"}}}}
@@ -96,27 +65,11 @@ def _step_schema(names: list[str], has_run: bool) -> dict[str, Any]:
     if has_run:
         dispatch.append({"if": {"required": ["run"]},
                          "then": {"properties": {"with": {"$ref": "#/$defs/run-shorthand-options"}}}})
-    return {
-        "type": "object",
-        "additionalProperties": False,
-        "oneOf": [{"required": ["uses"]}, {"required": ["run"]}],
-        "properties": {
-            "uses": {"enum": names, "description": "the step type"},
-            "run": {"type": "string", "minLength": 1, "pattern": r"\S", "description": "a shell command"},
-            "id": {"type": "string", "pattern": ID_PATTERN.pattern,
-                   "description": "names the step's outputs for later steps"},
-            "name": {"type": "string"},
-            "with": {"type": "object", "description": "the step type's options"},
-            "retry": {"type": "object", "additionalProperties": False,
-                      "description": "overrides the step type's retries: these keys for every error class, "
-                                     "a class's own mapping for that class",
-                      "properties": {**retry, **{error_class: {"type": "object", "additionalProperties": False,
-                                                               "properties": retry}
-                                                 for error_class in ERROR_CLASSES}}},
-            "timeout": {"type": "number", "exclusiveMinimum": 0, "description": "seconds"},
-        },
-        "allOf": dispatch,
-    }
+    step = options_schema(StepKeys)
+    step["properties"]["uses"] = {**step["properties"]["uses"], "enum": names}
+    step["properties"]["with"] = {"type": "object", "description": step["properties"]["with"]["description"]}
+    step["allOf"] = dispatch
+    return step
 
 
 def options_schema(options_class: type, summary: str = "") -> dict[str, Any]:
@@ -130,7 +83,7 @@ def options_schema(options_class: type, summary: str = "") -> dict[str, Any]:
             schema = {"description": help_text, **schema}
         if not field.required:
             default = _json_default(field.default_value())
-            if default is not _NO_DEFAULT:
+            if default is not _NO_DEFAULT and default is not None:
                 schema["default"] = default
         else:
             required.append(field.key)
@@ -140,6 +93,9 @@ def options_schema(options_class: type, summary: str = "") -> dict[str, Any]:
         result = {"description": summary, **result}
     if required:
         result["required"] = required
+    exclusive = getattr(options_class, "exactly_one_of", ())
+    if exclusive:
+        result["oneOf"] = [{"required": [key]} for key in exclusive]
     return result
 
 
@@ -157,12 +113,27 @@ def type_schema(tp: Any, metadata: typing.Mapping[str, Any] | None = None) -> di
     if _is_options(tp):
         return options_schema(tp)
     if origin is list:
-        return {"type": "array", "items": type_schema(args[0])}
+        array: dict[str, Any] = {"type": "array",
+                                 "items": type_schema(args[0], {"pattern": metadata.get("pattern"),
+                                                                "expand": metadata.get("expand", True)})}
+        if metadata.get("min_items") is not None:
+            array["minItems"] = metadata["min_items"]
+        return array
     if origin is dict:
-        return {"type": "object", "additionalProperties": type_schema(args[1])}
+        mapping: dict[str, Any] = {"type": "object"}
+        if metadata.get("key_pattern"):
+            mapping["propertyNames"] = {"pattern": f"^(?:{metadata['key_pattern']})$"}
+        mapping["additionalProperties"] = type_schema(args[1], {"expand": metadata.get("expand", True)})
+        return mapping
     if origin is Literal:
-        return {"anyOf": [{"enum": list(args)}, TEMPLATE]}
+        return _or_template({"enum": list(args)}, metadata)
     return _scalar_schema(tp, metadata)
+
+
+def _or_template(schema: dict[str, Any], metadata: typing.Mapping[str, Any]) -> dict[str, Any]:
+    """A `${...}` string is accepted for a value expanded when the step runs, not for one kept
+    as written (`expand=False`: engine keys, a shell command)."""
+    return {"anyOf": [schema, TEMPLATE]} if metadata.get("expand", True) else schema
 
 
 def _scalar_schema(tp: Any, metadata: typing.Mapping[str, Any]) -> dict[str, Any]:
@@ -176,9 +147,11 @@ def _scalar_schema(tp: Any, metadata: typing.Mapping[str, Any]) -> dict[str, Any
         schema["minimum"] = metadata["minimum"]
     if metadata.get("maximum") is not None and tp in (int, float):
         schema["maximum"] = metadata["maximum"]
+    if metadata.get("above") is not None and tp in (int, float):
+        schema["exclusiveMinimum"] = metadata["above"]
     if tp is str and "pattern" not in schema:
         return schema  # any string, templated or not
-    return {"anyOf": [schema, TEMPLATE]}
+    return _or_template(schema, metadata)
 
 
 _NO_DEFAULT = object()

@@ -1,0 +1,81 @@
+"""The engine's own keys of automations.yaml (the top level, a task, a step, `retry:`),
+declared with the same `Options`/`option()` machinery as every step's `with:` options.
+
+One declaration serves two readers: the loader (automations.engine.config) takes the known
+keys, and their order in its messages, from here; `automations schema`
+(automations.engine.schema) generates the engine's part of the JSON Schema from here, as it
+does each step type's options, so the two cannot drift. Engine keys are never `${...}`-expanded
+(only `env:` values and `with:` options are), hence `expand=False` throughout: the schema then
+offers no template alternative for them.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from automations.engine.options import Options, option
+
+ID = r"[a-zA-Z0-9_-]{1,128}"
+ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+PLUGIN_TARGET = r"[\w.]+:[\w.]+"
+NOT_BLANK = r"[\s\S]*\S[\s\S]*"  # ECMA and Python regex alike (for the schema)
+
+# automations.engine.graph.TRIGGERS, written out for type checkers; a test holds them equal.
+Trigger = Literal["postEnvironmentStart", "postDevcontainerStart", "prebuild", "manual"]
+
+class RetryKeys(Options):
+    """One retry policy: `retry: {...}` for every error class, or `retry.<class>: {...}`."""
+
+    attempts: int = option(None, minimum=1, expand=False, help="tries in all, the first included")
+    initialDelay: float = option(None, minimum=0, expand=False, help="seconds before the first retry")
+    maxDelay: float = option(None, above=0, expand=False, help="the longest wait between tries, seconds")
+    deadline: float = option(None, above=0, expand=False, help="give up after this many seconds")
+
+class StepRetryKeys(RetryKeys):
+    """`retry:` of a step: these keys for every error class, a class's own mapping for that
+    class (the names are automations.retry.ERROR_CLASSES; a test holds them equal)."""
+
+    throttled: RetryKeys | None = option(None, expand=False, help="for throttling answers only")
+    transient: RetryKeys | None = option(None, expand=False, help="for transient errors only")
+
+class StepKeys(Options):
+    # `run: CMD` is shorthand for `uses: run` with `with: {command: CMD}`.
+    exactly_one_of: ClassVar[tuple[str, ...]] = ("uses", "run")
+
+    uses: str = option(None, expand=False, help="the step type", problem="`uses` must be a step type name")
+    run: str = option(None, pattern=NOT_BLANK, expand=False, help="a shell command",
+                      problem="`run` must be a non-empty command")
+    id: str | None = option(None, pattern=ID, expand=False, help="names the step's outputs for later steps",
+                     problem="invalid step id {value!r}: use 1 to 128 of a-z A-Z 0-9 _ -")
+    name: str | None = option(None, expand=False, problem="`name` must be a string")
+    with_: dict[str, Any] = option(None, key="with", expand=False, help="the step type's options",
+                                   problem="`with` must be a mapping of options")
+    retry: StepRetryKeys | None = option(None, expand=False, help="overrides the step type's retries: these keys "
+                                  "for every error class, a class's own mapping for that class")
+    timeout: float | None = option(None, above=0, expand=False, help="seconds",
+                            problem="`timeout` must be a positive number of seconds")
+
+
+class TaskKeys(Options):
+    exactly_one_of: ClassVar[tuple[str, ...]] = ("command", "steps")
+
+    name: str = option(None, expand=False)
+    description: str = option(None, expand=False)
+    triggeredBy: list[Trigger] = option(default_factory=lambda: ["manual"], expand=False,
+                                        help="events that start the task (default: manual)")
+    dependsOn: list[str] = option(default_factory=list, pattern=ID, expand=False,
+                                  help="tasks that must succeed first")
+    env: dict[str, str | float] = option(None, key_pattern=ENV_NAME, expand=False,
+                                         help="environment variables for the task's steps (${VAR} expanded)")
+    command: str = option(None, pattern=NOT_BLANK, expand=False, help="shorthand for one `run:` step")
+    steps: list[StepKeys] = option(None, min_items=1, expand=False)
+
+class FileKeys(Options):
+    """The top level of automations.yaml."""
+
+    tasks: dict[str, TaskKeys] = option(key_pattern=ID, expand=False, help="task id -> task")
+    plugins: list[str] = option(None, pattern=PLUGIN_TARGET, expand=False,
+                                help="step classes to load from the repository, as 'module:Class'")
+
+def known_keys(keys_class: type[Options]) -> list[str]:
+    """The YAML keys a class declares, in declaration order."""
+    return [f.key for f in keys_class.__option_fields__.values()]
