@@ -18,7 +18,7 @@ What is masked, as `***`:
   its source: a token is a secret before anyone registers it.
 
 Short values: a value shorter than SHORT_SECRET_LENGTH characters is masked only where it
-stands alone, not directly after or before a letter or digit: masking `5432` or `app`
+stands alone, not directly after or before a letter, digit or `_`: masking `5432` or `app`
 everywhere would turn `154321` and `application` into noise and hide nothing. Their
 derived forms (encodings, lines of a multi-line value) are not registered at all when they
 would be that short: they are not secrets on their own.
@@ -145,7 +145,7 @@ class _Matcher:
             self._tiny_words += tiny
             # Longest first, so that of two values starting at one place the longer is masked.
             words = "|".join(re.escape(word) for word in sorted(self._tiny_words, key=len, reverse=True))
-            self._tiny = re.compile(rf"(?<![^\W_])(?:{words})(?![^\W_])")
+            self._tiny = re.compile(rf"(?<!\w)(?:{words})(?!\w)")
 
     def redact(self, text: str) -> str:
         found = [match.span() for match in _JWT.finditer(text)] if "eyJ" in text else []
@@ -189,7 +189,12 @@ _JWT = re.compile(JWT_SHAPE)
 
 
 def _stands_alone(text: str, start: int, end: int) -> bool:
-    return not (start > 0 and text[start - 1].isalnum()) and not (end < len(text) and text[end].isalnum())
+    return not (start > 0 and _is_word(text[start - 1])) and not (end < len(text) and _is_word(text[end]))
+
+
+def _is_word(character: str) -> bool:
+    # `_` joins words in names: a short value `K` must not mangle the variable name `K_B`.
+    return character.isalnum() or character == "_"
 
 
 REDACTOR = Redactor()

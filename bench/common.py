@@ -56,7 +56,7 @@ def base_env(home: Path, endpoint: str) -> dict[str, str]:
 
 
 def make_token() -> str:
-    from jwts import make_token as make
+    from support.jwts import make_token as make
 
     return make(exp=int(time.time()) + 6 * 3600)
 

@@ -1,5 +1,5 @@
 """Fleet simulation (issues 6 and 16): many environments start at once and all log in against
-an STS that throttles above a rate, through tests/proxy.py's rate limiter; and a lone
+an STS that throttles above a rate, through tests/support/proxy.py's rate limiter; and a lone
 environment whose first attempt meets a transient error. Three parts:
 
 1. processes: N real `automations run aws-login` processes (each its own HOME, as on its own
@@ -48,7 +48,8 @@ import yaml
 from common import ROLE_ARN, ROOT, base_env, make_token, start_moto, tool, workdir
 
 sys.path.insert(0, str(ROOT))
-from proxy import FaultProxy  # noqa: E402  (tests/ is on sys.path through common)
+
+from support.proxy import FaultProxy  # noqa: E402  (tests/ is on sys.path through common)
 
 from automations.errors import ThrottledError  # noqa: E402
 from automations.retry import THROTTLED, TRANSIENT, RetryPolicies, RetryPolicy, retrying  # noqa: E402

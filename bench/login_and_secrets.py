@@ -10,7 +10,7 @@ local moto server, interleaved so every contender sees the same machine:
 
 Goal 2: at N = 20, automations at least 25x faster than the shell loop; at N = 20 and 100,
 within 1.3x of the minimal script. Goal 3: with 100 ms added to every request by a proxy
-(tests/proxy.py), at N = 100, at most 0.65x the minimal script's time.
+(tests/support/proxy.py), at N = 100, at most 0.65x the minimal script's time.
 
     .venv/bin/python bench/login_and_secrets.py [--runs 10] [--shell-runs 3]
 """
@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from common import ROLE_ARN, base_env, compare, make_token, report, run_quiet, start_moto, tool, workdir
-from proxy import FaultProxy
+from support.proxy import FaultProxy
 from workloads import MINIMAL_SCRIPT, SHELL_LOOP, configure, seed
 
 DELAY = 0.1  # goal 3: 100 ms on every request

@@ -1,39 +1,24 @@
-"""Shared fixtures. End-to-end tests run the real `automations` command as a subprocess;
-AWS is moto in server mode, a real HTTP endpoint on 127.0.0.1."""
+"""Shared fixtures. Tests run the `automations` command in process (`run_cli`, `cli`) or, where a
+real process is the point, as one (`run_process`): tests/support/cli.py. AWS is moto in server
+mode, a real HTTP endpoint on 127.0.0.1, one per test session (per xdist worker)."""
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
 import textwrap
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-BIN_DIR = Path(sys.executable).parent
-AUTOMATIONS = shutil.which("automations", path=str(BIN_DIR)) or shutil.which("automations")
+from support.cli import BIN_DIR, Result, process_state, run_cli
 
 
-@dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-
-def run_cli(*args: str, cwd: Path | str | None = None, env: dict[str, str] | None = None,
-            timeout: float = 120) -> Result:
-    """Run the installed `automations` command and capture what it printed."""
-    assert AUTOMATIONS, "the automations command is not installed (pip install -e '.[test]')"
-    proc = subprocess.run([AUTOMATIONS, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    return Result(proc.returncode, proc.stdout, proc.stderr)
+@pytest.fixture(autouse=True)
+def fresh_process_state() -> Iterator[None]:
+    """Whatever a test changed in this process (the environment, working directory, signal
+    handlers, the redactor's secrets, modules a plugin brought in...) is put back after it."""
+    with process_state():
+        yield
 
 
 @pytest.fixture
@@ -97,8 +82,8 @@ def aws_env(base_env: dict[str, str], moto_endpoint: str, tmp_path: Path) -> dic
 
 @pytest.fixture
 def sts(aws_env: dict[str, str], moto_endpoint: str):
-    """A recording, fault-injecting proxy (tests/proxy.py) in front of moto; `aws_env` points at it."""
-    from proxy import FaultProxy
+    """A recording, fault-injecting proxy (tests/support/proxy.py) in front of moto; `aws_env` points at it."""
+    from support.proxy import FaultProxy
 
     with FaultProxy(moto_endpoint) as proxy:
         aws_env["AWS_ENDPOINT_URL"] = proxy.url
@@ -106,17 +91,11 @@ def sts(aws_env: dict[str, str], moto_endpoint: str):
 
 
 @pytest.fixture
-def cli(in_process_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch):
+def cli(in_process_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """`main(argv)` in process (fast), in tmp_path, with base_env as the whole environment:
     `cli("validate")` returns a Result like `run_cli`."""
-    from automations.cli.main import main
-
     monkeypatch.chdir(tmp_path)
 
     def run(*argv: str) -> Result:
-        capsys.readouterr()
-        code = main(list(argv))
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
+        return run_cli(*argv)
     return run

@@ -13,7 +13,7 @@ from automations.aws.clients import (AwsAnswerError, TransientAwsAnswerError, an
 from automations.errors import Cancelled, TransientError
 from automations.aws.secrets import _checked_parameters, _checked_secret
 from automations.aws.sts import _assumed_role
-from hostile_endpoint import HostileEndpoint
+from support.hostile_endpoint import HostileEndpoint
 
 SECRET = "s3cret-that-must-not-be-quoted"
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from automations.cli.main import main
-from conftest import AUTOMATIONS, BIN_DIR, Result, run_cli
-from jwts import make_token
-from proxy import FaultProxy
+from support.cli import AUTOMATIONS, BIN_DIR, Result, run_cli
+from support.jwts import make_token
+from support.proxy import FaultProxy
 
 ROLE = "arn:aws:iam::111122223333:role/dev-role"
 ASSUME = "AssumeRoleWithWebIdentity"
@@ -422,7 +422,7 @@ def test_each_attempt_fetches_a_new_token(write_config, sts, aws_env, tmp_path):
     (tmp_path / "fetch_token.py").write_text(textwrap.dedent("""
         import sys
         sys.path.insert(0, sys.argv[1])
-        from jwts import make_token
+        from support.jwts import make_token
         with open("calls", "a") as calls:
             calls.write("call\\n")
         print(make_token())

@@ -12,7 +12,7 @@ from botocore.exceptions import (ClientError, ConnectTimeoutError, EndpointConne
 from automations.errors import StepFailed, ThrottledError, TransientError
 from automations.aws.sts import (SESSION_NAME_PATTERN, StsRejected, StsTransientError, classify, session_name_for,
                              sts_client)
-from conftest import run_cli
+from support.cli import run_cli
 
 NOW = 1_800_000_000
 

@@ -12,9 +12,9 @@ import pytest
 from dotenv import dotenv_values
 
 from automations.aws.clients import resolve_region
-from conftest import run_cli
-from jwts import make_token
-from proxy import FaultProxy
+from support.cli import run_cli
+from support.jwts import make_token
+from support.proxy import FaultProxy
 
 ROLE = "arn:aws:iam::123456789012:role/dev"
 

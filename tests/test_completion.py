@@ -16,7 +16,7 @@ from typing import Callable
 
 import pytest
 
-from conftest import run_cli
+from support.cli import run_cli, run_process
 
 Complete = Callable[[str, Path, dict[str, str]], list[str]]
 
@@ -221,7 +221,7 @@ def test_completion_needs_a_shell(base_env: dict[str, str]) -> None:
 @pytest.mark.parametrize("args", [["list"], ["--help"], ["completion", "--list-tasks"]])
 def test_shtab_is_imported_only_to_print_the_script(project: Path, base_env: dict[str, str], args: list[str]) -> None:
     # Other commands, and the task ids a TAB asks for, start as fast as without shtab.
-    result = run_cli(*args, cwd=project.parent, env={**base_env, "PYTHONPROFILEIMPORTTIME": "1"})
+    result = run_process(*args, cwd=project.parent, env={**base_env, "PYTHONPROFILEIMPORTTIME": "1"})
     assert result.code == 0, result.output
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
     assert "argparse" in imported  # the import log is really there
@@ -229,5 +229,5 @@ def test_shtab_is_imported_only_to_print_the_script(project: Path, base_env: dic
 
 
 def test_printing_the_script_imports_shtab(base_env: dict[str, str]) -> None:
-    result = run_cli("completion", "bash", env={**base_env, "PYTHONPROFILEIMPORTTIME": "1"})
+    result = run_process("completion", "bash", env={**base_env, "PYTHONPROFILEIMPORTTIME": "1"})
     assert "shtab" in {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}

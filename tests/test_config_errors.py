@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import run_cli
+from support.cli import run_cli
 
 
 def validate(config: Path, env: dict[str, str]):

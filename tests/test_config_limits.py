@@ -11,7 +11,7 @@ import pytest
 
 from automations.engine.config import MAX_DEPTH, MAX_TEXT, MAX_VALUES, load_config
 from automations.errors import ConfigError
-from conftest import AUTOMATIONS
+from support.cli import AUTOMATIONS
 
 
 def alias_bomb(levels: int = 9, fan_out: int = 9) -> str:

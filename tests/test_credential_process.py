@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
-from jwts import make_token
+from support.cli import run_cli
+from support.jwts import make_token
 
 ROLE = "arn:aws:iam::111122223333:role/dev-role"
 ASSUME = "AssumeRoleWithWebIdentity"

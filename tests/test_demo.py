@@ -15,19 +15,20 @@ import pytest
 from dotenv import dotenv_values
 
 from automations.cli.commands.demo import SECRETS
-from conftest import BIN_DIR, run_cli
+from support.cli import BIN_DIR, run_process
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory):
-    """One demo run shared by the tests below (it is the expensive part)."""
+    """One demo run shared by the tests below (it is the expensive part). A real process: the
+    demo runs its tasks in a child that writes to the same stdout."""
     root = tmp_path_factory.mktemp("demo")
     home = root / "home"
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AUTOMATIONS_", "ACTIONS_ID_TOKEN"))}
     env.update(HOME=str(home), NO_COLOR="1", PATH=f"{BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}",
                XDG_STATE_HOME=str(home / ".state"), XDG_CACHE_HOME=str(home / ".cache"))
-    result = run_cli("demo", cwd=root, env=env)
+    result = run_process("demo", cwd=root, env=env)
     return result, root / ".demo", home
 
 
@@ -113,7 +114,7 @@ def test_the_demo_refuses_a_directory_it_did_not_make(tmp_path: Path, base_env: 
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
 
-    result = run_cli("demo", "--dir", "mine", cwd=tmp_path, env=base_env)
+    result = run_process("demo", "--dir", "mine", cwd=tmp_path, env=base_env)
 
     assert result.code == 2
     assert "is not a demo directory" in result.stderr

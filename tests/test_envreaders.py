@@ -1,5 +1,5 @@
 """`format: dotenv` with `readers:`: every value written is read back identically by each
-named reader, the real program (tests/dotenv_readers.py), and a value is refused only when
+named reader, the real program (tests/support/dotenv_readers.py), and a value is refused only when
 no way of writing it reads back the same with every one of them.
 
 "No way of writing it" is argued without our reader models: the test tries every quoting
@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from automations.files import envreaders
 from automations.files.envfile import DEFAULT_READERS, READERS, EnvFileWriter, env_format, write_env_file
 from automations.errors import StepFailed
-from conftest import run_cli
-from dotenv_readers import Readers
+from support.cli import run_cli
+from support.dotenv_readers import Readers
 
 # Values built from the characters the readers treat specially, spaces, line breaks,
 # non-ASCII text and backslash pairs.

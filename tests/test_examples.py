@@ -21,8 +21,8 @@ import yaml
 
 from automations.engine.plugins import StepRegistry
 from automations.engine.schema import build_schema
-from conftest import run_cli
-from jwts import make_token
+from support.cli import run_cli, run_process
+from support.jwts import make_token
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -258,7 +258,7 @@ def test_the_installed_plugin_is_listed_by_version_with_its_distribution(
         installed_plugin: Path, base_env: dict[str, str]) -> None:
     base_env["PYTHONPATH"] = str(installed_plugin)
 
-    result = run_cli("--version", env=base_env)
+    result = run_process("--version", env=base_env)
 
     assert "step wait-for-http: automations-wait-for-http 0.1.0" in result.stdout
     assert "step aws-login: automations " in result.stdout
@@ -268,6 +268,6 @@ def test_the_plugin_example_validates_through_the_installed_entry_point(
         installed_plugin: Path, base_env: dict[str, str]) -> None:
     base_env["PYTHONPATH"] = str(installed_plugin)
 
-    assert run_cli("-c", str(PLUGIN / "automations.yaml"), "validate", env=base_env).code == 0
-    schema = json.loads(run_cli("schema", env=base_env).stdout)
+    assert run_process("-c", str(PLUGIN / "automations.yaml"), "validate", env=base_env).code == 0
+    schema = json.loads(run_process("schema", env=base_env).stdout)
     assert schema["$defs"]["options"]["wait-for-http"]["required"] == ["url"]

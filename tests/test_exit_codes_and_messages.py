@@ -13,7 +13,7 @@ from typing import Callable
 import pytest
 
 from automations.errors import EXIT_BROKEN_PIPE
-from conftest import AUTOMATIONS, Result
+from support.cli import AUTOMATIONS, Result
 
 Cli = Callable[..., Result]
 

@@ -12,7 +12,7 @@ import pytest
 
 from automations.engine.report import history as history_module
 from automations.engine.report.history import MAX_HISTORY_BYTES, RunHistory
-from conftest import AUTOMATIONS, run_cli
+from support.cli import AUTOMATIONS, run_cli
 
 SECRET = "s3cr3t-value-that-must-not-leak"
 

@@ -14,8 +14,8 @@ from botocore.stub import Stubber
 
 from automations.aws.iam_setup import IamSetup, SetupRequest, secret_resource, secrets_policy
 from automations.aws.trust import trust_policy
-from conftest import run_cli
-from proxy import FaultProxy
+from support.cli import run_cli
+from support.proxy import FaultProxy
 
 ACCOUNT = "123456789012"   # moto's account
 ORG, PRJ = "org-a", "prj-1"

@@ -14,8 +14,8 @@ import yaml
 
 from automations.engine.plugins import StepRegistry
 from automations.engine.schema import build_schema
-from conftest import BIN_DIR, run_cli
-from jwts import make_token
+from support.cli import BIN_DIR, run_cli
+from support.jwts import make_token
 
 ROLE = "arn:aws:iam::123456789012:role/dev"
 

@@ -9,7 +9,7 @@ from typing import Iterator
 import pytest
 
 from automations.oidc.verify import TokenRejected, verify_token
-from oidc_issuer import AUDIENCE, LocalIssuer, new_rsa_key
+from support.oidc_issuer import AUDIENCE, LocalIssuer, new_rsa_key
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import AUTOMATIONS, run_cli
+from support.cli import AUTOMATIONS, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from support.cli import run_cli, run_process
 
 GREET_PLUGIN = '''
 from __future__ import annotations
@@ -81,7 +81,7 @@ def test_an_installed_plugin_runs_from_yaml(write_config, base_env, plugin_site)
               - uses: greet
                 with: {who: world, times: 2}
     """)
-    result = run_cli("run", "hello", cwd=config.parent, env=with_path(base_env, plugin_site["greet"]))
+    result = run_process("run", "hello", cwd=config.parent, env=with_path(base_env, plugin_site["greet"]))
     assert result.code == 0, result.output
     assert result.stdout.count("hello | hello world") == 2
     assert "greet: changed" in result.stdout
@@ -95,14 +95,14 @@ def test_a_plugins_options_are_validated_at_load_time(write_config, base_env, pl
               - uses: greet
                 with: {who: world, times: 9}
     """)
-    result = run_cli("validate", cwd=config.parent, env=with_path(base_env, plugin_site["greet"]))
+    result = run_process("validate", cwd=config.parent, env=with_path(base_env, plugin_site["greet"]))
     assert result.code == 2
     assert "automations.yaml:5:35: greet: with.times: 9 is out of range: must be at least 1 and at most 3" in result.stderr
 
 
 def test_steps_lists_plugins_with_their_distribution_and_options(write_config, base_env, plugin_site):
     write_config("tasks: {a: {command: 'true'}}\n")
-    result = run_cli("steps", cwd=write_config("tasks: {a: {command: 'true'}}\n").parent,
+    result = run_process("steps", cwd=write_config("tasks: {a: {command: 'true'}}\n").parent,
                      env=with_path(base_env, plugin_site["greet"]))
     assert result.code == 0, result.output
     assert "greet  (automations-greet 1.2.3: automations_greet:GreetStep)" in result.stdout
@@ -117,7 +117,7 @@ def test_a_plugin_that_fails_to_import_is_named_with_its_distribution(write_conf
             steps:
               - uses: broken
     """)
-    result = run_cli("validate", cwd=config.parent, env=with_path(base_env, plugin_site["broken"]))
+    result = run_process("validate", cwd=config.parent, env=with_path(base_env, plugin_site["broken"]))
     assert result.code == 2
     assert ("automations.yaml:4:15: step plugin 'broken' from automations-broken 1.2.3 failed to import: "
             "ModuleNotFoundError: No module named 'does_not_exist_anywhere'") in result.stderr
@@ -131,7 +131,7 @@ def test_with_vv_a_plugin_that_fails_to_import_shows_the_import_traceback(write_
             steps:
               - uses: broken
     """)
-    result = run_cli("-vv", "validate", cwd=config.parent, env=with_path(base_env, plugin_site["broken"]))
+    result = run_process("-vv", "validate", cwd=config.parent, env=with_path(base_env, plugin_site["broken"]))
     assert result.code == 2
     assert "Traceback (most recent call last)" in result.stderr
     assert 'automations_broken/__init__.py", line 1' in result.stderr
@@ -139,7 +139,7 @@ def test_with_vv_a_plugin_that_fails_to_import_shows_the_import_traceback(write_
 
 
 def test_with_vv_steps_shows_the_traceback_of_a_plugin_that_fails_to_import(base_env, plugin_site, tmp_path):
-    result = run_cli("-vv", "steps", cwd=tmp_path, env=with_path(base_env, plugin_site["broken"]))
+    result = run_process("-vv", "steps", cwd=tmp_path, env=with_path(base_env, plugin_site["broken"]))
     assert result.code == 2
     assert 'automations_broken/__init__.py", line 1' in result.stderr
 
@@ -159,14 +159,14 @@ def test_two_plugins_claiming_one_name_is_an_error(write_config, base_env, plugi
                 with: {who: world}
     """)
     env = with_path(base_env, plugin_site["greet"], plugin_site["rival"])
-    result = run_cli("validate", cwd=config.parent, env=env)
+    result = run_process("validate", cwd=config.parent, env=env)
     assert result.code == 2
     assert "step type 'greet' is claimed by more than one plugin" in result.stderr
     assert "automations-greet 1.2.3" in result.stderr and "automations-rival 1.2.3" in result.stderr
 
 
 def test_version_shows_every_distribution_claiming_one_step_name(base_env, plugin_site, tmp_path):
-    result = run_cli("--version", cwd=tmp_path, env=with_path(base_env, plugin_site["greet"], plugin_site["rival"]))
+    result = run_process("--version", cwd=tmp_path, env=with_path(base_env, plugin_site["greet"], plugin_site["rival"]))
     assert result.code == 0
     (line,) = [line for line in result.stdout.splitlines() if line.startswith("  step greet:")]
     assert "claimed by 2 distributions" in line
@@ -177,7 +177,7 @@ def test_version_shows_every_distribution_claiming_one_step_name(base_env, plugi
 def test_version_json_lists_the_claims_of_a_contested_step_name(base_env, plugin_site, tmp_path):
     import json
 
-    result = run_cli("--output", "json", "--version", cwd=tmp_path,
+    result = run_process("--output", "json", "--version", cwd=tmp_path,
                      env=with_path(base_env, plugin_site["greet"], plugin_site["rival"]))
     event = json.loads(result.stdout)
     assert sorted(event["conflicts"]["greet"]) == ["automations-greet 1.2.3 (automations_greet:GreetStep)",
@@ -284,7 +284,7 @@ def test_the_quick_commands_import_neither_boto3_nor_pyjwt(write_config, base_en
           a: {command: echo a}
     """)
     env = {**base_env, "PYTHONPROFILEIMPORTTIME": "1"}
-    result = run_cli(*args, cwd=config.parent, env=env)
+    result = run_process(*args, cwd=config.parent, env=env)
     assert result.code == 0, result.output
     imported = {line.split("|")[-1].strip().split(".")[0] for line in result.stderr.splitlines() if "|" in line}
     assert "yaml" in imported or args == ["--help"]  # the import log is really there

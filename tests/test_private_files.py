@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import AUTOMATIONS, run_cli
+from support.cli import AUTOMATIONS, run_cli
 from test_aws_login import login_config
 
 ASSUME = "AssumeRoleWithWebIdentity"
@@ -18,7 +18,7 @@ ASSUME = "AssumeRoleWithWebIdentity"
 
 @pytest.fixture
 def token(tmp_path: Path) -> None:
-    from jwts import make_token
+    from support.jwts import make_token
 
     (tmp_path / "token").write_text(make_token())
 

@@ -10,7 +10,7 @@ import urllib.parse
 import pytest
 
 from automations.redaction import MASK, Redactor
-from conftest import run_cli
+from support.cli import run_cli
 
 SECRET = "s3cr3t-Value-9f8e7d"
 
@@ -123,6 +123,11 @@ def test_a_short_value_is_masked_where_it_stands_alone(value):
 def test_a_short_value_next_to_a_letter_or_digit_is_left_alone():
     # `null` registered must not print `nullable` as `***able`, nor 5432 turn 154321 into noise.
     assert masked("nullable 154321 null:5432", "null", "5432") == f"nullable 154321 {MASK}:{MASK}"
+
+
+def test_a_short_value_inside_a_variable_name_is_left_alone():
+    # A one-letter secret `K` must not turn the key `K_B` of an error message into `***_B`.
+    assert masked("K_B: bad value; _K K", "K") == f"K_B: bad value; _K {MASK}"
 
 
 def test_a_value_of_eight_characters_or_more_is_masked_anywhere():

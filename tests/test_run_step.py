@@ -13,7 +13,7 @@ import pytest
 from automations.engine.expand import expand
 from automations.cli.main import main
 from automations.engine.options import Options, convert, option, unexpanded_paths
-from conftest import run_cli
+from support.cli import run_process
 
 TOKEN = "ghp_s3cr3t-T0ken-value"
 
@@ -153,6 +153,7 @@ def test_non_ascii_output_does_not_fail_a_step_when_stdout_is_ascii(write_config
           show:
             command: printf 'caf\303\251 \342\202\254\n'
     """)
-    result = run_cli("-c", str(config), "run", "show", cwd=config.parent, env={**base_env, "PYTHONIOENCODING": "ascii"})
+    result = run_process("-c", str(config), "run", "show", cwd=config.parent,
+                         env={**base_env, "PYTHONIOENCODING": "ascii"})
     assert result.code == 0, result.output
     assert "show | caf\\xe9 \\u20ac" in result.stdout

@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import AUTOMATIONS, run_cli
+from support.cli import AUTOMATIONS, run_cli
 
 
 def run(config: Path, env: dict[str, str], *args: str):

@@ -13,7 +13,7 @@ import yaml
 
 from automations.engine.plugins import StepRegistry
 from automations.engine.schema import build_schema
-from conftest import run_cli
+from support.cli import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,7 +17,7 @@ from automations.aws.secrets import (BATCH_GET_SECRET_VALUE_MAX_IDS, SecretRef, 
                                 secret_parts)
 from automations.api import StepContext
 from automations.engine.step import RunServices
-from proxy import FaultProxy
+from support.proxy import FaultProxy
 from tasks.secrets_manager import SecretsManagerOptions, SecretsManagerStep, SecretEntry
 
 

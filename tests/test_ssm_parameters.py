@@ -10,8 +10,8 @@ from typing import Iterator
 import boto3
 import pytest
 
-from conftest import run_cli
-from proxy import FaultProxy
+from support.cli import run_cli
+from support.proxy import FaultProxy
 from test_envfile import read_with_json, read_with_python_dotenv, read_with_shell
 
 FAST_RETRY = "retry: {attempts: 4, initialDelay: 0.01, maxDelay: 0.05}"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
-from jwts import make_token
+from support.cli import run_cli
+from support.jwts import make_token
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from automations.cli.main import main
-from jwts import make_token
+from support.jwts import make_token
 
 ACCOUNT = "123456789012"
 

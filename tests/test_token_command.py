@@ -11,9 +11,9 @@ from typing import Iterator
 
 import pytest
 
-from conftest import run_cli
-from jwts import ORG_ID, PROJECT_ID, make_token
-from oidc_issuer import LocalIssuer, new_rsa_key
+from support.cli import run_cli
+from support.jwts import ORG_ID, PROJECT_ID, make_token
+from support.oidc_issuer import LocalIssuer, new_rsa_key
 
 ACCOUNT = "123456789012"
 
@@ -315,7 +315,7 @@ HOSTILE = {
 @pytest.mark.parametrize("payload, message", HOSTILE.values(), ids=HOSTILE.keys())
 def test_a_hostile_token_gets_one_line_on_every_path(command, payload, message, token_file, base_env,
                                                      tmp_path) -> None:
-    from jwts import raw_token
+    from support.jwts import raw_token
 
     _generated_policy(tmp_path, base_env, "--org", ORG_ID)
     result = run_cli(*command, "--token-file", str(token_file(raw_token(payload))), cwd=tmp_path, env=base_env)

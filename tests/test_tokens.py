@@ -18,7 +18,7 @@ from automations.errors import Cancelled, FatalError, StepFailed
 from automations.oidc.sources import (MAX_TOKEN_BYTES, CommandTokenSource, DefaultTokenChain, EnvTokenSource,
                                 FileTokenSource, GitHubActionsTokenSource, InvalidToken, TokenNotReady, TokenSource,
                                 TokenUnavailable, WebIdentityTokenFileSource, check_token, decode_unverified)
-from jwts import AUDIENCE, make_token, raw_token
+from support.jwts import AUDIENCE, make_token, raw_token
 
 NOW = 1_800_000_000
 

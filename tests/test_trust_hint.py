@@ -9,9 +9,9 @@ from pathlib import Path
 
 import boto3
 
-from conftest import run_cli
-from jwts import ORG_ID, make_token
-from proxy import FaultProxy
+from support.cli import run_cli
+from support.jwts import ORG_ID, make_token
+from support.proxy import FaultProxy
 
 ROLE_NAME = "hint-gitpod-dev"
 ROLE_ARN = f"arn:aws:iam::123456789012:role/{ROLE_NAME}"

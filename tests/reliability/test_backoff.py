@@ -16,27 +16,18 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from automations.aws.clients import AWS_RETRY
 from automations.engine.report.history import RunHistory
 from automations.retry import THROTTLED, TRANSIENT
-from conftest import run_cli
-from jwts import make_token
-from proxy import FaultProxy
-from reliability_support import ASSUME, ROLE
+from support.cli import run_cli
+from support.jwts import make_token
+from support.reliability import ASSUME, ROLE
 
 RETRY_LINE = re.compile(r"attempt (\d+) of (\d+) failed: (.*); (throttled|transient); retrying in ([\d.]+)s")
 FIRST_TRANSIENT_WINDOW = AWS_RETRY[TRANSIENT].initial_delay  # 0.5 s: the first wait is uniform in [0, this]
-
-
-@pytest.fixture
-def proxy(moto_endpoint: str, aws_env: dict[str, str]) -> Iterator[FaultProxy]:
-    with FaultProxy(moto_endpoint) as fault_proxy:
-        aws_env["AWS_ENDPOINT_URL"] = fault_proxy.url
-        yield fault_proxy
 
 
 def login_config(tmp_path: Path, token: str, retry: str = "") -> Path:
@@ -71,8 +62,8 @@ def fails_once(tmp_path: Path) -> str:
     return f"{{command: sh {script}}}"
 
 
-def test_one_idp_communication_error_is_retried_within_the_first_transient_window(proxy, aws_env, tmp_path):
-    proxy.fail(action=ASSUME, times=1, status=400, code="IDPCommunicationError")
+def test_one_idp_communication_error_is_retried_within_the_first_transient_window(sts, aws_env, tmp_path):
+    sts.fail(action=ASSUME, times=1, status=400, code="IDPCommunicationError")
 
     result = run(login_config(tmp_path, "{file: token}"), aws_env)
 
@@ -80,13 +71,13 @@ def test_one_idp_communication_error_is_retried_within_the_first_transient_windo
     [(attempt, _, error, error_class, wait)] = retries(result.stderr)
     assert (attempt, error_class) == (1, TRANSIENT) and "IDPCommunicationError" in error
     assert wait <= FIRST_TRANSIENT_WINDOW
-    first, second = proxy.calls(ASSUME)
+    first, second = sts.calls(ASSUME)
     assert first.faulted and not second.faulted
     assert second.at - first.at < 10  # generous: the announced wait is at most 0.5 s
     assert "boot | aws-login: changed after 2 attempts" in result.stdout
 
 
-def test_a_token_command_that_fails_once_is_retried_within_the_first_transient_window(proxy, aws_env, tmp_path):
+def test_a_token_command_that_fails_once_is_retried_within_the_first_transient_window(sts, aws_env, tmp_path):
     result = run(login_config(tmp_path, fails_once(tmp_path)), aws_env)
 
     assert result.code == 0, result.output
@@ -94,15 +85,15 @@ def test_a_token_command_that_fails_once_is_retried_within_the_first_transient_w
     # The command's own output is never shown (it may hold the token): the exit code is.
     assert (attempt, error_class) == (1, TRANSIENT) and "exit code 1" in error and "not ready" not in error
     assert wait <= FIRST_TRANSIENT_WINDOW
-    assert proxy.count(ASSUME) == 1  # no STS call was spent on the missing token
+    assert sts.count(ASSUME) == 1  # no STS call was spent on the missing token
     assert "boot | aws-login: changed after 2 attempts" in result.stdout
 
 
-def test_a_throttled_answer_is_retried_as_throttled(proxy, aws_env, tmp_path):
+def test_a_throttled_answer_is_retried_as_throttled(sts, aws_env, tmp_path):
     # The throttled policy's own first window (10 s by default) is shortened for the test:
     # only this class; the transient policy stays the default.
-    proxy.fail(action=ASSUME, times=1, status=400, code="Throttling")
-    proxy.fail(action=ASSUME, times=1, status=503, code="ServiceUnavailable")
+    sts.fail(action=ASSUME, times=1, status=400, code="Throttling")
+    sts.fail(action=ASSUME, times=1, status=503, code="ServiceUnavailable")
 
     result = run(login_config(tmp_path, "{file: token}", retry="{throttled: {initialDelay: 0.01, maxDelay: 0.01}}"),
                  aws_env)
@@ -112,11 +103,11 @@ def test_a_throttled_answer_is_retried_as_throttled(proxy, aws_env, tmp_path):
     assert first[3] == THROTTLED and "Throttling" in first[2] and first[4] <= 0.01
     assert second[3] == TRANSIENT and "503" in second[2] and second[4] <= 2 * FIRST_TRANSIENT_WINDOW
     assert first[1] == second[1] == AWS_RETRY[THROTTLED].attempts  # one budget for the whole
-    assert proxy.count(ASSUME) == 3
+    assert sts.count(ASSUME) == 3
 
 
-def test_http_429_is_throttled(proxy, aws_env, tmp_path):
-    proxy.fail(action=ASSUME, times=1, status=429, code="TooManyRequestsException")
+def test_http_429_is_throttled(sts, aws_env, tmp_path):
+    sts.fail(action=ASSUME, times=1, status=429, code="TooManyRequestsException")
 
     result = run(login_config(tmp_path, "{file: token}", retry="{throttled: {initialDelay: 0.01}}"), aws_env)
 
@@ -124,8 +115,8 @@ def test_http_429_is_throttled(proxy, aws_env, tmp_path):
     assert [r[3] for r in retries(result.stderr)] == [THROTTLED]
 
 
-def test_attempts_are_in_the_json_step_event_and_the_history(proxy, aws_env, tmp_path):
-    proxy.fail(action=ASSUME, times=2, status=400, code="IDPCommunicationError")
+def test_attempts_are_in_the_json_step_event_and_the_history(sts, aws_env, tmp_path):
+    sts.fail(action=ASSUME, times=2, status=400, code="IDPCommunicationError")
     config = login_config(tmp_path, "{file: token}", retry="{transient: {initialDelay: 0.01, maxDelay: 0.02}}")
 
     result = run(config, aws_env, "--output", "json")
@@ -138,20 +129,20 @@ def test_attempts_are_in_the_json_step_event_and_the_history(proxy, aws_env, tmp
     assert [s["attempts"] for s in record["steps"]] == [3]
 
 
-def test_a_failed_step_says_how_many_attempts_it_took(proxy, aws_env, tmp_path):
-    proxy.fail(action=ASSUME, times=5, status=500, code="InternalFailure")
+def test_a_failed_step_says_how_many_attempts_it_took(sts, aws_env, tmp_path):
+    sts.fail(action=ASSUME, times=5, status=500, code="InternalFailure")
     config = login_config(tmp_path, "{file: token}", retry="{attempts: 3, initialDelay: 0.01, maxDelay: 0.02}")
 
     result = run(config, aws_env)
 
     assert result.code == 1
     assert "boot | aws-login: failed after 3 attempts" in result.stdout
-    assert proxy.count(ASSUME) == 3
+    assert sts.count(ASSUME) == 3
     [record] = RunHistory(config, aws_env).records("boot")
     assert record["steps"][0]["attempts"] == 3 and record["status"] == "failed"
 
 
-def test_a_step_that_needed_one_attempt_says_nothing_about_attempts(proxy, aws_env, tmp_path):
+def test_a_step_that_needed_one_attempt_says_nothing_about_attempts(sts, aws_env, tmp_path):
     result = run(login_config(tmp_path, "{file: token}"), aws_env)
 
     assert result.code == 0, result.output

@@ -30,9 +30,9 @@ from pathlib import Path
 import boto3
 import pytest
 
-from conftest import run_cli
-from jwts import make_token, raw_token
-from reliability_support import snapshot
+from support.cli import run_cli
+from support.jwts import make_token, raw_token
+from support.reliability import snapshot
 
 CORPUS = Path(__file__).parent / "corpus"
 CASES = sorted(CORPUS.glob("*.yaml"))

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from conftest import AUTOMATIONS, run_cli
-from hostile_endpoint import HostileEndpoint
-from jwts import make_token
-from reliability_support import AWS_STEPS, snapshot
+from support.cli import AUTOMATIONS, run_cli
+from support.hostile_endpoint import HostileEndpoint
+from support.jwts import make_token
+from support.reliability import AWS_STEPS, snapshot
 
 STEP_BOUND = 20.0    # seconds; a quiet machine: 5 s (the timeout) plus about 0.5 s of start-up
 SIGNAL_BOUND = 6.0   # seconds; a quiet machine: well under 1 s

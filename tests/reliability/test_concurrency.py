@@ -7,9 +7,9 @@ import configparser
 import subprocess
 from pathlib import Path
 
-from conftest import AUTOMATIONS
-from jwts import make_token
-from reliability_support import FAST_RETRY, ROLE
+from support.cli import AUTOMATIONS
+from support.jwts import make_token
+from support.reliability import FAST_RETRY, ROLE
 
 PROCESSES = 16
 EXISTING_CREDENTIALS = """\

@@ -29,10 +29,10 @@ from typing import Iterator
 import pytest
 from dotenv import dotenv_values
 
-from conftest import AUTOMATIONS
-from jwts import make_token
-from proxy import FaultProxy
-from reliability_support import login_and_secrets_config, seed_secrets, temp_files, unique_prefix
+from support.cli import AUTOMATIONS
+from support.jwts import make_token
+from support.proxy import FaultProxy
+from support.reliability import login_and_secrets_config, seed_secrets, temp_files, unique_prefix
 
 TRIALS = int(os.environ.get("RELIABILITY_CRASH_TRIALS", "40"))
 OLD_CREDENTIALS = """\

@@ -15,10 +15,10 @@ from typing import Iterator
 import pytest
 from dotenv import dotenv_values
 
-from conftest import run_cli
-from jwts import make_token
-from proxy import FaultProxy
-from reliability_support import ASSUME, BATCH, login_and_secrets_config, seed_secrets, unique_prefix
+from support.cli import run_cli
+from support.jwts import make_token
+from support.proxy import FaultProxy
+from support.reliability import ASSUME, BATCH, login_and_secrets_config, seed_secrets, unique_prefix
 
 SLOW = 1.5            # seconds a slow response takes...
 READ_TIMEOUT = "0.5"  # ...against this read timeout

@@ -18,10 +18,10 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import AUTOMATIONS
-from jwts import make_token
-from proxy import FaultProxy
-from reliability_support import ASSUME, ROLE
+from support.cli import AUTOMATIONS
+from support.jwts import make_token
+from support.proxy import FaultProxy
+from support.reliability import ASSUME, ROLE
 
 ENVIRONMENTS = 24
 RATE = 6  # requests/s

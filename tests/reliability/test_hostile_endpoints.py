@@ -22,10 +22,10 @@ from typing import Any, Iterator
 
 import pytest
 
-from conftest import run_cli
-from hostile_endpoint import MODES, PLANTED, HostileEndpoint
-from jwts import make_token
-from reliability_support import AWS_STEPS, AwsStep, decoded, printable_forms, snapshot
+from support.cli import run_cli
+from support.hostile_endpoint import MODES, PLANTED, HostileEndpoint
+from support.jwts import make_token
+from support.reliability import AWS_STEPS, AwsStep, decoded, printable_forms, snapshot
 
 ATTEMPTS = 2
 FATAL_MODES = ("incomplete",)

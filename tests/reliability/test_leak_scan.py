@@ -20,14 +20,12 @@ import json
 import os
 import urllib.parse
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from conftest import run_cli
-from jwts import make_token
-from proxy import FaultProxy
-from reliability_support import ASSUME, BATCH, FAST_RETRY, ROLE, decoded, printable_forms, seed_secrets, unique_prefix
+from support.cli import run_cli
+from support.jwts import make_token
+from support.reliability import ASSUME, BATCH, FAST_RETRY, ROLE, decoded, printable_forms, seed_secrets, unique_prefix
 
 # The argv of the spy and of every process above it up to pytest (the shell, automations),
 # one per line: what `ps` shows anyone on the machine.
@@ -50,13 +48,6 @@ for name in ("PLAIN", "QUOTES", "JSON_PASSWORD", "BACKSLASH", "TAB", "EURO", "EM
         print("base64", base64.b64encode(blob).decode(), base64.urlsafe_b64encode(blob).decode())
 '
 """
-
-
-@pytest.fixture
-def proxy(moto_endpoint: str, aws_env: dict[str, str]) -> Iterator[FaultProxy]:
-    with FaultProxy(moto_endpoint) as fault_proxy:
-        aws_env["AWS_ENDPOINT_URL"] = fault_proxy.url
-        yield fault_proxy
 
 
 @pytest.fixture
@@ -150,7 +141,7 @@ RUN_STEP = """\
 """ + "".join("            " + line + "\n" for line in PRINT_FORMS.splitlines())
 
 
-def test_a_successful_run_with_a_step_printing_the_secrets_leaks_nothing(proxy, aws_env, scenario, tmp_path):
+def test_a_successful_run_with_a_step_printing_the_secrets_leaks_nothing(sts, aws_env, scenario, tmp_path):
     token, write = scenario
     result = run_cli("-vv", "-c", str(write(RUN_STEP)), "run", "boot", cwd=tmp_path, env=aws_env)
 
@@ -160,7 +151,7 @@ def test_a_successful_run_with_a_step_printing_the_secrets_leaks_nothing(proxy, 
     assert_no_leak(result, token, tmp_path, aws_env)
 
 
-def test_json_output_leaks_nothing(proxy, aws_env, scenario, tmp_path):
+def test_json_output_leaks_nothing(sts, aws_env, scenario, tmp_path):
     token, write = scenario
     result = run_cli("-vv", "--output", "json", "-c", str(write(RUN_STEP)), "run", "boot", cwd=tmp_path, env=aws_env)
 
@@ -168,7 +159,7 @@ def test_json_output_leaks_nothing(proxy, aws_env, scenario, tmp_path):
     assert_no_leak(result, token, tmp_path, aws_env)
 
 
-def test_json_output_of_secrets_json_escapes_leaks_nothing(proxy, aws_env, scenario, tmp_path):
+def test_json_output_of_secrets_json_escapes_leaks_nothing(sts, aws_env, scenario, tmp_path):
     # Each value printed as it is: JSON output escapes `"`, `\\`, the tab and (ensure_ascii)
     # the non-ASCII characters, so a redactor matching only the raw text would miss them.
     token, write = scenario
@@ -182,10 +173,10 @@ def test_json_output_of_secrets_json_escapes_leaks_nothing(proxy, aws_env, scena
     assert_no_leak(result, token, tmp_path, aws_env)
 
 
-def test_retries_with_tracebacks_leak_nothing(proxy, aws_env, scenario, tmp_path):
+def test_retries_with_tracebacks_leak_nothing(sts, aws_env, scenario, tmp_path):
     token, write = scenario
-    proxy.fail(action=ASSUME, times=2, code="InvalidIdentityToken")
-    proxy.fail(action=BATCH, times=2, status=500, code="InternalServiceError")
+    sts.fail(action=ASSUME, times=2, code="InvalidIdentityToken")
+    sts.fail(action=BATCH, times=2, status=500, code="InternalServiceError")
 
     result = run_cli("-vv", "-c", str(write(RUN_STEP)), "run", "boot", cwd=tmp_path, env=aws_env)
 
@@ -194,7 +185,7 @@ def test_retries_with_tracebacks_leak_nothing(proxy, aws_env, scenario, tmp_path
     assert_no_leak(result, token, tmp_path, aws_env)
 
 
-def test_a_token_command_failing_after_printing_the_token_to_stderr_leaks_nothing(proxy, aws_env, scenario,
+def test_a_token_command_failing_after_printing_the_token_to_stderr_leaks_nothing(sts, aws_env, scenario,
                                                                                     tmp_path):
     token, write = scenario
     (tmp_path / "spy-token.sh").write_text(SPY + "\necho \"debug: token $(cat token)\" >&2\ncat token\nexit 1\n")
@@ -206,7 +197,7 @@ def test_a_token_command_failing_after_printing_the_token_to_stderr_leaks_nothin
     assert_no_leak(result, token, tmp_path, aws_env)
 
 
-def test_a_jwt_nobody_registered_is_masked_wherever_it_is_printed(proxy, aws_env, scenario, tmp_path):
+def test_a_jwt_nobody_registered_is_masked_wherever_it_is_printed(sts, aws_env, scenario, tmp_path):
     token, write = scenario
     aws_env["SOMEONE_ELSES_TOKEN"] = other = make_token(sub="someone-else")
     printing = RUN_STEP.split("            sh spy.sh")[0] + '            echo "a token: $SOMEONE_ELSES_TOKEN"\n'
@@ -219,9 +210,9 @@ def test_a_jwt_nobody_registered_is_masked_wherever_it_is_printed(proxy, aws_env
         assert leaks(scanned_text(result, tmp_path, aws_env), [other]) == []
 
 
-def test_an_access_denied_login_shows_the_claims_but_not_the_token(proxy, aws_env, scenario, tmp_path):
+def test_an_access_denied_login_shows_the_claims_but_not_the_token(sts, aws_env, scenario, tmp_path):
     token, write = scenario
-    proxy.fail(action=ASSUME, times=1, status=403, code="AccessDenied")
+    sts.fail(action=ASSUME, times=1, status=403, code="AccessDenied")
 
     result = run_cli("-vv", "-c", str(write()), "run", "boot", cwd=tmp_path, env=aws_env)
 
@@ -230,7 +221,7 @@ def test_an_access_denied_login_shows_the_claims_but_not_the_token(proxy, aws_en
     assert_no_leak(result, token, tmp_path, aws_env)
 
 
-def test_a_secret_that_is_not_the_json_asked_for_fails_without_its_value(proxy, aws_env, scenario, tmp_path):
+def test_a_secret_that_is_not_the_json_asked_for_fails_without_its_value(sts, aws_env, scenario, tmp_path):
     token, write = scenario
     # keys of a plain (non-JSON) secret: the error names the secret, the traceback is shown at -vv.
     result = run_cli("-vv", "-c", str(write(json_entry="{id: %s/plain, keys: {X: password}}")), "run", "boot",
@@ -242,7 +233,7 @@ def test_a_secret_that_is_not_the_json_asked_for_fails_without_its_value(proxy, 
     assert_no_leak(result, token, tmp_path, aws_env)
 
 
-def test_the_credential_process_says_nothing_secret_on_stderr(proxy, aws_env, tmp_path):
+def test_the_credential_process_says_nothing_secret_on_stderr(sts, aws_env, tmp_path):
     token = make_token()
     (tmp_path / "token").write_text(token)
     (tmp_path / "automations.yaml").write_text(f"""\
@@ -261,7 +252,7 @@ tasks:
     [cache] = (Path(aws_env["XDG_CACHE_HOME"]) / "automations").glob("aws-credentials-*.json")
     entry = json.loads(cache.read_text())
     cache.write_text(json.dumps({**entry, "Expiration": "2000-01-01T00:00:00Z"}))  # the call refreshes
-    proxy.fail(action=ASSUME, times=1, code="IDPCommunicationError")
+    sts.fail(action=ASSUME, times=1, code="IDPCommunicationError")
 
     result = run_cli("-vv", "-c", str(tmp_path / "automations.yaml"), "aws", "credential-process", "--task", "boot",
                      cwd=tmp_path, env=aws_env)

@@ -28,8 +28,8 @@ from automations.errors import StepFailed
 from automations.files.envfile import write_env_file
 from automations.cli.main import main
 from automations.oidc.sources import CommandTokenSource, TokenNotReady
-from conftest import AUTOMATIONS
-from reliability_support import seed_secrets, unique_prefix
+from support.cli import AUTOMATIONS
+from support.reliability import seed_secrets, unique_prefix
 
 BOUND = 15.0  # seconds: what "on time" may stretch to on a loaded machine
 
@@ -324,7 +324,9 @@ def test_a_signal_ends_the_run_and_every_process_of_the_steps_group(write_config
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     recorded = wait_for_file(pids).split()
     shell, escaped = int(recorded[-1]), int(recorded[0])
-    group = group_members(shell)
+    started = time.monotonic()  # the background `sh -c` may not have started its sleep yet
+    while len(group := group_members(shell)) < 4 and time.monotonic() - started < 10:
+        time.sleep(0.05)
     assert len(group) >= 4, group  # the shell, its sleeps and the sh ignoring SIGTERM
     signalled = time.monotonic()
     process.send_signal(signum)

@@ -8,7 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from conftest import AUTOMATIONS
+from support.cli import AUTOMATIONS
 
 MEMORY_BOUND_MIB = 150  # automations itself needs ~40 MiB; the output alone would be 200 MiB
 

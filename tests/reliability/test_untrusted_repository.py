@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
-from jwts import make_token
+from support.cli import run_process
+from support.jwts import make_token
 
 ROLE = "arn:aws:iam::111122223333:role/dev-role"
 ASSUME = "AssumeRoleWithWebIdentity"
@@ -102,13 +102,13 @@ def test_the_planted_modules_run_when_python_loads_them_the_ordinary_way(repo, m
     turn_hostile(repo, marker)
 
     subprocess.run([sys.executable, "-c", "import yaml"], cwd=elsewhere, env=aws_env, check=True)
-    run_cli("-c", str(repo / "automations.yaml"), "validate", env=aws_env)
+    run_process("-c", str(repo / "automations.yaml"), "validate", env=aws_env)
 
     assert marker.read_text().splitlines() == ["yaml", "evil_plugin"]
 
 
 def test_the_aws_cli_works_from_a_valid_cache_and_imports_nothing_planted(repo, marker, elsewhere, sts, aws_env):
-    assert run_cli("-c", str(repo / "automations.yaml"), "run", "login", env=aws_env).code == 0
+    assert run_process("-c", str(repo / "automations.yaml"), "run", "login", env=aws_env).code == 0
     turn_hostile(repo, marker)
 
     proc = aws_identity(aws_env, elsewhere)
@@ -120,7 +120,7 @@ def test_the_aws_cli_works_from_a_valid_cache_and_imports_nothing_planted(repo, 
 
 
 def test_a_refresh_through_the_aws_cli_imports_nothing_planted(repo, marker, elsewhere, sts, aws_env):
-    assert run_cli("-c", str(repo / "automations.yaml"), "run", "login", env=aws_env).code == 0
+    assert run_process("-c", str(repo / "automations.yaml"), "run", "login", env=aws_env).code == 0
     turn_hostile(repo, marker)
     expire_cache(aws_env)
 
@@ -150,11 +150,11 @@ def test_a_login_made_with_python_m_writes_an_isolated_line(repo, marker, elsewh
 
 
 def test_the_credential_process_command_run_by_hand_in_the_repository_imports_nothing(repo, marker, sts, aws_env):
-    assert run_cli("-c", str(repo / "automations.yaml"), "run", "login", env=aws_env).code == 0
+    assert run_process("-c", str(repo / "automations.yaml"), "run", "login", env=aws_env).code == 0
     turn_hostile(repo, marker)
     expire_cache(aws_env)
 
-    result = run_cli("aws", "credential-process", "--task", "login", "--step", "aws", cwd=repo, env=aws_env)
+    result = run_process("aws", "credential-process", "--task", "login", "--step", "aws", cwd=repo, env=aws_env)
 
     assert result.code == 0, result.stderr
     assert set(json.loads(result.stdout)) == {"Version", "AccessKeyId", "SecretAccessKey", "SessionToken",

@@ -1,7 +1,5 @@
 """What the reliability suite shares: a login-plus-secrets configuration, secrets seeded in
 the moto server, and snapshots of a directory tree to prove that nothing changed.
-
-(A module, not a conftest.py: `tests/conftest.py` already owns that module name.)
 """
 from __future__ import annotations
 

@@ -15,13 +15,15 @@ AUTOMATIONS_REQUIRE_READERS is set (as .ci/run does): then it fails them.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import subprocess
 import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import pytest
 
@@ -125,7 +127,22 @@ def _missing(name: str, why: str) -> None:
     pytest.skip(message)
 
 
+@contextmanager
+def _cache_locked() -> Iterator[None]:
+    """One installer or build at a time in the cache: pytest-xdist workers (and several
+    checkouts) share it."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def _node_dotenv() -> Path:
+    with _cache_locked():
+        return _install_node_dotenv()
+
+
+def _install_node_dotenv() -> Path:
     package = CACHE / "node" / "node_modules" / "dotenv"
     if not (package / "package.json").exists():
         if shutil.which("npm") is None or shutil.which("node") is None:
@@ -138,6 +155,11 @@ def _node_dotenv() -> Path:
 
 
 def _godotenv_reader() -> Path:
+    with _cache_locked():
+        return _build_godotenv_reader()
+
+
+def _build_godotenv_reader() -> Path:
     source = Path(GOPATH) / "src" / "github.com" / "joho" / "godotenv" / "parser.go"
     if shutil.which("go") is None or not source.exists():
         _missing("godotenv", "no go, or no godotenv source under " + GOPATH)
