@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import os
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 from support.cli import BIN_DIR, Result, process_state, run_cli
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from automations.files.atomicfile import locked, write_atomic
 from automations.errors import StepFailed
+from automations.files.atomicfile import locked, write_atomic
 
 
 def mode(path) -> int:

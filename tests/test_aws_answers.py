@@ -7,13 +7,19 @@ import threading
 import time
 
 import pytest
+from support.hostile_endpoint import HostileEndpoint
 
-from automations.aws.clients import (AwsAnswerError, TransientAwsAnswerError, answer_problem, bounded_call, client_config,
-                             create_client)
-from automations.errors import Cancelled, TransientError
+from automations.aws.clients import (
+    AwsAnswerError,
+    TransientAwsAnswerError,
+    answer_problem,
+    bounded_call,
+    client_config,
+    create_client,
+)
 from automations.aws.secrets import _checked_parameters, _checked_secret
 from automations.aws.sts import _assumed_role
-from support.hostile_endpoint import HostileEndpoint
+from automations.errors import Cancelled, TransientError
 
 SECRET = "s3cret-that-must-not-be-quoted"
 

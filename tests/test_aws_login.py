@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 
 import pytest
-
-from automations.cli.main import main
 from support.cli import AUTOMATIONS, BIN_DIR, Result, run_cli
 from support.jwts import make_token
 from support.proxy import FaultProxy
+
+from automations.cli.main import main
 
 ROLE = "arn:aws:iam::111122223333:role/dev-role"
 ASSUME = "AssumeRoleWithWebIdentity"

@@ -6,13 +6,25 @@ import os
 import re
 
 import pytest
-from botocore.exceptions import (ClientError, ConnectTimeoutError, EndpointConnectionError, NoRegionError,
-                                 ParamValidationError, ReadTimeoutError)
-
-from automations.errors import StepFailed, ThrottledError, TransientError
-from automations.aws.sts import (SESSION_NAME_PATTERN, StsRejected, StsTransientError, classify, session_name_for,
-                             sts_client)
+from botocore.exceptions import (
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoRegionError,
+    ParamValidationError,
+    ReadTimeoutError,
+)
 from support.cli import run_cli
+
+from automations.aws.sts import (
+    SESSION_NAME_PATTERN,
+    StsRejected,
+    StsTransientError,
+    classify,
+    session_name_for,
+    sts_client,
+)
+from automations.errors import StepFailed, ThrottledError, TransientError
 
 NOW = 1_800_000_000
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import boto3
 import pytest
 from dotenv import dotenv_values
-
-from automations.aws.clients import resolve_region
 from support.cli import run_cli
 from support.jwts import make_token
 from support.proxy import FaultProxy
+
+from automations.aws.clients import resolve_region
 
 ROLE = "arn:aws:iam::123456789012:role/dev"
 

@@ -11,11 +11,10 @@ import re
 import shlex
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
-
 from support.cli import run_cli, run_process
 
 Complete = Callable[[str, Path, dict[str, str]], list[str]]

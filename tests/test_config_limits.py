@@ -8,10 +8,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from support.cli import AUTOMATIONS
 
 from automations.engine.config import MAX_DEPTH, MAX_TEXT, MAX_VALUES, load_config
 from automations.errors import ConfigError
-from support.cli import AUTOMATIONS
 
 
 def alias_bomb(levels: int = 9, fan_out: int = 9) -> str:

@@ -13,7 +13,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-
 from support.cli import run_cli
 from support.jwts import make_token
 

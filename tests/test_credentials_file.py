@@ -11,10 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from automations.files import credentials_file
-from automations.files.credentials_file import (STATIC_KEYS, CredentialCache, SharedAwsFiles, config_section, read_section,
-                                          update_section)
 from automations.errors import StepFailed
+from automations.files import credentials_file
+from automations.files.credentials_file import (
+    STATIC_KEYS,
+    CredentialCache,
+    SharedAwsFiles,
+    config_section,
+    read_section,
+    update_section,
+)
 
 HAND_WRITTEN = """\
 # my credentials, do not lose this comment

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 from dotenv import dotenv_values
+from support.cli import BIN_DIR, run_process
 
 from automations.cli.commands.demo import SECRETS
-from support.cli import BIN_DIR, run_process
 
 
 @pytest.fixture(scope="module")

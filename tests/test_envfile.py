@@ -11,18 +11,24 @@ import shutil
 import stat
 import subprocess
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 import dotenv
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from automations.files.envfile import (BASH_SPECIAL_NAMES, FORMATS, EnvFileWriter, env_format,
-                                 read_env_file, write_env_file)
 from automations.errors import StepFailed
+from automations.files.envfile import (
+    BASH_SPECIAL_NAMES,
+    FORMATS,
+    EnvFileWriter,
+    env_format,
+    read_env_file,
+    write_env_file,
+)
 
 # -- the consumers ------------------------------------------------------------------------
 

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from automations.files import envreaders
-from automations.files.envfile import DEFAULT_READERS, READERS, EnvFileWriter, env_format, write_env_file
-from automations.errors import StepFailed
 from support.cli import run_cli
 from support.dotenv_readers import Readers
+
+from automations.errors import StepFailed
+from automations.files import envreaders
+from automations.files.envfile import DEFAULT_READERS, READERS, EnvFileWriter, env_format, write_env_file
 
 # Values built from the characters the readers treat specially, spaces, line breaks,
 # non-ASCII text and backslash pairs.

@@ -12,17 +12,17 @@ import subprocess
 import sys
 import threading
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import jsonschema
 import pytest
 import yaml
+from support.cli import run_cli, run_process
+from support.jwts import make_token
 
 from automations.engine.plugins import StepRegistry
 from automations.engine.schema import build_schema
-from support.cli import run_cli, run_process
-from support.jwts import make_token
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

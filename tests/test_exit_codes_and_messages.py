@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
+from support.cli import AUTOMATIONS, Result
 
 from automations.errors import EXIT_BROKEN_PIPE
-from support.cli import AUTOMATIONS, Result
 
 Cli = Callable[..., Result]
 

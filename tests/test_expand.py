@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from automations.engine.config import load_config
-from automations.errors import ConfigError
 from automations.engine.expand import MAX_NESTING, UnsetVariable, expand, has_template
+from automations.errors import ConfigError
 
 AS_BASH_DOES = [
     ("${A:-${B}}", {"B": "bee"}),

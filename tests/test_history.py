@@ -9,10 +9,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from support.cli import AUTOMATIONS, run_cli
 
 from automations.engine.report import history as history_module
 from automations.engine.report.history import MAX_HISTORY_BYTES, RunHistory
-from support.cli import AUTOMATIONS, run_cli
 
 SECRET = "s3cr3t-value-that-must-not-leak"
 

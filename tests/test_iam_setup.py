@@ -11,11 +11,11 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
+from support.cli import run_cli
+from support.proxy import FaultProxy
 
 from automations.aws.iam_setup import IamSetup, SetupRequest, secret_resource, secrets_policy
 from automations.aws.trust import trust_policy
-from support.cli import run_cli
-from support.proxy import FaultProxy
 
 ACCOUNT = "123456789012"   # moto's account
 ORG, PRJ = "org-a", "prj-1"

@@ -6,8 +6,9 @@ import os
 import signal
 from pathlib import Path
 
-from automations.redaction import REDACTOR
 from support.cli import run_cli
+
+from automations.redaction import REDACTOR
 
 
 def test_a_run_starts_and_ends_with_an_empty_redactor(tmp_path: Path, base_env: dict[str, str]) -> None:

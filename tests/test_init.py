@@ -11,11 +11,11 @@ import boto3
 import jsonschema
 import pytest
 import yaml
+from support.cli import BIN_DIR, run_cli
+from support.jwts import make_token
 
 from automations.engine.plugins import StepRegistry
 from automations.engine.schema import build_schema
-from support.cli import BIN_DIR, run_cli
-from support.jwts import make_token
 
 ROLE = "arn:aws:iam::123456789012:role/dev"
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import socket
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
+from support.oidc_issuer import AUDIENCE, LocalIssuer, new_rsa_key
 
 from automations.oidc.verify import TokenRejected, verify_token
-from support.oidc_issuer import AUDIENCE, LocalIssuer, new_rsa_key
 
 
 @pytest.fixture

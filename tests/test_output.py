@@ -7,7 +7,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from support.cli import AUTOMATIONS, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,7 +8,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from support.cli import run_cli, run_process
 
 GREET_PLUGIN = '''
@@ -205,7 +204,7 @@ def test_a_listed_plugin_is_imported_from_the_config_directory(write_config, bas
     (tmp_path / "mycompany").mkdir()
     (tmp_path / "mycompany" / "__init__.py").write_text("")
     (tmp_path / "mycompany" / "steps.py").write_text(LISTED_PLUGIN)
-    config = write_config("""
+    write_config("""
         plugins: [mycompany.steps:WarmCache]
         tasks:
           warm:
@@ -219,7 +218,7 @@ def test_a_listed_plugin_is_imported_from_the_config_directory(write_config, bas
 
 def test_a_module_that_is_not_listed_is_never_imported(write_config, base_env, tmp_path):
     (tmp_path / "sneaky.py").write_text(f"open({str(tmp_path / 'imported')!r}, 'w').close()\n" + LISTED_PLUGIN)
-    config = write_config("""
+    write_config("""
         tasks:
           warm:
             steps:
@@ -232,7 +231,7 @@ def test_a_module_that_is_not_listed_is_never_imported(write_config, base_env, t
 
 
 def test_a_listed_plugin_that_cannot_be_imported_is_reported_at_its_entry(write_config, base_env, tmp_path):
-    config = write_config("""
+    write_config("""
         plugins:
           - nowhere.steps:Thing
         tasks:
@@ -246,7 +245,7 @@ def test_a_listed_plugin_that_cannot_be_imported_is_reported_at_its_entry(write_
 
 def test_a_listed_plugin_cannot_take_a_built_in_name(write_config, base_env, tmp_path):
     (tmp_path / "mine.py").write_text(LISTED_PLUGIN.replace('"warm-cache"', '"run"'))
-    config = write_config("""
+    write_config("""
         plugins: [mine:WarmCache]
         tasks:
           a: {command: 'true'}

@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from support.cli import AUTOMATIONS, run_cli
 from test_aws_login import login_config
 

@@ -8,9 +8,9 @@ import json
 import urllib.parse
 
 import pytest
+from support.cli import run_cli
 
 from automations.redaction import MASK, Redactor
-from support.cli import run_cli
 
 SECRET = "s3cr3t-Value-9f8e7d"
 

@@ -8,14 +8,14 @@ uniform(0, top)): the waits then say which policy was used."""
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import tenacity
 
+from automations.engine.step import Step
 from automations.errors import StepFailed, ThrottledError, TransientError
 from automations.retry import THROTTLED, TRANSIENT, RetryPolicies, RetryPolicy, call_with_retry
-from automations.engine.step import Step
 
 POLICIES = RetryPolicies(
     transient=RetryPolicy(attempts=3, initial_delay=0.001, max_delay=0.002, deadline=10.0),

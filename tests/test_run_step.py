@@ -9,11 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
-
-from automations.engine.expand import expand
-from automations.cli.main import main
-from automations.engine.options import Options, convert, option, unexpanded_paths
 from support.cli import run_process
+
+from automations.cli.main import main
+from automations.engine.expand import expand
+from automations.engine.options import Options, convert, option, unexpanded_paths
 
 TOKEN = "ghp_s3cr3t-T0ken-value"
 

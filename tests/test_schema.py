@@ -10,10 +10,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from support.cli import run_cli
 
 from automations.engine.plugins import StepRegistry
 from automations.engine.schema import build_schema
-from support.cli import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,18 +8,23 @@ import json
 import math
 import stat
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import boto3
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-
 from support.cli import run_cli
 from support.proxy import FaultProxy
-from test_envfile import (VALUES, read_with_docker_rules, read_with_json, read_with_python_dotenv, read_with_shell,
-                          subset)
+from test_envfile import (
+    VALUES,
+    read_with_docker_rules,
+    read_with_json,
+    read_with_python_dotenv,
+    read_with_shell,
+    subset,
+)
 
 FAST_RETRY = "retry: {attempts: 4, initialDelay: 0.01, maxDelay: 0.05}"
 

@@ -10,15 +10,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from automations.aws.clients import AwsCredentials, AwsSessions
-from automations.errors import StepFailed, ThrottledError, TransientError
-from automations.aws.secrets import (BATCH_GET_SECRET_VALUE_MAX_IDS, SecretRef, SecretsManagerReader, run_concurrently,
-                                secret_parts)
-from automations.api import StepContext
-from automations.engine.step import RunServices
 from support.proxy import FaultProxy
-from tasks.secrets_manager import SecretsManagerOptions, SecretsManagerStep, SecretEntry
+
+from automations.api import StepContext
+from automations.aws.clients import AwsCredentials, AwsSessions
+from automations.aws.secrets import (
+    BATCH_GET_SECRET_VALUE_MAX_IDS,
+    SecretRef,
+    SecretsManagerReader,
+    run_concurrently,
+    secret_parts,
+)
+from automations.engine.step import RunServices
+from automations.errors import StepFailed, ThrottledError, TransientError
+from tasks.secrets_manager import SecretEntry, SecretsManagerOptions, SecretsManagerStep
 
 
 class ScriptedSecretsManager:

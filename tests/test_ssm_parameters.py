@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import stat
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import boto3
 import pytest
-
 from support.cli import run_cli
 from support.proxy import FaultProxy
 from test_envfile import read_with_json, read_with_python_dotenv, read_with_shell

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from support.cli import run_cli
 from support.jwts import make_token
 

@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
+from support.jwts import make_token
 
 from automations.cli.main import main
-from support.jwts import make_token
 
 ACCOUNT = "123456789012"
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 from support.cli import run_cli
 from support.jwts import ORG_ID, PROJECT_ID, make_token
 from support.oidc_issuer import LocalIssuer, new_rsa_key

@@ -11,14 +11,26 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from support.jwts import AUDIENCE, make_token, raw_token
 
 from automations.cli.commands.token import task_login
 from automations.engine.config import load_config
 from automations.errors import Cancelled, FatalError, StepFailed
-from automations.oidc.sources import (MAX_TOKEN_BYTES, CommandTokenSource, DefaultTokenChain, EnvTokenSource,
-                                FileTokenSource, GitHubActionsTokenSource, InvalidToken, TokenNotReady, TokenSource,
-                                TokenUnavailable, WebIdentityTokenFileSource, check_token, decode_unverified)
-from support.jwts import AUDIENCE, make_token, raw_token
+from automations.oidc.sources import (
+    MAX_TOKEN_BYTES,
+    CommandTokenSource,
+    DefaultTokenChain,
+    EnvTokenSource,
+    FileTokenSource,
+    GitHubActionsTokenSource,
+    InvalidToken,
+    TokenNotReady,
+    TokenSource,
+    TokenUnavailable,
+    WebIdentityTokenFileSource,
+    check_token,
+    decode_unverified,
+)
 
 NOW = 1_800_000_000
 

@@ -10,8 +10,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from automations.aws.trust import (
-    PolicyError, check_policy_for_iam, evaluate, gitpod_sub_pattern, parse_policy, provider_host,
-    role_name_from_arn, sub_pattern_from_claims, trust_policy, trust_troubleshooting_hint,
+    PolicyError,
+    check_policy_for_iam,
+    evaluate,
+    gitpod_sub_pattern,
+    parse_policy,
+    provider_host,
+    role_name_from_arn,
+    sub_pattern_from_claims,
+    trust_policy,
+    trust_troubleshooting_hint,
 )
 
 P = "app.gitpod.io"

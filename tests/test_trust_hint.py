@@ -8,7 +8,6 @@ import shlex
 from pathlib import Path
 
 import boto3
-
 from support.cli import run_cli
 from support.jwts import ORG_ID, make_token
 from support.proxy import FaultProxy

@@ -17,14 +17,13 @@ import json
 import re
 from pathlib import Path
 
-import pytest
+from support.cli import run_cli
+from support.jwts import make_token
+from support.reliability import ASSUME, ROLE
 
 from automations.aws.clients import AWS_RETRY
 from automations.engine.report.history import RunHistory
 from automations.retry import THROTTLED, TRANSIENT
-from support.cli import run_cli
-from support.jwts import make_token
-from support.reliability import ASSUME, ROLE
 
 RETRY_LINE = re.compile(r"attempt (\d+) of (\d+) failed: (.*); (throttled|transient); retrying in ([\d.]+)s")
 FIRST_TRANSIENT_WINDOW = AWS_RETRY[TRANSIENT].initial_delay  # 0.5 s: the first wait is uniform in [0, this]

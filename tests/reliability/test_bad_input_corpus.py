@@ -29,7 +29,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-
 from support.cli import run_cli
 from support.jwts import make_token, raw_token
 from support.reliability import snapshot

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from support.cli import AUTOMATIONS, run_cli
 from support.hostile_endpoint import HostileEndpoint
 from support.jwts import make_token

@@ -23,12 +23,11 @@ import signal
 import stat
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from dotenv import dotenv_values
-
 from support.cli import AUTOMATIONS
 from support.jwts import make_token
 from support.proxy import FaultProxy

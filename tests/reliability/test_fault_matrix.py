@@ -8,13 +8,12 @@ delays), so success proves the retry and the exact call count proves nothing mor
 from __future__ import annotations
 
 import configparser
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from dotenv import dotenv_values
-
 from support.cli import run_cli
 from support.jwts import make_token
 from support.proxy import FaultProxy
@@ -90,7 +89,7 @@ def boot(tmp_path: Path, moto_endpoint: str) -> dict[str, str]:
     prefix = unique_prefix()
     values = {f"{prefix}/db": "p@ss'w#rd", f"{prefix}/api": "k-123", f"{prefix}/dsn": "postgres://u@h/db"}
     seed_secrets(moto_endpoint, values)
-    variables = dict(zip(("DB", "API", "DSN"), values))
+    variables = dict(zip(("DB", "API", "DSN"), values, strict=True))
     (tmp_path / "token").write_text(make_token())
     (tmp_path / "automations.yaml").write_text(login_and_secrets_config(variables))
     return {name: values[secret_id] for name, secret_id in variables.items()}

@@ -17,11 +17,11 @@ Only the service under test is pointed at the hostile endpoint (AWS_ENDPOINT_URL
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-
 from support.cli import run_cli
 from support.hostile_endpoint import MODES, PLANTED, HostileEndpoint
 from support.jwts import make_token

@@ -22,7 +22,6 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-
 from support.cli import run_cli
 from support.jwts import make_token
 from support.reliability import ASSUME, BATCH, FAST_RETRY, ROLE, decoded, printable_forms, seed_secrets, unique_prefix

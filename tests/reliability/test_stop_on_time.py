@@ -18,18 +18,18 @@ import textwrap
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
-from automations.files.atomicfile import read_text_if_exists, write_atomic
-from automations.errors import StepFailed
-from automations.files.envfile import write_env_file
-from automations.cli.main import main
-from automations.oidc.sources import CommandTokenSource, TokenNotReady
 from support.cli import AUTOMATIONS
 from support.reliability import seed_secrets, unique_prefix
+
+from automations.cli.main import main
+from automations.errors import StepFailed
+from automations.files.atomicfile import read_text_if_exists, write_atomic
+from automations.files.envfile import write_env_file
+from automations.oidc.sources import CommandTokenSource, TokenNotReady
 
 BOUND = 15.0  # seconds: what "on time" may stretch to on a loaded machine
 

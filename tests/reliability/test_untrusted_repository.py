@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from support.cli import run_process
 from support.jwts import make_token
 

@@ -15,10 +15,10 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 BIN_DIR = Path(sys.executable).parent
 AUTOMATIONS = shutil.which("automations", path=str(BIN_DIR)) or shutil.which("automations")
