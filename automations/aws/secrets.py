@@ -143,7 +143,20 @@ def aws_errors(service: str, what: str) -> Iterator[None]:
 
 # -- Secrets Manager ------------------------------------------------------------------------
 
-class SecretsManagerReader:
+class _ConcurrentReader:
+    """What both readers share: the client, where each value goes as it arrives (the
+    redactor first), cancellation, and how many calls may be in flight."""
+
+    def __init__(self, client: Any, on_value: OnValue, *, cancelled: threading.Event | None = None,
+                 max_workers: int = MAX_CONCURRENT_CALLS) -> None:
+        self.client = client
+        self.on_value = on_value
+        self.cancelled = cancelled or threading.Event()
+        self.max_workers = max_workers
+        self._lock = threading.Lock()
+
+
+class SecretsManagerReader(_ConcurrentReader):
     """Reads secrets with as few calls as AWS allows: BatchGetSecretValue, at most 20 ids a
     call, the batches concurrently; GetSecretValue for other version stages, for ids a
     batch answer cannot be matched to, and for everything when the role may not batch.
@@ -153,11 +166,7 @@ class SecretsManagerReader:
 
     def __init__(self, client: Any, on_value: OnValue, *, cancelled: threading.Event | None = None,
                  max_workers: int = MAX_CONCURRENT_CALLS) -> None:
-        self.client = client
-        self.on_value = on_value
-        self.cancelled = cancelled or threading.Event()
-        self.max_workers = max_workers
-        self._lock = threading.Lock()
+        super().__init__(client, on_value, cancelled=cancelled, max_workers=max_workers)
         self._read = SecretsRead()
 
     def read(self, refs: Iterable[SecretRef]) -> SecretsRead:
@@ -327,7 +336,7 @@ class ParametersRead:
         self.calls: dict[str, int] = {}
 
 
-class ParameterStoreReader:
+class ParameterStoreReader(_ConcurrentReader):
     """Reads SSM parameters decrypted: every one under a path (GetParametersByPath,
     recursive, paged) and named ones (GetParameters, at most 10 a call, concurrently)."""
 
@@ -335,11 +344,7 @@ class ParameterStoreReader:
 
     def __init__(self, client: Any, on_value: OnValue, *, cancelled: threading.Event | None = None,
                  max_workers: int = MAX_CONCURRENT_CALLS) -> None:
-        self.client = client
-        self.on_value = on_value
-        self.cancelled = cancelled or threading.Event()
-        self.max_workers = max_workers
-        self._lock = threading.Lock()
+        super().__init__(client, on_value, cancelled=cancelled, max_workers=max_workers)
         self._read = ParametersRead()
 
     def read(self, paths: Sequence[str] = (), names: Sequence[str] = ()) -> ParametersRead:
