@@ -16,7 +16,6 @@ pay for them.
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -301,6 +300,8 @@ def bounded_call(call: Callable[[], T], what: str, *, cancelled: threading.Event
 
 
 def _shut_down(connections: list[Any]) -> None:
+    import socket  # here, not at the top: `list` and `validate` import this module and need no sockets
+
     for connection in list(connections):
         sock = getattr(connection, "sock", None)
         if sock is not None:
