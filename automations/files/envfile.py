@@ -90,7 +90,9 @@ PYTHON_DOTENV_VARIABLE = _LazyRegex(r"\$\{[^}:]*(?::-[^}]*)?\}")
 # value or a character bash leaves alone after `$` (checked one by one against bash in
 # tests/test_envfile.py). Non-ASCII letters count as expanding: whether they start a name
 # depends on the reader's locale.
-BASH_DOLLAR_EXPANSION = _LazyRegex(r"\$(?![\x01-\x20\"%&')+,./:;<=>\\\]^|}~\x7f]|\Z)")
+# Non-ASCII after `$` is literal too: bash's names are ASCII letters, digits and `_` (in any
+# locale; checked with bash 5.2 under C and C.UTF-8), so `$é` is not an expansion.
+BASH_DOLLAR_EXPANSION = _LazyRegex(r"\$(?![\x01-\x20\"%&')+,./:;<=>\\\]^|}~\x7f-\U0010ffff]|\Z)")
 
 # What Go's unicode.IsSpace calls space: docker trims it from the left of each line.
 GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
