@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 
 from automations.errors import StepFailed
-from automations.files.atomicfile import locked, write_atomic
+from automations.files import atomicfile
+from automations.files.atomicfile import (
+    check_writable,
+    is_private,
+    is_private_file_of_ours,
+    locked,
+    read_bytes_if_exists,
+    write_atomic,
+)
 
 
 def mode(path) -> int:
@@ -151,3 +159,90 @@ def test_the_lock_serialises_read_modify_write(tmp_path):
     for t in threads:
         t.join()
     assert counter.read_text() == "200"
+
+
+def swap_in_after_the_check(monkeypatch, path: Path, make) -> None:
+    """A hostile peer that replaces `path` (with what `make(path)` creates) right after the
+    reader's first look at it, before the reader opens it."""
+    real_refuse_special = atomicfile.refuse_special
+
+    def look_then_swap(target, info=None):
+        real_refuse_special(target, info)
+        if info is None:  # the look before the open
+            path.unlink()
+            make(path)
+    monkeypatch.setattr(atomicfile, "refuse_special", look_then_swap)
+
+
+def test_a_fifo_swapped_in_after_the_check_cannot_block_the_read(tmp_path, monkeypatch):
+    path = tmp_path / "creds"
+    path.write_text("old")
+    swap_in_after_the_check(monkeypatch, path, os.mkfifo)
+    outcome: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            read_bytes_if_exists(path)
+        except BaseException as error:  # noqa: BLE001 (handed to the test thread)
+            outcome.append(error)
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(10)
+    if reader.is_alive():  # unblock it: a writer opens the FIFO
+        with open(path, "wb"):
+            pass
+        pytest.fail("reading a FIFO swapped in after the check blocked")
+    assert len(outcome) == 1 and isinstance(outcome[0], StepFailed)
+    assert str(outcome[0]) == f"{path} is a FIFO (named pipe), not a regular file; refusing to use it"
+
+
+def test_a_symlink_swapped_in_after_the_check_is_not_followed(tmp_path, monkeypatch):
+    path, elsewhere = tmp_path / "creds", tmp_path / "elsewhere"
+    path.write_text("old")
+    elsewhere.write_text("someone else's file")
+    swap_in_after_the_check(monkeypatch, path, lambda p: p.symlink_to(elsewhere))
+
+    with pytest.raises(StepFailed) as refused:
+        read_bytes_if_exists(path)
+    assert str(refused.value) == f"cannot read {path}: Too many levels of symbolic links"
+
+
+def test_a_new_file_in_a_writable_directory_can_be_written(tmp_path):
+    check_writable(tmp_path / "new" / "creds")  # no error: nothing exists yet
+
+
+def test_a_directory_in_the_way_cannot_be_written(tmp_path):
+    (tmp_path / "creds").mkdir()
+    with pytest.raises(StepFailed, match="exists and is not a regular file"):
+        check_writable(tmp_path / "creds")
+
+
+def test_a_file_is_private_when_only_its_owner_can_read_or_write_it(tmp_path):
+    path = tmp_path / "creds"
+    path.write_text("x")
+    for private, modes in ((True, [0o600, 0o400, 0o700]), (False, [0o640, 0o604, 0o620, 0o602, 0o666])):
+        for file_mode in modes:
+            path.chmod(file_mode)
+            assert is_private(path) is private, oct(file_mode)
+            assert is_private_file_of_ours(path) is private, oct(file_mode)
+
+
+def test_only_an_existing_regular_file_is_a_private_file_of_ours(tmp_path):
+    directory = tmp_path / "dir"
+    directory.mkdir(mode=0o700)
+    link = tmp_path / "link"
+    (tmp_path / "target").write_text("x")
+    (tmp_path / "target").chmod(0o600)
+    link.symlink_to(tmp_path / "target")
+    assert not is_private_file_of_ours(tmp_path / "missing")
+    assert not is_private_file_of_ours(directory)
+    assert is_private_file_of_ours(link)  # after links: the file it names
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="giving a file to another user takes root")
+def test_a_private_file_of_another_user_is_not_ours(tmp_path):
+    path = tmp_path / "creds"
+    path.write_text("x")
+    path.chmod(0o600)
+    os.chown(path, 12345, -1)
+    assert not is_private_file_of_ours(path)
