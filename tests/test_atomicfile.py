@@ -18,6 +18,7 @@ from automations.files.atomicfile import (
     is_private_file_of_ours,
     locked,
     read_bytes_if_exists,
+    writable_by_others,
     write_atomic,
 )
 
@@ -246,3 +247,42 @@ def test_a_private_file_of_another_user_is_not_ours(tmp_path):
     path.chmod(0o600)
     os.chown(path, 12345, -1)
     assert not is_private_file_of_ours(path)
+
+
+def test_a_directory_the_user_cannot_write_is_found_before_writing(tmp_path):
+    locked_dir = tmp_path / "locked"
+    locked_dir.mkdir(mode=0o500)
+    if os.access(locked_dir, os.W_OK):
+        pytest.skip("root writes anywhere: os.access says yes")
+    with pytest.raises(StepFailed) as refused:
+        check_writable(locked_dir / "new" / "creds")
+    assert str(refused.value) == f"cannot write {locked_dir / 'new' / 'creds'}: {locked_dir} is not writable"
+
+
+def test_a_directory_everyone_may_write_is_one_others_can_change(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    assert writable_by_others(shared / "aws") == shared
+
+
+def test_a_sticky_directory_everyone_may_write_is_not(tmp_path):
+    sticky = tmp_path / "tmp-like"
+    sticky.mkdir()
+    sticky.chmod(0o1777)  # like /tmp: only a file's owner may remove or rename it
+    (sticky / "mine").mkdir(mode=0o700)
+    assert writable_by_others(sticky / "mine") is None
+
+
+def test_a_group_writable_directory_of_ours_is_not_one_others_can_change(tmp_path):
+    (tmp_path / "ours").mkdir()
+    (tmp_path / "ours").chmod(0o770)
+    assert writable_by_others(tmp_path / "ours") is None
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="giving a directory to another user takes root")
+def test_a_directory_of_another_user_is_one_others_can_change(tmp_path):
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o755)
+    os.chown(theirs, 12345, -1)
+    assert writable_by_others(theirs / "aws") == theirs
