@@ -18,6 +18,7 @@ from automations.files.atomicfile import (
     is_private_file_of_ours,
     locked,
     read_bytes_if_exists,
+    refuse_shared_dir,
     writable_by_others,
     write_atomic,
 )
@@ -286,3 +287,36 @@ def test_a_directory_of_another_user_is_one_others_can_change(tmp_path):
     theirs.mkdir(mode=0o755)
     os.chown(theirs, 12345, -1)
     assert writable_by_others(theirs / "aws") == theirs
+
+
+def test_a_file_in_the_way_of_a_directory_to_create_is_named(tmp_path):
+    (tmp_path / "aws").write_text("a file, not a directory")
+    with pytest.raises(StepFailed) as refused:
+        write_atomic(tmp_path / "aws" / "sub" / "creds", b"data")
+    assert str(refused.value) == f"cannot create directory {tmp_path / 'aws'}: it exists and is not a directory"
+
+
+def test_a_shared_directory_is_refused_saying_what_would_be_kept_there(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    reason = f"{shared} can be changed by other users (make it yours and not world-writable, e.g. chmod o-w {shared})"
+    with pytest.raises(StepFailed) as refused:
+        refuse_shared_dir(shared, "the run history")
+    assert str(refused.value) == f"refusing to keep the run history in {shared}: {reason}"
+    with pytest.raises(StepFailed) as refused:
+        refuse_shared_dir(shared)
+    assert str(refused.value) == reason
+
+
+def test_reading_a_directory_is_refused_naming_what_it_is(tmp_path):
+    with pytest.raises(StepFailed) as refused:
+        read_bytes_if_exists(tmp_path)
+    assert str(refused.value) == f"{tmp_path} is a directory, not a regular file; refusing to use it"
+
+
+def test_reading_below_a_file_says_why_it_cannot(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StepFailed) as refused:
+        read_bytes_if_exists(tmp_path / "file" / "creds")
+    assert str(refused.value) == f"cannot read {tmp_path / 'file' / 'creds'}: Not a directory"
