@@ -320,3 +320,26 @@ def test_reading_below_a_file_says_why_it_cannot(tmp_path):
     with pytest.raises(StepFailed) as refused:
         read_bytes_if_exists(tmp_path / "file" / "creds")
     assert str(refused.value) == f"cannot read {tmp_path / 'file' / 'creds'}: Not a directory"
+
+
+def test_a_temporary_name_someone_created_first_is_never_reused(tmp_path, monkeypatch):
+    target = tmp_path / "creds"
+    taken = tmp_path / f".automations-tmp-creds.{os.getpid()}.{'00' * 6}"
+    taken.write_text("planted")
+    draws = iter([b"\0" * 6, b"\1" * 6])
+    monkeypatch.setattr(os, "urandom", lambda n: next(draws))
+
+    write_atomic(target, b"data")
+
+    assert target.read_bytes() == b"data" and taken.read_text() == "planted"
+
+
+def test_when_every_temporary_name_is_taken_the_write_fails_in_one_line(tmp_path, monkeypatch):
+    target = tmp_path / "creds"
+    (tmp_path / f".automations-tmp-creds.{os.getpid()}.{'00' * 6}").write_text("planted")
+    monkeypatch.setattr(os, "urandom", lambda n: b"\0" * n)
+
+    with pytest.raises(StepFailed) as refused:
+        write_atomic(target, b"data")
+    assert str(refused.value) == f"cannot write {target}: could not create a temporary file"
+    assert not target.exists()
