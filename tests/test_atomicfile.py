@@ -1,6 +1,7 @@
 """Files holding secrets are replaced whole, atomically, 0600, never through a symlink."""
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import subprocess
@@ -49,8 +50,10 @@ def test_a_symlinked_target_is_refused_and_nothing_is_written(tmp_path):
     real.write_text("untouched")
     link = tmp_path / "link"
     link.symlink_to(real)
-    with pytest.raises(StepFailed, match="symbolic link"):
+    with pytest.raises(StepFailed) as refused:
         write_atomic(link, b"secret")
+    assert str(refused.value) == (f"{link} is a symbolic link; refusing to write secrets through it "
+                                  "(remove the link or point the option at the real file)")
     assert real.read_text() == "untouched"
 
 
@@ -343,3 +346,15 @@ def test_when_every_temporary_name_is_taken_the_write_fails_in_one_line(tmp_path
         write_atomic(target, b"data")
     assert str(refused.value) == f"cannot write {target}: could not create a temporary file"
     assert not target.exists()
+
+
+def test_a_write_the_system_refuses_is_one_line_with_the_reason(tmp_path, monkeypatch):
+    def full_disk(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(os, "fsync", full_disk)
+    target = tmp_path / "creds"
+
+    with pytest.raises(StepFailed) as refused:
+        write_atomic(target, b"data")
+    assert str(refused.value) == f"cannot write {target}: No space left on device"
+    assert list(tmp_path.iterdir()) == []
