@@ -214,7 +214,7 @@ def test_a_secret_holding_a_lone_surrogate_is_masked():
 
 @pytest.mark.parametrize("blank", ["", "   ", "\n\t"])
 def test_an_empty_or_blank_secret_masks_nothing(blank):
-    assert masked("nothing to hide here", blank) == "nothing to hide here"
+    assert masked("nothing to hide -- here ()", blank) == "nothing to hide -- here ()"
 
 
 def test_a_line_of_eight_characters_of_a_multiline_secret_is_masked_on_its_own():
