@@ -2,9 +2,11 @@
 each failure says which check failed and why."""
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from support.oidc_issuer import AUDIENCE, LocalIssuer, new_rsa_key
@@ -105,3 +107,148 @@ def test_something_that_is_not_a_jwt_is_refused_without_echoing_it() -> None:
     with pytest.raises(TokenRejected, match="not a JWT") as raised:
         verify_token("not-a-token-at-all", AUDIENCE)
     assert "not-a-token-at-all" not in str(raised.value)
+
+
+# -- what is asked of the issuer, and what its documents may hold ------------------------------
+
+def test_the_issuer_is_asked_for_json_by_name(issuer: LocalIssuer) -> None:
+    verify_token(issuer.token(), AUDIENCE)
+    for headers in issuer.request_headers:
+        assert headers["Accept"] == "application/json" and headers["User-Agent"] == "automations"
+
+
+def test_an_issuer_that_never_answers_is_given_up_on_in_time() -> None:
+    with socket.socket() as silent, LocalIssuer() as signer:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        token = signer.token(iss=f"http://127.0.0.1:{silent.getsockname()[1]}")
+        started = time.monotonic()
+        with pytest.raises(TokenRejected, match=r"did not answer within 0\.5s"):
+            verify_token(token, AUDIENCE, timeout=0.5)
+        assert time.monotonic() - started < 10
+
+
+def test_a_document_of_the_size_limit_is_read_and_one_byte_more_is_refused(issuer: LocalIssuer) -> None:
+    from automations.oidc.verify import MAX_DOCUMENT_BYTES
+
+    document = issuer.discovery()
+    text = json.dumps(document)
+    padded = text[:-1] + " " * (MAX_DOCUMENT_BYTES - len(text)) + "}"
+    serve_raw(issuer, "/.well-known/openid-configuration", padded.encode())
+    verify_token(issuer.token(), AUDIENCE)
+    serve_raw(issuer, "/.well-known/openid-configuration", padded.encode() + b" ")
+    with pytest.raises(TokenRejected, match=f"is larger than {MAX_DOCUMENT_BYTES} bytes"):
+        verify_token(issuer.token(), AUDIENCE)
+
+
+def serve_raw(issuer: LocalIssuer, path: str, body: bytes) -> None:
+    """Make `issuer` answer `path` with exactly `body`."""
+    issuer.raw_bodies[path] = body
+
+
+def publish(issuer: LocalIssuer, *keys: Any) -> None:
+    issuer.jwks = lambda: {"keys": list(keys)}  # type: ignore[method-assign]
+
+
+def jwk(key: Any, **fields: Any) -> dict[str, Any]:
+    """The public JWK of an RSA or EC private key, with `fields` added."""
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    family = jwt.algorithms.RSAAlgorithm if isinstance(key, rsa.RSAPrivateKey) else jwt.algorithms.ECAlgorithm
+    return {**json.loads(family.to_jwk(key.public_key())), **fields}
+
+
+@pytest.mark.parametrize("keys", [[], "not a list"])
+def test_an_issuer_publishing_no_keys_is_the_couldnt_retrieve_verification_key_case(issuer, keys) -> None:
+    issuer.jwks = lambda: {"keys": keys}
+    with pytest.raises(TokenRejected) as raised:
+        verify_token(issuer.token(), AUDIENCE)
+    assert str(raised.value) == f"Couldn't retrieve verification key: {issuer.url}/jwks publishes no keys"
+
+
+def test_a_token_signed_with_an_ec_key_verifies(issuer: LocalIssuer) -> None:
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    publish(issuer, jwk(key, kid="ec-1", use="sig"))
+    token = jwt.encode(issuer.claims(), key, algorithm="ES256", headers={"kid": "ec-1"})
+    assert verify_token(token, AUDIENCE)["iss"] == issuer.url
+
+
+def test_the_key_is_chosen_by_kid_among_keys_of_the_tokens_family(issuer: LocalIssuer) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    other_family = jwk(ec.generate_private_key(ec.SECP256R1()), kid=issuer.key_id, use="sig")
+    publish(issuer, "not a key", other_family, jwk(issuer.key, kid=issuer.key_id, use="sig"))
+    assert verify_token(issuer.token(), AUDIENCE)["iss"] == issuer.url
+
+
+def test_a_key_published_without_use_is_a_signing_key(issuer: LocalIssuer) -> None:
+    publish(issuer, jwk(issuer.key, kid=issuer.key_id))
+    assert verify_token(issuer.token(), AUDIENCE)["iss"] == issuer.url
+
+
+def test_an_unknown_kid_names_the_keys_the_issuer_does_publish(issuer: LocalIssuer) -> None:
+    publish(issuer, jwk(issuer.key, kid="key-a", use="sig"), jwk(new_rsa_key(), kid="key-b"),
+            jwk(new_rsa_key(), kid="key-c", use="enc"))
+    with pytest.raises(TokenRejected) as raised:
+        verify_token(issuer.token(key_id="key-z"), AUDIENCE)
+    assert str(raised.value) == (
+        f"Couldn't retrieve verification key: the token names key 'key-z', which {issuer.url}/jwks does not "
+        "publish (it publishes 'key-a', 'key-b'). The token was signed by a key this issuer does not publish: "
+        "another issuer's token, or a key rotated away")
+
+
+def test_a_kid_only_an_encryption_key_has_is_not_published_for_signing(issuer: LocalIssuer) -> None:
+    publish(issuer, jwk(issuer.key, kid=issuer.key_id, use="enc"))
+    with pytest.raises(TokenRejected, match=r"\(it publishes none\)"):
+        verify_token(issuer.token(), AUDIENCE)
+
+
+def test_a_token_without_kid_uses_the_one_key_of_its_family(issuer: LocalIssuer) -> None:
+    import jwt
+
+    publish(issuer, jwk(issuer.key, kid="only", use="sig"))
+    token = jwt.encode(issuer.claims(), issuer.key, algorithm="RS256")
+    assert verify_token(token, AUDIENCE)["iss"] == issuer.url
+
+
+@pytest.mark.parametrize("count", [0, 2])
+def test_a_token_without_kid_cannot_choose_among_none_or_several_keys(issuer: LocalIssuer, count: int) -> None:
+    import jwt
+
+    publish(issuer, "not a key", *[jwk(new_rsa_key(), kid=f"k{n}") for n in range(count)])
+    token = jwt.encode(issuer.claims(), issuer.key, algorithm="RS256")
+    with pytest.raises(TokenRejected) as raised:
+        verify_token(token, AUDIENCE)
+    assert str(raised.value) == (f"the token names no key (no kid) and {issuer.url}/jwks publishes {count} RSA keys: "
+                                 "STS cannot choose one")
+
+
+def test_an_unusable_published_key_is_named(issuer: LocalIssuer) -> None:
+    publish(issuer, {"kty": "RSA", "kid": issuer.key_id, "n": "AQAB", "e": "not-base64!"})
+    with pytest.raises(TokenRejected, match=f"^the key '{issuer.key_id}' at {issuer.url}/jwks is unusable: "):
+        verify_token(issuer.token(), AUDIENCE)
+
+
+# -- when: how long ago a token expired, or how soon it becomes valid ---------------------------
+
+@pytest.fixture
+def frozen_now(monkeypatch: pytest.MonkeyPatch) -> int:
+    """Our clock stopped at a whole second (PyJWT keeps its own, a moment later)."""
+    now = int(time.time())
+    monkeypatch.setattr(time, "time", lambda: float(now))
+    return now
+
+
+@pytest.mark.parametrize(("seconds", "said"), [(119, "119s ago"), (120, "2m ago"), (3599, "59m ago")])
+def test_an_expiry_is_told_in_seconds_under_two_minutes_then_in_minutes(issuer, frozen_now, seconds, said) -> None:
+    with pytest.raises(TokenRejected, match=rf"expired at .* \({said}\): fetch a new one"):
+        verify_token(issuer.token(iat=frozen_now - 7200, nbf=frozen_now - 7200, exp=frozen_now - seconds), AUDIENCE)
+
+
+def test_a_token_not_valid_yet_says_how_soon_it_will_be(issuer: LocalIssuer, frozen_now: int) -> None:
+    with pytest.raises(TokenRejected, match=r"not valid yet \(nbf/iat at .* \(5m from now\)\); is this machine's clock"):
+        verify_token(issuer.token(nbf=frozen_now + 300), AUDIENCE)
