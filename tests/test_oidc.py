@@ -252,3 +252,67 @@ def test_an_expiry_is_told_in_seconds_under_two_minutes_then_in_minutes(issuer, 
 def test_a_token_not_valid_yet_says_how_soon_it_will_be(issuer: LocalIssuer, frozen_now: int) -> None:
     with pytest.raises(TokenRejected, match=r"not valid yet \(nbf/iat at .* \(5m from now\)\); is this machine's clock"):
         verify_token(issuer.token(nbf=frozen_now + 300), AUDIENCE)
+
+
+# -- the token's own iss and alg, checked before any request -----------------------------------
+
+def test_an_issuer_that_never_answers_is_given_up_on_after_five_seconds_by_default() -> None:
+    with socket.socket() as silent, LocalIssuer() as signer:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        token = signer.token(iss=f"http://127.0.0.1:{silent.getsockname()[1]}")
+        with pytest.raises(TokenRejected, match=r"did not answer within 5s"):
+            verify_token(token, AUDIENCE)
+
+
+def token_of(claims: dict[str, Any]) -> str:
+    """A token with these claims as they are (PyJWT would refuse to sign some), badly signed."""
+    import base64
+
+    def part(data: Any) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+    return f"{part({'alg': 'RS256', 'kid': 'local-key-1'})}.{part(claims)}.{part('signature')}"
+
+
+@pytest.mark.parametrize("iss", [None, ""])
+def test_a_token_without_an_issuer_is_refused_saying_so(issuer: LocalIssuer, iss: Any) -> None:
+    with pytest.raises(TokenRejected) as raised:
+        verify_token(token_of(issuer.claims(iss=iss) if iss is not None else issuer.claims(iss=None)), AUDIENCE)
+    assert str(raised.value) == "the token has no iss claim: STS cannot tell which identity provider issued it"
+    assert issuer.requests == []
+
+
+@pytest.mark.parametrize("iss", ["http://issuer.example.com", "ftp://127.0.0.1/x", "https:///no-host"])
+def test_an_issuer_that_is_not_https_is_refused_before_any_request(iss: str) -> None:
+    with LocalIssuer() as issuer:
+        token = issuer.token(iss=iss)
+    with pytest.raises(TokenRejected) as raised:
+        verify_token(token, AUDIENCE)
+    assert str(raised.value) == f"the token's iss {iss!r} is not an https:// URL: STS accepts only https identity providers"
+
+
+def test_an_https_issuer_is_fetched() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with LocalIssuer() as issuer:
+        token = issuer.token(iss=f"https://127.0.0.1:{port}")
+    with pytest.raises(TokenRejected, match=f"^Couldn't retrieve verification key: the issuer's OpenID configuration "
+                                            f"at https://127.0.0.1:{port}/.well-known/openid-configuration is unreachable"):
+        verify_token(token, AUDIENCE)
+
+
+def test_an_issuer_url_ending_in_a_slash_has_its_documents_below_it(issuer: LocalIssuer) -> None:
+    issuer_url = issuer.url + "/"
+    issuer._published_issuer = issuer_url  # what this issuer calls itself, as a token's iss must
+    assert verify_token(issuer.token(iss=issuer_url), AUDIENCE)["iss"] == issuer_url
+    assert issuer.requests == ["/.well-known/openid-configuration", "/jwks"]
+
+
+def test_a_symmetric_signature_is_refused_naming_what_sts_accepts(issuer: LocalIssuer) -> None:
+    import jwt
+
+    token = jwt.encode(issuer.claims(), "a-shared-secret-of-enough-length-for-hs256", algorithm="HS256")
+    with pytest.raises(TokenRejected) as raised:
+        verify_token(token, AUDIENCE)
+    assert str(raised.value) == "the token is signed with 'HS256'; STS accepts only RS256, RS384, RS512, ES256, ES384, ES512"
