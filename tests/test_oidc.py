@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from support.oidc_issuer import AUDIENCE, LocalIssuer, new_rsa_key
 
-from automations.oidc.verify import TokenRejected, verify_token
+from automations.oidc.verify import UNREACHABLE_HINT, TokenRejected, verify_token
 
 
 @pytest.fixture
@@ -316,3 +316,67 @@ def test_a_symmetric_signature_is_refused_naming_what_sts_accepts(issuer: LocalI
     with pytest.raises(TokenRejected) as raised:
         verify_token(token, AUDIENCE)
     assert str(raised.value) == "the token is signed with 'HS256'; STS accepts only RS256, RS384, RS512, ES256, ES384, ES512"
+
+
+# -- the issuer's documents ----------------------------------------------------------------------
+
+def test_a_missing_discovery_document_is_named_with_its_address_and_status() -> None:
+    with LocalIssuer() as issuer:
+        token = issuer.token(iss=issuer.url + "/tenant")
+        with pytest.raises(TokenRejected) as raised:
+            verify_token(token, AUDIENCE)
+    assert str(raised.value) == (f"Couldn't retrieve verification key: the issuer's OpenID configuration at "
+                                 f"{issuer.url}/tenant/.well-known/openid-configuration answered HTTP 404. "
+                                 f"{UNREACHABLE_HINT}")
+
+
+def test_missing_signing_keys_are_named_with_their_address_and_status(issuer: LocalIssuer) -> None:
+    issuer.discovery = lambda: {"issuer": issuer.url, "jwks_uri": f"{issuer.url}/no-keys-here"}  # type: ignore[method-assign]
+    with pytest.raises(TokenRejected) as raised:
+        verify_token(issuer.token(), AUDIENCE)
+    assert str(raised.value) == (f"Couldn't retrieve verification key: the issuer's signing keys (JWKS) at "
+                                 f"{issuer.url}/no-keys-here answered HTTP 404. {UNREACHABLE_HINT}")
+
+
+def test_signing_keys_that_never_come_are_given_up_on_in_time(issuer: LocalIssuer) -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        keys_url = f"http://127.0.0.1:{silent.getsockname()[1]}/jwks"
+        issuer.discovery = lambda: {"issuer": issuer.url, "jwks_uri": keys_url}  # type: ignore[method-assign]
+        with pytest.raises(TokenRejected, match=r"signing keys \(JWKS\) at .* did not answer within 0\.5s"):
+            verify_token(issuer.token(), AUDIENCE, timeout=0.5)
+
+
+@pytest.mark.parametrize("jwks_uri", [None, "", 123])
+def test_a_discovery_document_without_a_jwks_uri_is_the_couldnt_retrieve_case(issuer: LocalIssuer, jwks_uri) -> None:
+    issuer.discovery = lambda: {"issuer": issuer.url, "jwks_uri": jwks_uri}  # type: ignore[method-assign]
+    with pytest.raises(TokenRejected) as raised:
+        verify_token(issuer.token(), AUDIENCE)
+    assert str(raised.value) == (f"Couldn't retrieve verification key: {issuer.url}/.well-known/openid-configuration "
+                                 f"has no jwks_uri. {UNREACHABLE_HINT}")
+
+
+def test_signing_keys_not_served_over_https_are_refused(issuer: LocalIssuer) -> None:
+    issuer.discovery = lambda: {"issuer": issuer.url, "jwks_uri": "http://keys.example.com/jwks"}  # type: ignore[method-assign]
+    with pytest.raises(TokenRejected) as raised:
+        verify_token(issuer.token(), AUDIENCE)
+    assert str(raised.value) == ("the issuer's jwks_uri 'http://keys.example.com/jwks' is not an https:// URL: "
+                                 "STS accepts only https identity providers")
+
+
+def test_a_wrong_issuer_says_what_each_side_names(issuer: LocalIssuer) -> None:
+    token_issuer = issuer.url.replace("127.0.0.1", "localhost")
+    with pytest.raises(TokenRejected) as raised:
+        verify_token(issuer.token(iss=token_issuer), AUDIENCE)
+    assert str(raised.value) == (
+        f"wrong issuer: the token's iss is {token_issuer!r}, but {token_issuer}/.well-known/openid-configuration "
+        f"names the issuer {issuer.url!r}. STS requires them to be identical (and the IAM OIDC provider's URL to "
+        "match them): the token was issued for a different issuer URL")
+
+
+@pytest.mark.parametrize("claim", ["exp", "aud"])
+def test_a_token_without_a_claim_sts_requires_is_refused(issuer: LocalIssuer, claim: str) -> None:
+    with pytest.raises(TokenRejected) as raised:
+        verify_token(issuer.token(**{claim: None}), AUDIENCE)
+    assert str(raised.value) == f"the token has no {claim} claim, which STS requires"
