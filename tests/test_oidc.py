@@ -245,13 +245,18 @@ def frozen_now(monkeypatch: pytest.MonkeyPatch) -> int:
 
 @pytest.mark.parametrize(("seconds", "said"), [(119, "119s ago"), (120, "2m ago"), (3599, "59m ago")])
 def test_an_expiry_is_told_in_seconds_under_two_minutes_then_in_minutes(issuer, frozen_now, seconds, said) -> None:
-    with pytest.raises(TokenRejected, match=rf"expired at .* \({said}\): fetch a new one"):
+    with pytest.raises(TokenRejected, match=rf"expired at .* \({said}\): fetch a new one \(STS answers ExpiredTokenException\)$"):
         verify_token(issuer.token(iat=frozen_now - 7200, nbf=frozen_now - 7200, exp=frozen_now - seconds), AUDIENCE)
 
 
 def test_a_token_not_valid_yet_says_how_soon_it_will_be(issuer: LocalIssuer, frozen_now: int) -> None:
-    with pytest.raises(TokenRejected, match=r"not valid yet \(nbf/iat at .* \(5m from now\)\); is this machine's clock"):
+    with pytest.raises(TokenRejected, match=r"not valid yet \(nbf/iat at .* \(5m from now\)\); is this machine's clock right\?$"):
         verify_token(issuer.token(nbf=frozen_now + 300), AUDIENCE)
+
+
+def test_a_token_issued_in_the_future_without_nbf_says_when_it_was_issued(issuer: LocalIssuer, frozen_now: int) -> None:
+    with pytest.raises(TokenRejected, match=r"not valid yet \(nbf/iat at .* \(10m from now\)\)"):
+        verify_token(issuer.token(nbf=None, iat=frozen_now + 600), AUDIENCE)
 
 
 # -- the token's own iss and alg, checked before any request -----------------------------------
@@ -380,3 +385,91 @@ def test_a_token_without_a_claim_sts_requires_is_refused(issuer: LocalIssuer, cl
     with pytest.raises(TokenRejected) as raised:
         verify_token(issuer.token(**{claim: None}), AUDIENCE)
     assert str(raised.value) == f"the token has no {claim} claim, which STS requires"
+
+
+def test_a_wrong_audience_says_which_audience_it_has_and_what_to_do(issuer: LocalIssuer) -> None:
+    with pytest.raises(TokenRejected) as raised:
+        verify_token(issuer.token(aud=["some-app"]), AUDIENCE)
+    assert str(raised.value) == ("the token's aud is [\"some-app\"], not 'sts.amazonaws.com': request the token with "
+                                 "--audience sts.amazonaws.com, and register that audience as a client id of the IAM "
+                                 "OIDC provider")
+
+
+def test_a_refused_connection_is_named_as_the_reason(issuer: LocalIssuer) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    with pytest.raises(TokenRejected) as raised:
+        verify_token(issuer.token(iss=url), AUDIENCE)
+    assert str(raised.value) == (f"Couldn't retrieve verification key: the issuer's OpenID configuration at "
+                                 f"{url}/.well-known/openid-configuration is unreachable (Connection refused). "
+                                 f"{UNREACHABLE_HINT}")
+
+
+def test_an_issuer_hanging_up_without_an_answer_is_named_as_the_reason(issuer: LocalIssuer) -> None:
+    import threading
+
+    with socket.socket() as rude:
+        rude.bind(("127.0.0.1", 0))
+        rude.listen()
+
+        def hang_up() -> None:
+            connection, _ = rude.accept()
+            connection.recv(65536)
+            connection.close()
+        threading.Thread(target=hang_up, daemon=True).start()
+        url = f"http://127.0.0.1:{rude.getsockname()[1]}"
+        with pytest.raises(TokenRejected) as raised:
+            verify_token(issuer.token(iss=url), AUDIENCE)
+    assert str(raised.value) == (f"Couldn't retrieve verification key: the issuer's OpenID configuration at "
+                                 f"{url}/.well-known/openid-configuration failed (Remote end closed connection "
+                                 f"without response). {UNREACHABLE_HINT}")
+
+
+@pytest.mark.parametrize(("body", "said"), [(b"<html>sign in</html>", f"is not JSON. {UNREACHABLE_HINT}"),
+                                            (b"\xff\xfe", f"is not JSON. {UNREACHABLE_HINT}"),
+                                            (b"[1, 2]", "is not a JSON object")])
+def test_a_document_that_is_not_a_json_object_is_refused(issuer: LocalIssuer, body: bytes, said: str) -> None:
+    serve_raw(issuer, "/jwks", body)
+    with pytest.raises(TokenRejected) as raised:
+        verify_token(issuer.token(), AUDIENCE)
+    assert str(raised.value) == f"Couldn't retrieve verification key: the issuer's signing keys (JWKS) at {issuer.url}/jwks {said}"
+
+
+def test_an_issuer_whose_certificate_does_not_verify_is_told_so(issuer: LocalIssuer, tmp_path) -> None:
+    import datetime
+    import ssl
+    import threading
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    key = new_rsa_key()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+                   .sign(key, hashes.SHA256()))  # self-signed: no one trusts it
+    (tmp_path / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+
+        def handshake() -> None:
+            connection, _ = listener.accept()
+            try:
+                context.wrap_socket(connection, server_side=True).close()
+            except (ssl.SSLError, OSError):
+                connection.close()
+        threading.Thread(target=handshake, daemon=True).start()
+        url = f"https://127.0.0.1:{listener.getsockname()[1]}"
+        with pytest.raises(TokenRejected) as raised:
+            verify_token(issuer.token(iss=url), AUDIENCE)
+    assert str(raised.value) == (f"Couldn't retrieve verification key: the issuer's OpenID configuration at "
+                                 f"{url}/.well-known/openid-configuration is unreachable (its certificate does not "
+                                 f"verify). {UNREACHABLE_HINT}")
