@@ -42,7 +42,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "redaction": ("automations/redaction.py", ["tests/test_redaction.py"]),
     "retry": ("automations/retry.py", ["tests/test_retry.py", "tests/test_engine_keys.py"]),
     "verify": ("automations/oidc/verify.py", ["tests/test_oidc.py"]),
-    "sts": ("automations/aws/sts.py", ["tests/test_aws_login_units.py", "tests/test_aws_answers.py"]),
+    "sts": ("automations/aws/sts.py", ["tests/test_sts.py", "tests/test_aws_login_units.py", "tests/test_aws_answers.py"]),
     "login": ("automations/aws/login.py", ["tests/test_aws_login_units.py", "tests/test_aws_login.py",
                                           "tests/test_credential_process.py"]),
     "atomicfile": ("automations/files/atomicfile.py", ["tests/test_atomicfile.py", "tests/test_private_files.py"]),
