@@ -425,7 +425,7 @@ def test_a_credentials_link_to_a_file_others_can_read_is_refused_saying_why(tmp_
 
 # -- the credential-process cache ----------------------------------------------------------------------
 
-def test_each_step_has_its_own_cache_entry(tmp_path):
+def test_steps_with_other_ids_have_other_entries_and_no_id_is_the_empty_id(tmp_path):
     env = {"XDG_CACHE_HOME": str(tmp_path)}
     paths = {CredentialCache.for_step(env, tmp_path / "automations.yaml", "login", step).path
              for step in ("a", "b", None)}
