@@ -45,7 +45,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "sts": ("automations/aws/sts.py", ["tests/test_sts.py", "tests/test_aws_login_units.py", "tests/test_aws_answers.py"]),
     "login": ("automations/aws/login.py", ["tests/test_aws_login_units.py", "tests/test_aws_login.py",
                                           "tests/test_credential_process.py"]),
-    "atomicfile": ("automations/files/atomicfile.py", ["tests/test_atomicfile.py", "tests/test_private_files.py"]),
+    "atomicfile": ("automations/files/atomicfile.py", ["tests/test_atomicfile.py", "tests/test_credentials_file.py"]),
     "credentials_file": ("automations/files/credentials_file.py", ["tests/test_credentials_file.py"]),
     "runner": ("automations/engine/runner.py", ["tests/test_runner.py"]),
     "config": ("automations/engine/config.py", ["tests/test_config_errors.py", "tests/test_config_limits.py",
