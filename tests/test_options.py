@@ -148,3 +148,84 @@ def test_exactly_one_of_refuses_both_and_neither():
     for data in ({}, {"command": "x", "steps": ["a"]}):
         _, problems = convert(Limits, data, load_time=False)
         assert [(p.path, p.message) for p in problems] == [((), "needs exactly one of command, steps")]
+
+
+# Options classes declared inside a test: declaring runs `option()` and `__init_subclass__`
+# while the test runs, so a mistake in either fails it (bench/mutation.py can only see code
+# that runs during a test, not at import).
+
+def test_a_subclass_has_its_parents_options_and_its_own_in_order():
+    from typing import ClassVar
+
+    from automations.engine.options import fields_of
+
+    class Base(Options):
+        name: str = option(help="who")
+        _private: int = 0
+        limit: ClassVar[int] = 3
+
+    class Child(Base):
+        size: int = option(10, minimum=1, key="sizeKey")
+        tags: dict[str, str] = option(default_factory=dict)
+
+    assert [(f.name, f.key, f.required) for f in fields_of(Child)] == [
+        ("name", "name", True), ("size", "sizeKey", False), ("tags", "tags", False)]
+    assert [f.help for f in fields_of(Child)] == ["who", "", ""]
+    assert Child.limit == 3 and Child._private == 0
+    child = Child(name="x")
+    assert (child.name, child.size, child.tags) == ("x", 10, {})
+    assert repr(child) == "Child(name='x', size=10, tags={})"
+    assert Child(name="x", size=2) == Child(name="x", size=2) and Child(name="x") != Child(name="y")
+    assert Child(name="x") != Base(name="x")
+
+
+def test_constructing_options_refuses_a_missing_or_unknown_option():
+    import pytest
+
+    class Local(Options):
+        name: str = option()
+        count: int = option(1)
+
+    with pytest.raises(TypeError, match=r"^Local: missing option 'name'$"):
+        Local()
+    with pytest.raises(TypeError, match=r"^Local: unknown options \['colour', 'shade'\]$"):
+        Local(name="x", shade=1, colour=2)
+
+
+def test_a_mutable_default_must_be_a_factory():
+    import pytest
+
+    for mutable in ([], {}, set()):
+        with pytest.raises(TypeError, match="use default_factory for a mutable default"):
+            option(mutable)
+
+
+def test_every_constraint_of_a_class_declared_at_run_time_is_applied():
+    from automations.engine.options import fields_of, unexpanded_paths
+
+    class Local(Options):
+        name: str = option(pattern=r"[a-z]+", problem="bad name {value!r}")
+        size: int = option(5, minimum=1, maximum=9)
+        ratio: float = option(1.0, above=0)
+        items: list[str] = option(default_factory=list, min_items=1)
+        env: dict[str, str] = option(default_factory=dict, key_pattern=r"[A-Z]+")
+        even: int = option(2, check=lambda v: None if v % 2 == 0 else f"{v} is odd")
+        password: str = option("", secret=True)
+        command: str = option("", expand=False)
+
+    _, problems = convert(Local, {"name": "X1", "size": 10, "ratio": 0, "items": [], "env": {"low": "1"},
+                                  "even": 3}, load_time=False)
+    assert [(p.path, p.message) for p in problems] == [
+        (("name",), "'X1' does not match [a-z]+"),
+        (("size",), "10 is out of range: must be at most 9"),
+        (("ratio",), "0 is out of range: must be more than 0"),
+        (("items",), "expected at least 1 item"),
+        (("env", "low"), "'low' does not match [A-Z]+"),
+        (("even",), "3 is odd"),
+    ]
+    _, problems = convert(Local, {"name": "ok", "size": 0, "items": ["a"]}, load_time=False)
+    assert [p.message for p in problems] == ["0 is out of range: must be at least 1"]
+    fields = {f.name: f.metadata for f in fields_of(Local)}
+    assert fields["name"]["problem"] == "bad name {value!r}"  # the loader words it so
+    assert fields["password"]["secret"] and not fields["name"]["secret"]
+    assert unexpanded_paths(Local) == [("command",)]
