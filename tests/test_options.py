@@ -217,14 +217,14 @@ def test_every_constraint_of_a_class_declared_at_run_time_is_applied():
                                   "even": 3}, load_time=False)
     assert [(p.path, p.message) for p in problems] == [
         (("name",), "'X1' does not match [a-z]+"),
-        (("size",), "10 is out of range: must be at most 9"),
+        (("size",), "10 is out of range: must be at least 1 and at most 9"),
         (("ratio",), "0 is out of range: must be more than 0"),
         (("items",), "expected at least 1 item"),
         (("env", "low"), "'low' does not match [A-Z]+"),
         (("even",), "3 is odd"),
     ]
     _, problems = convert(Local, {"name": "ok", "size": 0, "items": ["a"]}, load_time=False)
-    assert [p.message for p in problems] == ["0 is out of range: must be at least 1"]
+    assert [p.message for p in problems] == ["0 is out of range: must be at least 1 and at most 9"]
     fields = {f.name: f.metadata for f in fields_of(Local)}
     assert fields["name"]["problem"] == "bad name {value!r}"  # the loader words it so
     assert fields["password"]["secret"] and not fields["name"]["secret"]
