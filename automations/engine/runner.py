@@ -23,6 +23,7 @@ from automations.engine.config import Config, StepSpec, TaskSpec
 from automations.engine.report.base import DEBUG, Reporter, TaskLog
 from automations.engine.scope import build_step, task_env
 from automations.engine.step import RunServices, Step, StepContext, StepResult
+from automations.engine.variables import VariableDestination
 from automations.errors import Cancelled, StepFailed
 from automations.retry import RetryPolicies, call_with_retry, retry_message
 
@@ -43,8 +44,9 @@ class RunOutcome:
 
 class Runner:
     def __init__(self, config: Config, reporter: Reporter, *, dry_run: bool = False, force: bool = False,
-                 jobs: int = DEFAULT_JOBS) -> None:
+                 jobs: int = DEFAULT_JOBS, variables: VariableDestination | None = None) -> None:
         self.config = config
+        self.variables = variables  # where steps' variables go (None: their files, as `run` keeps them)
         self.reporter = reporter
         self.dry_run = dry_run
         self.force = force
@@ -150,7 +152,7 @@ class Runner:
             ctx = StepContext(task=task.id, step_id=spec.id, log=log, env=env,
                               outputs=self._outputs_for(task), services=self.services, config_path=self.config.path,
                               dry_run=False, force=self.force, cancelled=step_cancelled, timeout=spec.timeout,
-                              retry_policy=policies)
+                              retry_policy=policies, variables=self.variables)
             if spec.timeout:
                 def expire() -> None:
                     timed_out.set()
