@@ -117,7 +117,7 @@ class CommandEnvironment:
             for name, value in given.items():
                 earlier = self._sources.get(name)
                 if earlier is not None and self._variables[name] != value:
-                    log(f"{name} for COMMAND now comes from {source or 'this step'} (replacing {earlier}'s)")
+                    log(f"{name} for COMMAND now comes from {source or 'this step'}, replacing the value from {earlier}")
                 self._variables[name] = value
                 self._sources[name] = source or "a step"
         return delivery

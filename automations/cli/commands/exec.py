@@ -76,8 +76,8 @@ def _warn_about_overridden(reporter: Reporter, environment: CommandEnvironment, 
         return
     for name in sorted(given):
         if name in os.environ and os.environ[name] != given[name]:
-            reporter.warning(f"${name} is set in this environment; COMMAND gets {environment.source(name)}'s "
-                             "value instead")
+            reporter.warning(f"${name} is set in this environment; COMMAND gets the value from "
+                             f"{environment.source(name)} instead")
 
 
 def run_command(argv: Sequence[str], env: Mapping[str, str], *, masking: bool) -> int:
