@@ -99,10 +99,18 @@ class Redactor:
     def redact(self, text: str) -> str:
         return self._matcher.redact(text) if text else text
 
-    def unsafe_tail(self, text: str) -> int:
-        """How many characters at the end of `text` may be the start of a masked form (or of a
-        JWT) that more text would complete: what a stream holds back instead of printing half
-        a secret (a `read()` may end anywhere)."""
+    def safe_end(self, text: str) -> int:
+        """Where a stream may cut `text` to hand on the start now (a `read()` may end anywhere):
+        before an end that may be the start of a masked form or a JWT that more text would
+        complete, and never inside a form found (`text[:cut]` masked alone masks it whole)."""
+        cut = len(text) - self._unsafe_tail(text)
+        for start, end in self._matcher.spans(text):
+            if start < cut < end:
+                return start
+        return cut
+
+    def _unsafe_tail(self, text: str) -> int:
+        """How many characters at the end of `text` may begin a masked form (or a JWT)."""
         jwt = _JWT_START.search(text)
         longest = len(text) - jwt.start() if jwt else 0
         by_first = self._by_first
@@ -170,6 +178,21 @@ class _Matcher:
             self._tiny = re.compile(rf"(?<!\w)(?:{words})(?!\w)")
 
     def redact(self, text: str) -> str:
+        spans = self.spans(text)
+        if not spans:
+            return text
+        parts = []
+        done = 0   # text[:done] is in parts
+        for start, end in spans:
+            parts.append(text[done:start])
+            parts.append(MASK)
+            done = end
+        parts.append(text[done:])
+        return "".join(parts)
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Where `text` holds a masked form or a JWT: the union of what was found (of two
+        overlapping values, neither shows a piece), in order, disjoint."""
         found = [match.span() for match in _JWT.finditer(text)] if "eyJ" in text else []
         tiny = self._tiny
         if tiny is not None:
@@ -180,20 +203,14 @@ class _Matcher:
                 candidates = index.get(text[block:block + BLOCK])
                 if candidates is not None:
                     found.extend(self._occurrences(text, block, candidates))
-        if not found:
-            return text
-        # The union of what was found: of two overlapping values, neither shows a piece.
         found.sort()
-        parts = []
-        done = 0   # text[:done] is in parts
-        masked_to = -1
+        merged: list[tuple[int, int]] = []
         for start, end in found:
-            if start >= masked_to:
-                parts.append(text[done:start])
-                parts.append(MASK)
-            done = masked_to = max(masked_to, end)
-        parts.append(text[done:])
-        return "".join(parts)
+            if merged and start < merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+            else:
+                merged.append((start, end))
+        return merged
 
     @staticmethod
     def _occurrences(text: str, block: int, candidates: list[tuple[str, int]]) -> list[tuple[int, int]]:
@@ -254,10 +271,10 @@ class MaskedStream:
             return
         whole, split = _split_character(self._pending)
         text = whole.decode("utf-8", "surrogateescape")
-        keep = self._redactor.unsafe_tail(text)
-        if keep < len(text):
-            self._emit(self._masked_text(text[:len(text) - keep]))
-        self._pending = text[len(text) - keep:].encode("utf-8", "surrogateescape") + split
+        cut = self._redactor.safe_end(text)
+        if cut:
+            self._emit(self._masked_text(text[:cut]))
+        self._pending = text[cut:].encode("utf-8", "surrogateescape") + split
 
     def close(self) -> None:
         if self._pending:
