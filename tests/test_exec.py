@@ -153,6 +153,14 @@ def test_a_command_not_found_exits_127_as_a_shell_would(project, env):
     assert "no-such-command-here: command not found" in result.stderr
 
 
+def test_a_command_that_is_not_executable_exits_126_as_a_shell_would(project, env):
+    (project / "script").write_text("#!/bin/sh\necho ran\n")
+    result = run_cli("exec", "secrets", "--", str(project / "script"), cwd=project, env=env)
+
+    assert result.code == 126
+    assert "permission denied" in result.stderr
+
+
 def test_a_failing_task_does_not_start_command(project, env, tmp_path):
     text = (project / "automations.yaml").read_text().replace("/db", "/missing")
     (project / "automations.yaml").write_text(text)

@@ -1,7 +1,9 @@
 """Leak scan: end-to-end scenarios at -vv with known secret values, a known token and the
 keys STS handed out. Scanned: stdout, stderr, every file the run left under the state
 directory (history, logs), and the argv of every process between pytest and the spies, captured by a
-spy in the token command and in a run step while the secrets are held. Zero hits.
+spy in the token command and in a run step while the secrets are held. Zero hits. The same
+for `automations exec`, whose COMMAND prints every form of every secret and runs the spy (in
+process, and as a process whose own argv the spy sees).
 
 The scan searches decoded output, the way an outsider would read it: every line that is JSON
 (JSON output, history records) is parsed and every string in it searched, as well as the raw
