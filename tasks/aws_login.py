@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from automations.api import (
     TRANSIENT,
+    Delivery,
     OptionError,
     Options,
     RetryPolicy,
@@ -152,9 +153,12 @@ class AwsLoginStep(Step[AwsLoginOptions]):
         if self.options.verify:
             self.verify(assumed, ctx)
         login = Login(assumed.credentials, assumed.assumed_role_arn)
-        self.provide(login, ctx, self.profile_file(files, login, web_identity, ctx))
+        kept = self.provide(login, ctx, self.profile_file(files, login, web_identity, ctx))
+        # `profile` only when the profile holds them (not for `exec`'s COMMAND alone): the run
+        # history and `status` read it as "credentials written there".
+        written = {"profile": self.options.profile} if kept.file is not None else {}
         return StepResult.changed(f"{login.assumed_role_arn} until {login.outputs['expiration']}",
-                                  profile=self.options.profile, **login.outputs)
+                                  **written, **login.outputs)
 
     # -- the login itself: automations.aws.login, shared with the credential process ------
 
@@ -276,7 +280,7 @@ class AwsLoginStep(Step[AwsLoginOptions]):
                     ROLE_KEY: role_arn, ASSUMED_KEY: login.assumed_role_arn}
         return AwsProfileFile(files, self.options.profile, keys, config, before_write=before_write)
 
-    def provide(self, login: Login, ctx: StepContext, profile: AwsProfileFile) -> None:
+    def provide(self, login: Login, ctx: StepContext, profile: AwsProfileFile) -> Delivery:
         """Make the credentials available to later steps (in memory) and hand them over
         (ctx.deliver): to the profile and `envFile` when the run keeps files, to COMMAND in `exec`."""
         region = self.region(ctx.env)
@@ -289,6 +293,7 @@ class AwsLoginStep(Step[AwsLoginOptions]):
         env_file = self.env_file(ctx)
         if env_file is not None:
             ctx.deliver(values, env_file)
+        return delivery
 
     def env_file(self, ctx: StepContext) -> EnvFile | None:
         """`envFile`, merged: other steps (secrets) may write the same file; their keys stay."""

@@ -432,3 +432,11 @@ def test_command_environment_of_a_process_is_private_to_its_user(giver, base_env
 
     assert out == b"0o400\n"
     assert os.path.exists("/proc/self/environ")
+
+
+def test_status_does_not_claim_a_profile_exec_never_wrote(login_project, aws_env):
+    assert run_cli("exec", "login", "--", "true", cwd=login_project, env=aws_env).code == 0
+
+    status = run_cli("status", cwd=login_project, env=aws_env)
+
+    assert "login" in status.stdout and "profile dev" not in status.stdout
