@@ -440,3 +440,52 @@ def test_status_does_not_claim_a_profile_exec_never_wrote(login_project, aws_env
     status = run_cli("status", cwd=login_project, env=aws_env)
 
     assert "login" in status.stdout and "profile dev" not in status.stdout
+
+
+COUNTING_SIGINTS = """
+import signal, sys, time
+received = []
+signal.signal(signal.SIGINT, lambda signum, frame: received.append(time.monotonic()))
+print("ready", flush=True)
+end = time.monotonic() + 20
+while time.monotonic() < end and not (received and time.monotonic() > received[0] + 1):
+    time.sleep(0.05)
+print("sigints", len(received), flush=True)
+"""
+
+
+def read_until(fd: int, wanted: bytes, timeout: float = 30) -> bytes:
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while wanted not in seen and time.monotonic() < deadline:
+        try:
+            seen += os.read(fd, 1024)
+        except OSError:  # the terminal closed
+            break
+    return seen
+
+
+def test_ctrl_c_at_a_terminal_reaches_command_once(giver, base_env):
+    # The terminal signals its whole foreground process group, COMMAND included: forwarding
+    # that SIGINT too would hand COMMAND two for one Ctrl-C.
+    import fcntl
+    import pty
+    import termios
+
+    master, slave = pty.openpty()
+
+    def take_the_terminal() -> None:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    process = subprocess.Popen([AUTOMATIONS or "automations", "exec", "give", "--", PY, "-c", COUNTING_SIGINTS],
+                               cwd=giver, env=base_env, stdin=slave, stdout=slave, stderr=slave,
+                               start_new_session=True, preexec_fn=take_the_terminal)
+    os.close(slave)
+    try:
+        assert b"ready" in read_until(master, b"ready")
+        os.write(master, b"\x03")
+        assert b"sigints 1" in read_until(master, b"sigints")
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()
+        os.close(master)
