@@ -17,7 +17,7 @@ import argparse
 import os
 import signal
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import IO, Any
 
@@ -86,17 +86,19 @@ def run_command(argv: Sequence[str], env: Mapping[str, str], *, masking: bool) -
 
     out, err = _binary(sys.stdout), _binary(sys.stderr)
     pipe = subprocess.PIPE if masking else None
-    try:
-        # No shell: the arguments reach COMMAND as given. Not a session of its own: it stays in
-        # our process group, the terminal's foreground, so it may read the terminal.
-        process = subprocess.Popen(list(argv), env=dict(env), stdout=pipe, stderr=pipe)
-    except FileNotFoundError:
-        raise CommandNotStarted(f"{argv[0]}: command not found", EXIT_NOT_FOUND) from None
-    except PermissionError:
-        raise CommandNotStarted(f"{argv[0]}: permission denied", EXIT_CANNOT_EXECUTE) from None
-    except OSError as error:
-        raise CommandNotStarted(f"{argv[0]}: cannot execute: {error.strerror}", EXIT_CANNOT_EXECUTE) from None
-    with _forwarding_signals(process):
+    # The handlers come first: a signal arriving while COMMAND starts is forwarded once it has.
+    with _forwarding_signals() as forward_to:
+        try:
+            # No shell: the arguments reach COMMAND as given. Not a session of its own: it stays
+            # in our process group, the terminal's foreground, so it may read the terminal.
+            process = subprocess.Popen(list(argv), env=dict(env), stdout=pipe, stderr=pipe)
+        except FileNotFoundError:
+            raise CommandNotStarted(f"{argv[0]}: command not found", EXIT_NOT_FOUND) from None
+        except PermissionError:
+            raise CommandNotStarted(f"{argv[0]}: permission denied", EXIT_CANNOT_EXECUTE) from None
+        except OSError as error:
+            raise CommandNotStarted(f"{argv[0]}: cannot execute: {error.strerror}", EXIT_CANNOT_EXECUTE) from None
+        forward_to(process)
         if masking:
             _pump(process, {process.stdout: out, process.stderr: err})
         code = process.wait()
@@ -168,20 +170,35 @@ def _writer(target: IO[bytes]) -> Any:
 
 
 @contextmanager
-def _forwarding_signals(process: Any) -> Iterator[None]:
-    """SIGINT, SIGTERM and SIGHUP sent to us reach COMMAND; we wait for it to end. Ctrl-C at
-    the terminal already reached COMMAND (our process group): it is not sent twice."""
-    def forward(signum: int, frame: object) -> None:
-        if signum == signal.SIGINT and _terminal_foreground():
-            return
+def _forwarding_signals() -> Iterator[Callable[[Any], None]]:
+    """SIGINT, SIGTERM and SIGHUP sent to us reach COMMAND (given to the function this yields,
+    once started; what came before is forwarded then); we wait for it to end. Ctrl-C at the
+    terminal already reached COMMAND (our process group): it is not sent twice."""
+    target: list[Any] = []
+    early: list[int] = []
+
+    def send(process: Any, signum: int) -> None:
         try:
             process.send_signal(signum)
         except ProcessLookupError:
             pass
 
+    def forward(signum: int, frame: object) -> None:
+        if signum == signal.SIGINT and _terminal_foreground():
+            return
+        if target:
+            send(target[0], signum)
+        else:
+            early.append(signum)
+
+    def started(process: Any) -> None:
+        target.append(process)
+        for signum in early:
+            send(process, signum)
+
     previous = {signum: signal.signal(signum, forward) for signum in FORWARDED_SIGNALS}
     try:
-        yield
+        yield started
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
