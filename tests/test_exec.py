@@ -209,6 +209,7 @@ def test_an_overridden_variable_is_named_at_verbose_and_its_value_never_shown(pr
     assert "warning: $DB_USER is set in this environment; COMMAND gets the value from task secrets instead" in verbose.stderr
     assert "someone-else-entirely" not in verbose.output
     assert "$DB_PASS is set" not in verbose.stderr  # not ours before
+    assert "COMMAND gets 2 variables: DB_PASS, DB_USER" in verbose.stderr
 
 
 def test_json_output_keeps_stdout_for_command(project, env):

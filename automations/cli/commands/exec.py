@@ -23,7 +23,7 @@ from typing import IO, Any
 
 from automations.engine.config import find_config, load_config
 from automations.engine.graph import select_tasks
-from automations.engine.report.base import VERBOSE, Reporter
+from automations.engine.report.base import VERBOSE, Reporter, plural
 from automations.engine.variables import CommandEnvironment
 from automations.errors import EXIT_FAILED, EXIT_INTERRUPTED, FatalError
 
@@ -67,6 +67,8 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
             return EXIT_FAILED
     given = environment.variables()
     _warn_about_overridden(reporter, environment, given)
+    reporter.log(None, "info", f"COMMAND gets {plural(len(given), 'variable')}" + (f": {', '.join(sorted(given))}"
+                                                                                   if given else ""))
     return run_command(command, {**os.environ, **given}, masking=not args.no_masking)
 
 
