@@ -21,7 +21,6 @@ Three moments:
 """
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -231,4 +230,6 @@ def output_text(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return str(value)
+    import json  # here: the text CLI's start does not load json (tests/test_reporters.py)
+
     return json.dumps(value, default=str)
