@@ -63,7 +63,7 @@ def _with_outputs(schema: dict[str, Any], step_type: type) -> dict[str, Any]:
         return schema
     listed = ", ".join(outputs)
     description = schema.get("description", "")
-    return {"description": f"{description} (outputs: {listed})".strip(), **schema,
+    return {**schema, "description": f"{description} (outputs: {listed})".strip(),
             "x-outputs": {name: output.description for name, output in outputs.items()}}
 
 
