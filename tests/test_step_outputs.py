@@ -512,3 +512,12 @@ def test_the_output_file_of_a_step_is_private_even_under_umask_000(write_config,
     finally:
         os.umask(previous)
     assert output_lines(result) == ["600"]
+
+
+def test_the_readmes_outputs_example_validates(write_config, base_env, tmp_path):
+    from test_readme import code_blocks
+
+    example = next(block for block in code_blocks("yaml") if "AUTOMATIONS_OUTPUT" in block)
+    result = validate(write_config(example), base_env)
+
+    assert result.code == 0, result.output
