@@ -521,3 +521,16 @@ def test_the_readmes_outputs_example_validates(write_config, base_env, tmp_path)
     result = validate(write_config(example), base_env)
 
     assert result.code == 0, result.output
+
+
+def test_validate_refuses_a_reference_in_a_command_run_without_a_shell(write_config, base_env):
+    # aws-login's token command is split and run without a shell: the value would be its argv.
+    config = write_config(LOGIN + """\
+      - uses: aws-login
+        with: {token: {command: "get-token ${{ steps.aws.outputs.accountId }}"}}
+""")
+    result = validate(config, base_env)
+
+    assert result.code == 2
+    assert ("automations.yaml:8:44: aws-login: with.token.command: ${{ steps.aws.outputs.accountId }}: a step's "
+            "output cannot be used here: the command runs without a shell") in result.stderr

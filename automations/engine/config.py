@@ -19,7 +19,7 @@ from automations.engine.expand import TemplateError, mark_templates
 from automations.engine.graph import TRIGGERS, find_cycles
 from automations.engine.graph import select_tasks as select_tasks
 from automations.engine.keys import FileKeys, RetryKeys, StepKeys, StepRetryKeys, TaskKeys, known_keys
-from automations.engine.options import KeyPath, OptionProblem, convert, fields_of, option_name
+from automations.engine.options import KeyPath, OptionProblem, argv_paths, convert, fields_of, matches_path, option_name
 from automations.engine.plugins import PluginError, StepRegistry
 from automations.engine.references import Reference, StepOutputs, all_dependencies, find_references, reference_problem
 from automations.engine.yamltree import MAX_DEPTH as MAX_DEPTH
@@ -371,7 +371,19 @@ class _Loader:
         spec = StepSpec(index, uses, step_id, name, options, retry, timeout, self.tree.at(path), locations)
         spec.option_roots = _option_roots(remap)
         spec.references = find_references(options)
+        self.check_argv_references(spec)
         return spec
+
+    def check_argv_references(self, spec: StepSpec) -> None:
+        """No reference in an option that becomes a command's argv: its value (a secret, maybe)
+        would be on the command line, for anyone on the machine to read (`ps`)."""
+        forbidden = argv_paths(self.registry.load(spec.uses).Options) if spec.references else []
+        for option_path, reference in spec.references:
+            if any(matches_path(pattern, option_path) for pattern in forbidden):
+                location = _within(self.text, spec.locate(option_path), reference.text)
+                self.tree.problem(location, f"{spec.uses}: {_option_name(option_path, spec.option_roots)}: "
+                                            f"{reference}: a step's output cannot be used here: the command runs "
+                                            "without a shell, so the value would be on its command line")
 
     def outputs_of(self, raw: Any, spec: StepSpec | None) -> StepOutputs:
         """What references to a step may name: its id even when the step is wrong otherwise

@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from automations.engine.options import ExpandedStr, KeyPath, TemplateStr
+from automations.engine.options import ExpandedStr, KeyPath, TemplateStr, matches_path
 from automations.engine.references import (
     OPEN,
     Reference,
@@ -144,7 +144,7 @@ def expand(value: Any, env: Mapping[str, str], path: KeyPath = (), unexpanded: l
     and may hold templates itself (`${A:-${B}}`), as in bash. References take their values
     from `references`; without it (a dry run) they stay as written, and a string holding one
     stays a TemplateStr."""
-    if unexpanded and any(_matches(pattern, path) for pattern in unexpanded):
+    if unexpanded and any(matches_path(pattern, path) for pattern in unexpanded):
         return _unescape(value, references, path)
     if isinstance(value, str):
         if "${" not in value:
@@ -163,10 +163,6 @@ def expand(value: Any, env: Mapping[str, str], path: KeyPath = (), unexpanded: l
     if isinstance(value, list):
         return [expand(v, env, path + (i,), unexpanded, references) for i, v in enumerate(value)]
     return value
-
-
-def _matches(pattern: KeyPath, path: KeyPath) -> bool:
-    return len(pattern) == len(path) and all(p == "*" or p == q for p, q in zip(pattern, path, strict=True))
 
 
 def _unescape(value: Any, references: StepReferences | None, path: KeyPath) -> Any:
