@@ -534,3 +534,33 @@ def test_validate_refuses_a_reference_in_a_command_run_without_a_shell(write_con
     assert result.code == 2
     assert ("automations.yaml:8:44: aws-login: with.token.command: ${{ steps.aws.outputs.accountId }}: a step's "
             "output cannot be used here: the command runs without a shell") in result.stderr
+
+
+# -- the expansion itself --------------------------------------------------------------------
+
+def test_a_reference_in_a_default_is_read_only_when_the_default_is_used():
+    from automations.engine.expand import expand
+    from automations.engine.references import StepReferences
+
+    references = StepReferences({"s": {"o": "from-output"}})
+    value = "${A:-${{ steps.s.outputs.o }}} ${{steps.s.outputs.o}}"
+
+    assert expand(value, {}, references=references) == "from-output from-output"
+    assert expand(value, {"A": "set"}, references=references) == "set from-output"
+    assert expand(value, {}) == "${{ steps.s.outputs.o }} ${{steps.s.outputs.o}}"  # a dry run
+
+
+def test_in_text_passed_on_as_written_each_reference_becomes_one_variable():
+    from automations.engine.expand import expand
+    from automations.engine.references import StepReferences
+
+    references = StepReferences({"s": {"o": "v", "n": 3}, "t.x": {"list": ["a", "b"]}})
+    command = ("echo ${{ steps.s.outputs.o }} ${{steps.s.outputs.o}} ${{ steps.s.outputs.n }} "
+               "${{ tasks.t.steps.x.outputs.list }} $${{ steps.s.outputs.o }} ${HOME}")
+
+    passed = expand({"command": command}, {}, unexpanded=[("command",)], references=references)
+
+    assert passed["command"] == ("echo ${AUTOMATIONS_REF_1} ${AUTOMATIONS_REF_1} ${AUTOMATIONS_REF_2} "
+                                 "${AUTOMATIONS_REF_3} ${{ steps.s.outputs.o }} ${HOME}")
+    assert references.variables == {"AUTOMATIONS_REF_1": "v", "AUTOMATIONS_REF_2": "3",
+                                    "AUTOMATIONS_REF_3": '["a", "b"]'}
