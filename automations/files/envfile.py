@@ -421,7 +421,7 @@ def readers_option(help: str) -> Any:
 
 # The outputs of every step that writes an env file (automations.aws.secrets.write_variables).
 ENV_FILE_OUTPUTS = {
-    "file": "the env file written (absolute path)",
+    "file": "the env file written (absolute path; none under `automations exec`, which writes no file)",
     "variables": "the names of the variables written (a JSON list in a reference)",
 }
 
