@@ -21,6 +21,7 @@ SHELLS = {
     "sh": ["sh", "-e", "-c"],
 }
 OUTPUT_VARIABLE = "AUTOMATIONS_OUTPUT"
+MAX_OUTPUT_BYTES = 1024 * 1024  # GitHub Actions allows 1 MiB of outputs per job; one step gets as much
 ADD_MASK = "::add-mask::"
 # What `${{ steps.ID.outputs.NAME }}` can name (automations.engine.references.OUTPUT_NAME).
 OUTPUT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,127}")
@@ -121,8 +122,11 @@ def read_outputs(path: str) -> dict[str, str]:
     `NAME=value` (the first `=` ends the name) or `NAME<<DELIMITER`, the lines up to one that
     is DELIMITER alone, DELIMITER not included. A later line for a name wins. Problems name the
     line, never its value (it may be a secret)."""
-    with open(path, encoding="utf-8", errors="replace", newline="") as file:
-        lines = file.read().replace("\r\n", "\n").split("\n")
+    with open(path, "rb") as file:
+        data = file.read(MAX_OUTPUT_BYTES + 1)
+    if len(data) > MAX_OUTPUT_BYTES:
+        raise StepFailed(f"${OUTPUT_VARIABLE} holds more than {MAX_OUTPUT_BYTES // 1024 // 1024} MiB")
+    lines = data.decode("utf-8", "replace").replace("\r\n", "\n").split("\n")
     outputs: dict[str, str] = {}
     number = 0
     while number < len(lines):

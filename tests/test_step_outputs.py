@@ -564,3 +564,33 @@ def test_in_text_passed_on_as_written_each_reference_becomes_one_variable():
                                  "${AUTOMATIONS_REF_3} ${{ steps.s.outputs.o }} ${HOME}")
     assert references.variables == {"AUTOMATIONS_REF_1": "v", "AUTOMATIONS_REF_2": "3",
                                     "AUTOMATIONS_REF_3": '["a", "b"]'}
+
+
+def test_more_than_a_mebibyte_of_outputs_fails_the_step(write_config, base_env):
+    config = write_config("""
+        tasks:
+          t:
+            steps:
+              - run: head -c 1100000 /dev/zero | tr '\\0' a | sed 's/^/big=/' >> "$AUTOMATIONS_OUTPUT"
+    """)
+    result = run(config, base_env)
+
+    assert result.code == 1
+    assert "$AUTOMATIONS_OUTPUT holds more than 1 MiB" in result.stdout
+
+
+def test_a_value_no_environment_variable_can_hold_fails_the_reading_step_naming_the_reference(write_config,
+                                                                                             base_env):
+    config = write_config("""
+        tasks:
+          t:
+            steps:
+              - id: nul
+                run: printf 'x=a\\0b\\n' >> "$AUTOMATIONS_OUTPUT"
+              - run: echo "${{ steps.nul.outputs.x }}"
+    """)
+    result = run(config, base_env)
+
+    assert result.code == 1
+    assert "automations.yaml:6:14: ${{ steps.nul.outputs.x }}: the value holds a NUL character" in result.stdout
+    assert "Traceback" not in result.output

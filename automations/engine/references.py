@@ -211,7 +211,11 @@ class StepReferences:
         key = reference._replace(text="")
         if key not in self._names:
             name = f"{VARIABLE_PREFIX}{len(self._names) + 1}"
-            self.variables[name] = self.value(reference)
+            value = self.value(reference)
+            if "\0" in value:
+                raise UnresolvedReference(f"{reference}: the value holds a NUL character, which no environment "
+                                          "variable can hold")
+            self.variables[name] = value
             self._names[key] = name
         return self._names[key]
 
