@@ -432,9 +432,9 @@ tasks:
      "automations.yaml:8:28: aws-login: with.profile: ${{ steps.aws.outputs.expiry }}: aws-login has no output "
      "'expiry'"),
     ('      - run: echo "${{ steps.aws.output.accountId }}"\n',
-     "automations.yaml:7:14: `${{ steps.aws.output.accountId }}` is not a reference"),
+     "automations.yaml:7:20: `${{ steps.aws.output.accountId }}` is not a reference"),
     ('      - run: echo "${{ steps.aws.outputs.accountId"\n',
-     "automations.yaml:7:14: `${{` without its closing `}}`"),
+     "automations.yaml:7:20: `${{` without its closing `}}`"),
 ], ids=["unknown output", "unknown step", "later step", "this step", "with value", "malformed", "unclosed"])
 def test_validate_refuses_a_bad_reference_in_the_task_at_its_line_and_column(write_config, base_env, steps,
                                                                               expected):

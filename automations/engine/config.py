@@ -359,7 +359,8 @@ class _Loader:
         try:
             options = mark_templates(options)
         except TemplateError as error:
-            self.fail(_option_source(error.path, option_base, remap), str(error))
+            location = self.tree.at(_option_source(error.path, option_base, remap))
+            self.tree.problem(_within(self.text, location, error.written) if error.written else location, str(error))
             return None
         uses_path = path + ("uses",) if "uses" in raw else remap[("command",)]
         self.check_options(uses_path, uses, options, option_base, remap)

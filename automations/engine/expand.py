@@ -43,9 +43,10 @@ _Part = str | _Template | Reference
 
 
 class TemplateError(StepFailed):
-    def __init__(self, message: str, path: KeyPath) -> None:
+    def __init__(self, message: str, path: KeyPath, written: str = "") -> None:
         super().__init__(message)
         self.path = path
+        self.written = written  # the faulty text as written, where it helps find it in the file
 
 
 def _parse(text: str, start: int = 0, depth: int = 0) -> tuple[list[_Part], int]:
@@ -74,7 +75,7 @@ def _parse(text: str, start: int = 0, depth: int = 0) -> tuple[list[_Part], int]
             try:
                 reference, i = parse_reference(text, match.start())
             except ReferenceSyntaxError as error:
-                raise TemplateError(str(error), ()) from None
+                raise TemplateError(str(error), (), error.written) from None
             parts.extend(filter(None, ["".join(literal)]))
             literal = []
             parts.append(reference)
@@ -122,7 +123,7 @@ def mark_templates(value: Any, path: KeyPath = ()) -> Any:
         try:
             return TemplateStr(value) if "${" in value and has_template(value) else value
         except TemplateError as error:
-            raise TemplateError(str(error), path) from None
+            raise TemplateError(str(error), path, error.written) from None
     if isinstance(value, dict):
         return {k: mark_templates(v, path + (k,)) for k, v in value.items()}
     if isinstance(value, list):

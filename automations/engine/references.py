@@ -58,18 +58,24 @@ class Reference(NamedTuple):
 class ReferenceSyntaxError(StepFailed):
     """`${{` without a well-formed reference after it (found when the file is loaded)."""
 
+    def __init__(self, message: str, written: str) -> None:
+        super().__init__(message)
+        self.written = written  # from `${{` to its `}}` (or the end of the line), to find it in the file
+
 
 def parse_reference(text: str, start: int) -> tuple[Reference, int]:
     """The reference starting at `text[start]` (`${{`) and the index after it."""
     end = text.find(CLOSE, start + len(OPEN))
     if end < 0:
-        raise ReferenceSyntaxError("`${{` without its closing `}}` (write `$${{` for a literal `${{`)")
+        line_end = text.find("\n", start)
+        raise ReferenceSyntaxError("`${{` without its closing `}}` (write `$${{` for a literal `${{`)",
+                                   text[start:line_end if line_end >= 0 else len(text)])
     expression = text[start + len(OPEN):end].strip()
     match = _EXPRESSION.fullmatch(expression)
     if match is None:
         shown = expression if len(expression) <= 60 else expression[:57] + "..."
         raise ReferenceSyntaxError(f"`${{{{ {shown} }}}}` is not a reference: write `${{{{ steps.ID.outputs.NAME }}}}` "
-                                   "or `${{ tasks.TASK.steps.ID.outputs.NAME }}`")
+                                   "or `${{ tasks.TASK.steps.ID.outputs.NAME }}`", text[start:end + len(CLOSE)])
     end += len(CLOSE)
     return Reference(match["task"], match["step"], match["output"], text[start:end]), end
 
