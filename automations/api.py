@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from automations.engine.options import OptionError, Options, option
-from automations.engine.step import Step, StepContext, StepLog, StepResult
+from automations.engine.step import Output, Step, StepContext, StepLog, StepResult
 from automations.engine.variables import Delivery, VariableFile
 from automations.errors import Cancelled, StepFailed, ThrottledError, TransientError
 from automations.retry import THROTTLED, TRANSIENT, RetryPolicies, RetryPolicy, call_with_retry
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 __all__ = [
     # a step type
     "Step", "StepContext", "StepLog", "StepResult",
+    # its declared outputs (`Step.outputs`), when one is secret
+    "Output",
     # its options
     "Options", "option", "OptionError",
     # its errors, and the error classes `Step.error_class` returns

@@ -132,6 +132,12 @@ class AwsLoginStep(Step[AwsLoginOptions]):
     # ready, IDPCommunicationError, 5xx): a lone environment tries again within a second
     # (bench/fleet.py, BENCHMARKS.md "Fleet and lone environment").
     retry_policy = AWS_RETRY
+    outputs = {
+        "profile": "the profile holding the credentials (none when `automations exec` gave them to COMMAND alone)",
+        "accountId": "the 12-digit account of the assumed role",
+        "assumedRoleArn": "the assumed role's session ARN (arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION)",
+        "expiration": "when the credentials expire (ISO 8601, UTC)",
+    }
 
     def run(self, ctx: StepContext) -> StepResult:
         # The credentials-file code is imported here: validating a config must stay fast.
