@@ -113,8 +113,9 @@ def results(workdir: Path, module: str) -> dict[str, str]:
             for name, code in meta["exit_code_by_key"].items()}
 
 
-def run_module(module: str, workdir: Path, jobs: int, mutmut: str) -> tuple[dict[str, str], float]:
-    prepare(workdir, module)
+def run_module(module: str, workdir: Path, jobs: int, mutmut: str, resume: bool = False) -> tuple[dict[str, str], float]:
+    if not (resume and (workdir / "mutants").is_dir()):
+        prepare(workdir, module)
     started = time.monotonic()
     log = workdir / "mutmut.log"
     with open(log, "w") as out:
@@ -151,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("modules", nargs="*", help=f"some of: {', '.join(MODULES)} (default: all)")
     parser.add_argument("--list", action="store_true", help="show the modules and their test files")
     parser.add_argument("--jobs", type=int, default=1, help="mutants tested at once (default 1)")
+    parser.add_argument("--resume", action="store_true",
+                        help="go on with an interrupted run in --workdir (mutmut keeps each result as it comes)")
     parser.add_argument("--workdir", type=Path, help="where the copies go (default: a new temporary directory)")
     parser.add_argument("--report", type=Path, default=ROOT / "bench" / "results" / "mutation",
                         help="directory of the reports, one file per module")
@@ -174,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         if not (ROOT / MODULES[module][0]).exists():
             print(f"{module}: {MODULES[module][0]} does not exist here; skipped", flush=True)
             continue
-        found, elapsed = run_module(module, workdir / module, args.jobs, mutmut)
+        found, elapsed = run_module(module, workdir / module, args.jobs, mutmut, args.resume)
         line, details = summarise(module, found, elapsed, equivalent)
         print(line, *details, sep="\n", flush=True)
         (args.report / f"{module}.txt").write_text("\n".join([heading, line, *details]) + "\n")
