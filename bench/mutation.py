@@ -51,7 +51,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
                                                 "tests/test_in_process_runs.py"]),
     "config": ("automations/engine/config.py", ["tests/test_config_errors.py", "tests/test_config_limits.py",
                                                 "tests/test_engine_keys.py", "tests/test_task_scope.py",
-                                                "tests/test_expand.py"]),
+                                                "tests/test_expand.py", "tests/test_step_outputs.py"]),
     # The claims checks: oidc/claims.py once split out of oidc/sources.py (issue 13); a module
     # that does not exist is skipped.
     "claims": ("automations/oidc/claims.py", ["tests/test_tokens.py", "tests/test_oidc.py"]),
