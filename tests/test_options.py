@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import pytest
+
 from automations.engine.expand import expand, mark_templates
 from automations.engine.options import OptionError, Options, convert, describe_type, option
 
@@ -180,7 +182,7 @@ def test_a_subclass_has_its_parents_options_and_its_own_in_order():
 
 
 def test_constructing_options_refuses_a_missing_or_unknown_option():
-    import pytest
+
 
     class Local(Options):
         name: str = option()
@@ -193,7 +195,7 @@ def test_constructing_options_refuses_a_missing_or_unknown_option():
 
 
 def test_a_mutable_default_must_be_a_factory():
-    import pytest
+
 
     for mutable in ([], {}, set()):
         with pytest.raises(TypeError, match="use default_factory for a mutable default"):
@@ -229,3 +231,86 @@ def test_every_constraint_of_a_class_declared_at_run_time_is_applied():
     assert fields["name"]["problem"] == "bad name {value!r}"  # the loader words it so
     assert fields["password"]["secret"] and not fields["name"]["secret"]
     assert unexpanded_paths(Local) == [("command",)]
+
+
+def test_every_kind_of_type_is_described_for_people():
+    assert [describe_type(tp) for tp in (str, int, float, bool, Any, dict[str, int], list[float],
+                                         Literal[1, "a", True], str | None, CommandSource | FileSource, bytes)] == [
+        "string", "integer", "number", "boolean", "any", "mapping of integer", "list of number",
+        "1 | a | True", "string", "{command} | {file}", "bytes"]
+
+
+def test_an_option_is_named_as_the_user_wrote_its_key():
+    from automations.engine.options import option_name
+
+    assert option_name(("secrets", 0, "env")) == "with.secrets[0].env"
+    assert option_name(()) == "with" and option_name(("retry",), root="step") == "step.retry"
+
+
+class Typed(Options):
+    count: int = option(1)
+    ratio: float = option(1.0)
+    verbose: bool = option(False)
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    ({"count": "${N}"}, ("count", 7)), ({"ratio": "${N}"}, ("ratio", 7.0)), ({"ratio": "${R}"}, ("ratio", 2.5)),
+    ({"verbose": "${T}"}, ("verbose", True)), ({"verbose": "${F}"}, ("verbose", False)),
+])
+def test_an_expanded_number_or_boolean_is_read_from_its_text(data, expected):
+    env = {"N": " 7 ", "R": "2.5", "T": "True", "F": "FALSE"}
+    value, problems = convert(Typed, expand(mark_templates(data), env), load_time=False)
+    assert problems == [] and getattr(value, expected[0]) == expected[1]
+    assert type(getattr(value, expected[0])) is type(expected[1])
+
+
+@pytest.mark.parametrize(("key", "text", "said"), [("count", "7.5", "integer"), ("ratio", "fast", "number"),
+                                                   ("verbose", "yes", "boolean"), ("count", "true", "integer")])
+def test_an_expanded_value_that_is_not_its_type_is_refused(key, text, said):
+    _, problems = convert(Typed, expand(mark_templates({key: "${V}"}), {"V": text}), load_time=False)
+    assert [(p.path, p.message) for p in problems] == [((key,), f"expected {said} after expanding ${{...}}")]
+
+
+def test_a_template_anywhere_in_options_delays_the_cross_option_checks():
+    class Nested(Options):
+        inner: list[dict[str, str]] = option(default_factory=list)
+        token: CommandSource | None = option(None)
+        mode: str = option("a")
+
+        def validate(self) -> None:
+            if self.mode == "a" and (self.inner or self.token):
+                raise OptionError("mode", "mode a takes nothing else")
+
+    for data in ({"inner": [{"k": "${V}"}]}, {"token": {"command": "${V}"}}):
+        assert convert(Nested, mark_templates(data), load_time=True)[1] == []
+        _, problems = convert(Nested, data, load_time=True)  # no template: checked at once
+        assert [p.message for p in problems] == ["mode a takes nothing else"]
+
+
+def test_a_value_of_the_wrong_shape_is_named_by_its_kind():
+    _, problems = convert(Example, {"roleArn": ARN, "token": ["x"], "tags": "a", "names": {"a": 1}, "mode": 3},
+                          load_time=False)
+    assert sorted(p.message for p in problems) == sorted([
+        "expected {command} | {file}, got a list", "expected a mapping, got the string 'a'",
+        "expected a list, got a mapping", "expected one of file | process, got 3"])
+
+
+@pytest.mark.parametrize(("value", "said"), [
+    (None, "nothing (null)"), (True, "a boolean"), (1.5, "a number"), ("short", "the string 'short'"),
+    ("x" * 41, "a string"), ([1], "a list"), ({"a": 1}, "a mapping"), (b"x", "bytes")])
+def test_a_value_of_the_wrong_type_is_named_without_showing_a_long_string(value, said):
+    _, problems = convert(Typed, {"count": value}, load_time=False)
+    assert [p.message for p in problems] == [f"expected integer, got {said}"]
+    _, problems = convert(Typed, {"verbose": 3}, load_time=False)
+    assert [p.message for p in problems] == ["expected boolean, got an integer"]
+
+
+def test_a_union_of_scalars_says_every_alternative_when_none_fits():
+    class Either(Options):
+        limit: int | bool = option(1)
+        choice: CommandSource | list[str] = option(default_factory=list)
+
+    _, problems = convert(Either, {"limit": "x", "choice": {"command": 3}}, load_time=False)
+    assert [(p.path, p.message) for p in problems] == [
+        (("limit",), "expected integer | boolean, got the string 'x'"),
+        (("choice", "command"), "expected string, got an integer")]
