@@ -1,0 +1,92 @@
+"""What the loader makes of a task's steps: each step key lands where the runner reads it,
+and each mistake in a step is one line at its FILE:LINE:COL, in the engine's own words."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from support.cli import run_cli
+
+from automations.engine.config import load_config
+
+
+def problems_of(config: Path, env: dict[str, str]) -> list[str]:
+    result = run_cli("-c", str(config), "validate", cwd=config.parent, env=env)
+    assert result.code == 2, result.output
+    return result.stderr.splitlines()
+
+
+def test_every_key_of_a_step_is_kept_for_the_runner(write_config):
+    config = load_config(write_config("""
+        tasks:
+          t:
+            steps:
+              - id: first
+                name: The first
+                run: echo hi
+                retry: {attempts: 3, transient: {deadline: 9}}
+                timeout: 2.5
+              - uses: run
+                with: {command: echo there}
+    """))
+    first, second = config.tasks["t"].steps
+    assert (first.index, first.uses, first.id, first.name, first.timeout) == (0, "run", "first", "The first", 2.5)
+    assert first.retry == {"attempts": 3, "transient": {"deadline": 9}}
+    assert first.options == {"command": "echo hi"} and first.label == "The first"
+    assert (first.location.line, first.location.column) == (4, 9)
+    assert (second.index, second.id, second.name, second.retry, second.timeout) == (1, None, None, None, None)
+    assert second.label == "run: echo there"
+
+
+def test_a_mistake_in_a_step_is_named_where_it_is(write_config, base_env):
+    config = write_config("""
+        tasks:
+          t:
+            steps:
+              - "just a string"
+              - run: echo x
+                with: {command: echo y}
+              - uses: run
+                run: echo both
+    """)
+    assert problems_of(config, base_env) == [
+        "automations.yaml:4:9: a step must be a mapping with `uses:` or `run:`",
+        "automations.yaml:6:16: `run:` already gives the command",
+        "automations.yaml:7:9: a step needs exactly one of `uses:` and `run:`",
+    ]
+
+
+def test_each_mistake_in_retry_is_named_in_the_engines_words(write_config, base_env):
+    config = write_config("""
+        tasks:
+          t:
+            steps:
+              - run: echo r
+                retry: {attempts: 0, bogus: 1, throttled: {maxDelay: 0, initialDelay: -1}, transient: 3}
+              - run: echo r2
+                retry: 5
+              - run: echo r3
+                retry: {attempts: "x", deadline: "y"}
+    """)
+    assert problems_of(config, base_env) == [
+        "automations.yaml:5:27: retry attempts must be at least 1",
+        "automations.yaml:5:30: unknown retry key 'bogus'; expected one of: attempts, initialDelay, maxDelay, "
+        "deadline, throttled, transient",
+        "automations.yaml:5:62: retry throttled.maxDelay must be positive",
+        "automations.yaml:5:79: retry throttled.initialDelay must be at least 0",
+        "automations.yaml:5:95: `retry.transient` must be a mapping: {attempts, initialDelay, maxDelay, deadline}",
+        "automations.yaml:7:16: `retry` must be a mapping: {attempts, initialDelay, maxDelay, deadline, throttled, "
+        "transient}",
+        "automations.yaml:9:27: retry attempts must be an integer",
+        "automations.yaml:9:42: retry deadline must be a number",
+    ]
+
+
+def test_an_initial_delay_of_zero_is_allowed(write_config):
+    config = load_config(write_config("""
+        tasks:
+          t:
+            steps:
+              - run: echo r
+                retry: {initialDelay: 0}
+    """))
+    assert config.tasks["t"].steps[0].retry == {"initialDelay": 0}
