@@ -49,7 +49,8 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "credentials_file": ("automations/files/credentials_file.py", ["tests/test_credentials_file.py"]),
     "runner": ("automations/engine/runner.py", ["tests/test_runner.py", "tests/test_run_step.py",
                                                 "tests/test_in_process_runs.py"]),
-    "config": ("automations/engine/config.py", ["tests/test_config_errors.py", "tests/test_config_limits.py",
+    "config": ("automations/engine/config.py", ["tests/test_config_steps.py", "tests/test_config_errors.py",
+                                                "tests/test_config_limits.py",
                                                 "tests/test_engine_keys.py", "tests/test_task_scope.py",
                                                 "tests/test_expand.py", "tests/test_step_outputs.py"]),
     # The claims checks: oidc/claims.py once split out of oidc/sources.py (issue 13); a module
