@@ -48,7 +48,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "atomicfile": ("automations/files/atomicfile.py", ["tests/test_atomicfile.py", "tests/test_credentials_file.py"]),
     "credentials_file": ("automations/files/credentials_file.py", ["tests/test_credentials_file.py"]),
     "runner": ("automations/engine/runner.py", ["tests/test_runner.py", "tests/test_run_step.py",
-                                                "tests/test_in_process_runs.py"]),
+                                                "tests/test_in_process_runs.py", "tests/test_step_outputs.py"]),
     "config": ("automations/engine/config.py", ["tests/test_config_steps.py", "tests/test_config_errors.py",
                                                 "tests/test_config_limits.py",
                                                 "tests/test_engine_keys.py", "tests/test_task_scope.py",
