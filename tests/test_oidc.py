@@ -473,3 +473,31 @@ def test_an_issuer_whose_certificate_does_not_verify_is_told_so(issuer: LocalIss
     assert str(raised.value) == (f"Couldn't retrieve verification key: the issuer's OpenID configuration at "
                                  f"{url}/.well-known/openid-configuration is unreachable (its certificate does not "
                                  f"verify). {UNREACHABLE_HINT}")
+
+
+def test_an_issuer_below_a_path_has_its_documents_below_that_path(issuer: LocalIssuer) -> None:
+    tenant = issuer.url + "/tenant/"
+    serve_raw(issuer, "/tenant/.well-known/openid-configuration",
+              json.dumps({"issuer": tenant, "jwks_uri": f"{issuer.url}/jwks"}).encode())
+    assert verify_token(issuer.token(iss=tenant), AUDIENCE)["iss"] == tenant
+    assert issuer.requests == ["/tenant/.well-known/openid-configuration", "/jwks"]
+
+
+def test_a_verified_token_says_who_issued_it_and_with_which_key(issuer: LocalIssuer) -> None:
+    from automations.oidc.verify import verify
+
+    verified = verify(issuer.token(), AUDIENCE)
+    assert (verified.issuer, verified.jwks_uri, verified.key_id) == (issuer.url, f"{issuer.url}/jwks", issuer.key_id)
+    assert verified.header["kid"] == issuer.key_id and verified.claims["iss"] == issuer.url
+
+
+def test_a_bad_signature_says_what_sts_will_answer(issuer: LocalIssuer) -> None:
+    with pytest.raises(TokenRejected) as raised:
+        verify_token(issuer.token(key=new_rsa_key()), AUDIENCE)
+    assert str(raised.value) == (f"the signature does not verify with {issuer.url}'s key {issuer.key_id!r}: the token "
+                                 "was not signed by this issuer (or was altered). STS answers InvalidIdentityToken")
+
+
+def test_a_token_expiring_this_second_has_expired_zero_seconds_ago(issuer: LocalIssuer, frozen_now: int) -> None:
+    with pytest.raises(TokenRejected, match=r"expired at .* \(0s ago\)"):
+        verify_token(issuer.token(iat=frozen_now - 60, nbf=frozen_now - 60, exp=frozen_now), AUDIENCE)

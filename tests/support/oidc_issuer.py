@@ -41,7 +41,7 @@ class LocalIssuer:
                 document = documents.get(self.path)
                 body = json.dumps(document).encode() if document is not None else b'{"error": "not found"}'
                 body = issuer.raw_bodies.get(self.path, body)
-                self.send_response(200 if document is not None else 404)
+                self.send_response(200 if document is not None or self.path in issuer.raw_bodies else 404)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
