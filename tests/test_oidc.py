@@ -501,3 +501,9 @@ def test_a_bad_signature_says_what_sts_will_answer(issuer: LocalIssuer) -> None:
 def test_a_token_expiring_this_second_has_expired_zero_seconds_ago(issuer: LocalIssuer, frozen_now: int) -> None:
     with pytest.raises(TokenRejected, match=r"expired at .* \(0s ago\)"):
         verify_token(issuer.token(iat=frozen_now - 60, nbf=frozen_now - 60, exp=frozen_now), AUDIENCE)
+
+
+def test_any_other_reason_pyjwt_refuses_a_token_is_named_by_its_kind(issuer: LocalIssuer) -> None:
+    with pytest.raises(TokenRejected) as raised:
+        verify_token(issuer.token(jti=5), AUDIENCE)  # a jti that is not a string
+    assert str(raised.value) == "the token does not verify: InvalidJTIError"
