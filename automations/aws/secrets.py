@@ -17,6 +17,7 @@ import contextlib
 import json
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -536,8 +537,12 @@ def write_variables(ctx: StepContext, options: EnvFileOptions, variables: list[V
     names = list(values)
     message = f"{plural(len(names), 'variable')} from {what} in {options.file}"
     if not changed:
-        return StepResult.ok(f"{message} (unchanged)", file=str(path), variables=names)
-    return StepResult.changed(message, file=str(path), variables=names)
+        result = StepResult.ok(f"{message} (unchanged)", file=str(path), variables=names)
+    else:
+        result = StepResult.changed(message, file=str(path), variables=names)
+    if options.refresh_every is not None:
+        result.refresh_at = time.time() + options.refresh_every
+    return result
 
 
 def warn_about_short_values(ctx: StepContext, variables: list[Variable]) -> None:

@@ -60,6 +60,7 @@ class StepSpec:
         self.location = location
         self.option_locations = option_locations
         self.option_roots: dict[KeyPath, str] = {}  # an option written elsewhere than `with:` (`run:`)
+        self.on_change: StepSpec | None = None  # `onChange: CMD`, a `run` step `automations watch` runs
 
     @property
     def label(self) -> str:
@@ -358,6 +359,11 @@ class _Loader:
             locations[opt_path] = self.tree.at(_option_source(opt_path, option_base, remap))
         spec = StepSpec(index, uses, step_id, name, options, retry, timeout, self.tree.at(path), locations)
         spec.option_roots = _option_roots(remap)
+        if isinstance(raw.get("onChange"), str) and raw["onChange"].strip():
+            # Shorthand for a `run` step, checked and located like one (`run: CMD`).
+            spec.on_change = self.check_step(path + ("onChange",), index,
+                                             {"run": raw["onChange"], "name": f"{spec.label}: onChange"},
+                                             shorthand=True)
         return spec
 
     def check_step_keys(self, path: KeyPath, raw: dict[Any, Any]) -> bool:
