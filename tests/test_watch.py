@@ -242,7 +242,9 @@ def test_on_change_runs_after_a_refresh_that_changed_the_file_and_only_then(tmp_
     watch.wait_for(lambda: proxy.count(BATCH) >= calls + 2, "two more refreshes")
 
     assert (tmp_path / "changes.log").read_text() == "changed\n"
-    assert "restarting with DB_PASSWORD=***" in watch.output  # its output, masked like a run step's
+    [line] = [line for line in watch.output.splitlines() if "restarting with" in line]
+    assert line.startswith("secrets | ") and "***" in line  # its output, masked like a run step's
+    assert "second-s3cret-value" not in watch.output
 
 
 # -- failures ------------------------------------------------------------------------------------
@@ -251,7 +253,8 @@ def test_a_fatal_refresh_failure_is_reported_and_tried_again_at_the_next_interva
                                                                                    secret, watches):
     secret_id, client = secret
     watch = watches(secrets_config(tmp_path, secret_id), keys_env).watching()
-    proxy.fail(action=BATCH, times=1, status=400, code="AccessDeniedException")
+    # Denied: the batch call, then the one-by-one call it falls back to.
+    proxy.fail(times=2, status=400, code="AccessDeniedException")
     watch.wait_for(lambda: "AccessDenied" in watch.output, "the failure reported")
     assert read_env_file(tmp_path / ".env") == {"DB_PASSWORD": "first-s3cret-value"}  # the old file stays
 

@@ -200,22 +200,26 @@ class Watcher:
     def _refresh(self, item: Watched, wakeup: _Wakeup) -> None:
         """Run `item`'s job in a thread (this one must stay free to hear signals), then plan
         its next refresh."""
-        outcome: list[str] = []
-        worker = threading.Thread(target=lambda: outcome.append(self._job(item, wakeup)),
-                                  name=f"refresh {item.name}", daemon=True)
+        done = threading.Event()
+        worker = threading.Thread(target=self._job, args=(item, wakeup, done), name=f"refresh {item.name}",
+                                  daemon=True)
         worker.start()
-        while worker.is_alive() and not wakeup.signalled:
+        while not done.is_set() and not wakeup.signalled:
             wakeup.sleep(None)
-        if wakeup.signalled and worker.is_alive():
+        if not done.is_set():
             self.runner.cancel()
             worker.join(INTERRUPT_GRACE_SECONDS + 0.5)  # the runner abandons a step after its grace
             return
         worker.join()
 
-    def _job(self, item: Watched, wakeup: _Wakeup) -> str:
+    def _job(self, item: Watched, wakeup: _Wakeup, done: threading.Event) -> None:
         try:
-            return self._task_retry(item) if item.spec is None else self._step_refresh(item)
+            if item.spec is None:
+                self._task_retry(item)
+            else:
+                self._step_refresh(item)
         finally:
+            done.set()
             wakeup.ring()
 
     def _step_refresh(self, item: Watched) -> str:
