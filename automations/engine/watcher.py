@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from automations import childprocess
 from automations.engine.config import Config, StepSpec, TaskSpec
 from automations.engine.report.base import Reporter, plural
 from automations.engine.report.history import RunHistory, RunRecorder, utc_iso
@@ -194,6 +195,9 @@ class Watcher:
                     continue
                 self._refresh(item, wakeup)
                 self.write_state()
+            # What `onChange` commands left running (`server &`) ends with the watcher, as
+            # with a run; the grace keeps the whole stop within 2 s.
+            childprocess.end_leftovers(INTERRUPT_GRACE_SECONDS / 2)
             self.write_state(stopped=True)
             return signal.Signals(wakeup.signalled[0]).name
 

@@ -11,7 +11,7 @@ import argparse
 from automations.engine.config import find_config, load_config, select_tasks
 from automations.engine.report.base import Reporter, plural
 from automations.engine.report.history import RunHistory, record_runs
-from automations.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from automations.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, StepFailed
 
 DEFAULT_TRIGGER = "postEnvironmentStart"
 
@@ -26,7 +26,11 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
 
     history = RunHistory(config.path)
     lock = PidLock(lock_path(history))
-    holder = lock.acquire()
+    try:
+        holder = lock.acquire()
+    except StepFailed as error:
+        reporter.error(str(error))
+        return EXIT_FAILED
     if holder is not None:
         who = f"pid {holder}" if holder else "a process that is starting"
         reporter.error(f"a watcher already runs for {config.path} ({who}); "
