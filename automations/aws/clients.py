@@ -439,12 +439,8 @@ class AwsSessions:
 
     def remember(self, profile: str, credentials: AwsCredentials, region: str | None) -> None:
         with self._lock:
-            if profile not in self._credentials:
-                # The default for later steps is the profile logged in to last; renewing a
-                # profile (`automations watch`) does not make it the default of steps that ran
-                # after another login.
-                self._last_profile = profile
             self._credentials[profile] = (credentials, region)
+            self._last_profile = profile
             self._sessions = {k: v for k, v in self._sessions.items() if k[0] != profile}
 
     def _remembered(self, profile: str | None) -> tuple[str | None, tuple[AwsCredentials, str | None] | None]:
