@@ -190,6 +190,26 @@ def test_on_change_runs_after_a_refresh_that_changed_the_file_and_only_then(tmp_
     assert "second-s3cret-value" not in watch.output
 
 
+def test_an_idle_watcher_makes_no_aws_call_that_is_not_due(tmp_path, aws_env, proxy, secret, watches):
+    secret_id, _ = secret
+    config = login_config(tmp_path, "durationSeconds: 900\nminRemaining: 300")  # due in 10 minutes
+    config.write_text(config.read_text() + textwrap.indent(textwrap.dedent(f"""\
+        - uses: secrets-manager
+          with:
+            file: .env
+            refreshEvery: 600
+            secrets: [{{id: {secret_id}, env: DB_PASSWORD}}]
+        """), " " * 6))
+    watch = watches(config, aws_env).watching()
+    calls = proxy.count()
+    assert calls == 2, watch.output  # the first run's: one login, one batch
+
+    time.sleep(4)
+
+    assert proxy.count() == calls
+    assert "watching 2 items" in watch.output
+
+
 # -- failures ------------------------------------------------------------------------------------
 
 def test_a_fatal_refresh_failure_is_reported_and_tried_again_at_the_next_interval(tmp_path, keys_env, proxy,
