@@ -150,14 +150,14 @@ class Watcher:
 
     def _collect(self, now: float) -> None:
         """A Watched for every step of a successful task whose result asks for a refresh."""
-        known = {(item.task.id, id(item.spec)) for item in self.items if item.task and item.spec}
+        known = {(item.task.id, item.spec) for item in self.items if item.task and item.spec}
         for task_id in self.order:
             if self.statuses.get(task_id) != "ok":
                 continue
             task = self.config.tasks[task_id]
             for spec in task.steps:
                 result = self.runner.results.get((task_id, spec))
-                if result is None or result.refresh_at is None or (task_id, id(spec)) in known:
+                if result is None or result.refresh_at is None or (task_id, spec) in known:
                     continue
                 item = Watched(task, spec, 0.0)
                 item.last_refresh = now
@@ -222,6 +222,9 @@ class Watcher:
                 self._task_retry(item)
             else:
                 self._step_refresh(item)
+        except Exception as error:  # a bug of ours must not leave the item due now, for ever
+            item.failed(time.time(), None, f"unexpected error: {type(error).__name__}: {error}")
+            self.reporter.error(f"watch: {item.name}: unexpected error: {type(error).__name__}: {error}")
         finally:
             done.set()
             wakeup.ring()
@@ -233,7 +236,7 @@ class Watcher:
         started = time.monotonic()
         status = "failed"
         try:
-            env = self._env(task)
+            env = self._env(task)  # as in the first run, where it worked
             status = self.runner.run_step(task, spec, env, force=True)
             now = time.time()
             item.last_refresh, item.last_status = now, status
@@ -249,10 +252,6 @@ class Watcher:
                     status = "failed"
                     message = self._messages.failures.get((task.id, spec.on_change.label), "failed")
                     item.last_failure = (time.time(), f"onChange: {message}")
-            return status
-        except StepFailed as error:  # the task's `env:` (it worked in the first run, but say so)
-            item.failed(time.time(), None, str(error))
-            self.reporter.log(task.id, "warning", str(error))
             return status
         finally:
             self.reporter.listeners.remove(recorder)
