@@ -78,7 +78,7 @@ def main() -> int:
                 raise SystemExit((home / "watch.log").read_text())
             time.sleep(0.1)
         cpu_start, switches_start, calls_start = cpu_seconds(watcher.pid), context_switches(watcher.pid), len(proxy.requests)
-        started = time.monotonic()
+        started, window_start = time.monotonic(), time.time()
         time.sleep(args.minutes * 60)
         seconds = time.monotonic() - started
         cpu, switches = cpu_seconds(watcher.pid) - cpu_start, context_switches(watcher.pid) - switches_start
@@ -94,14 +94,22 @@ def main() -> int:
             watcher.kill()
         proxy.stop()
         server.stop()  # type: ignore[attr-defined]
-    due_secrets = int(seconds // args.refresh_every)
-    due_logins = int(seconds // (900 - args.min_remaining))
-    refreshes = calls.get("BatchGetSecretValue", 0) + calls.get("AssumeRoleWithWebIdentity", 0)
+    # The refreshes, from the history (one record each): how many, and how close together.
+    from automations.engine.report.history import RunHistory, parse_iso
+
+    starts: dict[str, list[float]] = {}
+    for record in RunHistory(home / "automations.yaml", env).records("boot"):
+        start = parse_iso(record["start"])
+        if record["trigger"] == "watch" and start is not None and start.timestamp() >= window_start:
+            starts.setdefault(record["steps"][0]["step"], []).append(start.timestamp())
+    refreshes = sum(len(times) for times in starts.values())
     print(f"idle period: {seconds / 60:.1f} min; secrets refreshEvery {args.refresh_every}s, "
           f"credentials renewed every {900 - args.min_remaining}s")
-    print(f"AWS calls: {dict(sorted(calls.items()))}")
-    print(f"refreshes due: {due_secrets} secrets + {due_logins} logins = {due_secrets + due_logins}; "
-          f"AWS calls made: {sum(calls.values())} ({refreshes} refreshes)")
+    for step, times in sorted(starts.items()):
+        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        print(f"refreshes of {step}: {len(times)}" + (f", at least {min(gaps):.1f}s apart" if gaps else ""))
+    print(f"AWS calls: {dict(sorted(calls.items()))}: {sum(calls.values())} for {refreshes} refreshes "
+          f"({sum(calls.values()) - refreshes} not due)")
     print(f"CPU time: {cpu * 1000:.0f} ms in all, {cpu / seconds * 3600:.2f} s per hour, "
           f"{cpu / max(1, refreshes) * 1000:.0f} ms per refresh")
     print(f"context switches: {switches} ({switches / seconds * 60:.1f} per minute, "
