@@ -404,3 +404,13 @@ def test_the_lock_names_its_holder_and_is_free_once_released(tmp_path):
     assert second.acquire() is None
     assert second.stale_pid is None  # released cleanly: nothing stale to report
     second.release()
+
+
+def test_a_refresh_time_already_past_is_never_sooner_than_the_minimum_gap():
+    # A step (a plugin, a clock that jumped) asking for a refresh in the past must not make
+    # the watcher spin: at most one refresh a second.
+    item = Watched(None, None, 0.0)
+
+    assert item.succeeded(5000.0, 10.0)
+    assert item.due == 5000.0 + MIN_GAP_SECONDS
+    assert not item.succeeded(5000.0, None)  # no refresh asked: no longer watched
