@@ -154,7 +154,10 @@ class AwsLoginStep(Step[AwsLoginOptions]):
             if still_valid is not None:
                 self.provide(still_valid, ctx, AwsProfileFile(files, self.options.profile, kept=True))
                 expires = still_valid.outputs["expiration"]
-                return StepResult.skipped(f"valid until {expires}", profile=self.options.profile, **still_valid.outputs)
+                result = StepResult.skipped(f"valid until {expires}", profile=self.options.profile,
+                                            **still_valid.outputs)
+                result.refresh_at = self.refresh_at(still_valid)
+                return result
         assumed = web_identity.assume_role(ctx.env, cancelled=ctx.cancelled, log=ctx.log.info, secret=ctx.secret)
         if self.options.verify:
             self.verify(assumed, ctx)
@@ -163,8 +166,19 @@ class AwsLoginStep(Step[AwsLoginOptions]):
         # `profile` only when the profile holds them (not for `exec`'s COMMAND alone): the run
         # history and `status` read it as "credentials written there".
         written = {"profile": self.options.profile} if kept.file is not None else {}
-        return StepResult.changed(f"{login.assumed_role_arn} until {login.outputs['expiration']}",
-                                  **written, **login.outputs)
+        result = StepResult.changed(f"{login.assumed_role_arn} until {login.outputs['expiration']}",
+                                    **written, **login.outputs)
+        result.refresh_at = self.refresh_at(login)
+        return result
+
+    def refresh_at(self, login: Login) -> float | None:
+        """When `automations watch` logs in again: `minRemaining` before the expiry, for keys
+        written as they are (the credentials file, `envFile`). A `credential_process` profile
+        without `envFile` renews itself whenever an SDK asks: nothing to refresh."""
+        if self.options.credentials == "process" and not self.options.env_file:
+            return None
+        assert login.credentials.expiration is not None
+        return login.credentials.expiration.timestamp() - self.options.min_remaining
 
     # -- the login itself: automations.aws.login, shared with the credential process ------
 
