@@ -3,6 +3,7 @@ asked of STS, what its answer becomes, and how each kind of failure is named. Se
 and the classification of every STS code are in test_aws_login_units.py."""
 from __future__ import annotations
 
+import os
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -234,3 +235,34 @@ def test_an_expiration_is_written_as_utc_to_the_second():
 def test_an_expiration_is_read_from_text(text, moment):
     parsed = parse_expiration(text)
     assert parsed == moment and (parsed is None or parsed.utcoffset() is not None)
+
+
+def test_an_answer_from_sts_that_cannot_be_believed_says_it_came_from_sts(aws_env):
+    from support.hostile_endpoint import HostileEndpoint
+
+    with HostileEndpoint("incomplete") as endpoint:
+        aws_env["AWS_ENDPOINT_URL"] = endpoint.url
+        with pytest.raises(AwsAnswerError, match="^STS "):
+            assume_role_with_web_identity(TOKEN, AssumeRoleRequest(ROLE, "s-1"), aws_env)
+
+
+def test_times_are_utc_whatever_the_machines_time_zone(monkeypatch):
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        east = timezone(timedelta(hours=2))
+        assert format_expiration(datetime(2030, 1, 1, 14, 0, tzinfo=east)) == "2030-01-01T12:00:00Z"
+        role = _assumed_role(answer(Expiration=datetime(2030, 1, 1, 14, 0, tzinfo=east)))
+        assert role.expiration.utcoffset() == timedelta(0)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_the_sts_client_of_a_step_without_a_region_is_us_east_1(monkeypatch, tmp_path):
+    from automations.aws.sts import sts_client
+
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    assert sts_client(None, {}).meta.region_name == "us-east-1"
