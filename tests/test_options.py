@@ -314,3 +314,99 @@ def test_a_union_of_scalars_says_every_alternative_when_none_fits():
     assert [(p.path, p.message) for p in problems] == [
         (("limit",), "expected integer | boolean, got the string 'x'"),
         (("choice", "command"), "expected string, got an integer")]
+
+
+class Inner(Options):
+    command: str = option(expand=False)
+    args: list[str] = option(default_factory=list, argv=True)
+
+
+class Outer(Options):
+    steps: list[Inner] = option(default_factory=list)
+    named: dict[str, Inner] = option(default_factory=dict)
+    maybe: Inner | None = option(None)
+    plain: list[str] = option(default_factory=list)
+    script: str = option("", expand=False, argv=True)
+
+
+def test_options_inside_lists_mappings_and_unions_are_found_by_path():
+    from automations.engine.options import argv_paths, matches_path, unexpanded_paths
+
+    assert unexpanded_paths(Outer) == [("steps", "*", "command"), ("named", "*", "command"), ("maybe", "command"),
+                                       ("script",)]
+    assert argv_paths(Outer) == [("steps", "*", "args"), ("named", "*", "args"), ("maybe", "args"), ("script",)]
+    assert matches_path(("steps", "*", "command"), ("steps", 2, "command"))
+    assert not matches_path(("steps", "*", "command"), ("named", 2, "command"))
+    assert not matches_path(("steps", "*"), ("steps", 2, "command"))
+
+
+def test_an_option_declared_without_option_is_required_or_takes_its_plain_default():
+    from automations.engine.options import fields_of
+
+    class Bare(Options):
+        _cache: int
+        name: str
+        count: int = 5
+
+    assert [(f.name, f.required) for f in fields_of(Bare)] == [("name", True), ("count", False)]
+    assert Bare(name="x").count == 5
+    value, problems = convert(Bare, {}, load_time=False)
+    assert value is None and [p.message for p in problems] == ["missing required option 'name'"]
+
+
+def test_a_dataclass_as_options_keeps_its_defaults_factories_and_metadata():
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Legacy:
+        name: str
+        count: int = 2
+        tags: list[str] = dataclasses.field(default_factory=list, metadata={"min_items": 1})
+        derived: str = dataclasses.field(default="", init=False)
+
+    from automations.engine.options import fields_of
+
+    assert [(f.name, f.required) for f in fields_of(Legacy)] == [("name", True), ("count", False), ("tags", False)]
+    value, problems = convert(Legacy, {"name": "x"}, load_time=False)
+    assert problems == [] and (value.count, value.tags) == (2, [])
+    _, problems = convert(Legacy, {"name": "x", "tags": []}, load_time=False)
+    assert [p.message for p in problems] == ["expected at least 1 item"]
+
+
+def test_a_cross_option_error_names_its_path():
+    assert OptionError("names", "m").path == ("names",) and str(OptionError("names", "m")) == "m"
+    assert OptionError(("secrets", 0, "env"), "m").path == ("secrets", 0, "env")
+
+
+def test_an_expanded_value_is_never_shown_in_a_problem():
+    class Choice(Options):
+        mode: Literal["a", "b"] = option("a")
+        items: list[str] = option(default_factory=list)
+
+    _, problems = convert(Choice, expand(mark_templates({"mode": "${M}", "items": "${M}"}), {"M": "secret-value"}),
+                          load_time=False)
+    assert sorted(p.message for p in problems) == [
+        "expected a list, got the value expanded from ${...}",
+        "expected one of a | b, got the value expanded from ${...}"]
+
+
+def test_a_string_of_forty_characters_is_shown_and_a_longer_one_is_not():
+    _, problems = convert(Typed, {"count": "x" * 40}, load_time=False)
+    assert problems[0].message == f"expected integer, got the string {'x' * 40!r}"
+
+
+def test_of_alternatives_the_one_of_the_values_shape_says_what_is_wrong():
+    class Either(Options):
+        value: list[int] | int = option(0)
+
+    _, problems = convert(Either, {"value": ["x"]}, load_time=False)
+    assert [(p.path, p.message) for p in problems] == [(("value", 0), "expected integer, got the string 'x'")]
+    _, problems = convert(Either, {"value": "x"}, load_time=False)
+    assert [(p.path, p.message) for p in problems] == [(("value",), "expected integer, got the string 'x'")]
+    _, problems = convert(Either, {"value": {"a": 1}}, load_time=False)
+    assert [(p.path, p.message) for p in problems] == [(("value",), "expected list of integer | integer, got a mapping")]
+
+
+def test_a_mutable_default_is_refused_in_so_many_words():
+    with pytest.raises(TypeError, match=r"^use default_factory for a mutable default$"):
+        option([])
