@@ -158,7 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, help="where the copies go (default: a new temporary directory)")
     parser.add_argument("--report", type=Path, default=ROOT / "bench" / "results" / "mutation",
                         help="directory of the reports, one file per module")
+    parser.add_argument("--table", action="store_true", help="print the reports as a markdown table (for BENCHMARKS.md)")
     args = parser.parse_args(argv)
+    if args.table:
+        print_table(args.report)
+        return 0
     if args.list:
         for module, (source, tests) in MODULES.items():
             print(f"{module:<17} {source:<40} {' '.join(tests)}")
@@ -171,19 +175,40 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("mutmut is not installed: .venv/bin/pip install -e '.[mutation]'")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="automations-mutation-"))
     equivalent = equivalent_mutants()
-    heading = (f"# bench/mutation.py, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-               f"commit {_commit()}, nproc {os.cpu_count()}, load {os.getloadavg()[0]:.1f}, jobs {args.jobs}")
     args.report.mkdir(parents=True, exist_ok=True)
     for module in args.modules or list(MODULES):
         if not (ROOT / MODULES[module][0]).exists():
             print(f"{module}: {MODULES[module][0]} does not exist here; skipped", flush=True)
             continue
+        # The module is copied when its turn comes: the commit and the load of that moment.
+        heading = (f"# bench/mutation.py, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+                   f"commit {_commit()}, nproc {os.cpu_count()}, load {os.getloadavg()[0]:.1f}, jobs {args.jobs}")
         found, elapsed = run_module(module, workdir / module, args.jobs, mutmut, args.resume)
         line, details = summarise(module, found, elapsed, equivalent)
         print(line, *details, sep="\n", flush=True)
         (args.report / f"{module}.txt").write_text("\n".join([heading, line, *details]) + "\n")
     print(f"reports: {args.report}/; copies (for `mutmut show NAME` inside one): {workdir}")
     return 0
+
+
+def print_table(reports: Path) -> None:
+    print("| module | file | mutants | equivalent | killed | kill rate | survivors | time | run |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for module, (source, _) in MODULES.items():
+        report = reports / f"{module}.txt"
+        if not report.exists():
+            continue
+        heading, line, *details = report.read_text().splitlines()
+        run = re.search(r"(\d{4}-\d\d-\d\d \d\d:\d\d) UTC, commit (\S+),.* jobs (\d+)", heading)
+        numbers = re.search(r"mutants +(\d+) +equivalent +(\d+) +killed +(\d+) +kill rate +([\d.]+) % +time +([\d.]+) min", line)
+        when = f"{run.group(1)}, {run.group(2)}, jobs {run.group(3)}" if run else ""
+        if numbers is None:
+            print(f"| {module} | `{source}` | 0 | | | | | | {when} |")
+            continue
+        mutants, equivalent, killed, rate, minutes = numbers.groups()
+        survivors = sum(1 for d in details if not d.endswith("listed as equivalent"))
+        print(f"| {module} | `{source}` | {mutants} | {equivalent} | {killed} | **{rate} %** | {survivors} | "
+              f"{minutes} min | {when} |")
 
 
 def _commit() -> str:
