@@ -621,3 +621,10 @@ def test_a_readers_option_defaults_to_every_reader_and_refuses_none():
     _, problems = convert(Local, {"readers": []}, load_time=False)
     assert [p.message for p in problems] == ["name at least one reader"]
     assert [f.help for f in fields_of(Local)] == ["who reads the file"]
+
+
+def test_a_hand_written_line_a_reader_misreads_is_named_by_its_line(tmp_path):
+    path = tmp_path / ".env"
+    path.write_text('\n# hand-written\nA=1\nB="ends in backslash\\\\"\nC="c"\n')
+    with pytest.raises(StepFailed, match=r"line 4: node-dotenv would read B differently"):
+        write_env_file(path, {"TOKEN": "new"}, mode="merge")
