@@ -410,3 +410,74 @@ def test_of_alternatives_the_one_of_the_values_shape_says_what_is_wrong():
 def test_a_mutable_default_is_refused_in_so_many_words():
     with pytest.raises(TypeError, match=r"^use default_factory for a mutable default$"):
         option([])
+
+
+def test_each_problem_says_what_kind_of_problem_it_is():
+    class Kinds(Options):
+        exactly_one_of = ("a", "b")
+        a: int = option(None, minimum=1)
+        b: str = option(None)
+        items: list[str] = option(default_factory=list)
+        env: dict[str, str] = option(default_factory=dict, key_pattern=r"[A-Z]+")
+        mode: Literal["x", "y"] = option("x")
+        count: int = option(0)
+        need: str = option()
+
+    _, problems = convert(Kinds, {"a": 0, "b": "z", "items": "no", "env": {"low": "1", 5: "x"}, "mode": "q",
+                                  "count": "n", "bogus": 1}, load_time=False)
+    assert sorted((str(p.path), p.kind) for p in problems) == sorted((str(path), kind) for path, kind in [
+        (("bogus",), "unknown"), ((), "exclusive"), (("a",), "value"), (("items",), "type"),
+        (("env", "low"), "key"), (("env", 5), "key"), (("mode",), "value"), (("count",), "type"), ((), "missing")])
+    _, problems = convert(Kinds, expand(mark_templates({"a": "${A}", "need": "x"}), {"A": "many"}), load_time=False)
+    assert [(p.path, p.kind) for p in problems] == [(("a",), "type")]
+
+
+class Group(Options):
+    size: int = option(1, minimum=1)
+
+
+class Holder(Options):
+    either: int | bool = option(1)
+    group: Group | None = option(None)
+    sizes: list[int] = option(default_factory=list)
+
+
+def test_templates_wait_for_run_time_inside_unions_lists_and_option_groups():
+    data = mark_templates({"either": "${E}", "group": {"size": "${S}"}, "sizes": ["${N}"]})
+    assert convert(Holder, data, load_time=True)[1] == []
+    value, problems = convert(Holder, expand(data, {"E": "true", "S": "3", "N": "4"}), load_time=False)
+    assert problems == [] and (value.either, value.group.size, value.sizes) == (True, 3, [4])
+
+
+def test_an_unexpanded_list_is_checked_as_written_at_load_time():
+    class Args(Options):
+        args: list[str] = option(default_factory=list, expand=False, pattern=r"[a-z]+")
+
+    _, problems = convert(Args, mark_templates({"args": ["ok", "${X}"]}), load_time=True)
+    assert [(p.path, p.message) for p in problems] == [(("args", 1), "'${X}' does not match [a-z]+")]
+
+
+def test_a_list_option_has_its_own_check_and_minimum_length():
+    class Lists(Options):
+        pair: list[str] = option(default_factory=list, min_items=2)
+        unique: list[str] = option(default_factory=list, check=lambda v: None if len(set(v)) == len(v) else "repeated")
+
+    _, problems = convert(Lists, {"pair": ["a"], "unique": ["a", "a"]}, load_time=False)
+    assert [(p.path, p.message) for p in problems] == [(("pair",), "expected at least 2 items"),
+                                                       (("unique",), "repeated")]
+
+
+def test_bounds_are_inclusive_and_a_lone_maximum_is_said_alone():
+    class Bounded(Options):
+        size: int = option(5, minimum=1, maximum=9)
+        cap: int = option(0, maximum=9)
+
+    assert convert(Bounded, {"size": 1, "cap": 9}, load_time=False)[1] == []
+    assert convert(Bounded, {"size": 9}, load_time=False)[1] == []
+    _, problems = convert(Bounded, {"cap": 10}, load_time=False)
+    assert [p.message for p in problems] == ["10 is out of range: must be at most 9"]
+
+
+def test_an_integer_given_for_a_number_becomes_a_float():
+    value, _ = convert(Typed, {"ratio": 2}, load_time=False)
+    assert value.ratio == 2.0 and type(value.ratio) is float
