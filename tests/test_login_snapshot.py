@@ -4,6 +4,7 @@ anything but a snapshot this version wrote is refused, since it says which comma
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
@@ -98,3 +99,23 @@ def test_credentials_for_an_account_not_allowed_are_refused_naming_both():
     LOGIN.check_account("123456789012")
     WebIdentityLogin(config="c", task="t", role_arn="r", token=None, audience="a",
                      duration_seconds=900).check_account("999999999999")  # no list: any account
+
+
+def test_a_refusal_by_the_trust_policy_names_the_tokens_claims_sorted(sts, aws_env, tmp_path):
+    from support.jwts import make_token
+
+    from automations.aws.sts import StsRejected
+
+    token_file = tmp_path / "token"
+    token_file.write_text(make_token(sub="org:o/prj:p/env:e", aud="sts.amazonaws.com", zz="last", aa="first"))
+    login = WebIdentityLogin(config="c", task="aws", role_arn="arn:aws:iam::123456789012:role/dev",
+                             token={"file": str(token_file)}, audience="sts.amazonaws.com", duration_seconds=900)
+    sts.fail("AssumeRoleWithWebIdentity", status=403, code="AccessDenied", message="Not authorized")
+
+    with pytest.raises(StsRejected) as refused:
+        login.assume_role(aws_env)
+    message = str(refused.value)
+    assert message.startswith("the role's trust policy rejected this token: STS AccessDenied (HTTP 403): "
+                              "Not authorized -- role arn:aws:iam::123456789012:role/dev; the token's claims: {")
+    claims = message.split("the token's claims: ", 1)[1].split("; compare them", 1)[0]
+    assert list(json.loads(claims)) == sorted(json.loads(claims))
