@@ -358,3 +358,10 @@ def test_a_write_the_system_refuses_is_one_line_with_the_reason(tmp_path, monkey
         write_atomic(target, b"data")
     assert str(refused.value) == f"cannot write {target}: No space left on device"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_in_the_way_of_a_directory_is_found_before_writing(tmp_path):
+    (tmp_path / "aws").write_text("a file, not a directory")
+    with pytest.raises(StepFailed) as refused:
+        check_writable(tmp_path / "aws" / "sub" / "creds")
+    assert str(refused.value) == f"cannot create directory {tmp_path / 'aws'}: it exists and is not a directory"
