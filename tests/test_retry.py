@@ -304,3 +304,10 @@ def test_each_class_gives_up_at_its_own_deadline(clock: Clock) -> None:
         call_with_retry(throttled, policies, classify, cancelled=clock)  # type: ignore[arg-type]
 
     assert len(transient_started) == 3 and len(throttled_started) == 10
+
+
+def test_the_delay_after_an_attempt_is_the_wait_tenacity_would_draw() -> None:
+    # Taking the top of each window: 0.5, 1, 2, 4 ... capped at max_delay.
+    policy = RetryPolicy(attempts=10, initial_delay=0.5, max_delay=3.0)
+    assert [policy.delay(n) for n in (1, 2, 3, 4, 5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+    assert type(policy.delay(1)) is float
