@@ -70,7 +70,7 @@ KILLED, SURVIVED, NO_TESTS = "killed", "survived", "no tests"
 # mutmut's exit codes (mutmut/__main__.py, status_by_exit_code): 1 and 3 a failing test,
 # timeouts (36, SIGXCPU, SIGKILL) a mutant that hangs: noticed. 0 survived, 33 and 5 no tests.
 STATUS_BY_EXIT_CODE = {1: KILLED, 3: KILLED, 36: KILLED, 24: KILLED, -24: KILLED, 152: KILLED, 255: KILLED,
-                       -9: KILLED, 0: SURVIVED, 33: NO_TESTS, 5: NO_TESTS}
+                       -9: KILLED, 0: SURVIVED, 33: NO_TESTS, 5: NO_TESTS, None: "not tested yet"}
 
 
 def equivalent_mutants() -> dict[str, str]:
@@ -159,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, default=ROOT / "bench" / "results" / "mutation",
                         help="directory of the reports, one file per module")
     parser.add_argument("--table", action="store_true", help="print the reports as a markdown table (for BENCHMARKS.md)")
+    parser.add_argument("--collect", action="store_true",
+                        help="write the reports of the modules' runs in --workdir as they stand (a run stopped "
+                             "early counts only the mutants it tested)")
     args = parser.parse_args(argv)
     if args.table:
         print_table(args.report)
@@ -170,6 +173,14 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [m for m in args.modules if m not in MODULES]
     if unknown:
         parser.error(f"unknown module {', '.join(unknown)}; choose from {', '.join(MODULES)}")
+    if args.collect:
+        if args.workdir is None:
+            parser.error("--collect needs --workdir")
+        args.report.mkdir(parents=True, exist_ok=True)
+        for module in args.modules or list(MODULES):
+            if (args.workdir / module / "mutants").is_dir():
+                collect(module, args.workdir / module, args.report, equivalent_mutants())
+        return 0
     mutmut = shutil.which("mutmut", path=str(Path(sys.executable).parent)) or shutil.which("mutmut")
     if mutmut is None:
         raise SystemExit("mutmut is not installed: .venv/bin/pip install -e '.[mutation]'")
@@ -191,6 +202,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def collect(module: str, workdir: Path, reports: Path, equivalent: dict[str, str]) -> None:
+    found = results(workdir, module)
+    tested = {name: status for name, status in found.items() if status != "not tested yet"}
+    # From the copy (prepare() writes pyproject.toml last) to mutmut's last word.
+    elapsed = (workdir / "mutmut.log").stat().st_mtime - (workdir / "pyproject.toml").stat().st_mtime
+    line, details = summarise(module, tested, elapsed, equivalent)
+    if len(tested) < len(found):
+        line += f"  (partial: {len(tested)} of {len(found)} mutants tested)"
+    heading = (f"# bench/mutation.py --collect, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+               f"commit {_commit()}, nproc {os.cpu_count()}, load {os.getloadavg()[0]:.1f}, jobs ?")
+    (reports / f"{module}.txt").write_text("\n".join([heading, line, *details]) + "\n")
+    print(line, *details, sep="\n")
+
+
 def print_table(reports: Path) -> None:
     print("| module | file | mutants | equivalent | killed | kill rate | survivors | time | run |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -199,9 +224,12 @@ def print_table(reports: Path) -> None:
         if not report.exists():
             continue
         heading, line, *details = report.read_text().splitlines()
-        run = re.search(r"(\d{4}-\d\d-\d\d \d\d:\d\d) UTC, commit (\S+),.* jobs (\d+)", heading)
+        run = re.search(r"(\d{4}-\d\d-\d\d \d\d:\d\d) UTC, commit (\S+),.* jobs (\S+)", heading)
         numbers = re.search(r"mutants +(\d+) +equivalent +(\d+) +killed +(\d+) +kill rate +([\d.]+) % +time +([\d.]+) min", line)
         when = f"{run.group(1)}, {run.group(2)}, jobs {run.group(3)}" if run else ""
+        partial = re.search(r"partial: (\d+) of (\d+)", line)
+        if partial:
+            when += f"; stopped after {partial.group(1)} of {partial.group(2)}"
         if numbers is None:
             print(f"| {module} | `{source}` | 0 | | | | | | {when} |")
             continue
