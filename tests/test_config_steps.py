@@ -90,3 +90,43 @@ def test_an_initial_delay_of_zero_is_allowed(write_config):
                 retry: {initialDelay: 0}
     """))
     assert config.tasks["t"].steps[0].retry == {"initialDelay": 0}
+
+
+def test_on_change_is_a_run_step_named_after_its_step(write_config):
+    config = load_config(write_config("""
+        tasks:
+          t:
+            steps:
+              - name: secrets
+                run: echo fetch
+                onChange: echo changed
+              - run: echo plain
+    """))
+    first, second = config.tasks["t"].steps
+    assert first.on_change is not None and second.on_change is None
+    assert (first.on_change.uses, first.on_change.options, first.on_change.name, first.on_change.index) == (
+        "run", {"command": "echo changed"}, "secrets: onChange", 0)
+    assert (first.on_change.location.line, first.on_change.location.column) == (6, 19)
+
+
+def test_a_configuration_is_found_as_named_by_the_environment_or_not_at_all(tmp_path, monkeypatch):
+    import pytest
+
+    from automations.engine.config import config_if_any, find_config
+    from automations.errors import FatalError
+
+    (tmp_path / "elsewhere.yaml").write_text("tasks: {}\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AUTOMATIONS_CONFIG", raising=False)
+    assert config_if_any(None) is None
+    with pytest.raises(FatalError) as missing:
+        find_config(None)
+    assert str(missing.value) == (f"no automations.yaml in {tmp_path} or any parent directory "
+                                  "(create one, or point -c/--config or $AUTOMATIONS_CONFIG at it)")
+    monkeypatch.setenv("AUTOMATIONS_CONFIG", str(tmp_path / "elsewhere.yaml"))
+    assert config_if_any(None) == tmp_path / "elsewhere.yaml"
+    monkeypatch.setenv("AUTOMATIONS_CONFIG", str(tmp_path / "gone.yaml"))
+    with pytest.raises(FatalError, match="AUTOMATIONS_CONFIG points to .*gone.yaml, which is not a file"):
+        config_if_any(None)
+    with pytest.raises(FatalError, match="^config file missing.yaml not found$"):
+        config_if_any("missing.yaml")
