@@ -28,8 +28,8 @@ bench/redaction.py measures it).
 """
 from __future__ import annotations
 
+import _thread  # threading.Lock is _thread.allocate_lock; threading itself waits for a run (start-up)
 import re
-import threading
 from typing import Any
 
 MASK = "***"
@@ -66,7 +66,7 @@ class Redactor:
         self._values: set[str] = set()      # registered values (stripped): what is_short() knows
         self._masked: set[str] = set()      # every form masked
         self._matcher = _Matcher()
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
 
     def add(self, secret: str | bytes | None) -> None:
         """Mask this value, and every form it can be printed in, from now on."""

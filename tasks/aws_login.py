@@ -31,20 +31,17 @@ from automations.api import (
     call_with_retry,
     option,
 )
-from automations.aws.clients import AWS_RETRY, AwsCredentials, aws_sessions
-from automations.aws.login import WebIdentityLogin
-from automations.aws.sts import (
-    ROLE_ARN_PATTERN,
-    SESSION_NAME_PATTERN,
-    AssumedRole,
-    account_of,
-    format_expiration,
-    parse_expiration,
-)
-from automations.files.envfile import ReaderName, readers_option
-from automations.oidc.sources import DEFAULT_AUDIENCE, TokenOption, token_source, token_spec
+
+# Only what the options declare is imported here: `list` and `validate` import this module
+# to check `with:`, and must not pay for the AWS and OIDC code, which run() imports.
+from automations.aws.declarations import AWS_RETRY, REGION_PATTERN, ROLE_ARN_PATTERN, SESSION_NAME_PATTERN
+from automations.files.envfile_options import ReaderName, readers_option
+from automations.oidc.token_option import DEFAULT_AUDIENCE, TokenOption
 
 if TYPE_CHECKING:
+    from automations.aws.clients import AwsCredentials
+    from automations.aws.login import WebIdentityLogin
+    from automations.aws.sts import AssumedRole
     from automations.files.credentials_file import CredentialCache, Profile, SharedAwsFiles
 
 ROLE_ARN_VARIABLES = ("AWS_ROLE_ARN", "IDP_AWS_ROLE_ARN")
@@ -80,7 +77,7 @@ class AwsLoginOptions(Options):
                                       check=_matching(SESSION_NAME_PATTERN, "a role session name (2 to 64 of A-Z a-z 0-9 _ + = , . @ -)"),
                                       help="role session name (default: <environment id>-<unix time>)")
     profile: str = option("default", pattern=r"[^\s\[\]]{1,128}", help="the profile to write")
-    region: str | None = option(None, check=_matching(r"[a-z]{2}(-[a-z]+)+-\d+", "an AWS region (e.g. eu-west-1)"), help="region for STS, written to the profile")
+    region: str | None = option(None, check=_matching(REGION_PATTERN, "an AWS region (e.g. eu-west-1)"), help="region for STS, written to the profile")
     policy: dict[str, Any] | None = option(None, help="inline session policy (a policy document mapping)")
     policy_arns: list[str] = option(default_factory=list, key="policyArns", help="managed session policy ARNs")
     allowed_account_ids: list[str | int] = option(default_factory=list, key="allowedAccountIds",
@@ -117,6 +114,8 @@ class Login:
 
     @property
     def outputs(self) -> dict[str, str]:
+        from automations.aws.sts import account_of, format_expiration
+
         assert self.credentials.expiration is not None
         return {"accountId": account_of(self.assumed_role_arn), "assumedRoleArn": self.assumed_role_arn,
                 "expiration": format_expiration(self.credentials.expiration)}
@@ -181,6 +180,9 @@ class AwsLoginStep(Step[AwsLoginOptions]):
     def web_identity(self, ctx: StepContext) -> WebIdentityLogin:
         """This step's login, resolved against the task's environment: also what the
         credential process refreshes from, without reading automations.yaml again."""
+        from automations.aws.login import WebIdentityLogin
+        from automations.oidc.sources import token_spec
+
         return WebIdentityLogin(
             config=str(ctx.config_path), task=ctx.task, role_arn=self.role_arn(ctx.env),
             token=token_spec(self.options.token, ctx.config_path.parent),
@@ -223,6 +225,8 @@ class AwsLoginStep(Step[AwsLoginOptions]):
         """The credentials this step wrote for this role, when they outlive `minRemaining`.
         In `process` mode, only while the cached snapshot is this login's: a changed
         automations.yaml takes effect now, not never."""
+        from automations.aws.clients import AwsCredentials
+        from automations.aws.sts import parse_expiration
         from automations.files.credentials_file import ACCESS_KEY, EXPIRES, SECRET_KEY, SESSION_TOKEN, remaining_seconds
 
         role_arn = web_identity.role_arn
@@ -279,6 +283,8 @@ class AwsLoginStep(Step[AwsLoginOptions]):
 
     def provide(self, login: Login, ctx: StepContext) -> None:
         """Make the credentials available to later steps: in memory, and in `envFile`."""
+        from automations.aws.clients import aws_sessions
+
         region = self.region(ctx.env)
         aws_sessions(ctx).remember(self.options.profile, login.credentials, region)
         env_file = self.env_file_path(ctx)
@@ -306,6 +312,8 @@ class AwsLoginStep(Step[AwsLoginOptions]):
         return CredentialCache.for_step(env, config_path, task, step_id)
 
     def describe(self) -> list[str]:
+        from automations.oidc.sources import token_source
+
         role = self.options.role_arn or "$AWS_ROLE_ARN"
         how = "a credential_process" if self.options.credentials == "process" else "static keys"
         lines = [f"assume {role} with the token from {token_source(self.options.token, self.options.audience).describe}",

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from automations.aws.trust import POLICY_VERSION, PolicyError, check_policy_for_iam, provider_arn
-from automations.engine.report.base import plural
 from automations.errors import EXIT_FAILED, FatalError
+from automations.wording import plural
 
 SECRETS_POLICY_NAME = "automations-secrets"
 ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")

@@ -24,9 +24,6 @@ from automations.aws.clients import AwsAnswerError, AwsCredentials, client_confi
 from automations.errors import StepFailed, ThrottledError, TransientError
 from automations.retry import THROTTLED
 
-SESSION_NAME_PATTERN = r"[\w+=,.@-]{2,64}"
-ROLE_ARN_PATTERN = r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}"
-
 # What AWS documents as worth another attempt soon, with a fresh token each time. Throttling
 # (automations.aws.clients.THROTTLING_CODES, HTTP 429) is worth one too, after spreading out.
 TRANSIENT_CODES = frozenset({

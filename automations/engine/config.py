@@ -370,7 +370,7 @@ class _Loader:
         for problem in problems:
             key = problem.path[0] if problem.path else None
             if key == "retry":
-                self.fail(path + problem.path, _retry_message(problem._replace(path=problem.path[1:])),
+                self.fail(path + problem.path, _retry_message(problem.below(1)),
                           key=problem.at_key)
             elif problem.kind == "unknown":
                 self.fail(path + problem.path, f"unknown key {key!r} in step; expected one of: "

@@ -29,6 +29,7 @@ value of a variable lands on the shell's argv (#10).
 from __future__ import annotations
 
 import re
+import sys
 import types
 import typing
 from collections.abc import Callable
@@ -49,15 +50,36 @@ class ExpandedStr(str):
     """A string that came from expanding a template; it may stand for a number or a bool."""
 
 
-class OptionProblem(typing.NamedTuple):
-    path: KeyPath
-    message: str
-    at_key: bool = False  # point at the key itself rather than its value
-    # What is wrong, for a caller that words problems in its own terms (the loader, for the
-    # engine's keys): "type" (wrong kind of value), "value" (right kind, refused: a range, a
-    # pattern, a choice, a check), "unknown" (key), "key" (a mapping key refused), "missing",
-    # "exclusive" (not exactly one of `exactly_one_of`).
-    kind: str = "value"
+class OptionProblem:
+    """One problem with an option, and where it is.
+
+    A plain class, not a typing.NamedTuple: a NamedTuple's annotations (strings, with
+    `from __future__ import annotations`) are compiled with compile(), whose first call in a
+    process builds the types of the `ast` module, about 2 ms of `automations validate` (a
+    twentieth of its start). The same goes for typing.get_type_hints: see _type_hints."""
+
+    __slots__ = ("path", "message", "at_key", "kind")
+
+    def __init__(self, path: KeyPath, message: str, at_key: bool = False, kind: str = "value") -> None:
+        self.path = path
+        self.message = message
+        self.at_key = at_key  # point at the key itself rather than its value
+        # What is wrong, for a caller that words problems in its own terms (the loader, for the
+        # engine's keys): "type" (wrong kind of value), "value" (right kind, refused: a range, a
+        # pattern, a choice, a check), "unknown" (key), "key" (a mapping key refused), "missing",
+        # "exclusive" (not exactly one of `exactly_one_of`).
+        self.kind = kind
+
+    def below(self, depth: int) -> OptionProblem:
+        """The same problem, its path seen from `depth` keys down."""
+        return OptionProblem(self.path[depth:], self.message, self.at_key, self.kind)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, OptionProblem) and (self.path, self.message, self.at_key, self.kind) == (
+            other.path, other.message, other.at_key, other.kind)
+
+    def __repr__(self) -> str:
+        return f"OptionProblem({self.path!r}, {self.message!r}, at_key={self.at_key!r}, kind={self.kind!r})"
 
 
 def option_name(path: KeyPath, root: str = "with") -> str:
@@ -158,8 +180,31 @@ _HINTS: dict[type, dict[str, Any]] = {}
 
 def _type_hints(cls: type) -> dict[str, Any]:
     if cls not in _HINTS:
-        _HINTS[cls] = typing.get_type_hints(cls)
+        _HINTS[cls] = _evaluated_annotations(cls)
     return _HINTS[cls]
+
+
+def _evaluated_annotations(cls: type) -> dict[str, Any]:
+    """What typing.get_type_hints(cls) gives, for annotations written as strings (`from
+    __future__ import annotations`), evaluated as it does: a name is looked up in the
+    declaring class's module, then in the class, then in builtins. Not get_type_hints itself:
+    it compiles each string with compile(), whose first call in a process costs about 2 ms of
+    `automations validate` (see OptionProblem); eval() of a string does not. Anything else
+    (annotations that are objects, which may hold forward references) goes to get_type_hints."""
+    hints: dict[str, Any] = {}
+    for base in reversed(cls.__mro__):
+        annotations = base.__dict__.get("__annotations__", {})
+        if not all(isinstance(value, str) for value in annotations.values()):
+            return typing.get_type_hints(cls)
+        module = sys.modules.get(base.__module__)
+        module_names = dict(vars(module)) if module is not None else {}
+        class_names = dict(vars(base))
+        for name, value in annotations.items():
+            try:
+                hints[name] = eval(value, class_names, module_names)  # the class's own annotations
+            except Exception:
+                return typing.get_type_hints(cls)  # its error, as before
+    return hints
 
 
 class Options:

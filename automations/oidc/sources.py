@@ -13,8 +13,8 @@ not even when the command fails (many CLIs print the token to stderr in a debug 
 no source reads more than MAX_TOKEN_BYTES: a command printing without end is stopped there,
 in bounded memory, before any processing.
 
-PyJWT is imported inside functions: `automations validate` imports this module and must
-stay fast.
+PyJWT is imported inside functions. The `token:` option a user writes is declared in
+automations.oidc.token_option, which a configuration loads without this module.
 """
 from __future__ import annotations
 
@@ -26,11 +26,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from automations.engine.options import OptionError, Options, option
 from automations.errors import StepFailed, TransientError
+from automations.oidc.token_option import DEFAULT_COMMAND_TIMEOUT, CommandTokenOption, FileTokenOption, TokenOption
 
-DEFAULT_AUDIENCE = "sts.amazonaws.com"
-DEFAULT_COMMAND_TIMEOUT = 20.0
 # A token whose `nbf`/`iat` is this little in the future is a clock difference, not a problem.
 CLOCK_SKEW_SECONDS = 60
 # Gitpod's and GitHub's tokens are about 1 KiB; STS accepts up to 20,000 characters.
@@ -48,36 +46,6 @@ class TokenUnavailable(StepFailed):
 
 class InvalidToken(StepFailed):
     """The token can only be refused by STS: not a JWT, expired, not yet valid, wrong audience."""
-
-
-# -- the `token:` option of an aws-login step ---------------------------------------------
-
-class CommandTokenOption(Options):
-    command: str = option(help="a command printing the token on stdout; split like a shell would, run without one")
-    timeout: float = option(DEFAULT_COMMAND_TIMEOUT, minimum=0.1, help="seconds before the command counts as failed (retried)")
-
-    def validate(self) -> None:
-        if not isinstance(self.command, str) or "${" in self.command:
-            return
-        try:
-            import shlex  # json, shlex and datetime are imported where used: validating stays fast
-
-            argv = shlex.split(self.command)
-        except ValueError as error:
-            raise OptionError("command", f"cannot split the command: {error}") from None
-        if not argv:
-            raise OptionError("command", "the command is empty")
-
-
-class FileTokenOption(Options):
-    file: str = option(help="a file holding the token (relative paths: from the automations.yaml's directory)")
-
-
-class EnvTokenOption(Options):
-    env: str = option(pattern=r"[A-Za-z_][A-Za-z0-9_]*", help="an environment variable holding the token")
-
-
-TokenOption = CommandTokenOption | FileTokenOption | EnvTokenOption
 
 
 # -- sources --------------------------------------------------------------------------------

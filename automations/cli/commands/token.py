@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from automations.engine.options import Options, option
 from automations.engine.report.base import Reporter
 from automations.errors import EXIT_OK, FatalError, StepFailed
-from automations.oidc.sources import DEFAULT_AUDIENCE, TokenOption, token_source
+from automations.oidc.sources import token_source
+from automations.oidc.token_option import DEFAULT_AUDIENCE, TokenOption
 from automations.redaction import REDACTOR
 
 if TYPE_CHECKING:

@@ -7,8 +7,9 @@ import itertools
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from automations.engine.report.base import Reporter, plural
+from automations.engine.report.base import Reporter
 from automations.errors import EXIT_OK, FatalError
+from automations.wording import plural
 
 if TYPE_CHECKING:
     from automations.aws.iam_setup import Change
