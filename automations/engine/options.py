@@ -28,6 +28,8 @@ value of a variable lands on the shell's argv (#10).
 """
 from __future__ import annotations
 
+import functools
+import operator
 import re
 import sys
 import types
@@ -386,8 +388,11 @@ def _convert_scalar(tp: Any, value: Any, path: KeyPath, load_time: bool,
             problems.append(OptionProblem(path, f"expected {describe_type(tp)} after expanding ${{...}}", kind="type"))
             return None
     if typing.get_origin(tp) is Literal:
-        if value not in typing.get_args(tp):
-            problems.append(OptionProblem(path, f"expected one of {describe_type(tp)}, got {_show(value)}", kind="value"))
+        choices = typing.get_args(tp)
+        if value not in choices:
+            # "type" when no choice is of the value's kind (a number where names are expected)
+            kind = "value" if any(type(value) is type(choice) for choice in choices) else "type"
+            problems.append(OptionProblem(path, f"expected one of {describe_type(tp)}, got {_show(value)}", kind=kind))
             return None
         return value
     ok = (isinstance(value, tp) and not (tp is int and isinstance(value, bool))) or (
@@ -454,32 +459,30 @@ def _convert_union(tp: Any, args: tuple[Any, ...], value: Any, path: KeyPath, lo
     return None
 
 
+def convert_keys(options_class: type, data: Any) -> tuple[dict[str, Any], list[OptionProblem]]:
+    """One mapping checked against its declaration, the way the loader checks the engine's own
+    keys (the top level, a task): it goes on past problems, so that a file's problems are all
+    reported at once, and it checks what is nested in the mapping (the file's tasks, a task's
+    steps) item by item itself. Returns the value of every declared key that has no problem
+    (its default when absent), by attribute name, with option groups nested in a value left as
+    written; and the problems. Engine keys are never `${...}`-expanded; `validate()` is not run."""
+    problems: list[OptionProblem] = []
+    if not isinstance(data, dict):
+        problems.append(OptionProblem((), f"expected a mapping {describe_type(options_class)}, got {_kind(data)}",
+                                      kind="type"))
+        return {}, problems
+    return _convert_keys(options_class, data, (), False, problems, shallow=True), problems
+
+
 def _convert_options(cls: type, value: Any, path: KeyPath, load_time: bool,
                        problems: list[OptionProblem]) -> Any:
     if not isinstance(value, dict):
         problems.append(OptionProblem(path, f"expected a mapping {describe_type(cls)}, got {_kind(value)}", kind="type"))
         return None
-    option_fields = fields_of(cls)
-    by_key = {f.key: f for f in option_fields}
     before = len(problems)
-    for key in value:
-        if key not in by_key:
-            known = ", ".join(sorted(by_key)) or "none"
-            problems.append(OptionProblem(path + (key,), f"unknown option (known: {known})", at_key=True, kind="unknown"))
-    exclusive = getattr(cls, "exactly_one_of", ())
-    if exclusive and sum(key in value for key in exclusive) != 1:
-        problems.append(OptionProblem(path, "needs exactly one of " + ", ".join(exclusive), kind="exclusive"))
-    kwargs = {}
-    for f in option_fields:
-        if f.key in value:
-            kwargs[f.name] = _convert(f.type, value[f.key], path + (f.key,), load_time, problems, f.metadata)
-        elif f.required:
-            problems.append(OptionProblem(path, f"missing required option {f.key!r}", kind="missing"))
+    kwargs = _convert_keys(cls, value, path, load_time, problems, shallow=False)
     if len(problems) > before:
         return None
-    for f in option_fields:
-        if f.name not in kwargs:
-            kwargs[f.name] = f.default_value()
     try:
         return cls(**kwargs)
     except OptionError as error:
@@ -487,6 +490,58 @@ def _convert_options(cls: type, value: Any, path: KeyPath, load_time: bool,
             return None  # cross-field checks wait for the real values
         problems.append(OptionProblem(path + error.path, error.message, kind="value"))
         return None
+
+
+def _convert_keys(cls: type, value: dict[Any, Any], path: KeyPath, load_time: bool, problems: list[OptionProblem],
+                  shallow: bool) -> dict[str, Any]:
+    """The converted value of each declared key of `value` that has no problem (the default
+    of each absent one), by attribute name; the problems go to `problems`."""
+    option_fields = fields_of(cls)
+    by_key = {f.key: f for f in option_fields}
+    for key in value:
+        if key not in by_key:
+            known = ", ".join(sorted(by_key)) or "none"
+            problems.append(OptionProblem(path + (key,), f"unknown option (known: {known})", at_key=True, kind="unknown"))
+    exclusive = getattr(cls, "exactly_one_of", ())
+    if exclusive and sum(key in value for key in exclusive) != 1:
+        problems.append(OptionProblem(path, "needs exactly one of " + ", ".join(exclusive), kind="exclusive"))
+    values = {}
+    for f in option_fields:
+        if f.key in value:
+            before = len(problems)
+            tp = _without_option_groups(f.type) if shallow else f.type
+            converted = _convert(tp, value[f.key], path + (f.key,), load_time, problems, f.metadata)
+            if len(problems) == before:
+                values[f.name] = converted
+        elif f.required:
+            problems.append(OptionProblem(path, f"missing required option {f.key!r}", kind="missing"))
+        else:
+            values[f.name] = f.default_value()
+    return values
+
+
+_SHALLOW: dict[Any, Any] = {}
+
+
+def _without_option_groups(tp: Any) -> Any:
+    """`tp` with every option group in it (through unions, lists and mappings) taken as it is
+    written (Any): for a caller that checks those itself."""
+    if tp not in _SHALLOW:
+        _SHALLOW[tp] = _shallow(tp)
+    return _SHALLOW[tp]
+
+
+def _shallow(tp: Any) -> Any:
+    if _is_options(tp):
+        return Any
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (Union, types.UnionType):
+        return functools.reduce(operator.or_, (_without_option_groups(arg) for arg in args))
+    if origin is list and args:
+        return types.GenericAlias(list, (_without_option_groups(args[0]),))
+    if origin is dict and args:
+        return types.GenericAlias(dict, (args[0], _without_option_groups(args[1])))
+    return tp
 
 
 def _holds_template(value: Any) -> bool:
