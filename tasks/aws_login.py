@@ -114,11 +114,12 @@ class Login:
 
     @property
     def outputs(self) -> dict[str, str]:
-        from automations.aws.sts import account_of, format_expiration
+        from automations.aws.sts import account_of
+        from automations.timefmt import utc_stamp
 
         assert self.credentials.expiration is not None
         return {"accountId": account_of(self.assumed_role_arn), "assumedRoleArn": self.assumed_role_arn,
-                "expiration": format_expiration(self.credentials.expiration)}
+                "expiration": utc_stamp(self.credentials.expiration)}
 
 
 class AwsLoginStep(Step[AwsLoginOptions]):
@@ -226,8 +227,8 @@ class AwsLoginStep(Step[AwsLoginOptions]):
         In `process` mode, only while the cached snapshot is this login's: a changed
         automations.yaml takes effect now, not never."""
         from automations.aws.clients import AwsCredentials
-        from automations.aws.sts import parse_expiration
         from automations.files.credentials_file import ACCESS_KEY, EXPIRES, SECRET_KEY, SESSION_TOKEN, remaining_seconds
+        from automations.timefmt import parse_utc
 
         role_arn = web_identity.role_arn
         if self.options.region and profile.config.get("region") != self.options.region:
@@ -240,7 +241,7 @@ class AwsLoginStep(Step[AwsLoginOptions]):
             if entry is None or entry.get("Refresh") != web_identity.snapshot():
                 return None
             login = Login(AwsCredentials(entry["AccessKeyId"], entry["SecretAccessKey"], entry["SessionToken"],
-                                         parse_expiration(entry["Expiration"])), entry.get("AssumedRoleArn", ""))
+                                         parse_utc(entry["Expiration"])), entry.get("AssumedRoleArn", ""))
         else:
             keys = profile.credentials
             if keys.get(ROLE_KEY) != role_arn or "credential_process" in profile.config:
@@ -248,7 +249,7 @@ class AwsLoginStep(Step[AwsLoginOptions]):
             if not all(keys.get(k) for k in (ACCESS_KEY, SECRET_KEY, SESSION_TOKEN, ASSUMED_KEY)):
                 return None
             login = Login(AwsCredentials(keys[ACCESS_KEY], keys[SECRET_KEY], keys[SESSION_TOKEN],
-                                         parse_expiration(keys.get(EXPIRES))), keys[ASSUMED_KEY])
+                                         parse_utc(keys.get(EXPIRES))), keys[ASSUMED_KEY])
         ctx.secret(login.credentials.secret_access_key)
         ctx.secret(login.credentials.session_token)
         if remaining_seconds(login.credentials.expiration) <= self.options.min_remaining:

@@ -199,15 +199,13 @@ def _typed(value: Any, kind: type | tuple[type, ...], *optional: None) -> Any:
 def cache_entry(credentials: AwsCredentials, assumed_role_arn: str, login: WebIdentityLogin) -> dict[str, Any]:
     """What the cache holds: the credential_process answer, the role it is for, and the
     snapshot a refresh is made from."""
-    from datetime import datetime, timezone
-
-    from automations.aws.sts import format_expiration
+    from automations.timefmt import utc_stamp
 
     assert credentials.expiration is not None
     return {"Version": 1, "AccessKeyId": credentials.access_key_id, "SecretAccessKey": credentials.secret_access_key,
-            "SessionToken": credentials.session_token, "Expiration": format_expiration(credentials.expiration),
+            "SessionToken": credentials.session_token, "Expiration": utc_stamp(credentials.expiration),
             "RoleArn": login.role_arn, "AssumedRoleArn": assumed_role_arn,
-            "Written": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "Written": utc_stamp(),
             "Refresh": login.snapshot()}
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from automations.errors import StepFailed, TransientError
 from automations.oidc.token_option import DEFAULT_COMMAND_TIMEOUT, CommandTokenOption, FileTokenOption, TokenOption
+from automations.timefmt import ago, span, utc_stamp
 
 # A token whose `nbf`/`iat` is this little in the future is a clock difference, not a problem.
 CLOCK_SKEW_SECONDS = 60
@@ -382,10 +383,10 @@ def check_token(token: str, audience: str, now: float | None = None) -> dict[str
     now = time.time() if now is None else now
     exp = _number_claim(claims, "exp")
     if exp is not None and exp <= now:
-        raise InvalidToken(f"the token expired at {format_time(exp)} ({_ago(now - exp)} ago); fetch a new one")
+        raise InvalidToken(f"the token expired at {utc_stamp(exp)} ({ago(now - exp)}); fetch a new one")
     nbf = _number_claim(claims, "nbf")
     if nbf is not None and nbf > now + CLOCK_SKEW_SECONDS:
-        raise InvalidToken(f"the token is not valid before {format_time(nbf)} (in {_ago(nbf - now)}); "
+        raise InvalidToken(f"the token is not valid before {utc_stamp(nbf)} (in {span(nbf - now)}); "
                            "is this machine's clock right?")
     audiences = claims.get("aud")
     audiences = [audiences] if isinstance(audiences, str) else audiences if isinstance(audiences, list) else []
@@ -404,12 +405,6 @@ def _show_list(items: list[str], most: int = 3, width: int = 100) -> str:
     return repr(shown) if len(items) <= most else repr(shown)[:-1] + f", ... ({len(items)} in all)]"
 
 
-def format_time(timestamp: float) -> str:
-    from datetime import datetime, timezone
-
-    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _number_claim(claims: Mapping[str, Any], name: str) -> float | None:
     value = claims.get(name)
     if value is None:
@@ -419,14 +414,5 @@ def _number_claim(claims: Mapping[str, Any], name: str) -> float | None:
     if not _TIME_RANGE[0] <= value <= _TIME_RANGE[1]:  # also false for NaN; 1e400 parses as infinity
         raise InvalidToken(f"the token's {name!r} claim is not a time between the years 1 and 9999")
     return float(value)
-
-
-def _ago(seconds: float) -> str:
-    seconds = int(abs(seconds))
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 

@@ -29,6 +29,7 @@ from automations.errors import EXIT_FAILED, EXIT_OK, FatalError, StepFailed
 from automations.files.credentials_file import CredentialCache, cache_dir
 from automations.redaction import REDACTOR
 from automations.retry import retry_message
+from automations.timefmt import UTC_STAMP_PATTERN, utc_stamp
 
 # Every AWS SDK call pays this command's start while the credentials last: the answer from
 # the cache imports no datetime, hashlib, botocore or token code (bench/credential_process.py).
@@ -100,6 +101,6 @@ def _snapshot_of(path: Path, config: Path, task: str) -> bool:
 def _expires_within(expiration: str, seconds: float) -> bool:
     """Whether `expiration`, as the cache stores it (2030-01-31T12:00:00Z), is at most
     `seconds` away. Fixed-width UTC stamps compare as text; any other form means refresh."""
-    if not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", expiration):
+    if not re.fullmatch(UTC_STAMP_PATTERN, expiration):
         return True
-    return expiration <= time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + seconds))
+    return expiration <= utc_stamp(time.time() + seconds)
