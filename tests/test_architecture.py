@@ -106,7 +106,7 @@ def test_an_engine_module_importing_the_domain_is_caught_however_it_imports(sour
     ("automations.cli.commands.aws.credential_process", "def f():\n    import tasks\n"),
     ("automations.aws.login", "from automations.engine.runner import Runner\n"),
     ("automations.oidc.sources", "from automations.cli.commands.token import read_token\n"),
-    ("automations.aws.trust", "from . import clients\nfrom ..engine import runner\n"),
+    ("automations.aws.trust.evaluate", "from .. import clients\nfrom ...engine import runner\n"),
     ("tasks.secrets_manager", "from automations.engine.report.base import plural\n"),
     ("tasks.run", "def run():\n    from automations.engine.step import StepResult\n"),
 ])

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from automations.aws.trust import POLICY_VERSION, PolicyError, check_policy_for_iam, provider_arn
+from automations.aws.trust.generate import provider_arn
+from automations.aws.trust.policy import POLICY_VERSION, PolicyError, check_policy_for_iam
 from automations.errors import EXIT_FAILED, FatalError
 from automations.wording import plural
 

@@ -69,7 +69,7 @@ class WebIdentityLogin:
         """One attempt: a fresh token, checked, exchanged. Every secret is registered with the
         redactor the moment we hold it."""
         from automations.aws.sts import AssumeRoleRequest, StsRejected, assume_role_with_web_identity, session_name_for
-        from automations.oidc.sources import check_token
+        from automations.oidc.claims import check_token
 
         source = self.token_source()
         token = source.fetch(env, cancelled)
@@ -89,7 +89,7 @@ class WebIdentityLogin:
             assumed = assume_role_with_web_identity(token, request, self._sts_env(env), cancelled)
         except StsRejected as error:
             if error.code in ("AccessDenied", "IDPRejectedClaim"):
-                from automations.aws.trust import trust_troubleshooting_hint
+                from automations.aws.trust.generate import trust_troubleshooting_hint
 
                 raise StsRejected(f"{error} -- role {self.role_arn}; the token's claims: "
                                   f"{_json(claims)}; compare them with the role's trust policy "

@@ -109,7 +109,7 @@ def verify(token: str, audience: str, *, timeout: float = FETCH_TIMEOUT) -> Veri
 
 
 def _unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    from automations.oidc.sources import InvalidToken, decode_unverified
+    from automations.oidc.claims import InvalidToken, decode_unverified
 
     try:
         return decode_unverified(token)

@@ -123,7 +123,7 @@ def step_audience(args: argparse.Namespace) -> str:
 
 
 def decode(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    from automations.oidc.sources import InvalidToken, decode_unverified
+    from automations.oidc.claims import InvalidToken, decode_unverified
 
     try:
         return decode_unverified(token)

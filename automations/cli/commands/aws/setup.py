@@ -53,7 +53,7 @@ def _report(reporter: Reporter, kind: str, message: str, details: Iterable[str] 
 
 
 def _describe(changes: list[Change]) -> Iterator[str]:
-    from automations.aws.trust import policy_json
+    from automations.aws.trust.policy import policy_json
 
     for change in changes:
         yield f"  would {change.description}"
