@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from automations.api import (
     TRANSIENT,
+    Delivery,
     OptionError,
     Options,
     RetryPolicy,
@@ -40,9 +41,10 @@ from automations.oidc.token_option import DEFAULT_AUDIENCE, TokenOption
 
 if TYPE_CHECKING:
     from automations.aws.clients import AwsCredentials
-    from automations.aws.login import WebIdentityLogin
+    from automations.aws.login import AwsProfileFile, WebIdentityLogin
     from automations.aws.sts import AssumedRole
     from automations.files.credentials_file import CredentialCache, Profile, SharedAwsFiles
+    from automations.files.envfile import EnvFile
 
 ROLE_ARN_VARIABLES = ("AWS_ROLE_ARN", "IDP_AWS_ROLE_ARN")
 # Our own keys beside the credentials: which role they are for, so a changed `roleArn` is
@@ -130,35 +132,54 @@ class AwsLoginStep(Step[AwsLoginOptions]):
     # ready, IDPCommunicationError, 5xx): a lone environment tries again within a second
     # (bench/fleet.py, BENCHMARKS.md "Fleet and lone environment").
     retry_policy = AWS_RETRY
+    outputs = {
+        "profile": "the profile holding the credentials (none when `automations exec` gave them to COMMAND alone)",
+        "accountId": "the 12-digit account of the assumed role",
+        "assumedRoleArn": "the assumed role's session ARN (arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION)",
+        "expiration": "when the credentials expire (ISO 8601, UTC)",
+    }
 
     def run(self, ctx: StepContext) -> StepResult:
         # The credentials-file code is imported here: validating a config must stay fast.
+        from automations.aws.login import AwsProfileFile
         from automations.files.credentials_file import SharedAwsFiles
 
         web_identity = self.web_identity(ctx)
         files = SharedAwsFiles(ctx.env)
-        env_file = self.env_file_path(ctx)
+        env_file = self.env_file(ctx)
         if env_file is not None:
-            # Found now, not after the credentials were written (issue 10).
-            from automations.files.atomicfile import check_writable
-
-            check_writable(env_file)
-        # A credentials file others can read is made private even when nothing is written.
-        files.make_credentials_private()
+            ctx.variables.check(env_file)  # found now, not after the credentials were written (issue 10)
+        ctx.variables.check(AwsProfileFile(files, self.options.profile))
         if not ctx.force:
             still_valid = self.still_valid(files.read(self.options.profile), web_identity, ctx)
             if still_valid is not None:
-                self.provide(still_valid, ctx)
+                self.provide(still_valid, ctx, AwsProfileFile(files, self.options.profile, kept=True))
                 expires = still_valid.outputs["expiration"]
-                return StepResult.skipped(f"valid until {expires}", profile=self.options.profile, **still_valid.outputs)
+                result = StepResult.skipped(f"valid until {expires}", profile=self.options.profile,
+                                            **still_valid.outputs)
+                result.refresh_at = self.refresh_at(still_valid)
+                return result
         assumed = web_identity.assume_role(ctx.env, cancelled=ctx.cancelled, log=ctx.log.info, secret=ctx.secret)
         if self.options.verify:
             self.verify(assumed, ctx)
         login = Login(assumed.credentials, assumed.assumed_role_arn)
-        self.write_profile(files, login, web_identity, ctx)
-        self.provide(login, ctx)
-        return StepResult.changed(f"{login.assumed_role_arn} until {login.outputs['expiration']}",
-                                  profile=self.options.profile, **login.outputs)
+        kept = self.provide(login, ctx, self.profile_file(files, login, web_identity, ctx))
+        # `profile` only when the profile holds them (not for `exec`'s COMMAND alone): the run
+        # history and `status` read it as "credentials written there".
+        written = {"profile": self.options.profile} if kept.file is not None else {}
+        result = StepResult.changed(f"{login.assumed_role_arn} until {login.outputs['expiration']}",
+                                    **written, **login.outputs)
+        result.refresh_at = self.refresh_at(login)
+        return result
+
+    def refresh_at(self, login: Login) -> float | None:
+        """When `automations watch` logs in again: `minRemaining` before the expiry, for keys
+        written as they are (the credentials file, `envFile`). A `credential_process` profile
+        without `envFile` renews itself whenever an SDK asks: nothing to refresh."""
+        if self.options.credentials == "process" and not self.options.env_file:
+            return None
+        assert login.credentials.expiration is not None
+        return login.credentials.expiration.timestamp() - self.options.min_remaining
 
     # -- the login itself: automations.aws.login, shared with the credential process ------
 
@@ -258,19 +279,23 @@ class AwsLoginStep(Step[AwsLoginOptions]):
 
     # -- writing -------------------------------------------------------------------------------
 
-    def write_profile(self, files: SharedAwsFiles, login: Login, web_identity: WebIdentityLogin,
-                      ctx: StepContext) -> None:
-        from automations.aws.login import cache_entry
+    def profile_file(self, files: SharedAwsFiles, login: Login, web_identity: WebIdentityLogin,
+                     ctx: StepContext) -> AwsProfileFile:
+        """The profile as it keeps these credentials: static keys, or a credential_process
+        whose cache is written first."""
+        from automations.aws.login import AwsProfileFile, cache_entry
         from automations.files.credentials_file import ACCESS_KEY, EXPIRES, SECRET_KEY, SESSION_TOKEN, STATIC_KEYS
 
         creds = login.credentials
         role_arn = web_identity.role_arn
         config: dict[str, str | None] = {}
+        before_write = None
         if self.options.region:
             config["region"] = self.options.region
         if self.options.credentials == "process":
             cache = self.cache(ctx.env, ctx.config_path, ctx.task, ctx.step_id)
-            cache.write(cache_entry(creds, login.assumed_role_arn, web_identity))
+            def before_write() -> None:
+                cache.write(cache_entry(creds, login.assumed_role_arn, web_identity))
             config["credential_process"] = credential_process_command(cache.path)
             # Static keys in the credentials file would win over credential_process: remove them.
             keys: dict[str, str | None] = {k: None for k in (*STATIC_KEYS, ROLE_KEY, ASSUMED_KEY)}
@@ -279,32 +304,35 @@ class AwsLoginStep(Step[AwsLoginOptions]):
             keys = {ACCESS_KEY: creds.access_key_id, SECRET_KEY: creds.secret_access_key,
                     SESSION_TOKEN: creds.session_token, EXPIRES: login.outputs["expiration"],
                     ROLE_KEY: role_arn, ASSUMED_KEY: login.assumed_role_arn}
-        files.update(self.options.profile, keys, config)
-        ctx.log.info(f"wrote profile {self.options.profile!r} to {files.credentials_path} and {files.config_path}")
+        return AwsProfileFile(files, self.options.profile, keys, config, before_write=before_write)
 
-    def provide(self, login: Login, ctx: StepContext) -> None:
-        """Make the credentials available to later steps: in memory, and in `envFile`."""
+    def provide(self, login: Login, ctx: StepContext, profile: AwsProfileFile) -> Delivery:
+        """Make the credentials available to later steps (in memory) and hand them over
+        (ctx.deliver): to the profile and `envFile` when the run keeps files, to COMMAND in `exec`."""
         from automations.aws.clients import aws_sessions
+        from automations.aws.login import credential_variables
 
         region = self.region(ctx.env)
         aws_sessions(ctx).remember(self.options.profile, login.credentials, region)
-        env_file = self.env_file_path(ctx)
+        values = credential_variables(login.credentials, region)
+        delivery = ctx.deliver(values, profile)
+        if delivery.changed:
+            ctx.log.info(f"wrote profile {self.options.profile!r} to {profile.files.credentials_path} and "
+                         f"{profile.files.config_path}")
+        env_file = self.env_file(ctx)
         if env_file is not None:
-            from automations.files.envfile import write_env_file
+            ctx.deliver(values, env_file)
+        return delivery
 
-            creds = login.credentials
-            values = {"AWS_ACCESS_KEY_ID": creds.access_key_id, "AWS_SECRET_ACCESS_KEY": creds.secret_access_key,
-                      "AWS_SESSION_TOKEN": creds.session_token or ""}
-            if region:
-                values.update(AWS_REGION=region, AWS_DEFAULT_REGION=region)
-            # merge: other steps (secrets) may write the same file; their keys stay.
-            write_env_file(env_file, values, mode="merge", readers=self.options.readers)
-
-    def env_file_path(self, ctx: StepContext) -> Path | None:
+    def env_file(self, ctx: StepContext) -> EnvFile | None:
+        """`envFile`, merged: other steps (secrets) may write the same file; their keys stay."""
         if not self.options.env_file:
             return None
+        from automations.files.envfile import EnvFile
+
         path = Path(os.path.expanduser(self.options.env_file))
-        return path if path.is_absolute() else ctx.config_path.parent / path
+        return EnvFile(path if path.is_absolute() else ctx.config_path.parent / path, name=self.options.env_file,
+                       mode="merge", readers=self.options.readers)
 
     @staticmethod
     def cache(env: Mapping[str, str], config_path: Path, task: str, step_id: str | None) -> CredentialCache:

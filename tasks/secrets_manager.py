@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 from automations.api import OptionError, Options, Step, StepContext, StepFailed, StepResult, option
 from automations.aws.declarations import AWS_RETRY, CURRENT_STAGE
-from automations.files.envfile_options import VARIABLE_NAME, EnvFileOptions
+from automations.files.envfile_options import ENV_FILE_OUTPUTS, VARIABLE_NAME, EnvFileOptions
 from automations.wording import plural
 
 if TYPE_CHECKING:
@@ -82,6 +82,7 @@ class SecretsManagerStep(Step[SecretsManagerOptions]):
     # Throttling passes: BatchGetSecretValue allows 100 calls/s per region, shared by every
     # environment booting at once; a retry asks only for the batches that failed.
     retry_policy = AWS_RETRY  # throttled and transient: automations/aws/declarations.py
+    outputs = ENV_FILE_OUTPUTS
     _reader: SecretsManagerReader | None = None
 
     def run(self, ctx: StepContext) -> StepResult:
@@ -165,4 +166,6 @@ class SecretsManagerStep(Step[SecretsManagerOptions]):
                  + (f" (region {options.region})" if options.region else "")]
         for entry in options.secrets:
             lines.extend(f"  {line}" for line in entry.describe())
+        if options.refresh_every is not None:
+            lines.append(f"  (fetched again every {options.refresh_every}s by `automations watch`)")
         return lines

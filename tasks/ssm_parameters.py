@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from automations.api import OptionError, Step, StepContext, StepFailed, StepResult, option
 from automations.aws.declarations import AWS_RETRY
-from automations.files.envfile_options import EnvFileOptions
+from automations.files.envfile_options import ENV_FILE_OUTPUTS, EnvFileOptions
 from automations.wording import plural
 
 if TYPE_CHECKING:
@@ -43,6 +43,7 @@ class SsmParametersStep(Step[SsmParametersOptions]):
     Options = SsmParametersOptions
     summary = "Write SSM Parameter Store parameters (by path and/or name, decrypted) into an env file"
     retry_policy = AWS_RETRY  # throttled and transient: automations/aws/declarations.py
+    outputs = ENV_FILE_OUTPUTS
     _reader: ParameterStoreReader | None = None
 
     def run(self, ctx: StepContext) -> StepResult:
@@ -106,4 +107,6 @@ class SsmParametersStep(Step[SsmParametersOptions]):
             lines.append(f"  {self._variable_for(name)} <- parameter {name}")
         if options.optional:
             lines.append("  (optional: missing parameters are a warning)")
+        if options.refresh_every is not None:
+            lines.append(f"  (fetched again every {options.refresh_every}s by `automations watch`)")
         return lines

@@ -47,6 +47,8 @@ QUICK_COMMAND_IMPORTS = {
     "automations.engine", "automations.engine.config", "automations.engine.expand", "automations.engine.graph",
     "automations.engine.keys", "automations.engine.options", "automations.engine.plugins",
     "automations.engine.yamltree", "automations.engine.step", "automations.engine.report",
+    "automations.engine.references",  # `${{ ...outputs... }}` checked at load
+    "automations.engine.variables",  # the step API's delivery types (automations.engine.step)
     "automations.engine.report.base", "automations.engine.report.text",
     "automations.errors", "automations.redaction", "automations.retry", "automations.wording", "automations.api",
     "automations.files", "automations.files.atomicfile",  # the entry-point cache's checks

@@ -17,6 +17,7 @@ import contextlib
 import json
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -26,7 +27,7 @@ from automations.aws.clients import AwsAnswerError, aws_error_class, aws_session
 from automations.aws.declarations import CURRENT_STAGE
 from automations.engine.step import StepContext, StepResult
 from automations.errors import Cancelled, StepFailed, ThrottledError, TransientError, retryable
-from automations.files.envfile import EnvFileWriter
+from automations.files.envfile import EnvFile
 from automations.files.envfile_options import EnvFileOptions
 from automations.retry import THROTTLED, TRANSIENT
 from automations.wording import plural
@@ -530,15 +531,25 @@ def env_file_path(ctx: StepContext, file: str) -> Path:
 
 
 def write_variables(ctx: StepContext, options: EnvFileOptions, variables: list[Variable], what: str) -> StepResult:
+    """Hand the variables over (ctx.deliver): `run` writes them to `options.file`, `exec` gives
+    them to COMMAND."""
     path = env_file_path(ctx, options.file)
     values = assemble(variables)
     warn_about_short_values(ctx, variables)
-    changed = EnvFileWriter(path, options.format, options.mode, options.readers).write(values)
+    delivery = ctx.deliver(values, EnvFile(path, name=options.file, fmt=options.format, mode=options.mode,
+                                           readers=options.readers))
     names = list(values)
-    message = f"{plural(len(names), 'variable')} from {what} in {options.file}"
-    if not changed:
-        return StepResult.ok(f"{message} (unchanged)", file=str(path), variables=names)
-    return StepResult.changed(message, file=str(path), variables=names)
+    message = f"{plural(len(names), 'variable')} from {what} {delivery.where}"
+    file = {"file": str(path)} if delivery.file is not None else {}
+    if delivery.unchanged:
+        result = StepResult.ok(f"{message} (unchanged)", **file, variables=names)
+    elif not delivery.changed:
+        result = StepResult.ok(message, **file, variables=names)
+    else:
+        result = StepResult.changed(message, **file, variables=names)
+    if options.refresh_every is not None:
+        result.refresh_at = time.time() + options.refresh_every
+    return result
 
 
 def warn_about_short_values(ctx: StepContext, variables: list[Variable]) -> None:

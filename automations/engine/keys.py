@@ -45,7 +45,7 @@ class StepKeys(Options):
     uses: str = option(None, expand=False, help="the step type", problem="`uses` must be a step type name")
     run: str = option(None, pattern=NOT_BLANK, expand=False, help="a shell command",
                       problem="`run` must be a non-empty command")
-    id: str | None = option(None, pattern=ID, expand=False, help="names the step's outputs for later steps",
+    id: str | None = option(None, pattern=ID, expand=False, help="names the step's outputs for later steps: ${{ steps.ID.outputs.NAME }}",
                      problem="invalid step id {value!r}: use 1 to 128 of a-z A-Z 0-9 _ -")
     name: str | None = option(None, expand=False, problem="`name` must be a string")
     with_: dict[str, Any] = option(None, key="with", expand=False, help="the step type's options",
@@ -54,6 +54,10 @@ class StepKeys(Options):
                                   "for every error class, a class's own mapping for that class")
     timeout: float | None = option(None, above=0, expand=False, help="seconds",
                             problem="`timeout` must be a positive number of seconds")
+    onChange: str | None = option(None, pattern=NOT_BLANK, expand=False,
+                                  help="a shell command `automations watch` runs (like a `run` step) after a "
+                                       "refresh of this step changed what it wrote",
+                                  problem="`onChange` must be a non-empty command")
 
 
 class TaskKeys(Options):

@@ -20,11 +20,14 @@ from typing import Any
 
 from automations import childprocess
 from automations.engine.config import Config, StepSpec, TaskSpec
+from automations.engine.references import StepReferences, output_text
 from automations.engine.report.base import DEBUG, Reporter, TaskLog
 from automations.engine.scope import build_step, task_env
-from automations.engine.step import RunServices, Step, StepContext, StepResult
+from automations.engine.step import RunServices, Step, StepContext, StepResult, declared_outputs
+from automations.engine.variables import VariableDestination
 from automations.errors import Cancelled, StepFailed
-from automations.retry import RetryPolicies, call_with_retry, retry_message
+from automations.redaction import MASK, REDACTOR
+from automations.retry import TRANSIENT, RetryPolicies, call_with_retry, retry_message
 
 DEFAULT_JOBS = 4
 STEP_GRACE_SECONDS = 2.0       # after a step's timeout, before it is abandoned
@@ -43,8 +46,9 @@ class RunOutcome:
 
 class Runner:
     def __init__(self, config: Config, reporter: Reporter, *, dry_run: bool = False, force: bool = False,
-                 jobs: int = DEFAULT_JOBS) -> None:
+                 jobs: int = DEFAULT_JOBS, variables: VariableDestination | None = None) -> None:
         self.config = config
+        self.variables = variables  # where steps' variables go (None: their files, as `run` keeps them)
         self.reporter = reporter
         self.dry_run = dry_run
         self.force = force
@@ -52,6 +56,10 @@ class Runner:
         self.cancelled = threading.Event()
         self.services = RunServices()  # what steps share across the run (`ctx.shared`)
         self._outputs: dict[str, dict[str, Any]] = {}
+        # Each step's last outcome, for `automations watch`: its result, or its error's class
+        # (THROTTLED, TRANSIENT; None: fatal) when it failed.
+        self.results: dict[tuple[str, StepSpec], StepResult] = {}
+        self.failures: dict[tuple[str, StepSpec], str | None] = {}
         self._outputs_lock = threading.Lock()
         self._live_steps: set[threading.Event] = set()
         self._live_lock = threading.Lock()
@@ -114,6 +122,17 @@ class Runner:
 
     # -- one task --------------------------------------------------------------------------
 
+    def run_task(self, task: TaskSpec) -> str:
+        """One task's steps, outside the task graph (automations watch retries a task that
+        failed): its status, ok|failed|cancelled."""
+        return self._run_task(task)
+
+    def run_step(self, task: TaskSpec, spec: StepSpec, env: dict[str, str], *, force: bool = False) -> str:
+        """One step of `task` on its own (automations watch's refreshes), with its retries and
+        timeout, reported like any other: its status; its result in `results`, or its error's
+        class in `failures`."""
+        return self._run_step(task, spec, env, force=force)
+
     def _run_task(self, task: TaskSpec) -> str:
         started = time.monotonic()
         try:
@@ -130,7 +149,7 @@ class Runner:
         self.reporter.task_finished(task.id, status, time.monotonic() - started)
         return status
 
-    def _run_step(self, task: TaskSpec, spec: StepSpec, env: dict[str, str]) -> str:
+    def _run_step(self, task: TaskSpec, spec: StepSpec, env: dict[str, str], *, force: bool = False) -> str:
         started = time.monotonic()
         label = spec.label
         self.reporter.step_started(task.id, label)
@@ -139,18 +158,22 @@ class Runner:
         timed_out = threading.Event()
         timer = None
         log = None
+        step: Step[Any] | None = None
         with self._live_lock:
             self._live_steps.add(step_cancelled)
         if self.cancelled.is_set():
             step_cancelled.set()
         try:
-            step = build_step(self.config, spec, env)
+            outputs = self._outputs_for(task)
+            references = StepReferences(outputs)
+            step = build_step(self.config, spec, env, references)
             policies = RetryPolicies.of(type(step).retry_policy).override(spec.retry)
             log = _LogUntilReported(TaskLog(self.reporter, task.id))
-            ctx = StepContext(task=task.id, step_id=spec.id, log=log, env=env,
-                              outputs=self._outputs_for(task), services=self.services, config_path=self.config.path,
-                              dry_run=False, force=self.force, cancelled=step_cancelled, timeout=spec.timeout,
-                              retry_policy=policies)
+            # The values of references in a shell command: in its environment, never in its text.
+            ctx = StepContext(task=task.id, step_id=spec.id, log=log, env=references.environment(env),
+                              outputs=outputs, services=self.services, config_path=self.config.path,
+                              dry_run=False, force=self.force or force, cancelled=step_cancelled,
+                              timeout=spec.timeout, retry_policy=policies, variables=self.variables)
             if spec.timeout:
                 def expire() -> None:
                     timed_out.set()
@@ -174,12 +197,15 @@ class Runner:
                                         on_retry=on_retry),
                 step_cancelled, timed_out, f"step {task.id}/{label}")
             self._record_outputs(task, spec, result)
-            self.reporter.step_outputs(task.id, label, result.outputs)
+            self.results[(task.id, spec)] = result
+            self.failures.pop((task.id, spec), None)
+            self.reporter.step_outputs(task.id, label, _masked_outputs(type(step), result.outputs))
             self.reporter.step_finished(task.id, label, result.status, time.monotonic() - started, result.message,
                                         attempts=attempts)
             return result.status
         except Cancelled:
             if timed_out.is_set():
+                self.failures[(task.id, spec)] = TRANSIENT  # the next try may be quicker
                 message = f"timed out after {spec.timeout:g}s ({spec.location})"
                 self.reporter.step_finished(task.id, label, "failed", time.monotonic() - started, message,
                                             attempts=attempts)
@@ -188,11 +214,13 @@ class Runner:
                                         attempts=attempts)
             return "cancelled"
         except StepFailed as error:
+            self.failures[(task.id, spec)] = step.error_class(error) if step is not None else None
             self.reporter.step_finished(task.id, label, "failed", time.monotonic() - started, _describe(error),
                                         attempts=attempts)
             self._debug_traceback(task, error)
             return "failed"
         except Exception as error:  # a step's bug must not take the other tasks down
+            self.failures[(task.id, spec)] = None
             self.reporter.step_finished(task.id, label, "failed", time.monotonic() - started,
                                         f"unexpected error: {_describe(error)} (run with -vv for the traceback)",
                                         attempts=attempts)
@@ -318,6 +346,15 @@ class _LogUntilReported:
     def output(self, line: str) -> None:
         if self._open:
             self._log.output(line)
+
+
+def _masked_outputs(step_class: type, outputs: dict[str, Any]) -> dict[str, Any]:
+    """What may be shown of a step's outputs: each declared secret registered with the
+    redactor (masked from now on, wherever it is printed) and shown as `***`."""
+    secret = {name for name, output in (declared_outputs(step_class) or {}).items() if output.secret}
+    for name in secret & set(outputs):
+        REDACTOR.add(output_text(outputs[name]))
+    return {name: MASK if name in secret else value for name, value in outputs.items()}
 
 
 def _describe(error: BaseException) -> str:

@@ -10,7 +10,11 @@ A step type is a subclass of `Step` with:
   `"throttled"` (by default a `ThrottledError`), `"transient"` (by default any other
   `TransientError`, or what `is_transient(error)` accepts), or None (fatal);
 - `run(ctx)`: does the job and returns a `StepResult`;
-- optionally `describe()`: what a dry run prints instead of running.
+- optionally `describe()`: what a dry run prints instead of running;
+- `outputs`: the outputs its `StepResult` carries, name -> description (or an `Output`, to
+  say one is secret), which later steps read as `${{ steps.ID.outputs.NAME }}`; `validate`
+  refuses a reference to an output not declared. None (the default): the outputs are known
+  only when the step runs (a `run` step's), and a reference to one is checked then.
 
 It is registered under the entry-point group `automations.steps` (or listed in the config's
 `plugins:`). Everything a step needs from the engine comes through the `StepContext`.
@@ -26,6 +30,8 @@ import _thread  # threading.Lock is _thread.allocate_lock; threading itself wait
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar
+
+from automations.engine.variables import Delivery, KeptInFiles, VariableDestination, VariableFile
 
 # StepFailed: plugins written before automations.api import it from here.
 from automations.errors import Cancelled, ThrottledError, TransientError
@@ -84,6 +90,7 @@ class StepContext:
         cancelled: threading.Event | None = None,
         timeout: float | None = None,
         retry_policy: RetryPolicies | None = None,
+        variables: VariableDestination | None = None,
     ) -> None:
         self.task = task                    # the task's id
         self.step_id = step_id              # the step's `id:`, if any
@@ -101,11 +108,21 @@ class StepContext:
         self.cancelled = cancelled
         self.timeout = timeout              # the step's `timeout:` in seconds, if any
         self.retry_policy = retry_policy    # the step's retries per error class (its class's, `retry:` over them)
+        # Where the variables a step produces go (`deliver`): their files (`run`), or COMMAND's
+        # environment (`exec`). The engine decides; the step never asks which.
+        self.variables: VariableDestination = variables or KeptInFiles()
 
     def shared(self, kind: type[ServiceT]) -> ServiceT:
         """The run's one instance of `kind` (made with `kind()` on first use), shared by every
         step of the run: how steps hand on what is no output (e.g. AWS sessions, in memory)."""
         return self.services.get(kind)
+
+    def deliver(self, values: Mapping[str, str], file: VariableFile) -> Delivery:
+        """Hand over the variables this step produced, with the file that keeps them when the
+        run keeps them on disk (automations.engine.variables). Call `ctx.variables.check(file)`
+        before the work, to fail early on an unwritable file."""
+        source = f"{self.task}/{self.step_id}" if self.step_id else f"task {self.task}"
+        return self.variables.deliver(values, file, source=source, log=self.log.info)
 
     def secret(self, value: str | bytes | None) -> None:
         """Register a value that must never be printed. Call it before anything could, and
@@ -120,15 +137,21 @@ class StepContext:
 
 class StepResult:
     """ok (nothing needed doing or done as asked), changed (something was written),
-    skipped (still valid, nothing done); outputs for later steps; a one-line message."""
+    skipped (still valid, nothing done); outputs for later steps; a one-line message.
 
-    __slots__ = ("status", "outputs", "message")
+    `refresh_at`: when what the step produced goes stale (wall-clock seconds, `time.time()`),
+    so that `automations watch` runs the step again then: aws-login sets it to its
+    credentials' expiry less `minRemaining`, a secrets step to now plus `refreshEvery`. None:
+    it never needs a refresh by itself (`automations run` ignores it)."""
+
+    __slots__ = ("status", "outputs", "message", "refresh_at")
 
     def __init__(self, status: Literal["ok", "changed", "skipped"], outputs: Mapping[str, Any] | None = None,
-                 message: str = "") -> None:
+                 message: str = "", refresh_at: float | None = None) -> None:
         self.status = status
         self.outputs = dict(outputs or {})
         self.message = message
+        self.refresh_at = refresh_at
 
     def __repr__(self) -> str:
         return f"StepResult({self.status!r}, {self.outputs!r}, {self.message!r})"
@@ -146,11 +169,28 @@ class StepResult:
         return cls("skipped", outputs, message)
 
 
+class Output:
+    """A declared output that is more than a name and a description: `secret=True` makes the
+    engine register its value with the redactor as soon as the step returns, so that it is
+    masked in every event, log and line of output (`***`), wherever it is used later."""
+
+    __slots__ = ("description", "secret")
+
+    def __init__(self, description: str = "", *, secret: bool = False) -> None:
+        self.description = description
+        self.secret = secret
+
+    def __repr__(self) -> str:
+        return f"Output({self.description!r}, secret={self.secret})"
+
+
 class Step(Generic[OptionsT]):
     name: ClassVar[str]
     Options: ClassVar[type]
     retry_policy: ClassVar[RetryPolicy | RetryPolicies] = RetryPolicy()
     summary: ClassVar[str] = ""  # one line for `automations steps`
+    # name -> description or Output; None: not declared, known only when the step runs.
+    outputs: ClassVar[Mapping[str, str | Output] | None] = None
 
     def __init__(self, options: OptionsT) -> None:
         self.options = options
@@ -171,3 +211,11 @@ class Step(Generic[OptionsT]):
     def describe(self) -> list[str]:
         """Lines a dry run prints for this step; nothing here may change anything."""
         return []
+
+
+def declared_outputs(step_class: type) -> dict[str, Output] | None:
+    """A step type's declared outputs as `Output`s (None: it declares none; known at run time)."""
+    declared = getattr(step_class, "outputs", None)
+    if declared is None:
+        return None
+    return {name: value if isinstance(value, Output) else Output(str(value)) for name, value in declared.items()}

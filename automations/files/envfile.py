@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import ClassVar, NamedTuple
 
 from automations.errors import StepFailed
-from automations.files.atomicfile import is_private, locked, read_bytes_if_exists, write_atomic
+from automations.files.atomicfile import check_writable, is_private, locked, read_bytes_if_exists, write_atomic
 
 # The options of a step writing an env file, and the names they accept (also importable from here).
 from automations.files.envfile_options import DEFAULT_READERS as DEFAULT_READERS
@@ -394,6 +394,26 @@ class EnvFileWriter:
 
     def _read(self) -> bytes | None:
         return read_bytes_if_exists(self.path)
+
+
+class EnvFile:
+    """An env file as a step's `VariableFile` (automations.engine.variables): where `run` keeps
+    the variables (`ctx.deliver(values, EnvFile(...))`), and what `exec` leaves unwritten."""
+
+    kind = "env-file"
+    points_to: Mapping[str, str] = {}
+
+    def __init__(self, path: Path | str, *, name: str | None = None, fmt: str = "dotenv", mode: str = "replace",
+                 readers: Iterable[str] | None = None) -> None:
+        self.path = Path(path)
+        self.name = name or str(path)   # as automations.yaml wrote it, for messages
+        self.writer = EnvFileWriter(self.path, fmt, mode, readers)
+
+    def check(self) -> None:
+        check_writable(self.path)
+
+    def write(self, values: Mapping[str, str]) -> bool:
+        return self.writer.write(values)
 
 
 def write_env_file(path: Path | str, values: Mapping[str, str], *, fmt: str = "dotenv",

@@ -31,6 +31,13 @@ def readers_option(help: str) -> Any:
     return option(default_factory=lambda: list(DEFAULT_READERS), check=_some_reader, help=help)
 
 
+# The outputs of every step that writes an env file (automations.aws.secrets.write_variables).
+ENV_FILE_OUTPUTS = {
+    "file": "the env file written (absolute path; none under `automations exec`, which writes no file)",
+    "variables": "the names of the variables written (a JSON list in a reference)",
+}
+
+
 class EnvFileOptions(Options):
     """The options every step that writes an env file shares."""
 
@@ -44,3 +51,6 @@ class EnvFileOptions(Options):
     profile: str | None = option(None, help="AWS profile (default: the one aws-login used earlier in this run, "
                                             "else the AWS SDK's default chain)")
     region: str | None = option(None, help="AWS region (default: the profile's or the environment's)")
+    refresh_every: int | None = option(None, key="refreshEvery", minimum=1,
+                                       help="seconds: `automations watch` fetches the values again this often "
+                                            "(the file is rewritten only when one changed); default: never")

@@ -15,7 +15,8 @@ DEFAULT_COMMAND_TIMEOUT = 20.0
 
 
 class CommandTokenOption(Options):
-    command: str = option(help="a command printing the token on stdout; split like a shell would, run without one")
+    command: str = option(help="a command printing the token on stdout; split like a shell would, run without one",
+                          argv=True)
     timeout: float = option(DEFAULT_COMMAND_TIMEOUT, minimum=0.1, help="seconds before the command counts as failed (retried)")
 
     def validate(self) -> None:

@@ -1,7 +1,9 @@
 """Leak scan: end-to-end scenarios at -vv with known secret values, a known token and the
 keys STS handed out. Scanned: stdout, stderr, every file the run left under the state
 directory (history, logs), and the argv of every process between pytest and the spies, captured by a
-spy in the token command and in a run step while the secrets are held. Zero hits.
+spy in the token command and in a run step while the secrets are held. Zero hits. The same
+for `automations exec`, whose COMMAND prints every form of every secret and runs the spy (in
+process, and as a process whose own argv the spy sees).
 
 The scan searches decoded output, the way an outsider would read it: every line that is JSON
 (JSON output, history records) is parsed and every string in it searched, as well as the raw
@@ -21,8 +23,9 @@ import os
 import urllib.parse
 from pathlib import Path
 
+import boto3
 import pytest
-from support.cli import run_cli
+from support.cli import Result, run_cli, run_process
 from support.jwts import make_token
 from support.reliability import ASSUME, BATCH, FAST_RETRY, ROLE, decoded, printable_forms, seed_secrets, unique_prefix
 
@@ -260,3 +263,103 @@ tasks:
     issued = json.loads(result.stdout)  # stdout is the credentials, by contract
     secrets = [token, issued["SecretAccessKey"], issued["SessionToken"]]
     assert [s[:6] for s in secrets if s in result.stderr] == []
+
+
+# A value only the command knows, registered with `::add-mask::`, handed on as an output and
+# read back through references (issue 14): shown at -vv, in the JSON `step` event, in the
+# history, and on no argv (the spy runs while the reference's value is in the environment).
+MINTED = "minted-\"s3cret\"-\u20ac-0008"
+OUTPUT_STEPS = """\
+      - id: mint
+        run: |
+          value=$(cat minted)
+          echo "::add-mask::$value"
+          echo "token=$value" >> "$AUTOMATIONS_OUTPUT"
+          echo "minted $value"
+      - uses: run
+        with:
+          command: |
+            sh spy.sh
+            echo "read back ${{ steps.mint.outputs.token }}"
+            printf '%s' "${{ steps.mint.outputs.token }}" | base64
+"""
+
+
+@pytest.mark.parametrize("output", ["text", "json"])
+def test_an_output_masked_with_add_mask_and_read_by_reference_leaks_nothing(sts, aws_env, scenario, tmp_path,
+                                                                            output):
+    token, write = scenario
+    (tmp_path / "minted").write_text(MINTED)
+
+    result = run_cli("-vv", "--output", output, "-c", str(write(OUTPUT_STEPS)), "run", "boot", cwd=tmp_path,
+                     env=aws_env)
+
+    assert result.code == 0, result.output
+    assert "read back ***" in result.stdout and "minted ***" in result.stdout
+    assert ("mint: outputs: token=***" if output == "text" else '"outputs": {"token": "***"}') in result.stdout
+    assert "${AUTOMATIONS_REF_1}" in (tmp_path / "argv.log").read_text()  # the spy saw the command
+    assert leaks(scanned_text(result, tmp_path, aws_env), [*known_secrets(token, aws_env), MINTED]) == []
+
+
+# -- exec: the same secrets in COMMAND's environment ------------------------------------------
+
+EXEC_COMMAND = """sh spy.sh
+echo "COMMAND prints $PLAIN and $JSON_PASSWORD"
+sh -c 'echo "a child of COMMAND prints $QUOTES" >&2'
+echo "and the others: $BACKSLASH $TAB $EURO $EMOJI $AWS_SECRET_ACCESS_KEY $AWS_SESSION_TOKEN"
+python3 -c 'import os; open("keys", "w").write(os.environ["AWS_SECRET_ACCESS_KEY"] + "\\n" + os.environ["AWS_SESSION_TOKEN"])'
+""" + PRINT_FORMS
+
+
+@pytest.mark.parametrize(("output", "run"), [("text", run_cli), ("json", run_cli), ("text", run_process)])
+def test_exec_with_a_command_printing_the_secrets_leaks_nothing(sts, aws_env, scenario, tmp_path, output, run):
+    # As a process too: the argv of `automations` itself is then among those the spy sees.
+    token, write = scenario
+    result = run("-vv", "--output", output, "-c", str(write()), "exec", "boot", "--", "sh", "-c", EXEC_COMMAND,
+                 cwd=tmp_path, env=aws_env)
+
+    assert result.code == 0, result.output
+    assert "COMMAND prints ***" in result.stdout and "a child of COMMAND prints ***" in result.stderr
+    assert (tmp_path / "argv.log").read_text().count("spy") >= 2  # the token command's spy and COMMAND's
+    assert run is run_cli or "exec boot -- sh -c" in (tmp_path / "argv.log").read_text()
+    assert not (tmp_path / ".env").exists() and not Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"]).exists()
+    issued = (tmp_path / "keys").read_text().split("\n")  # written by COMMAND: not in a scanned place
+    assert len(issued) == 2 and all(issued)
+    assert leaks(scanned_text(result, tmp_path, aws_env), known_secrets(token, aws_env) + issued) == []
+
+
+ON_CHANGE = "        onChange: |\n" + "".join(
+    "          " + line + "\n"
+    for line in ["sh spy.sh", ". ./.env", 'echo "onChange prints $PLAIN and $JSON_PASSWORD"', *PRINT_FORMS.splitlines()])
+
+
+@pytest.mark.parametrize("output", ["text", "json"])
+def test_watch_output_state_and_history_leak_nothing(sts, aws_env, scenario, tmp_path, moto_endpoint, watches,
+                                                     output):
+    # The credentials renewed every 10 s, the secrets fetched every second, a changed secret
+    # printed in every form by onChange: stdout, the state file and the history hold none of them.
+    token, write = scenario
+    config = write(RUN_STEP)
+    text = config.read_text().replace("          profile: dev\n",
+                                      "          profile: dev\n          durationSeconds: 900\n"
+                                      "          minRemaining: 890\n")
+    text = text.replace("          format: shell\n", "          format: shell\n          refreshEvery: 1\n")
+    text = text.replace(f"      - uses: secrets-manager\n        retry: {FAST_RETRY}\n",
+                        f"      - uses: secrets-manager\n        retry: {FAST_RETRY}\n{ON_CHANGE}")
+    config.write_text(text)
+    watch = watches(config, aws_env, "-vv", "--output", output, "boot").watching()
+    first_keys = known_secrets(token, aws_env)[-2:]
+    plain_id = next(line.split("id: ")[1].split(",")[0] for line in text.splitlines() if "env: PLAIN}" in line)
+    changed = "plain-s3cret-CHANGED-0008"
+    boto3.client("secretsmanager", endpoint_url=moto_endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                 aws_secret_access_key="testing").put_secret_value(SecretId=plain_id, SecretString=changed)
+
+    watch.wait_for(lambda: "onChange prints" in watch.output, "the onChange command", 40)
+    watch.wait_for(lambda: sts.count(ASSUME) >= 2, "renewed credentials", 40)
+    watch.wait_for(lambda: known_secrets(token, aws_env)[-2:] != first_keys, "renewed credentials in the file")
+    code, _ = watch.stop()
+
+    assert code == 0, watch.output
+    result = Result(code, watch.output, "")  # stderr went to the same file
+    assert (tmp_path / "argv.log").read_text().count("spy") >= 3  # the token command's, run step's, onChange's
+    assert leaks(scanned_text(result, tmp_path, aws_env), known_secrets(token, aws_env) + first_keys + [changed]) == []
