@@ -113,15 +113,18 @@ class StepContext:
 
 class StepResult:
     """ok (nothing needed doing or done as asked), changed (something was written),
-    skipped (still valid, nothing done); outputs for later steps; a one-line message."""
+    skipped (still valid, nothing done); outputs for later steps; a one-line message.
+    `refresh_at`: the wall-clock time (epoch seconds) at which what the step produced should be
+    made again (credentials close to expiry), for a watcher; None: never."""
 
-    __slots__ = ("status", "outputs", "message")
+    __slots__ = ("status", "outputs", "message", "refresh_at")
 
     def __init__(self, status: Literal["ok", "changed", "skipped"], outputs: Mapping[str, Any] | None = None,
                  message: str = "") -> None:
         self.status = status
         self.outputs = dict(outputs or {})
         self.message = message
+        self.refresh_at: float | None = None
 
     def __repr__(self) -> str:
         return f"StepResult({self.status!r}, {self.outputs!r}, {self.message!r})"

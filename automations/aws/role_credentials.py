@@ -1,0 +1,269 @@
+"""What the steps that assume a role share (`aws-login`, `aws-assume-role`): their common
+options, and what happens to credentials once STS handed them out.
+
+- a rerun makes no STS call while the profile holds credentials the step wrote for the same
+  role that outlive `minRemaining` (in `process` mode: while the cached snapshot is this
+  login's, so a changed automations.yaml takes effect now, not never);
+- the profile is written: static keys in the shared credentials file, or a
+  `credential_process` line answering from the step's cache (automations.aws.login);
+- the credentials are handed on: to later steps of the run in memory (`aws_sessions(ctx)`)
+  and to `envFile`;
+- the result says when a watcher should make them again (`StepResult.refresh_at`).
+
+The step classes in `tasks/` tell how they obtain credentials; the rest is here, once.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from automations.aws.clients import AwsCredentials, aws_sessions
+from automations.aws.sts import account_of, format_expiration, parse_expiration
+from automations.engine.options import OptionError, Options, option
+from automations.engine.step import Step, StepContext, StepResult
+from automations.errors import StepFailed
+from automations.files.envfile import ReaderName, readers_option
+
+if TYPE_CHECKING:
+    from automations.aws.login import RoleLogin
+    from automations.aws.sts import AssumedRole
+    from automations.files.credentials_file import CredentialCache, Profile, SharedAwsFiles
+
+# Our own keys beside the credentials: which role they are for, so a changed `roleArn` is
+# never answered with the old role's credentials, and what a skipped rerun reports.
+ROLE_KEY = "x_automations_role_arn"
+ASSUMED_KEY = "x_automations_assumed_role_arn"
+REGION_PATTERN = r"[a-z]{2}(-[a-z]+)+-\d+"
+
+
+def matching(pattern: str, what: str) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        return None if re.fullmatch(pattern, value) else f"{value!r} is not {what}"
+    return check
+
+
+def account_id(value: Any) -> str:
+    return str(value).zfill(12) if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
+class RoleCredentialsOptions(Options):
+    """The options of every step that assumes a role and writes its credentials."""
+
+    duration_seconds: int = option(3600, key="durationSeconds", minimum=900, maximum=43200,
+                                   help="lifetime of the credentials (at most the role's MaxSessionDuration)")
+    session_name: str | None = option(None, key="sessionName",
+                                      check=matching(r"[\w+=,.@-]{2,64}", "a role session name (2 to 64 of A-Z a-z 0-9 _ + = , . @ -)"),
+                                      help="role session name (default: <environment id>-<unix time>)")
+    profile: str = option("default", pattern=r"[^\s\[\]]{1,128}", help="the profile to write")
+    region: str | None = option(None, check=matching(REGION_PATTERN, "an AWS region (e.g. eu-west-1)"),
+                                help="region for STS, written to the profile")
+    policy: dict[str, Any] | None = option(None, help="inline session policy (a policy document mapping)")
+    policy_arns: list[str] = option(default_factory=list, key="policyArns", help="managed session policy ARNs")
+    allowed_account_ids: list[str | int] = option(default_factory=list, key="allowedAccountIds",
+                                                  help="refuse credentials for any other account")
+    credentials: Literal["file", "process"] = option(
+        "file", help="file: static keys in the credentials file; process: a credential_process that refreshes")
+    env_file: str | None = option(None, key="envFile", help="also write AWS_* variables to this dotenv file")
+    readers: list[ReaderName] = readers_option("the programs that must read envFile back exactly "
+                                               "(python-dotenv, node-dotenv, bash, godotenv, ruby-dotenv, direnv)")
+    min_remaining: int = option(900, key="minRemaining", minimum=0, maximum=43200,
+                                help="seconds of validity below which a rerun (or the credential process) refreshes")
+
+    def validate(self) -> None:
+        for index, arn in enumerate(self.policy_arns or []):
+            if isinstance(arn, str) and "${" not in arn and not arn.startswith("arn:"):
+                raise OptionError(("policyArns", index), f"{arn!r} is not a policy ARN")
+        for index, account in enumerate(self.allowed_account_ids or []):
+            text = account_id(account)
+            if "${" not in text and not (len(text) == 12 and text.isdigit()):
+                raise OptionError(("allowedAccountIds", index), f"{text!r} is not a 12-digit AWS account id")
+        if isinstance(self.duration_seconds, int) and isinstance(self.min_remaining, int) \
+                and self.min_remaining >= self.duration_seconds:
+            raise OptionError("minRemaining", f"must be less than durationSeconds ({self.duration_seconds}), "
+                                              "or every run would assume the role again")
+
+
+class Login:
+    """What a login produced (or what a skipped rerun read back)."""
+
+    def __init__(self, credentials: AwsCredentials, assumed_role_arn: str) -> None:
+        self.credentials = credentials
+        self.assumed_role_arn = assumed_role_arn
+
+    @property
+    def outputs(self) -> dict[str, str]:
+        assert self.credentials.expiration is not None
+        return {"accountId": account_of(self.assumed_role_arn), "assumedRoleArn": self.assumed_role_arn,
+                "expiration": format_expiration(self.credentials.expiration)}
+
+
+class RoleCredentialsStep(Step[Any]):
+    """The base of the steps that assume a role: everything after STS answered. A subclass's
+    `run()` calls `open_files`, `rerun_result` and, with what STS gave, `deliver`."""
+
+    options: RoleCredentialsOptions
+
+    def open_files(self, ctx: StepContext) -> SharedAwsFiles:
+        """The shared AWS files, the credentials file made private (a skipped rerun too), and
+        `envFile` found writable now, not after the credentials were written (issue 10)."""
+        # Imported here: validating a config must stay fast.
+        from automations.files.credentials_file import SharedAwsFiles
+
+        files = SharedAwsFiles(ctx.env)
+        env_file = self.env_file_path(ctx)
+        if env_file is not None:
+            from automations.files.atomicfile import check_writable
+
+            check_writable(env_file)
+        files.make_credentials_private()
+        return files
+
+    def rerun_result(self, files: SharedAwsFiles, login: RoleLogin, ctx: StepContext) -> StepResult | None:
+        """`skipped` (the credentials handed on as if just obtained) while the profile's
+        credentials stay valid; None when they must be obtained again."""
+        if ctx.force:
+            return None
+        still_valid = self.still_valid(files.read(self.options.profile), login, ctx)
+        if still_valid is None:
+            return None
+        self.provide(still_valid, login, ctx)
+        expires = still_valid.outputs["expiration"]
+        return self.result("skipped", f"valid until {expires}", still_valid)
+
+    def deliver(self, files: SharedAwsFiles, assumed: AssumedRole, login: RoleLogin, ctx: StepContext) -> StepResult:
+        """Write what STS gave, hand it on, and say so."""
+        obtained = Login(assumed.credentials, assumed.assumed_role_arn)
+        self.write_profile(files, obtained, login, ctx)
+        self.provide(obtained, login, ctx)
+        return self.result("changed", f"{obtained.assumed_role_arn} until {obtained.outputs['expiration']}", obtained)
+
+    def result(self, status: Literal["changed", "skipped"], message: str, login: Login) -> StepResult:
+        from automations.aws.login import refresh_at
+
+        result = StepResult(status, {"profile": self.options.profile, **login.outputs}, message)
+        # File credentials and envFile expire; a credential_process refreshes itself.
+        if (self.options.credentials == "file" or self.options.env_file) and login.credentials.expiration:
+            result.refresh_at = refresh_at(login.credentials.expiration, self.options.min_remaining)
+        return result
+
+    # -- reruns ------------------------------------------------------------------------------
+
+    def still_valid(self, profile: Profile, login: RoleLogin, ctx: StepContext) -> Login | None:
+        """The credentials this step wrote for this role, when they outlive `minRemaining`.
+        In `process` mode, only while the cached snapshot is this login's: a changed
+        automations.yaml takes effect now, not never."""
+        from automations.files.credentials_file import ACCESS_KEY, EXPIRES, SECRET_KEY, SESSION_TOKEN, remaining_seconds
+
+        if self.options.region and profile.config.get("region") != self.options.region:
+            return None
+        if self.options.credentials == "process":
+            cache = self.cache(ctx)
+            if profile.config.get("credential_process") != credential_process_command(cache.path):
+                return None
+            entry = cache.read(login.role_arn)
+            if entry is None or entry.get("Refresh") != login.snapshot():
+                return None
+            found = Login(AwsCredentials(entry["AccessKeyId"], entry["SecretAccessKey"], entry["SessionToken"],
+                                         parse_expiration(entry["Expiration"])), entry.get("AssumedRoleArn", ""))
+        else:
+            keys = profile.credentials
+            if keys.get(ROLE_KEY) != login.role_arn or "credential_process" in profile.config:
+                return None
+            if not all(keys.get(k) for k in (ACCESS_KEY, SECRET_KEY, SESSION_TOKEN, ASSUMED_KEY)):
+                return None
+            found = Login(AwsCredentials(keys[ACCESS_KEY], keys[SECRET_KEY], keys[SESSION_TOKEN],
+                                         parse_expiration(keys.get(EXPIRES))), keys[ASSUMED_KEY])
+        ctx.secret(found.credentials.secret_access_key)
+        ctx.secret(found.credentials.session_token)
+        if remaining_seconds(found.credentials.expiration) <= self.options.min_remaining:
+            return None
+        return found
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def write_profile(self, files: SharedAwsFiles, obtained: Login, login: RoleLogin, ctx: StepContext) -> None:
+        from automations.aws.login import cache_entry
+        from automations.files.credentials_file import ACCESS_KEY, EXPIRES, SECRET_KEY, SESSION_TOKEN, STATIC_KEYS
+
+        creds = obtained.credentials
+        config: dict[str, str | None] = {}
+        if self.options.region:
+            config["region"] = self.options.region
+        if self.options.credentials == "process":
+            cache = self.cache(ctx)
+            cache.write(cache_entry(creds, obtained.assumed_role_arn, login))
+            config["credential_process"] = credential_process_command(cache.path)
+            # Static keys in the credentials file would win over credential_process: remove them.
+            keys: dict[str, str | None] = {k: None for k in (*STATIC_KEYS, ROLE_KEY, ASSUMED_KEY)}
+        else:
+            config["credential_process"] = None
+            keys = {ACCESS_KEY: creds.access_key_id, SECRET_KEY: creds.secret_access_key,
+                    SESSION_TOKEN: creds.session_token, EXPIRES: obtained.outputs["expiration"],
+                    ROLE_KEY: login.role_arn, ASSUMED_KEY: obtained.assumed_role_arn}
+        files.update(self.options.profile, keys, config)
+        ctx.log.info(f"wrote profile {self.options.profile!r} to {files.credentials_path} and {files.config_path}")
+
+    def provide(self, obtained: Login, login: RoleLogin, ctx: StepContext) -> None:
+        """Make the credentials available to later steps: in memory (with the cache a chained
+        credential process refreshes them from), and in `envFile`."""
+        region = self.region(ctx.env)
+        cache = self.cache(ctx).path if self.options.credentials == "process" else None
+        aws_sessions(ctx).remember(self.options.profile, obtained.credentials, region, task=ctx.task,
+                                   assumed_role_arn=obtained.assumed_role_arn, cache=cache, chained=self.chained)
+        env_file = self.env_file_path(ctx)
+        if env_file is not None:
+            from automations.files.envfile import write_env_file
+
+            creds = obtained.credentials
+            values = {"AWS_ACCESS_KEY_ID": creds.access_key_id, "AWS_SECRET_ACCESS_KEY": creds.secret_access_key,
+                      "AWS_SESSION_TOKEN": creds.session_token or ""}
+            if region:
+                values.update(AWS_REGION=region, AWS_DEFAULT_REGION=region)
+            # merge: other steps (secrets) may write the same file; their keys stay.
+            write_env_file(env_file, values, mode="merge", readers=self.options.readers)
+
+    chained = False  # whether the credentials come from other credentials (role chaining)
+
+    # -- where things are ------------------------------------------------------------------------
+
+    def region(self, env: Mapping[str, str]) -> str | None:
+        from automations.aws.clients import resolve_region
+
+        return resolve_region(env, self.options.region, self.options.profile)
+
+    def env_file_path(self, ctx: StepContext) -> Path | None:
+        if not self.options.env_file:
+            return None
+        path = Path(os.path.expanduser(self.options.env_file))
+        return path if path.is_absolute() else ctx.config_path.parent / path
+
+    @staticmethod
+    def cache(ctx: StepContext) -> CredentialCache:
+        from automations.files.credentials_file import CredentialCache
+
+        return CredentialCache.for_step(ctx.env, ctx.config_path, ctx.task, ctx.step_id)
+
+    def describe_writing(self) -> list[str]:
+        how = "a credential_process" if self.options.credentials == "process" else "static keys"
+        lines = [f"write profile {self.options.profile!r} ({how}), skipped while valid for more than "
+                 f"{self.options.min_remaining}s"]
+        if self.options.env_file:
+            lines.append(f"write AWS_* variables to {self.options.env_file}")
+        return lines
+
+
+def credential_process_command(cache_path: Path) -> str:
+    """The `credential_process` line: this interpreter, isolated (-I: neither the working
+    directory nor $PYTHONPATH on sys.path, so a `yaml.py` wherever `aws` runs is never
+    imported), answering from the snapshot in `cache_path` alone."""
+    import shlex
+
+    if not sys.executable:
+        raise StepFailed("cannot tell which Python runs automations (sys.executable is empty); "
+                         "use `credentials: file`")
+    return shlex.join([os.path.abspath(sys.executable), "-I", "-m", "automations", "aws", "credential-process",
+                       "--cache", str(cache_path)])
