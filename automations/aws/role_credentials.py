@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from automations.aws.clients import AwsCredentials, aws_sessions
-from automations.aws.sts import account_of, format_expiration, parse_expiration
+from automations.aws.sts import ROLE_ARN_PATTERN, account_of, format_expiration, parse_expiration
 from automations.engine.options import OptionError, Options, option
 from automations.engine.step import Step, StepContext, StepResult
 from automations.errors import StepFailed
@@ -53,6 +53,9 @@ def account_id(value: Any) -> str:
 class RoleCredentialsOptions(Options):
     """The options of every step that assumes a role and writes its credentials."""
 
+    role_arn: str | None = option(None, key="roleArn",
+                                  check=matching(ROLE_ARN_PATTERN, "a role ARN (arn:aws:iam::<12-digit account>:role/NAME)"),
+                                  help="the role to assume")
     duration_seconds: int = option(3600, key="durationSeconds", minimum=900, maximum=43200,
                                    help="lifetime of the credentials (at most the role's MaxSessionDuration)")
     session_name: str | None = option(None, key="sessionName",
