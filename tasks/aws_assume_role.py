@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from automations.api import OptionError, StepContext, StepResult, option
+from automations.api import OptionError, StepContext, StepFailed, StepResult, option
 from automations.aws.clients import AWS_RETRY, aws_sessions
 from automations.aws.login import ChainedRoleLogin, SourceCredentials, profile_credentials
 from automations.aws.role_credentials import RoleCredentialsOptions, RoleCredentialsStep, account_id, matching
@@ -87,6 +87,9 @@ class AwsAssumeRoleStep(RoleCredentialsStep):
         name = self.options.source_profile
         remembered = sessions.remembered(name) if name else sessions.source_for(ctx.task)
         if remembered is not None:
+            if remembered.cache is not None and remembered.cache == self.cache(ctx).path:
+                raise StepFailed(f"profile {remembered.profile!r} was written by a step with the same cache as this "
+                                 "one: give the steps of this task different `id:`s")
             source = {"cache": str(remembered.cache)} if remembered.cache else {"profile": remembered.profile}
             known = SourceCredentials(remembered.credentials, remembered.assumed_role_arn)
             if self.options.credentials == "process" and not remembered.cache:
@@ -109,6 +112,11 @@ class AwsAssumeRoleStep(RoleCredentialsStep):
             min_remaining=self.options.min_remaining,
             retry_policy=ctx.retry_policy or type(self).retry_policy)
         return login, get
+
+    def cache_key(self, ctx: StepContext) -> str | None:
+        # Its task usually holds the aws-login too, both without `id:`: the profile (one
+        # per step) keeps their caches apart.
+        return ctx.step_id or f"{self.name}:{self.options.profile}"
 
     def describe(self) -> list[str]:
         source = repr(self.options.source_profile) if self.options.source_profile else "this run's aws-login"

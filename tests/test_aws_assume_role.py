@@ -397,3 +397,25 @@ def test_several_chained_profiles_are_written_concurrently_in_one_run(write_conf
     first, second = sorted(call.at for call in sts.calls("AssumeRole"))
     assert second - first < 3.0  # the second was sent while the first was still waiting
     assert os.stat(aws_env["AWS_SHARED_CREDENTIALS_FILE"]).st_mode & 0o077 == 0
+
+
+def test_a_login_and_a_chained_step_of_one_task_keep_separate_caches(write_config, sts, aws_env, token, tmp_path):
+    config = write_config(f"""
+        tasks:
+          boot:
+            steps:
+              - uses: aws-login
+                with: {{roleArn: '{HUB_ROLE}', token: {{file: token}}, profile: hub, credentials: process}}
+              - uses: aws-assume-role
+                with: {{roleArn: '{DEPLOY_ROLE}', profile: prod, credentials: process}}
+    """)
+
+    result = run(config, aws_env, task="boot")
+
+    assert result.code == 0, result.output
+    assert set(caches(aws_env)) == {"login", "chained"}
+    assert aws_cli_identity(aws_env, "hub")["Account"] == "111122223333"
+    assert aws_cli_identity(aws_env, "prod")["Account"] == "444455556666"
+    by_task = run_cli("-c", str(config), "aws", "credential-process", "--task", "boot", env=aws_env)
+    assert by_task.code == 0, by_task.stderr
+    assert json.loads(by_task.stdout)["AccessKeyId"] == json.loads(caches(aws_env)["login"].read_text())["AccessKeyId"]

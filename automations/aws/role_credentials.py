@@ -244,11 +244,14 @@ class RoleCredentialsStep(Step[Any]):
         path = Path(os.path.expanduser(self.options.env_file))
         return path if path.is_absolute() else ctx.config_path.parent / path
 
-    @staticmethod
-    def cache(ctx: StepContext) -> CredentialCache:
+    def cache(self, ctx: StepContext) -> CredentialCache:
         from automations.files.credentials_file import CredentialCache
 
-        return CredentialCache.for_step(ctx.env, ctx.config_path, ctx.task, ctx.step_id)
+        return CredentialCache.for_step(ctx.env, ctx.config_path, ctx.task, self.cache_key(ctx))
+
+    def cache_key(self, ctx: StepContext) -> str | None:
+        """What tells this step's cache from the others' of its task: its `id:`."""
+        return ctx.step_id
 
     def describe_writing(self) -> list[str]:
         how = "a credential_process" if self.options.credentials == "process" else "static keys"

@@ -74,16 +74,21 @@ def _cache(args: argparse.Namespace) -> CredentialCache:
     config = find_config(args.config)
     if args.step:
         return CredentialCache.for_step(os.environ, config, args.task, args.step)
-    # Without --step, the login that snapshotted this config's task (its step id is in the key).
+    # Without --step, the login that snapshotted this config's task (its step id is in the key);
+    # the aws-login's rather than an aws-assume-role's of the same task.
     found = [path for path in sorted(cache_dir(os.environ).glob("aws-credentials-*.json"))
              if _snapshot_of(path, config, args.task)]
-    if len(found) > 1:
-        raise FatalError(f"task {args.task!r} has several aws-login steps with `credentials: process`; "
-                         "choose one with --step")
+    logins = [path for path in found if _snapshot_of(path, config, args.task, kind=None)]
+    if len(found) > 1 and len(logins) != 1:
+        raise FatalError(f"task {args.task!r} has several steps with `credentials: process`; "
+                         "choose one with --step, or name its cache with --cache")
+    found = logins if len(found) > 1 else found
     return CredentialCache(found[0]) if found else CredentialCache.for_step(os.environ, config, args.task, None)
 
 
-def _snapshot_of(path: Path, config: Path, task: str) -> bool:
+def _snapshot_of(path: Path, config: Path, task: str, **kind: str | None) -> bool:
+    """Whether `path` holds a snapshot of `task` of `config` (and of `kind=`, if given)."""
     entry = CredentialCache(path).read()
     refresh = entry.get("Refresh") if entry else None
-    return isinstance(refresh, dict) and refresh.get("config") == str(config) and refresh.get("task") == task
+    return isinstance(refresh, dict) and refresh.get("config") == str(config) and refresh.get("task") == task \
+        and all(refresh.get("kind") == value for value in kind.values())
