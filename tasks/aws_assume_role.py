@@ -22,7 +22,7 @@ from typing import Any
 from automations.api import OptionError, StepContext, StepFailed, StepResult, option
 from automations.aws.clients import AWS_RETRY, aws_sessions
 from automations.aws.login import ChainedRoleLogin, SourceCredentials, profile_credentials
-from automations.aws.role_credentials import RoleCredentialsOptions, RoleCredentialsStep, account_id, matching
+from automations.aws.role_credentials import RoleCredentialsOptions, RoleCredentialsStep, matching
 from automations.aws.sts import ROLE_ARN_PATTERN
 
 PROFILE_PATTERN = r"[^\s\[\]]{1,128}"
@@ -102,15 +102,8 @@ class AwsAssumeRoleStep(RoleCredentialsStep):
             assert name is not None
             source = {"profile": name}
             get = lambda: profile_credentials(name)  # noqa: E731
-        login = ChainedRoleLogin(
-            config=str(ctx.config_path), task=ctx.task, role_arn=self.options.role_arn, source=source,
-            external_id=self.options.external_id, duration_seconds=self.options.duration_seconds,
-            session_name=self.options.session_name, region=self.region(ctx.env), policy=self.options.policy,
-            policy_arns=tuple(self.options.policy_arns),
-            allowed_account_ids=tuple(account_id(a) for a in self.options.allowed_account_ids),
-            sts_endpoint=ctx.env.get("AWS_ENDPOINT_URL_STS") or ctx.env.get("AWS_ENDPOINT_URL") or None,
-            min_remaining=self.options.min_remaining,
-            retry_policy=ctx.retry_policy or type(self).retry_policy)
+        login = ChainedRoleLogin(source=source, external_id=self.options.external_id,
+                                 **self.login_settings(ctx, self.options.role_arn))
         return login, get
 
     def cache_key(self, ctx: StepContext) -> str | None:

@@ -26,7 +26,7 @@ from automations.api import (
 )
 from automations.aws.clients import AWS_RETRY
 from automations.aws.login import WebIdentityLogin
-from automations.aws.role_credentials import RoleCredentialsOptions, RoleCredentialsStep, account_id, matching
+from automations.aws.role_credentials import RoleCredentialsOptions, RoleCredentialsStep, matching
 from automations.aws.sts import ROLE_ARN_PATTERN, AssumedRole
 from automations.oidc.sources import DEFAULT_AUDIENCE, TokenOption, token_source, token_spec
 
@@ -83,16 +83,8 @@ class AwsLoginStep(RoleCredentialsStep):
     def web_identity(self, ctx: StepContext) -> WebIdentityLogin:
         """This step's login, resolved against the task's environment: also what the
         credential process refreshes from, without reading automations.yaml again."""
-        return WebIdentityLogin(
-            config=str(ctx.config_path), task=ctx.task, role_arn=self.role_arn(ctx.env),
-            token=token_spec(self.options.token, ctx.config_path.parent),
-            audience=self.options.audience, duration_seconds=self.options.duration_seconds,
-            session_name=self.options.session_name, region=self.region(ctx.env), policy=self.options.policy,
-            policy_arns=tuple(self.options.policy_arns),
-            allowed_account_ids=tuple(account_id(a) for a in self.options.allowed_account_ids),
-            sts_endpoint=ctx.env.get("AWS_ENDPOINT_URL_STS") or ctx.env.get("AWS_ENDPOINT_URL") or None,
-            min_remaining=self.options.min_remaining,
-            retry_policy=ctx.retry_policy or type(self).retry_policy)
+        return WebIdentityLogin(token=token_spec(self.options.token, ctx.config_path.parent),
+                                audience=self.options.audience, **self.login_settings(ctx, self.role_arn(ctx.env)))
 
     def verify(self, assumed: AssumedRole, ctx: StepContext) -> None:
         from botocore.exceptions import BotoCoreError, ClientError

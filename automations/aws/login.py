@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from automations.oidc.sources import TokenSource
 
 SNAPSHOT_VERSION = 1
+# Told before each wait of a retried login: attempt number, error, error class, seconds.
+OnRetry = Callable[[int, BaseException, str, float], None]
 
 
 class SnapshotError(StepFailed):
@@ -71,7 +73,7 @@ class RoleLogin:
                                  policy_arns=self.policy_arns, external_id=external_id)
 
     def assume_role_with_retries(self, env: Mapping[str, str],
-                                 on_retry: Callable[[int, BaseException, str, float], None] | None = None
+                                 on_retry: OnRetry | None = None
                                  ) -> AssumedRole:
         """What the credential process does: one login under the snapshot's retry policies,
         each error in its class as the step's would be (Step.error_class)."""
@@ -79,10 +81,17 @@ class RoleLogin:
 
         return call_with_retry(self.attempt(env, on_retry), self.retry_policy, _error_class, on_retry=on_retry)
 
-    def attempt(self, env: Mapping[str, str], on_retry: Callable[[int, BaseException, str, float], None] | None
+    def attempt(self, env: Mapping[str, str], on_retry: OnRetry | None
                 ) -> Callable[[], AssumedRole]:
         """One attempt of the credential process's login, ready to be retried."""
         raise NotImplementedError
+
+    def accepted(self, assumed: AssumedRole, secret: Callable[[str | None], None]) -> AssumedRole:
+        """STS's answer, its secrets registered the moment we hold them, its account checked."""
+        secret(assumed.credentials.secret_access_key)
+        secret(assumed.credentials.session_token)
+        self.check_account(assumed.account_id)
+        return assumed
 
     def check_account(self, account_id: str) -> None:
         if self.allowed_account_ids and account_id not in self.allowed_account_ids:
@@ -187,12 +196,9 @@ class WebIdentityLogin(RoleLogin):
                                   f"`{trust_troubleshooting_hint(self.task, self.role_arn)}` compare them",
                                   error.code) from None
             raise
-        secret(assumed.credentials.secret_access_key)
-        secret(assumed.credentials.session_token)
-        self.check_account(assumed.account_id)
-        return assumed
+        return self.accepted(assumed, secret)
 
-    def attempt(self, env: Mapping[str, str], on_retry: Callable[[int, BaseException, str, float], None] | None
+    def attempt(self, env: Mapping[str, str], on_retry: OnRetry | None
                 ) -> Callable[[], AssumedRole]:
         return lambda: self.assume_role(env)
 
@@ -239,19 +245,15 @@ class ChainedRoleLogin(RoleLogin):
         request = self.request(self.session_name or chained_session_name(source.assumed_role_arn), self.external_id)
         log(f"assuming {self.role_arn} as {request.session_name}"
             + (f" with the credentials of {source.assumed_role_arn}" if source.assumed_role_arn else ""))
-        assumed = assume_role(source.credentials, request, self._sts_env(env), cancelled)
-        secret(assumed.credentials.secret_access_key)
-        secret(assumed.credentials.session_token)
-        self.check_account(assumed.account_id)
-        return assumed
+        return self.accepted(assume_role(source.credentials, request, self._sts_env(env), cancelled), secret)
 
-    def attempt(self, env: Mapping[str, str], on_retry: Callable[[int, BaseException, str, float], None] | None
+    def attempt(self, env: Mapping[str, str], on_retry: OnRetry | None
                 ) -> Callable[[], AssumedRole]:
         source = self.source_credentials(env, on_retry)  # refreshed once, with its own retries
         return lambda: self.assume_role(env, source)
 
     def source_credentials(self, env: Mapping[str, str],
-                           on_retry: Callable[[int, BaseException, str, float], None] | None = None
+                           on_retry: OnRetry | None = None
                            ) -> SourceCredentials:
         if "cache" in self.source:
             from automations.files.credentials_file import CredentialCache
@@ -304,7 +306,7 @@ def profile_credentials(profile: str) -> SourceCredentials:
 
 
 def refresh_cached(cache: CredentialCache, env: Mapping[str, str],
-                   on_retry: Callable[[int, BaseException, str, float], None] | None = None, *,
+                   on_retry: OnRetry | None = None, *,
                    on_login: Callable[[RoleLogin], None] = lambda login: None) -> tuple[dict[str, Any], RoleLogin]:
     """The credential process's work: the cached entry, made again from its snapshot when
     its credentials are within the login's `minRemaining` of expiry. Under the cache's lock:

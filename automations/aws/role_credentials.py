@@ -233,6 +233,18 @@ class RoleCredentialsStep(Step[Any]):
 
     # -- where things are ------------------------------------------------------------------------
 
+    def login_settings(self, ctx: StepContext, role_arn: str) -> dict[str, Any]:
+        """What every kind of login (automations.aws.login) takes from these options, resolved
+        against the task's environment: also what the credential process refreshes from,
+        without reading automations.yaml again."""
+        return dict(
+            config=str(ctx.config_path), task=ctx.task, role_arn=role_arn,
+            duration_seconds=self.options.duration_seconds, session_name=self.options.session_name,
+            region=self.region(ctx.env), policy=self.options.policy, policy_arns=tuple(self.options.policy_arns),
+            allowed_account_ids=tuple(account_id(a) for a in self.options.allowed_account_ids),
+            sts_endpoint=ctx.env.get("AWS_ENDPOINT_URL_STS") or ctx.env.get("AWS_ENDPOINT_URL") or None,
+            min_remaining=self.options.min_remaining, retry_policy=ctx.retry_policy or type(self).retry_policy)
+
     def region(self, env: Mapping[str, str]) -> str | None:
         from automations.aws.clients import resolve_region
 
