@@ -13,13 +13,15 @@ every step type a file uses.
 from __future__ import annotations
 
 from automations.engine.options import OptionError, Options, option
-from automations.engine.step import Step, StepContext, StepLog, StepResult
+from automations.engine.step import Output, Step, StepContext, StepLog, StepResult
 from automations.errors import Cancelled, StepFailed, ThrottledError, TransientError
 from automations.retry import THROTTLED, TRANSIENT, RetryPolicies, RetryPolicy, call_with_retry
 
 __all__ = [
     # a step type
     "Step", "StepContext", "StepLog", "StepResult",
+    # its declared outputs (`Step.outputs`), when one is secret
+    "Output",
     # its options
     "Options", "option", "OptionError",
     # its errors, and the error classes `Step.error_class` returns

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 from automations.api import OptionError, Options, Step, StepContext, StepFailed, StepResult, option
 from automations.aws.clients import AWS_RETRY
 from automations.engine.report.base import plural
-from automations.files.envfile import KEY_PATTERN, EnvFileOptions
+from automations.files.envfile import ENV_FILE_OUTPUTS, KEY_PATTERN, EnvFileOptions
 
 if TYPE_CHECKING:
     from automations.aws.secrets import SecretRef, SecretsManagerReader, SecretValue, Variable
@@ -82,6 +82,7 @@ class SecretsManagerStep(Step[SecretsManagerOptions]):
     # Throttling passes: BatchGetSecretValue allows 100 calls/s per region, shared by every
     # environment booting at once; a retry asks only for the batches that failed.
     retry_policy = AWS_RETRY  # throttled and transient: automations/aws/clients.py
+    outputs = ENV_FILE_OUTPUTS
     _reader: SecretsManagerReader | None = None
 
     def run(self, ctx: StepContext) -> StepResult:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from automations.api import OptionError, Step, StepContext, StepFailed, StepResult, option
 from automations.aws.clients import AWS_RETRY
 from automations.engine.report.base import plural
-from automations.files.envfile import EnvFileOptions
+from automations.files.envfile import ENV_FILE_OUTPUTS, EnvFileOptions
 
 if TYPE_CHECKING:
     from automations.aws.secrets import ParameterStoreReader
@@ -43,6 +43,7 @@ class SsmParametersStep(Step[SsmParametersOptions]):
     Options = SsmParametersOptions
     summary = "Write SSM Parameter Store parameters (by path and/or name, decrypted) into an env file"
     retry_policy = AWS_RETRY  # throttled and transient: automations/aws/clients.py
+    outputs = ENV_FILE_OUTPUTS
     _reader: ParameterStoreReader | None = None
 
     def run(self, ctx: StepContext) -> StepResult:

@@ -419,3 +419,16 @@ def test_a_login_and_a_chained_step_of_one_task_keep_separate_caches(write_confi
     by_task = run_cli("-c", str(config), "aws", "credential-process", "--task", "boot", env=aws_env)
     assert by_task.code == 0, by_task.stderr
     assert json.loads(by_task.stdout)["AccessKeyId"] == json.loads(caches(aws_env)["login"].read_text())["AccessKeyId"]
+
+
+def test_a_later_task_reads_the_chained_account_through_an_output_reference(write_config, sts, aws_env, token):
+    probe = """
+  probe:
+    dependsOn: [prod]
+    steps:
+      - run: echo "deploying to ${{ tasks.prod.steps.prod.outputs.accountId }} as ${{ tasks.prod.steps.prod.outputs.assumedRoleArn }}"
+"""
+    result = run(chain_config(write_config, more_tasks=probe), aws_env, task="probe")
+
+    assert result.code == 0, result.output
+    assert "deploying to 444455556666 as arn:aws:sts::444455556666:assumed-role/deploy/" in result.stdout

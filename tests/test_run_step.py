@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import os
 import threading
-import time
-from pathlib import Path
 
 import pytest
+from support.argv import argv_of_running_descendants
 from support.cli import run_process
 
 from automations.cli.main import main
@@ -16,31 +15,6 @@ from automations.engine.expand import expand
 from automations.engine.options import Options, convert, option, unexpanded_paths
 
 TOKEN = "ghp_s3cr3t-T0ken-value"
-
-
-def _argv_of_running_descendants(pidfile: Path, release: Path, seen: list[str]) -> None:
-    """While the command runs: the argv of bash and of every process under it."""
-    deadline = time.monotonic() + 30
-    while not (pidfile.exists() and pidfile.read_text().endswith("\n")):
-        if time.monotonic() > deadline:
-            return
-        time.sleep(0.02)
-    shell = int(pidfile.read_text())
-    pids = [shell, *_descendants(shell)]
-    for pid in pids:
-        try:
-            seen.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
-        except OSError:
-            pass
-    release.touch()
-
-
-def _descendants(pid: int) -> list[int]:
-    children = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        text = (task / "children").read_text() if (task / "children").exists() else ""
-        children.extend(int(p) for p in text.split())
-    return children + [d for child in children for d in _descendants(child)]
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
@@ -60,7 +34,7 @@ def test_a_variable_in_a_run_command_is_expanded_by_bash_never_on_its_argv(write
                   while [ ! -e {release} ]; do sleep 0.05; done
     """)
     seen: list[str] = []
-    watcher = threading.Thread(target=_argv_of_running_descendants, args=(pidfile, release, seen))
+    watcher = threading.Thread(target=argv_of_running_descendants, args=(pidfile, release, seen))
     watcher.start()
     try:
         code = main(["-c", str(config), "run", "call"])

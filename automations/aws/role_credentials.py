@@ -109,6 +109,12 @@ class RoleCredentialsStep(Step[Any]):
     `run()` calls `open_files`, `rerun_result` and, with what STS gave, `deliver`."""
 
     options: RoleCredentialsOptions
+    outputs = {
+        "profile": "the profile written",
+        "accountId": "the 12-digit account of the assumed role",
+        "assumedRoleArn": "the assumed role's session ARN (arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION)",
+        "expiration": "when the credentials expire (ISO 8601, UTC)",
+    }
 
     def open_files(self, ctx: StepContext) -> SharedAwsFiles:
         """The shared AWS files, the credentials file made private (a skipped rerun too), and

@@ -19,8 +19,9 @@ from automations.engine.expand import TemplateError, mark_templates
 from automations.engine.graph import TRIGGERS, find_cycles
 from automations.engine.graph import select_tasks as select_tasks
 from automations.engine.keys import FileKeys, RetryKeys, StepKeys, StepRetryKeys, TaskKeys, known_keys
-from automations.engine.options import KeyPath, OptionProblem, convert, fields_of, option_name
+from automations.engine.options import KeyPath, OptionProblem, argv_paths, convert, fields_of, matches_path, option_name
 from automations.engine.plugins import PluginError, StepRegistry
+from automations.engine.references import Reference, StepOutputs, all_dependencies, find_references, reference_problem
 from automations.engine.yamltree import MAX_DEPTH as MAX_DEPTH
 from automations.engine.yamltree import MAX_TEXT as MAX_TEXT
 from automations.engine.yamltree import MAX_VALUES as MAX_VALUES
@@ -60,6 +61,7 @@ class StepSpec:
         self.location = location
         self.option_locations = option_locations
         self.option_roots: dict[KeyPath, str] = {}  # an option written elsewhere than `with:` (`run:`)
+        self.references: list[tuple[KeyPath, Reference]] = []  # `${{ ...outputs... }}` in its options
 
     @property
     def label(self) -> str:
@@ -165,11 +167,14 @@ class _Loader:
         self.path = path
         self.registry = registry
         self.tree = YamlTree(display)
+        self.text = ""
+        self.step_outputs: dict[str, list[StepOutputs]] = {}  # each task's steps, for references
 
     def fail(self, path: KeyPath, message: str, key: bool = False, cause: BaseException | None = None) -> None:
         self.tree.problem(self.tree.at(path, key), message, cause)
 
     def load(self, text: str) -> Config:
+        self.text = text
         try:
             node = yaml.compose(text, Loader=Loader)
         except RecursionError:  # PyYAML's pure-Python composer (libyaml stops at 1000 levels itself)
@@ -213,6 +218,7 @@ class _Loader:
             if task is not None:
                 tasks[task.id] = task
         self.check_dependencies(raw_tasks, tasks)
+        self.check_references(tasks)
         return tasks
 
     def check_plugins(self, plugins: Any) -> None:
@@ -287,6 +293,10 @@ class _Loader:
             else:
                 try:
                     mark_templates(str(value))
+                    if find_references(str(value)):
+                        # `env:` is set before any step runs: no output exists yet.
+                        self.fail(path + ("env", key), f"env {key}: a step's outputs cannot be read in `env:` "
+                                  "(use the reference in the step's `with:` or `run:`)")
                 except TemplateError as error:
                     self.fail(path + ("env", key), str(error))
                 result[key] = str(value)
@@ -310,8 +320,10 @@ class _Loader:
             return []
         steps = []
         seen_ids: dict[str, int] = {}
+        self.step_outputs[task_id] = outputs = []
         for i, raw_step in enumerate(raw_steps):
             step = self.check_step(path + ("steps", i), i, raw_step)
+            outputs.append(self.outputs_of(raw_step, step))
             if step is None:
                 continue
             if step.id is not None:
@@ -347,7 +359,8 @@ class _Loader:
         try:
             options = mark_templates(options)
         except TemplateError as error:
-            self.fail(_option_source(error.path, option_base, remap), str(error))
+            location = self.tree.at(_option_source(error.path, option_base, remap))
+            self.tree.problem(_within(self.text, location, error.written) if error.written else location, str(error))
             return None
         uses_path = path + ("uses",) if "uses" in raw else remap[("command",)]
         self.check_options(uses_path, uses, options, option_base, remap)
@@ -358,7 +371,45 @@ class _Loader:
             locations[opt_path] = self.tree.at(_option_source(opt_path, option_base, remap))
         spec = StepSpec(index, uses, step_id, name, options, retry, timeout, self.tree.at(path), locations)
         spec.option_roots = _option_roots(remap)
+        spec.references = find_references(options)
+        self.check_argv_references(spec)
         return spec
+
+    def check_argv_references(self, spec: StepSpec) -> None:
+        """No reference in an option that becomes a command's argv: its value (a secret, maybe)
+        would be on the command line, for anyone on the machine to read (`ps`)."""
+        forbidden = argv_paths(self.registry.load(spec.uses).Options) if spec.references else []
+        for option_path, reference in spec.references:
+            if any(matches_path(pattern, option_path) for pattern in forbidden):
+                location = _within(self.text, spec.locate(option_path), reference.text)
+                self.tree.problem(location, f"{spec.uses}: {_option_name(option_path, spec.option_roots)}: "
+                                            f"{reference}: a step's output cannot be used here: the command runs "
+                                            "without a shell, so the value would be on its command line")
+
+    def outputs_of(self, raw: Any, spec: StepSpec | None) -> StepOutputs:
+        """What references to a step may name: its id even when the step is wrong otherwise
+        (its own problem is reported; a reference to it is not a second one)."""
+        step_id = raw.get("id") if isinstance(raw, dict) else None
+        step_id = step_id if isinstance(step_id, str) else None
+        if spec is None:
+            return StepOutputs(step_id, "", None)
+        from automations.engine.step import declared_outputs
+
+        return StepOutputs(step_id, spec.uses, declared_outputs(self.registry.load(spec.uses)))
+
+    def check_references(self, tasks: dict[str, TaskSpec]) -> None:
+        """Each `${{ ...outputs... }}` names an earlier step of its task, or a step of a task
+        it depends on, and an output that step's type declares (automations.engine.references)."""
+        depends_on = {task.id: task.depends_on for task in tasks.values()}
+        for task in tasks.values():
+            dependencies = all_dependencies(task.id, depends_on)
+            for spec in task.steps:
+                for option_path, reference in spec.references:
+                    problem = reference_problem(reference, task.id, spec.index, self.step_outputs, dependencies)
+                    if problem is not None:
+                        location = _within(self.text, spec.locate(option_path), reference.text)
+                        self.tree.problem(location, f"{spec.uses}: {_option_name(option_path, spec.option_roots)}: "
+                                                    f"{problem}")
 
     def check_step_keys(self, path: KeyPath, raw: dict[Any, Any]) -> bool:
         """The step's own keys against their declaration (StepKeys), each problem in the
@@ -443,6 +494,21 @@ def _option_roots(remap: dict[KeyPath, KeyPath]) -> dict[KeyPath, str]:
 def _option_name(path: KeyPath, roots: dict[KeyPath, str]) -> str:
     head = path[:1]
     return option_name(path[1:], roots[head]) if head in roots else option_name(path)
+
+
+def _within(text: str, start: Location, snippet: str) -> Location:
+    """Where `snippet` is written in the file at or after `start` (the value holding it), so
+    that a problem with a reference points at the reference, not at the start of a long
+    command; `start` if it is not written as it reads (an escape inside a quoted scalar)."""
+    lines = text.split("\n")
+    if not 0 < start.line <= len(lines):
+        return start
+    offset = sum(len(line) + 1 for line in lines[:start.line - 1]) + start.column - 1
+    found = text.find(snippet, offset)
+    if found < 0:
+        return start
+    line = text.count("\n", 0, found) + 1
+    return Location(start.file, line, found - (text.rfind("\n", 0, found) + 1) + 1)
 
 
 def _paths(value: Any, prefix: KeyPath = ()) -> list[KeyPath]:

@@ -44,7 +44,7 @@ class StepKeys(Options):
     uses: str = option(None, expand=False, help="the step type", problem="`uses` must be a step type name")
     run: str = option(None, pattern=NOT_BLANK, expand=False, help="a shell command",
                       problem="`run` must be a non-empty command")
-    id: str | None = option(None, pattern=ID, expand=False, help="names the step's outputs for later steps",
+    id: str | None = option(None, pattern=ID, expand=False, help="names the step's outputs for later steps: ${{ steps.ID.outputs.NAME }}",
                      problem="invalid step id {value!r}: use 1 to 128 of a-z A-Z 0-9 _ -")
     name: str | None = option(None, expand=False, problem="`name` must be a string")
     with_: dict[str, Any] = option(None, key="with", expand=False, help="the step type's options",

@@ -105,6 +105,7 @@ def option(
     check: Callable[[Any], str | None] | None = None,
     secret: bool = False,
     expand: bool = True,
+    argv: bool = False,
 ) -> Any:
     """Declare one option. `key` is the YAML key (default: the attribute name); `above` is an
     exclusive minimum; `min_items` the shortest list; `pattern` applies to a string or to each
@@ -113,11 +114,14 @@ def option(
     value (the engine's keys keep their established wording that way); `check`
     returns an error message or None; `secret` values are never shown by `automations steps`;
     `expand=False` leaves `${...}` in the value as written, for the program the value is
-    handed to (a shell) to expand from its environment. Mutable defaults need `default_factory`."""
+    handed to (a shell) to expand from its environment; `argv=True` says the value becomes a
+    command line run without a shell, where a step's output (`${{ ...outputs... }}`) is refused:
+    it would be on the command's argv. Mutable defaults need `default_factory`."""
     if isinstance(default, (list, dict, set)):
         raise TypeError("use default_factory for a mutable default")
     metadata = {"key": key, "help": help, "pattern": pattern, "minimum": minimum,
-                "maximum": maximum, "above": above, "min_items": min_items, "key_pattern": key_pattern, "problem": problem, "check": check, "secret": secret, "expand": expand}
+                "maximum": maximum, "above": above, "min_items": min_items, "key_pattern": key_pattern, "problem": problem, "check": check, "secret": secret, "expand": expand,
+                "argv": argv}
     return OptionSpec(default, default_factory, metadata)
 
 
@@ -210,14 +214,28 @@ class Options:
 def unexpanded_paths(options_class: type) -> list[KeyPath]:
     """Where in `with:` the options declared `expand=False` are, nested option groups
     included; "*" stands for any list index or mapping key."""
+    return _paths_where(options_class, lambda metadata: not metadata.get("expand", True))
+
+
+def argv_paths(options_class: type) -> list[KeyPath]:
+    """Where in `with:` the options declared `argv=True` are (as `unexpanded_paths`)."""
+    return _paths_where(options_class, lambda metadata: bool(metadata.get("argv")))
+
+
+def _paths_where(options_class: type, flagged: Callable[[typing.Mapping[str, Any]], bool]) -> list[KeyPath]:
     paths: list[KeyPath] = []
     for f in fields_of(options_class):
-        if not f.metadata.get("expand", True):
+        if flagged(f.metadata):
             paths.append((f.key,))
             continue
         for inner, prefix in _option_groups(f.type):
-            paths.extend((f.key, *prefix, *path) for path in unexpanded_paths(inner))
+            paths.extend((f.key, *prefix, *path) for path in _paths_where(inner, flagged))
     return paths
+
+
+def matches_path(pattern: KeyPath, path: KeyPath) -> bool:
+    """Whether `path` is the one `pattern` describes ("*": any key or index)."""
+    return len(pattern) == len(path) and all(p == "*" or p == q for p, q in zip(pattern, path, strict=True))
 
 
 def _option_groups(tp: Any, prefix: KeyPath = ()) -> list[tuple[type, KeyPath]]:

@@ -20,10 +20,12 @@ from typing import Any
 
 from automations import childprocess
 from automations.engine.config import Config, StepSpec, TaskSpec
+from automations.engine.references import StepReferences, output_text
 from automations.engine.report.base import DEBUG, Reporter, TaskLog
 from automations.engine.scope import build_step, task_env
-from automations.engine.step import RunServices, Step, StepContext, StepResult
+from automations.engine.step import RunServices, Step, StepContext, StepResult, declared_outputs
 from automations.errors import Cancelled, StepFailed
+from automations.redaction import MASK, REDACTOR
 from automations.retry import RetryPolicies, call_with_retry, retry_message
 
 DEFAULT_JOBS = 4
@@ -144,11 +146,14 @@ class Runner:
         if self.cancelled.is_set():
             step_cancelled.set()
         try:
-            step = build_step(self.config, spec, env)
+            outputs = self._outputs_for(task)
+            references = StepReferences(outputs)
+            step = build_step(self.config, spec, env, references)
             policies = RetryPolicies.of(type(step).retry_policy).override(spec.retry)
             log = _LogUntilReported(TaskLog(self.reporter, task.id))
-            ctx = StepContext(task=task.id, step_id=spec.id, log=log, env=env,
-                              outputs=self._outputs_for(task), services=self.services, config_path=self.config.path,
+            # The values of references in a shell command: in its environment, never in its text.
+            ctx = StepContext(task=task.id, step_id=spec.id, log=log, env=references.environment(env),
+                              outputs=outputs, services=self.services, config_path=self.config.path,
                               dry_run=False, force=self.force, cancelled=step_cancelled, timeout=spec.timeout,
                               retry_policy=policies)
             if spec.timeout:
@@ -174,7 +179,7 @@ class Runner:
                                         on_retry=on_retry),
                 step_cancelled, timed_out, f"step {task.id}/{label}")
             self._record_outputs(task, spec, result)
-            self.reporter.step_outputs(task.id, label, result.outputs)
+            self.reporter.step_outputs(task.id, label, _masked_outputs(type(step), result.outputs))
             self.reporter.step_finished(task.id, label, result.status, time.monotonic() - started, result.message,
                                         attempts=attempts)
             return result.status
@@ -318,6 +323,15 @@ class _LogUntilReported:
     def output(self, line: str) -> None:
         if self._open:
             self._log.output(line)
+
+
+def _masked_outputs(step_class: type, outputs: dict[str, Any]) -> dict[str, Any]:
+    """What may be shown of a step's outputs: each declared secret registered with the
+    redactor (masked from now on, wherever it is printed) and shown as `***`."""
+    secret = {name for name, output in (declared_outputs(step_class) or {}).items() if output.secret}
+    for name in secret & set(outputs):
+        REDACTOR.add(output_text(outputs[name]))
+    return {name: MASK if name in secret else value for name, value in outputs.items()}
 
 
 def _describe(error: BaseException) -> str:

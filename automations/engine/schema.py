@@ -30,7 +30,8 @@ TEMPLATE = {"type": "string", "pattern": r"\$\{"}
 def build_schema(step_types: Mapping[str, type[Step[Any]]]) -> dict[str, Any]:
     """The whole file's schema; `step_types` maps `uses:` names to step classes."""
     names = sorted(step_types)
-    options = {name: options_schema(step_types[name].Options, summary=getattr(step_types[name], "summary", ""))
+    options = {name: _with_outputs(options_schema(step_types[name].Options,
+                                                  summary=getattr(step_types[name], "summary", "")), step_types[name])
                for name in names}
     defs: dict[str, Any] = {"task": _task_schema(), "step": _step_schema(names, "run" in step_types)}
     defs["options"] = options
@@ -50,6 +51,20 @@ def build_schema(step_types: Mapping[str, type[Step[Any]]]) -> dict[str, Any]:
         **top,
         "$defs": defs,
     }
+
+
+def _with_outputs(schema: dict[str, Any], step_type: type) -> dict[str, Any]:
+    """The step type's declared outputs, as an annotation (`x-outputs`: name -> description;
+    validators ignore it, editors may offer it) and in its description."""
+    from automations.engine.step import declared_outputs
+
+    outputs = declared_outputs(step_type)
+    if not outputs:
+        return schema
+    listed = ", ".join(outputs)
+    description = schema.get("description", "")
+    return {**schema, "description": f"{description} (outputs: {listed})".strip(),
+            "x-outputs": {name: output.description for name, output in outputs.items()}}
 
 
 def _task_schema() -> dict[str, Any]:

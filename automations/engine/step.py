@@ -10,7 +10,11 @@ A step type is a subclass of `Step` with:
   `"throttled"` (by default a `ThrottledError`), `"transient"` (by default any other
   `TransientError`, or what `is_transient(error)` accepts), or None (fatal);
 - `run(ctx)`: does the job and returns a `StepResult`;
-- optionally `describe()`: what a dry run prints instead of running.
+- optionally `describe()`: what a dry run prints instead of running;
+- `outputs`: the outputs its `StepResult` carries, name -> description (or an `Output`, to
+  say one is secret), which later steps read as `${{ steps.ID.outputs.NAME }}`; `validate`
+  refuses a reference to an output not declared. None (the default): the outputs are known
+  only when the step runs (a `run` step's), and a reference to one is checked then.
 
 It is registered under the entry-point group `automations.steps` (or listed in the config's
 `plugins:`). Everything a step needs from the engine comes through the `StepContext`.
@@ -142,11 +146,28 @@ class StepResult:
         return cls("skipped", outputs, message)
 
 
+class Output:
+    """A declared output that is more than a name and a description: `secret=True` makes the
+    engine register its value with the redactor as soon as the step returns, so that it is
+    masked in every event, log and line of output (`***`), wherever it is used later."""
+
+    __slots__ = ("description", "secret")
+
+    def __init__(self, description: str = "", *, secret: bool = False) -> None:
+        self.description = description
+        self.secret = secret
+
+    def __repr__(self) -> str:
+        return f"Output({self.description!r}, secret={self.secret})"
+
+
 class Step(Generic[OptionsT]):
     name: ClassVar[str]
     Options: ClassVar[type]
     retry_policy: ClassVar[RetryPolicy | RetryPolicies] = RetryPolicy()
     summary: ClassVar[str] = ""  # one line for `automations steps`
+    # name -> description or Output; None: not declared, known only when the step runs.
+    outputs: ClassVar[Mapping[str, str | Output] | None] = None
 
     def __init__(self, options: OptionsT) -> None:
         self.options = options
@@ -167,3 +188,11 @@ class Step(Generic[OptionsT]):
     def describe(self) -> list[str]:
         """Lines a dry run prints for this step; nothing here may change anything."""
         return []
+
+
+def declared_outputs(step_class: type) -> dict[str, Output] | None:
+    """A step type's declared outputs as `Output`s (None: it declares none; known at run time)."""
+    declared = getattr(step_class, "outputs", None)
+    if declared is None:
+        return None
+    return {name: value if isinstance(value, Output) else Output(str(value)) for name, value in declared.items()}

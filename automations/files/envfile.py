@@ -419,6 +419,13 @@ def readers_option(help: str) -> Any:
     return option(default_factory=lambda: list(DEFAULT_READERS), check=_some_reader, help=help)
 
 
+# The outputs of every step that writes an env file (automations.aws.secrets.write_variables).
+ENV_FILE_OUTPUTS = {
+    "file": "the env file written (absolute path; none under `automations exec`, which writes no file)",
+    "variables": "the names of the variables written (a JSON list in a reference)",
+}
+
+
 class EnvFileOptions(Options):
     """The options every step that writes an env file shares."""
 

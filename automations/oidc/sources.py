@@ -53,7 +53,8 @@ class InvalidToken(StepFailed):
 # -- the `token:` option of an aws-login step ---------------------------------------------
 
 class CommandTokenOption(Options):
-    command: str = option(help="a command printing the token on stdout; split like a shell would, run without one")
+    command: str = option(help="a command printing the token on stdout; split like a shell would, run without one",
+                          argv=True)
     timeout: float = option(DEFAULT_COMMAND_TIMEOUT, minimum=0.1, help="seconds before the command counts as failed (retried)")
 
     def validate(self) -> None:

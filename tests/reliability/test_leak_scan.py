@@ -322,3 +322,39 @@ tasks:
         entry = json.loads(cache.read_text())
         secrets += [entry["SecretAccessKey"], entry["SessionToken"]]
     assert leaks({"stderr": result.stderr}, secrets) == []
+
+
+# A value only the command knows, registered with `::add-mask::`, handed on as an output and
+# read back through references (issue 14): shown at -vv, in the JSON `step` event, in the
+# history, and on no argv (the spy runs while the reference's value is in the environment).
+MINTED = "minted-\"s3cret\"-\u20ac-0008"
+OUTPUT_STEPS = """\
+      - id: mint
+        run: |
+          value=$(cat minted)
+          echo "::add-mask::$value"
+          echo "token=$value" >> "$AUTOMATIONS_OUTPUT"
+          echo "minted $value"
+      - uses: run
+        with:
+          command: |
+            sh spy.sh
+            echo "read back ${{ steps.mint.outputs.token }}"
+            printf '%s' "${{ steps.mint.outputs.token }}" | base64
+"""
+
+
+@pytest.mark.parametrize("output", ["text", "json"])
+def test_an_output_masked_with_add_mask_and_read_by_reference_leaks_nothing(sts, aws_env, scenario, tmp_path,
+                                                                            output):
+    token, write = scenario
+    (tmp_path / "minted").write_text(MINTED)
+
+    result = run_cli("-vv", "--output", output, "-c", str(write(OUTPUT_STEPS)), "run", "boot", cwd=tmp_path,
+                     env=aws_env)
+
+    assert result.code == 0, result.output
+    assert "read back ***" in result.stdout and "minted ***" in result.stdout
+    assert ("mint: outputs: token=***" if output == "text" else '"outputs": {"token": "***"}') in result.stdout
+    assert "${AUTOMATIONS_REF_1}" in (tmp_path / "argv.log").read_text()  # the spy saw the command
+    assert leaks(scanned_text(result, tmp_path, aws_env), [*known_secrets(token, aws_env), MINTED]) == []

@@ -11,6 +11,7 @@ from automations.engine.config import config_if_any, load_config
 from automations.engine.options import OptionField, describe_type, fields_of
 from automations.engine.plugins import PluginError, StepRegistry
 from automations.engine.report.base import Reporter
+from automations.engine.step import Output, declared_outputs
 from automations.errors import EXIT_OK, FatalError
 
 
@@ -36,15 +37,20 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
             status = 2
             continue
         fields = fields_of(cls.Options)
-        reporter.result("step_type", _describe(name, source, cls.summary, fields), name=name, origin=source.origin,
-                        target=source.target, summary=cls.summary,
+        outputs = declared_outputs(cls)
+        reporter.result("step_type", _describe(name, source, cls.summary, fields, outputs), name=name,
+                        origin=source.origin, target=source.target, summary=cls.summary,
                         options=[{"key": f.key, "type": describe_type(f.type), "required": f.required,
                                   "default": None if f.required else f.default_value(), "help": f.help,
-                                  **_limits(f)} for f in fields])
+                                  **_limits(f)} for f in fields],
+                        # null: not declared, known when the step runs (a `run` step's)
+                        outputs=None if outputs is None else [
+                            {"name": n, "description": o.description, "secret": o.secret} for n, o in outputs.items()])
     return status
 
 
-def _describe(name: str, source: Any, summary: str, fields: list[OptionField]) -> Iterator[str]:
+def _describe(name: str, source: Any, summary: str, fields: list[OptionField],
+              outputs: dict[str, Output] | None) -> Iterator[str]:
     yield f"{name}  ({source.origin}: {source.target})"
     if summary:
         yield f"  {summary}"
@@ -53,6 +59,13 @@ def _describe(name: str, source: Any, summary: str, fields: list[OptionField]) -
         flags = ["required" if f.required else "optional" if default is None else f"default {default!r}"]
         flags += _describe_limits(_limits(f))
         yield f"    {f.key}: {describe_type(f.type)} ({'; '.join(flags)}){'  ' + f.help if f.help else ''}"
+    if outputs is None:
+        yield "  outputs: whatever it produces when it runs (${{ steps.ID.outputs.NAME }})"
+    elif outputs:
+        yield "  outputs (${{ steps.ID.outputs.NAME }}):"
+        for output_name, output in outputs.items():
+            secret = " (secret: masked)" if output.secret else ""
+            yield f"    {output_name}{secret}{'  ' + output.description if output.description else ''}"
 
 
 def _limits(field: OptionField) -> dict[str, Any]:

@@ -86,10 +86,12 @@ class Reporter(ABC):
         self.show_step_started(task, step)
 
     def step_outputs(self, task: str, step: str, outputs: Mapping[str, Any]) -> None:
-        """A step's outputs, once it succeeded: never shown (they may hold anything); the run
-        history keeps the credentials' profile and expiry."""
+        """A step's outputs, once it succeeded, declared secrets already `***` (the runner
+        masks them); every value passes the redactor as well. Shown at -v and in the JSON
+        `step` event; the run history keeps only the credentials' profile and expiry."""
         for listener in self.listeners:
             listener.step_outputs(task, step, outputs)
+        self.show_step_outputs(task, step, outputs)
 
     def step_finished(self, task: str, step: str, status: str, seconds: float, message: str = "",
                       attempts: int = 1) -> None:
@@ -110,6 +112,10 @@ class Reporter(ABC):
 
     @abstractmethod
     def show_step_started(self, task: str, step: str) -> None: ...
+
+    @abstractmethod
+    def show_step_outputs(self, task: str, step: str, outputs: Mapping[str, Any]) -> None:
+        """Called just before `show_step_finished` of a step that succeeded."""
 
     @abstractmethod
     def show_step_finished(self, task: str, step: str, status: str, seconds: float, message: str,

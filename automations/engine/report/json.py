@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from automations.engine.report.base import Reporter
@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 
 
 class JsonReporter(Reporter):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._outputs: dict[tuple[str, str], dict[str, Any]] = {}  # until the step's event
+
     def event(self, kind: str, **fields: Any) -> None:
         record = {"event": kind, "time": round(time.time(), 3), **fields}
         self._write(json.dumps(REDACTOR.redact_value(record), default=str), redacted=True)
@@ -30,10 +34,17 @@ class JsonReporter(Reporter):
     def show_step_started(self, task: str, step: str) -> None:
         self.event("step_start", task=task, step=step)
 
+    def show_step_outputs(self, task: str, step: str, outputs: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._outputs[(task, step)] = dict(outputs)
+
     def show_step_finished(self, task: str, step: str, status: str, seconds: float, message: str,
                            attempts: int) -> None:
+        with self._lock:
+            outputs = self._outputs.pop((task, step), {})
+        # `outputs`: what the step produced (declared secrets `***`); {} when it failed.
         self.event("step", task=task, step=step, status=status, duration=round(seconds, 3), message=message,
-                   attempts=attempts)
+                   attempts=attempts, outputs=outputs)
 
     def show_task_finished(self, task: str, status: str, seconds: float, message: str) -> None:
         self.event("task", task=task, status=status, duration=round(seconds, 3), message=message)

@@ -4,7 +4,7 @@ terminal, and never with NO_COLOR."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
 from automations.engine.report.base import NORMAL, VERBOSE, Reporter, after_attempts, plural
@@ -44,6 +44,13 @@ class TextReporter(Reporter):
         if self.verbosity >= VERBOSE:
             self._write(f"{task} | {step}: started")
 
+    def show_step_outputs(self, task: str, step: str, outputs: Mapping[str, Any]) -> None:
+        if self.verbosity >= VERBOSE and outputs:
+            from automations.engine.references import output_text
+
+            shown = ", ".join(f"{name}={_one_line(output_text(value))}" for name, value in outputs.items())
+            self._write(f"{task} | {step}: outputs: {shown}")
+
     def show_step_finished(self, task: str, step: str, status: str, seconds: float, message: str,
                            attempts: int) -> None:
         if self.verbosity < NORMAL and status != "failed":
@@ -81,6 +88,16 @@ class TextReporter(Reporter):
             self._write(line)
         for line in stderr:
             self._write(line, self.err)
+
+
+def _one_line(text: str) -> str:
+    """A value on one line: one holding a line break or another control character is shown
+    JSON-quoted (the redactor knows a secret's JSON-escaped form too)."""
+    if any(ord(character) < 32 for character in text):
+        import json
+
+        return json.dumps(text, ensure_ascii=False)
+    return text
 
 
 def _located(line: str) -> bool:
