@@ -432,3 +432,15 @@ def test_a_later_task_reads_the_chained_account_through_an_output_reference(writ
 
     assert result.code == 0, result.output
     assert "deploying to 444455556666 as arn:aws:sts::444455556666:assumed-role/deploy/" in result.stdout
+
+
+def test_status_shows_when_the_chained_credentials_expire(write_config, sts, aws_env, token):
+    config = chain_config(write_config)
+    assert run(config, aws_env).code == 0
+
+    result = run_cli("-c", str(config), "status", env=aws_env)
+
+    assert result.code == 0, result.output
+    [line] = [line for line in result.stdout.splitlines() if "profile prod:" in line]
+    assert "valid for 59m" in line or "valid for 1h" in line
+    assert "(task prod)" in line
