@@ -444,3 +444,63 @@ def test_status_shows_when_the_chained_credentials_expire(write_config, sts, aws
     [line] = [line for line in result.stdout.splitlines() if "profile prod:" in line]
     assert "valid for 59m" in line or "valid for 1h" in line
     assert "(task prod)" in line
+
+
+# -- where a chained step starts from (AwsSessions.source_for) --------------------------------
+
+def _sessions(*remembered: tuple[str, str, bool]):
+    from automations.aws.clients import AwsCredentials, AwsSessions
+
+    sessions = AwsSessions()
+    for profile, task, chained in remembered:
+        sessions.remember(profile, AwsCredentials(f"AKIA{profile}", "s", "t"), None, task=task, chained=chained)
+    return sessions
+
+
+def test_the_source_is_the_login_of_the_steps_own_task_first():
+    sessions = _sessions(("dev", "login", False), ("ops", "prod", False))
+
+    assert sessions.source_for("prod").profile == "ops"
+
+
+def test_the_source_is_the_runs_only_login_not_a_chained_role():
+    sessions = _sessions(("hub", "login", False), ("prod", "prod", True))
+
+    assert sessions.source_for("prod").profile == "hub"
+    assert sessions.source_for("staging").profile == "hub"
+
+
+def test_several_logins_in_other_tasks_are_ambiguous():
+    from automations.errors import StepFailed
+
+    sessions = _sessions(("dev", "a", False), ("ops", "b", False))
+
+    with pytest.raises(StepFailed, match="'dev', 'ops'.*sourceProfile"):
+        sessions.source_for("prod")
+
+
+def test_without_a_login_the_last_chained_role_of_the_task_is_the_source():
+    sessions = _sessions(("prod", "t", True), ("prod-admin", "t", True), ("other", "u", True))
+
+    assert sessions.source_for("t").profile == "prod-admin"
+
+
+def test_a_chained_profile_or_a_renewal_never_becomes_the_default_profile():
+    from automations.aws.clients import AwsCredentials
+
+    sessions = _sessions(("dev", "a", False), ("ops", "b", False), ("prod", "c", True))
+    sessions.remember("dev", AwsCredentials("AKIArenewed", "s", "t"), None, task="a")  # a watcher's renewal
+
+    profile, remembered = sessions._remembered(None)
+    assert profile == "ops"
+
+
+def test_dry_run_says_where_the_chained_step_starts_from(write_config, aws_env, token):
+    config = chain_config(write_config, chained="credentials: process\nenvFile: prod.env")
+
+    result = run_cli("-c", str(config), "run", "--dry-run", "prod", env=aws_env)
+
+    assert result.code == 0, result.output
+    assert f"assume {DEPLOY_ROLE} with the credentials of this run's aws-login" in result.stdout
+    assert "write profile 'prod' (a credential_process)" in result.stdout and "prod.env" in result.stdout
+    assert not Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"]).exists()

@@ -452,11 +452,13 @@ class AwsSessions:
     def remember(self, profile: str, credentials: AwsCredentials, region: str | None, *, task: str | None = None,
                  assumed_role_arn: str | None = None, cache: Path | None = None, chained: bool = False) -> None:
         with self._lock:
-            self._credentials.pop(profile, None)  # the newest last: `source_for` looks for the most recent
+            # The default of later steps: the profile a login (not a chained role) wrote last.
+            # Renewing a profile (`automations watch`) does not make it the default again, nor
+            # move it in the order `source_for` reads.
+            if profile not in self._credentials and not chained:
+                self._last_profile = profile
             self._credentials[profile] = RememberedCredentials(profile, credentials, region, task, assumed_role_arn,
                                                                cache, chained)
-            if not chained:  # what a later step uses by default: a login's, not a chained role's
-                self._last_profile = profile
             self._sessions = {k: v for k, v in self._sessions.items() if k[0] != profile}
 
     def remembered(self, profile: str) -> RememberedCredentials | None:
