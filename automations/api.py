@@ -12,10 +12,16 @@ every step type a file uses.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from automations.engine.options import OptionError, Options, option
 from automations.engine.step import Output, Step, StepContext, StepLog, StepResult
+from automations.engine.variables import Delivery, VariableFile
 from automations.errors import Cancelled, StepFailed, ThrottledError, TransientError
 from automations.retry import THROTTLED, TRANSIENT, RetryPolicies, RetryPolicy, call_with_retry
+
+if TYPE_CHECKING:
+    from automations.files.envfile import EnvFile as EnvFile
 
 __all__ = [
     # a step type
@@ -28,4 +34,16 @@ __all__ = [
     "StepFailed", "TransientError", "ThrottledError", "Cancelled", "THROTTLED", "TRANSIENT",
     # its retries (`call_with_retry` for a retried call inside a step)
     "RetryPolicy", "RetryPolicies", "call_with_retry",
+    # the variables it produces: `ctx.deliver(values, EnvFile(path))` writes them (`run`) or
+    # hands them to COMMAND (`exec`); a `VariableFile` of its own keeps them its own way
+    "Delivery", "VariableFile", "EnvFile",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The env-file code (~5 ms) is loaded when a step asks for it, not by every plugin's import.
+    if name == "EnvFile":
+        from automations.files.envfile import EnvFile
+
+        return EnvFile
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from typing import Any
 
 MASK = "***"
@@ -67,6 +68,7 @@ class Redactor:
         self._masked: set[str] = set()      # every form masked
         self._matcher = _Matcher()
         self._lock = threading.Lock()
+        self._by_first: dict[str, list[str]] = {}   # first character -> forms: what unsafe_tail looks through
 
     def add(self, secret: str | bytes | None) -> None:
         """Mask this value, and every form it can be printed in, from now on."""
@@ -85,6 +87,8 @@ class Redactor:
             self._values.add(whole)
             # Added to the matcher in place: registering n values costs O(n), not O(n^2).
             self._matcher.add(fresh - self._masked)
+            for form in fresh - self._masked:
+                self._by_first.setdefault(form[0], []).append(form)
             self._masked |= fresh
 
     def is_short(self, value: str) -> bool:
@@ -94,6 +98,31 @@ class Redactor:
 
     def redact(self, text: str) -> str:
         return self._matcher.redact(text) if text else text
+
+    def safe_end(self, text: str) -> int:
+        """Where a stream may cut `text` to hand on the start now (a `read()` may end anywhere):
+        before an end that may be the start of a masked form or a JWT that more text would
+        complete, and never inside a form found (`text[:cut]` masked alone masks it whole)."""
+        cut = len(text) - self._unsafe_tail(text)
+        for start, end in self._matcher.spans(text):
+            if start < cut < end:
+                return start
+        return cut
+
+    def _unsafe_tail(self, text: str) -> int:
+        """How many characters at the end of `text` may begin a masked form (or a JWT)."""
+        jwt = _JWT_START.search(text)
+        longest = len(text) - jwt.start() if jwt else 0
+        by_first = self._by_first
+        for start in range(max(0, len(text) - self._longest() + 1), len(text) - longest):
+            tail = text[start:]
+            if any(len(form) > len(tail) and form.startswith(tail) for form in by_first.get(text[start], ())):
+                return len(tail)
+        return longest
+
+    def _longest(self) -> int:
+        with self._lock:
+            return max((len(form) for form in self._masked), default=0)
 
     def redact_value(self, value: Any) -> Any:
         """A JSON-able structure with every string in it (keys too) redacted: what is
@@ -112,6 +141,7 @@ class Redactor:
         with self._lock:
             self._values.clear()
             self._masked.clear()
+            self._by_first.clear()
             self._matcher = _Matcher()
 
 
@@ -148,6 +178,21 @@ class _Matcher:
             self._tiny = re.compile(rf"(?<!\w)(?:{words})(?!\w)")
 
     def redact(self, text: str) -> str:
+        spans = self.spans(text)
+        if not spans:
+            return text
+        parts = []
+        done = 0   # text[:done] is in parts
+        for start, end in spans:
+            parts.append(text[done:start])
+            parts.append(MASK)
+            done = end
+        parts.append(text[done:])
+        return "".join(parts)
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Where `text` holds a masked form or a JWT: the union of what was found (of two
+        overlapping values, neither shows a piece), in order, disjoint."""
         found = [match.span() for match in _JWT.finditer(text)] if "eyJ" in text else []
         tiny = self._tiny
         if tiny is not None:
@@ -158,20 +203,14 @@ class _Matcher:
                 candidates = index.get(text[block:block + BLOCK])
                 if candidates is not None:
                     found.extend(self._occurrences(text, block, candidates))
-        if not found:
-            return text
-        # The union of what was found: of two overlapping values, neither shows a piece.
         found.sort()
-        parts = []
-        done = 0   # text[:done] is in parts
-        masked_to = -1
+        merged: list[tuple[int, int]] = []
         for start, end in found:
-            if start >= masked_to:
-                parts.append(text[done:start])
-                parts.append(MASK)
-            done = masked_to = max(masked_to, end)
-        parts.append(text[done:])
-        return "".join(parts)
+            if merged and start < merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+            else:
+                merged.append((start, end))
+        return merged
 
     @staticmethod
     def _occurrences(text: str, block: int, candidates: list[tuple[str, int]]) -> list[tuple[int, int]]:
@@ -186,6 +225,8 @@ class _Matcher:
 
 
 _JWT = re.compile(JWT_SHAPE)
+# The end of a text that may be (the start of) a JWT: "e", "ey", or "eyJ" and what may follow.
+_JWT_START = re.compile(r"(?:eyJ[A-Za-z0-9_.-]*|ey|e)\Z")
 
 
 def _stands_alone(text: str, start: int, end: int) -> bool:
@@ -198,3 +239,60 @@ def _is_word(character: str) -> bool:
 
 
 REDACTOR = Redactor()
+
+
+class MaskedStream:
+    """Bytes as a program writes them, handed on masked (`emit`): each complete line as soon as
+    it is read; the start of a line that has no end yet (a prompt) when the writer pauses
+    (`flush_partial`), less any end of it that may be the start of a secret the next read
+    completes; the rest at `close`.
+
+    Bytes that are not UTF-8 pass through unchanged (binary output survives, decoded with
+    surrogateescape), and so does a character split between two reads (held back whole)."""
+
+    MAX_PENDING = 64 * 1024  # a line this long without a newline is handed on in pieces
+
+    def __init__(self, emit: Callable[[bytes], None], redactor: Redactor | None = None) -> None:
+        self._emit = emit
+        self._redactor = redactor or REDACTOR
+        self._pending = b""
+
+    def feed(self, data: bytes) -> None:
+        self._pending += data
+        end = self._pending.rfind(b"\n") + 1
+        if end:
+            self._emit(self._masked(self._pending[:end]))
+            self._pending = self._pending[end:]
+        if len(self._pending) > self.MAX_PENDING:
+            self.flush_partial()
+
+    def flush_partial(self) -> None:
+        if not self._pending:
+            return
+        whole, split = _split_character(self._pending)
+        text = whole.decode("utf-8", "surrogateescape")
+        cut = self._redactor.safe_end(text)
+        if cut:
+            self._emit(self._masked_text(text[:cut]))
+        self._pending = text[cut:].encode("utf-8", "surrogateescape") + split
+
+    def close(self) -> None:
+        if self._pending:
+            self._emit(self._masked(self._pending))
+            self._pending = b""
+
+    def _masked(self, data: bytes) -> bytes:
+        return self._masked_text(data.decode("utf-8", "surrogateescape"))
+
+    def _masked_text(self, text: str) -> bytes:
+        return self._redactor.redact(text).encode("utf-8", "surrogateescape")
+
+
+def _split_character(data: bytes) -> tuple[bytes, bytes]:
+    """`data` less the start of a UTF-8 character its last bytes may begin, and those bytes."""
+    for back in range(1, min(3, len(data)) + 1):
+        byte = data[-back]
+        if byte & 0xC0 != 0x80:  # not a continuation byte: the character starts here
+            needed = 2 if byte & 0xE0 == 0xC0 else 3 if byte & 0xF0 == 0xE0 else 4 if byte & 0xF8 == 0xF0 else 1
+            return (data[:-back], data[-back:]) if needed > back else (data, b"")
+    return data, b""

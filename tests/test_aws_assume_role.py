@@ -504,3 +504,15 @@ def test_dry_run_says_where_the_chained_step_starts_from(write_config, aws_env, 
     assert f"assume {DEPLOY_ROLE} with the credentials of this run's aws-login" in result.stdout
     assert "write profile 'prod' (a credential_process)" in result.stdout and "prod.env" in result.stdout
     assert not Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"]).exists()
+
+
+def test_exec_gives_the_command_the_chained_credentials_and_writes_no_profile(write_config, sts, aws_env, token,
+                                                                               tmp_path):
+    config = chain_config(write_config)
+
+    result = run_cli("-c", str(config), "exec", "prod", "--", AWS_CLI, "sts", "get-caller-identity",
+                     "--output", "json", cwd=tmp_path, env=aws_env)
+
+    assert result.code == 0, result.output
+    assert json.loads(result.stdout)["Arn"].startswith("arn:aws:sts::444455556666:assumed-role/deploy/")
+    assert not Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"]).exists()

@@ -230,3 +230,10 @@ def test_shtab_is_imported_only_to_print_the_script(project: Path, base_env: dic
 def test_printing_the_script_imports_shtab(base_env: dict[str, str]) -> None:
     result = run_process("completion", "bash", env={**base_env, "PYTHONPROFILEIMPORTTIME": "1"})
     assert "shtab" in {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
+
+
+def test_exec_completes_task_ids_then_the_command_after_the_double_dash(complete: Complete, project: Path,
+                                                                        base_env: dict[str, str]) -> None:
+    assert complete("automations exec ", project.parent, base_env) == ["aws-login", "secrets", "setup-db"]
+    assert complete("automations exec --no-m", project.parent, base_env) == ["--no-masking"]
+    assert "python3" in complete("automations exec secrets -- pytho", project.parent, base_env)

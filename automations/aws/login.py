@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from automations.aws.sts import AssumedRole, AssumeRoleRequest
-    from automations.files.credentials_file import CredentialCache
+    from automations.files.credentials_file import CredentialCache, SharedAwsFiles
     from automations.oidc.sources import TokenSource
 
 SNAPSHOT_VERSION = 1
@@ -401,3 +401,58 @@ def _json(value: Any) -> str:
     import json  # imported here: validating a config must stay fast
 
     return json.dumps(value, sort_keys=True)
+
+
+# -- where a login's credentials go --------------------------------------------------------------
+
+def credential_variables(credentials: AwsCredentials, region: str | None) -> dict[str, str]:
+    """The credentials as the variables every AWS SDK and the CLI read first: what `exec` gives
+    COMMAND, and what `envFile` holds."""
+    values = {"AWS_ACCESS_KEY_ID": credentials.access_key_id, "AWS_SECRET_ACCESS_KEY": credentials.secret_access_key,
+              "AWS_SESSION_TOKEN": credentials.session_token or ""}
+    if region:
+        values.update(AWS_REGION=region, AWS_DEFAULT_REGION=region)
+    return values
+
+
+class AwsProfileFile:
+    """A profile of the shared AWS files as the `VariableFile` (automations.engine.variables)
+    that keeps a login's credentials: `run` writes it (static keys in the credentials file, or
+    a `credential_process` line in the config after `before_write` filled its cache); `exec`
+    gives COMMAND the variables instead, or with `--profile-files` writes it and gives
+    COMMAND AWS_PROFILE, so that a process profile refreshes for a long-running COMMAND.
+
+    `kept`: the profile already holds these credentials (a skipped rerun): nothing to write."""
+
+    kind = "aws-profile"
+
+    def __init__(self, files: SharedAwsFiles, profile: str, credentials: Mapping[str, str | None] | None = None,
+                 config: Mapping[str, str | None] | None = None, *, before_write: Callable[[], None] | None = None,
+                 kept: bool = False) -> None:
+        self.files = files
+        self.profile = profile
+        self.credentials = credentials or {}
+        self.config = config or {}
+        self.before_write = before_write
+        self.kept = kept
+
+    @property
+    def name(self) -> str:
+        return f"profile {self.profile!r}"
+
+    @property
+    def points_to(self) -> Mapping[str, str]:
+        return {"AWS_PROFILE": self.profile}
+
+    def check(self) -> None:
+        # A credentials file others can read is made private even when nothing is written.
+        self.files.make_credentials_private()
+
+    def write(self, values: Mapping[str, str]) -> bool:
+        """The profile in its own form (the keys given at construction, which hold `values`)."""
+        if self.kept:
+            return False
+        if self.before_write is not None:
+            self.before_write()
+        self.files.update(self.profile, self.credentials, self.config)
+        return True

@@ -4,10 +4,11 @@ options, and what happens to credentials once STS handed them out.
 - a rerun makes no STS call while the profile holds credentials the step wrote for the same
   role that outlive `minRemaining` (in `process` mode: while the cached snapshot is this
   login's, so a changed automations.yaml takes effect now, not never);
-- the profile is written: static keys in the shared credentials file, or a
-  `credential_process` line answering from the step's cache (automations.aws.login);
-- the credentials are handed on: to later steps of the run in memory (`aws_sessions(ctx)`)
-  and to `envFile`;
+- the credentials are handed over with `ctx.deliver` (automations.engine.variables): to the
+  profile (static keys in the shared credentials file, or a `credential_process` line
+  answering from the step's cache, automations.aws.login) and `envFile` when the run keeps
+  files, to COMMAND's environment under `automations exec`; and to later steps of the run in
+  memory (`aws_sessions(ctx)`);
 - the result says when a watcher should make them again (`StepResult.refresh_at`).
 
 The step classes in `tasks/` tell how they obtain credentials; the rest is here, once.
@@ -29,9 +30,11 @@ from automations.errors import StepFailed
 from automations.files.envfile import ReaderName, readers_option
 
 if TYPE_CHECKING:
-    from automations.aws.login import RoleLogin
+    from automations.aws.login import AwsProfileFile, RoleLogin
     from automations.aws.sts import AssumedRole
+    from automations.engine.variables import Delivery
     from automations.files.credentials_file import CredentialCache, Profile, SharedAwsFiles
+    from automations.files.envfile import EnvFile
 
 # Our own keys beside the credentials: which role they are for, so a changed `roleArn` is
 # never answered with the old role's credentials, and what a skipped rerun reports.
@@ -110,25 +113,25 @@ class RoleCredentialsStep(Step[Any]):
 
     options: RoleCredentialsOptions
     outputs = {
-        "profile": "the profile written",
+        "profile": "the profile holding the credentials (none when `automations exec` gave them to COMMAND alone)",
         "accountId": "the 12-digit account of the assumed role",
         "assumedRoleArn": "the assumed role's session ARN (arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION)",
         "expiration": "when the credentials expire (ISO 8601, UTC)",
     }
 
     def open_files(self, ctx: StepContext) -> SharedAwsFiles:
-        """The shared AWS files, the credentials file made private (a skipped rerun too), and
-        `envFile` found writable now, not after the credentials were written (issue 10)."""
+        """The shared AWS files, and where the credentials will go checked now, not after they
+        were obtained (issue 10): `envFile` writable, the credentials file made private (a
+        skipped rerun too)."""
         # Imported here: validating a config must stay fast.
+        from automations.aws.login import AwsProfileFile
         from automations.files.credentials_file import SharedAwsFiles
 
         files = SharedAwsFiles(ctx.env)
-        env_file = self.env_file_path(ctx)
+        env_file = self.env_file(ctx)
         if env_file is not None:
-            from automations.files.atomicfile import check_writable
-
-            check_writable(env_file)
-        files.make_credentials_private()
+            ctx.variables.check(env_file)
+        ctx.variables.check(AwsProfileFile(files, self.options.profile))
         return files
 
     def rerun_result(self, files: SharedAwsFiles, login: RoleLogin, ctx: StepContext) -> StepResult | None:
@@ -139,21 +142,28 @@ class RoleCredentialsStep(Step[Any]):
         still_valid = self.still_valid(files.read(self.options.profile), login, ctx)
         if still_valid is None:
             return None
-        self.provide(still_valid, login, ctx)
+        from automations.aws.login import AwsProfileFile
+
+        self.provide(still_valid, ctx, AwsProfileFile(files, self.options.profile, kept=True))
         expires = still_valid.outputs["expiration"]
-        return self.result("skipped", f"valid until {expires}", still_valid)
+        return self.result("skipped", f"valid until {expires}", still_valid, written=True)
 
     def deliver(self, files: SharedAwsFiles, assumed: AssumedRole, login: RoleLogin, ctx: StepContext) -> StepResult:
-        """Write what STS gave, hand it on, and say so."""
+        """Hand over what STS gave (ctx.deliver: the profile and `envFile` when the run keeps
+        files, COMMAND's environment in `exec`), and say so."""
         obtained = Login(assumed.credentials, assumed.assumed_role_arn)
-        self.write_profile(files, obtained, login, ctx)
-        self.provide(obtained, login, ctx)
-        return self.result("changed", f"{obtained.assumed_role_arn} until {obtained.outputs['expiration']}", obtained)
+        kept = self.provide(obtained, ctx, self.profile_file(files, obtained, login, ctx))
+        return self.result("changed", f"{obtained.assumed_role_arn} until {obtained.outputs['expiration']}", obtained,
+                           written=kept.file is not None)
 
-    def result(self, status: Literal["changed", "skipped"], message: str, login: Login) -> StepResult:
+    def result(self, status: Literal["changed", "skipped"], message: str, login: Login, *,
+               written: bool) -> StepResult:
         from automations.aws.login import refresh_at
 
-        result = StepResult(status, {"profile": self.options.profile, **login.outputs}, message)
+        # `profile` only when the profile holds them (not for `exec`'s COMMAND alone): the run
+        # history and `status` read it as "credentials written there".
+        profile = {"profile": self.options.profile} if written else {}
+        result = StepResult(status, {**profile, **login.outputs}, message)
         # File credentials and envFile expire; a credential_process refreshes itself.
         if (self.options.credentials == "file" or self.options.env_file) and login.credentials.expiration:
             result.refresh_at = refresh_at(login.credentials.expiration, self.options.min_remaining)
@@ -194,17 +204,23 @@ class RoleCredentialsStep(Step[Any]):
 
     # -- writing -------------------------------------------------------------------------------
 
-    def write_profile(self, files: SharedAwsFiles, obtained: Login, login: RoleLogin, ctx: StepContext) -> None:
-        from automations.aws.login import cache_entry
+    def profile_file(self, files: SharedAwsFiles, obtained: Login, login: RoleLogin,
+                     ctx: StepContext) -> AwsProfileFile:
+        """The profile as it keeps these credentials: static keys, or a credential_process
+        whose cache is written first."""
+        from automations.aws.login import AwsProfileFile, cache_entry
         from automations.files.credentials_file import ACCESS_KEY, EXPIRES, SECRET_KEY, SESSION_TOKEN, STATIC_KEYS
 
         creds = obtained.credentials
         config: dict[str, str | None] = {}
+        before_write = None
         if self.options.region:
             config["region"] = self.options.region
         if self.options.credentials == "process":
             cache = self.cache(ctx)
-            cache.write(cache_entry(creds, obtained.assumed_role_arn, login))
+
+            def before_write() -> None:
+                cache.write(cache_entry(creds, obtained.assumed_role_arn, login))
             config["credential_process"] = credential_process_command(cache.path)
             # Static keys in the credentials file would win over credential_process: remove them.
             keys: dict[str, str | None] = {k: None for k in (*STATIC_KEYS, ROLE_KEY, ASSUMED_KEY)}
@@ -213,27 +229,27 @@ class RoleCredentialsStep(Step[Any]):
             keys = {ACCESS_KEY: creds.access_key_id, SECRET_KEY: creds.secret_access_key,
                     SESSION_TOKEN: creds.session_token, EXPIRES: obtained.outputs["expiration"],
                     ROLE_KEY: login.role_arn, ASSUMED_KEY: obtained.assumed_role_arn}
-        files.update(self.options.profile, keys, config)
-        ctx.log.info(f"wrote profile {self.options.profile!r} to {files.credentials_path} and {files.config_path}")
+        return AwsProfileFile(files, self.options.profile, keys, config, before_write=before_write)
 
-    def provide(self, obtained: Login, login: RoleLogin, ctx: StepContext) -> None:
-        """Make the credentials available to later steps: in memory (with the cache a chained
-        credential process refreshes them from), and in `envFile`."""
+    def provide(self, obtained: Login, ctx: StepContext, profile: AwsProfileFile) -> Delivery:
+        """Make the credentials available to later steps (in memory, with the cache a chained
+        credential process refreshes them from) and hand them over (ctx.deliver): to the
+        profile and `envFile` when the run keeps files, to COMMAND in `exec`."""
+        from automations.aws.login import credential_variables
+
         region = self.region(ctx.env)
         cache = self.cache(ctx).path if self.options.credentials == "process" else None
         aws_sessions(ctx).remember(self.options.profile, obtained.credentials, region, task=ctx.task,
                                    assumed_role_arn=obtained.assumed_role_arn, cache=cache, chained=self.chained)
-        env_file = self.env_file_path(ctx)
+        values = credential_variables(obtained.credentials, region)
+        delivery = ctx.deliver(values, profile)
+        if delivery.changed:
+            ctx.log.info(f"wrote profile {self.options.profile!r} to {profile.files.credentials_path} and "
+                         f"{profile.files.config_path}")
+        env_file = self.env_file(ctx)
         if env_file is not None:
-            from automations.files.envfile import write_env_file
-
-            creds = obtained.credentials
-            values = {"AWS_ACCESS_KEY_ID": creds.access_key_id, "AWS_SECRET_ACCESS_KEY": creds.secret_access_key,
-                      "AWS_SESSION_TOKEN": creds.session_token or ""}
-            if region:
-                values.update(AWS_REGION=region, AWS_DEFAULT_REGION=region)
-            # merge: other steps (secrets) may write the same file; their keys stay.
-            write_env_file(env_file, values, mode="merge", readers=self.options.readers)
+            ctx.deliver(values, env_file)
+        return delivery
 
     chained = False  # whether the credentials come from other credentials (role chaining)
 
@@ -256,11 +272,15 @@ class RoleCredentialsStep(Step[Any]):
 
         return resolve_region(env, self.options.region, self.options.profile)
 
-    def env_file_path(self, ctx: StepContext) -> Path | None:
+    def env_file(self, ctx: StepContext) -> EnvFile | None:
+        """`envFile`, merged: other steps (secrets) may write the same file; their keys stay."""
         if not self.options.env_file:
             return None
+        from automations.files.envfile import EnvFile
+
         path = Path(os.path.expanduser(self.options.env_file))
-        return path if path.is_absolute() else ctx.config_path.parent / path
+        return EnvFile(path if path.is_absolute() else ctx.config_path.parent / path, name=self.options.env_file,
+                       mode="merge", readers=self.options.readers)
 
     def cache(self, ctx: StepContext) -> CredentialCache:
         from automations.files.credentials_file import CredentialCache

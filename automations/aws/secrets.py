@@ -26,7 +26,7 @@ from automations.aws.clients import AwsAnswerError, aws_error_class, aws_session
 from automations.engine.report.base import plural
 from automations.engine.step import StepContext, StepResult
 from automations.errors import Cancelled, StepFailed, ThrottledError, TransientError, retryable
-from automations.files.envfile import EnvFileOptions, EnvFileWriter
+from automations.files.envfile import EnvFile, EnvFileOptions
 from automations.retry import THROTTLED, TRANSIENT
 
 BATCH_GET_SECRET_VALUE_MAX_IDS = 20   # AWS's limit for SecretIdList (moto does not enforce it)
@@ -529,15 +529,21 @@ def env_file_path(ctx: StepContext, file: str) -> Path:
 
 
 def write_variables(ctx: StepContext, options: EnvFileOptions, variables: list[Variable], what: str) -> StepResult:
+    """Hand the variables over (ctx.deliver): `run` writes them to `options.file`, `exec` gives
+    them to COMMAND."""
     path = env_file_path(ctx, options.file)
     values = assemble(variables)
     warn_about_short_values(ctx, variables)
-    changed = EnvFileWriter(path, options.format, options.mode, options.readers).write(values)
+    delivery = ctx.deliver(values, EnvFile(path, name=options.file, fmt=options.format, mode=options.mode,
+                                           readers=options.readers))
     names = list(values)
-    message = f"{plural(len(names), 'variable')} from {what} in {options.file}"
-    if not changed:
-        return StepResult.ok(f"{message} (unchanged)", file=str(path), variables=names)
-    return StepResult.changed(message, file=str(path), variables=names)
+    message = f"{plural(len(names), 'variable')} from {what} {delivery.where}"
+    file = {"file": str(path)} if delivery.file is not None else {}
+    if delivery.unchanged:
+        return StepResult.ok(f"{message} (unchanged)", **file, variables=names)
+    if not delivery.changed:
+        return StepResult.ok(message, **file, variables=names)
+    return StepResult.changed(message, **file, variables=names)
 
 
 def warn_about_short_values(ctx: StepContext, variables: list[Variable]) -> None:

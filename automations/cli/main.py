@@ -62,6 +62,22 @@ def _run(run: argparse.ArgumentParser) -> None:
     run.add_argument("-j", "--jobs", type=int, default=4, metavar="N", help="tasks run at once (default 4)")
 
 
+def _exec(exec_: argparse.ArgumentParser) -> None:
+    exec_.usage = "automations exec [options] [TASK ...] -- COMMAND [ARGS ...]"
+    exec_.description = ("Run the tasks (default: those triggered by manual) as `run` does, then COMMAND with the "
+                         "variables their steps produce in its environment instead of in files. Its stdout and "
+                         "stderr are masked; its exit status is ours.")
+    _completes("task", exec_.add_argument("tasks", nargs="*", metavar="TASK",
+                                          help="task ids to run first (default: those triggered by manual)"))
+    exec_.add_argument("--no-masking", action="store_true",
+                       help="give COMMAND the terminal as it is: its output is not masked")
+    exec_.add_argument("--profile-files", action="store_true",
+                       help="aws-login writes its profile to the AWS files as `run` does, and COMMAND gets AWS_PROFILE "
+                            "instead of the keys")
+    exec_.add_argument("--force", action="store_true", help="redo work that steps would skip as still valid")
+    exec_.add_argument("-j", "--jobs", type=int, default=4, metavar="N", help="tasks run at once (default 4)")
+
+
 def _nothing(parser: argparse.ArgumentParser) -> None:
     pass
 
@@ -163,6 +179,7 @@ def _aws(aws: argparse.ArgumentParser) -> None:
 # parser costs gettext lookups (stat calls), and `validate` must start fast (issue 2).
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "run": ("run tasks and what they depend on", _run),
+    "exec": ("run tasks, then COMMAND with their secrets in its environment, nothing written", _exec),
     "list": ("list tasks, their triggers and dependencies", _nothing),
     "validate": ("check automations.yaml and report every problem", _nothing),
     "steps": ("list every step type, where it comes from, its options", _nothing),
@@ -215,6 +232,15 @@ def _command_in(argv: Sequence[str]) -> str | None:
     return None
 
 
+def _split_at_double_dash(argv: list[str]) -> tuple[list[str], list[str]]:
+    """`exec`'s own arguments, and COMMAND after the first `--`: argparse is not given COMMAND,
+    whose options it would take for ours (and whose own `--` it would drop)."""
+    if "--" not in argv:
+        return argv, []
+    at = argv.index("--")
+    return argv[:at], argv[at + 1:]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         try:
@@ -258,8 +284,13 @@ def _exit_without_abandoned_work(code: int) -> None:
 
 def _main(argv: Sequence[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(only=_command_in(argv))
+    command_word = _command_in(argv)
+    parser = build_parser(only=command_word)
+    command_argv = None
+    if command_word == "exec":
+        argv, command_argv = _split_at_double_dash(argv)
     args = parser.parse_args(argv)
+    args.command_argv = command_argv
     verbosity = QUIET if args.quiet else {0: NORMAL, 1: VERBOSE}.get(args.verbose, DEBUG)
     reporter = _reporter(args.output, verbosity, no_color=args.no_color)
     if args.version:

@@ -24,6 +24,7 @@ from automations.engine.references import StepReferences, output_text
 from automations.engine.report.base import DEBUG, Reporter, TaskLog
 from automations.engine.scope import build_step, task_env
 from automations.engine.step import RunServices, Step, StepContext, StepResult, declared_outputs
+from automations.engine.variables import VariableDestination
 from automations.errors import Cancelled, StepFailed
 from automations.redaction import MASK, REDACTOR
 from automations.retry import RetryPolicies, call_with_retry, retry_message
@@ -45,8 +46,9 @@ class RunOutcome:
 
 class Runner:
     def __init__(self, config: Config, reporter: Reporter, *, dry_run: bool = False, force: bool = False,
-                 jobs: int = DEFAULT_JOBS) -> None:
+                 jobs: int = DEFAULT_JOBS, variables: VariableDestination | None = None) -> None:
         self.config = config
+        self.variables = variables  # where steps' variables go (None: their files, as `run` keeps them)
         self.reporter = reporter
         self.dry_run = dry_run
         self.force = force
@@ -155,7 +157,7 @@ class Runner:
             ctx = StepContext(task=task.id, step_id=spec.id, log=log, env=references.environment(env),
                               outputs=outputs, services=self.services, config_path=self.config.path,
                               dry_run=False, force=self.force, cancelled=step_cancelled, timeout=spec.timeout,
-                              retry_policy=policies)
+                              retry_policy=policies, variables=self.variables)
             if spec.timeout:
                 def expire() -> None:
                     timed_out.set()

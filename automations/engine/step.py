@@ -31,6 +31,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
+from automations.engine.variables import Delivery, KeptInFiles, VariableDestination, VariableFile
+
 # StepFailed: plugins written before automations.api import it from here.
 from automations.errors import Cancelled, ThrottledError, TransientError
 from automations.errors import StepFailed as StepFailed
@@ -85,6 +87,7 @@ class StepContext:
         cancelled: threading.Event | None = None,
         timeout: float | None = None,
         retry_policy: RetryPolicies | None = None,
+        variables: VariableDestination | None = None,
     ) -> None:
         self.task = task                    # the task's id
         self.step_id = step_id              # the step's `id:`, if any
@@ -98,11 +101,21 @@ class StepContext:
         self.cancelled = cancelled or threading.Event()
         self.timeout = timeout              # the step's `timeout:` in seconds, if any
         self.retry_policy = retry_policy    # the step's retries per error class (its class's, `retry:` over them)
+        # Where the variables a step produces go (`deliver`): their files (`run`), or COMMAND's
+        # environment (`exec`). The engine decides; the step never asks which.
+        self.variables: VariableDestination = variables or KeptInFiles()
 
     def shared(self, kind: type[ServiceT]) -> ServiceT:
         """The run's one instance of `kind` (made with `kind()` on first use), shared by every
         step of the run: how steps hand on what is no output (e.g. AWS sessions, in memory)."""
         return self.services.get(kind)
+
+    def deliver(self, values: Mapping[str, str], file: VariableFile) -> Delivery:
+        """Hand over the variables this step produced, with the file that keeps them when the
+        run keeps them on disk (automations.engine.variables). Call `ctx.variables.check(file)`
+        before the work, to fail early on an unwritable file."""
+        source = f"{self.task}/{self.step_id}" if self.step_id else f"task {self.task}"
+        return self.variables.deliver(values, file, source=source, log=self.log.info)
 
     def secret(self, value: str | bytes | None) -> None:
         """Register a value that must never be printed. Call it before anything could, and

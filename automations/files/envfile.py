@@ -32,7 +32,7 @@ from typing import Any, ClassVar, Literal, NamedTuple, get_args
 
 from automations.engine.options import Options, option
 from automations.errors import StepFailed
-from automations.files.atomicfile import is_private, locked, read_bytes_if_exists, write_atomic
+from automations.files.atomicfile import check_writable, is_private, locked, read_bytes_if_exists, write_atomic
 
 # (No dataclasses and no json at import time: step modules import this when a config loads.)
 
@@ -395,6 +395,26 @@ class EnvFileWriter:
 
     def _read(self) -> bytes | None:
         return read_bytes_if_exists(self.path)
+
+
+class EnvFile:
+    """An env file as a step's `VariableFile` (automations.engine.variables): where `run` keeps
+    the variables (`ctx.deliver(values, EnvFile(...))`), and what `exec` leaves unwritten."""
+
+    kind = "env-file"
+    points_to: Mapping[str, str] = {}
+
+    def __init__(self, path: Path | str, *, name: str | None = None, fmt: str = "dotenv", mode: str = "replace",
+                 readers: Iterable[str] | None = None) -> None:
+        self.path = Path(path)
+        self.name = name or str(path)   # as automations.yaml wrote it, for messages
+        self.writer = EnvFileWriter(self.path, fmt, mode, readers)
+
+    def check(self) -> None:
+        check_writable(self.path)
+
+    def write(self, values: Mapping[str, str]) -> bool:
+        return self.writer.write(values)
 
 
 def write_env_file(path: Path | str, values: Mapping[str, str], *, fmt: str = "dotenv",

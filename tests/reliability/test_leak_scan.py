@@ -1,7 +1,9 @@
 """Leak scan: end-to-end scenarios at -vv with known secret values, a known token and the
 keys STS handed out. Scanned: stdout, stderr, every file the run left under the state
 directory (history, logs), and the argv of every process between pytest and the spies, captured by a
-spy in the token command and in a run step while the secrets are held. Zero hits.
+spy in the token command and in a run step while the secrets are held. Zero hits. The same
+for `automations exec`, whose COMMAND prints every form of every secret and runs the spy (in
+process, and as a process whose own argv the spy sees).
 
 The scan searches decoded output, the way an outsider would read it: every line that is JSON
 (JSON output, history records) is parsed and every string in it searched, as well as the raw
@@ -22,7 +24,7 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-from support.cli import run_cli
+from support.cli import run_cli, run_process
 from support.jwts import make_token
 from support.reliability import ASSUME, BATCH, FAST_RETRY, ROLE, decoded, printable_forms, seed_secrets, unique_prefix
 
@@ -358,3 +360,30 @@ def test_an_output_masked_with_add_mask_and_read_by_reference_leaks_nothing(sts,
     assert ("mint: outputs: token=***" if output == "text" else '"outputs": {"token": "***"}') in result.stdout
     assert "${AUTOMATIONS_REF_1}" in (tmp_path / "argv.log").read_text()  # the spy saw the command
     assert leaks(scanned_text(result, tmp_path, aws_env), [*known_secrets(token, aws_env), MINTED]) == []
+
+
+# -- exec: the same secrets in COMMAND's environment ------------------------------------------
+
+EXEC_COMMAND = """sh spy.sh
+echo "COMMAND prints $PLAIN and $JSON_PASSWORD"
+sh -c 'echo "a child of COMMAND prints $QUOTES" >&2'
+echo "and the others: $BACKSLASH $TAB $EURO $EMOJI $AWS_SECRET_ACCESS_KEY $AWS_SESSION_TOKEN"
+python3 -c 'import os; open("keys", "w").write(os.environ["AWS_SECRET_ACCESS_KEY"] + "\\n" + os.environ["AWS_SESSION_TOKEN"])'
+""" + PRINT_FORMS
+
+
+@pytest.mark.parametrize(("output", "run"), [("text", run_cli), ("json", run_cli), ("text", run_process)])
+def test_exec_with_a_command_printing_the_secrets_leaks_nothing(sts, aws_env, scenario, tmp_path, output, run):
+    # As a process too: the argv of `automations` itself is then among those the spy sees.
+    token, write = scenario
+    result = run("-vv", "--output", output, "-c", str(write()), "exec", "boot", "--", "sh", "-c", EXEC_COMMAND,
+                 cwd=tmp_path, env=aws_env)
+
+    assert result.code == 0, result.output
+    assert "COMMAND prints ***" in result.stdout and "a child of COMMAND prints ***" in result.stderr
+    assert (tmp_path / "argv.log").read_text().count("spy") >= 2  # the token command's spy and COMMAND's
+    assert run is run_cli or "exec boot -- sh -c" in (tmp_path / "argv.log").read_text()
+    assert not (tmp_path / ".env").exists() and not Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"]).exists()
+    issued = (tmp_path / "keys").read_text().split("\n")  # written by COMMAND: not in a scanned place
+    assert len(issued) == 2 and all(issued)
+    assert leaks(scanned_text(result, tmp_path, aws_env), known_secrets(token, aws_env) + issued) == []

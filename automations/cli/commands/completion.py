@@ -36,6 +36,8 @@ _automations_complete_task() {
         case "${COMP_WORDS[i]}" in
             # bash splits --config=FILE into "--config" "=" "FILE" (= is in COMP_WORDBREAKS)
             -c|--config) config="${COMP_WORDS[i+1]}"; [[ "$config" == "=" ]] && config="${COMP_WORDS[i+2]}";;
+            # exec: after `--` comes COMMAND, then its own arguments
+            --) if ((i + 1 == COMP_CWORD)); then compgen -c -- "$1"; else compgen -f -- "$1"; fi; return;;
         esac
     done
     compgen -W "$(command automations ${config:+-c "$config"} completion --list-tasks 2>/dev/null)" -- "$1"
@@ -52,6 +54,16 @@ _automations_complete_task() {
     local -a line config tasks
     local i
     line=(${(Q)${(z)LBUFFER}})
+    # exec: after `--` comes COMMAND, then its own arguments
+    i=${line[(i)--]}
+    if ((i <= ${#line})); then
+        if (( ${#line} - i == 0 || (${#line} - i == 1) && ${#LBUFFER[-1]//[[:space:]]/} )); then
+            _command_names -e
+        else
+            _files
+        fi
+        return
+    fi
     for ((i = 1; i < ${#line}; i++)); do
         case "${line[i]}" in
             -c|--config) config=(-c "${line[i+1]}");;
