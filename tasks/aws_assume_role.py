@@ -22,7 +22,7 @@ from typing import Any
 from automations.api import OptionError, StepContext, StepFailed, StepResult, option
 from automations.aws.clients import AWS_RETRY, aws_sessions
 from automations.aws.login import ChainedRoleLogin, SourceCredentials, profile_credentials
-from automations.aws.role_credentials import RoleCredentialsOptions, RoleCredentialsStep, matching
+from automations.aws.role_credentials import SESSION_NAME_CHECK, RoleCredentialsOptions, RoleCredentialsStep, matching
 from automations.aws.sts import ROLE_ARN_PATTERN
 
 PROFILE_PATTERN = r"[^\s\[\]]{1,128}"
@@ -47,7 +47,7 @@ class AwsAssumeRoleOptions(RoleCredentialsOptions):
     duration_seconds: int = option(CHAINED_MAX_SECONDS, key="durationSeconds", minimum=900, check=_at_most_an_hour,
                                    help="lifetime of the credentials (at most 3600: AWS limits chained sessions)")
     session_name: str | None = option(None, key="sessionName",
-                                      check=matching(r"[\w+=,.@-]{2,64}", "a role session name (2 to 64 of A-Z a-z 0-9 _ + = , . @ -)"),
+                                      check=SESSION_NAME_CHECK,
                                       help="role session name (default: the source's session name)")
     external_id: str | None = option(None, key="externalId",
                                      check=matching(r"[\w+=,.@:/-]{2,1224}", "an external id (2 to 1224 of A-Z a-z 0-9 _ + = , . @ : / -)"),

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from automations.aws.clients import AwsCredentials, aws_sessions
-from automations.aws.sts import ROLE_ARN_PATTERN, account_of, format_expiration, parse_expiration
+from automations.aws.sts import ROLE_ARN_PATTERN, SESSION_NAME_PATTERN, account_of, format_expiration, parse_expiration
 from automations.engine.options import OptionError, Options, option
 from automations.engine.step import Step, StepContext, StepResult
 from automations.errors import StepFailed
@@ -53,6 +53,9 @@ def account_id(value: Any) -> str:
     return str(value).zfill(12) if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
+SESSION_NAME_CHECK = matching(SESSION_NAME_PATTERN, "a role session name (2 to 64 of A-Z a-z 0-9 _ + = , . @ -)")
+
+
 class RoleCredentialsOptions(Options):
     """The options of every step that assumes a role and writes its credentials."""
 
@@ -62,7 +65,7 @@ class RoleCredentialsOptions(Options):
     duration_seconds: int = option(3600, key="durationSeconds", minimum=900, maximum=43200,
                                    help="lifetime of the credentials (at most the role's MaxSessionDuration)")
     session_name: str | None = option(None, key="sessionName",
-                                      check=matching(r"[\w+=,.@-]{2,64}", "a role session name (2 to 64 of A-Z a-z 0-9 _ + = , . @ -)"),
+                                      check=SESSION_NAME_CHECK,
                                       help="role session name (default: <environment id>-<unix time>)")
     profile: str = option("default", pattern=r"[^\s\[\]]{1,128}", help="the profile to write")
     region: str | None = option(None, check=matching(REGION_PATTERN, "an AWS region (e.g. eu-west-1)"),
