@@ -16,7 +16,7 @@ boto3 and botocore are imported only when the step runs.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from automations.api import OptionError, StepContext, StepFailed, StepResult, option
@@ -87,6 +87,7 @@ class AwsAssumeRoleStep(RoleCredentialsStep):
         name = self.options.source_profile
         remembered = sessions.remembered(name) if name else sessions.source_for(ctx.task)
         if remembered is not None:
+            self.source_region = remembered.region
             if remembered.cache is not None and remembered.cache == self.cache(ctx).path:
                 raise StepFailed(f"profile {remembered.profile!r} was written by a step with the same cache as this "
                                  "one: give the steps of this task different `id:`s")
@@ -105,6 +106,15 @@ class AwsAssumeRoleStep(RoleCredentialsStep):
         login = ChainedRoleLogin(source=source, external_id=self.options.external_id,
                                  **self.login_settings(ctx, self.options.role_arn))
         return login, get
+
+    source_region: str | None = None  # the region of the credentials it starts from, once known
+
+    def region(self, env: Mapping[str, str]) -> str | None:
+        """As aws-login's (`region:`, $AWS_REGION, $AWS_DEFAULT_REGION), then the region of the
+        login it starts from: a hub in eu-west-1 chains in eu-west-1, unless told otherwise."""
+        from automations.aws.clients import resolve_region
+
+        return resolve_region(env, self.options.region, self.options.profile, self.source_region)
 
     def cache_key(self, ctx: StepContext) -> str | None:
         # Its task usually holds the aws-login too, both without `id:`: the profile (one

@@ -516,3 +516,28 @@ def test_exec_gives_the_command_the_chained_credentials_and_writes_no_profile(wr
     assert result.code == 0, result.output
     assert json.loads(result.stdout)["Arn"].startswith("arn:aws:sts::444455556666:assumed-role/deploy/")
     assert not Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"]).exists()
+
+
+def test_without_a_region_it_chains_in_the_region_of_the_login(write_config, sts, aws_env, token, tmp_path):
+    from dotenv import dotenv_values
+
+    del aws_env["AWS_DEFAULT_REGION"]
+    config = chain_config(write_config, login="region: eu-west-1", chained="envFile: prod.env")
+    config.write_text(config.read_text().replace("          region: us-east-1\n", ""))
+
+    result = run(config, aws_env)
+
+    assert result.code == 0, result.output
+    assert "/eu-west-1/sts/" in sts.calls("AssumeRole")[0].headers["authorization"]
+    assert dotenv_values(tmp_path / "prod.env")["AWS_REGION"] == "eu-west-1"
+
+
+def test_a_process_rerun_while_valid_makes_no_call(write_config, sts, aws_env, token):
+    config = chain_config(write_config, login="credentials: process", chained="credentials: process")
+    assert run(config, aws_env).code == 0
+
+    result = run(config, aws_env)
+
+    assert result.code == 0, result.output
+    assert result.stdout.count("valid until") == 2
+    assert sts.count("AssumeRole") == 1 and sts.count("AssumeRoleWithWebIdentity") == 1
