@@ -67,6 +67,7 @@ class AwsAssumeRoleStep(RoleCredentialsStep):
     summary = "Assume a role with the credentials of a login (role chaining, STS AssumeRole)"
     retry_policy = AWS_RETRY  # the same classes and waits as aws-login
     chained = True
+    source_region: str | None = None  # the region of the credentials it starts from, once known
 
     def run(self, ctx: StepContext) -> StepResult:
         chained, source = self.chained_login(ctx)
@@ -106,8 +107,6 @@ class AwsAssumeRoleStep(RoleCredentialsStep):
         login = ChainedRoleLogin(source=source, external_id=self.options.external_id,
                                  **self.login_settings(ctx, self.options.role_arn))
         return login, get
-
-    source_region: str | None = None  # the region of the credentials it starts from, once known
 
     def region(self, env: Mapping[str, str]) -> str | None:
         """As aws-login's (`region:`, $AWS_REGION, $AWS_DEFAULT_REGION), then the region of the
