@@ -131,17 +131,20 @@ class StepContext:
 class StepResult:
     """ok (nothing needed doing or done as asked), changed (something was written),
     skipped (still valid, nothing done); outputs for later steps; a one-line message.
-    `refresh_at`: the wall-clock time (epoch seconds) at which what the step produced should be
-    made again (credentials close to expiry), for a watcher; None: never."""
+
+    `refresh_at`: when what the step produced goes stale (wall-clock seconds, `time.time()`),
+    so that `automations watch` runs the step again then: aws-login sets it to its
+    credentials' expiry less `minRemaining`, a secrets step to now plus `refreshEvery`. None:
+    it never needs a refresh by itself (`automations run` ignores it)."""
 
     __slots__ = ("status", "outputs", "message", "refresh_at")
 
     def __init__(self, status: Literal["ok", "changed", "skipped"], outputs: Mapping[str, Any] | None = None,
-                 message: str = "") -> None:
+                 message: str = "", refresh_at: float | None = None) -> None:
         self.status = status
         self.outputs = dict(outputs or {})
         self.message = message
-        self.refresh_at: float | None = None
+        self.refresh_at = refresh_at
 
     def __repr__(self) -> str:
         return f"StepResult({self.status!r}, {self.outputs!r}, {self.message!r})"
