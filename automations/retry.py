@@ -78,6 +78,15 @@ class RetryPolicy:
 
         return tenacity.wait_random_exponential(multiplier=self.initial_delay, max=self.max_delay)
 
+    def delay(self, attempt_number: int) -> float:
+        """The wait `wait()` draws after attempt `attempt_number` fails, for a caller that
+        schedules its own next attempt (automations watch) instead of sleeping in tenacity."""
+        import tenacity
+
+        state = tenacity.RetryCallState(tenacity.Retrying(), None, (), {})
+        state.attempt_number = attempt_number
+        return float(self.wait()(state))
+
     def describe(self) -> str:
         deadline = f", {self.deadline:g}s overall" if self.deadline is not None else ""
         return (f"{self.attempts} attempts, first wait up to {self.initial_delay:g}s, "

@@ -166,4 +166,6 @@ class SecretsManagerStep(Step[SecretsManagerOptions]):
                  + (f" (region {options.region})" if options.region else "")]
         for entry in options.secrets:
             lines.extend(f"  {line}" for line in entry.describe())
+        if options.refresh_every is not None:
+            lines.append(f"  (fetched again every {options.refresh_every}s by `automations watch`)")
         return lines

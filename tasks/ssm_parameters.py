@@ -107,4 +107,6 @@ class SsmParametersStep(Step[SsmParametersOptions]):
             lines.append(f"  {self._variable_for(name)} <- parameter {name}")
         if options.optional:
             lines.append("  (optional: missing parameters are a warning)")
+        if options.refresh_every is not None:
+            lines.append(f"  (fetched again every {options.refresh_every}s by `automations watch`)")
         return lines

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from support.cli import BIN_DIR, Result, process_state, run_cli
+from support.watch import Watch
 
 
 @pytest.fixture(autouse=True)
@@ -98,3 +99,17 @@ def cli(in_process_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.Monk
     def run(*argv: str) -> Result:
         return run_cli(*argv)
     return run
+
+
+@pytest.fixture
+def watches() -> Iterator[Callable[..., Watch]]:
+    """Start `automations watch` processes (`watches(config, env, *args)`); killed after the test."""
+    started: list[Watch] = []
+
+    def start(config: Path, env: dict[str, str], *args: str) -> Watch:
+        started.append(Watch(config, env, *args))
+        return started[-1]
+
+    yield start
+    for watch in started:
+        watch.close()

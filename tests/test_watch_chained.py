@@ -1,9 +1,6 @@
 """`automations watch` keeps chained file credentials fresh (issue 15): the aws-assume-role
 step's result asks for a refresh `minRemaining` before its expiry, and the watcher's rerun
-starts from the login's credentials as the watcher renewed them.
-
-This needs `automations watch` (tests/support/watch.py and the `watches` fixture): until that
-is on the branch, the module is skipped."""
+starts from the login's credentials as the watcher renewed them."""
 from __future__ import annotations
 
 import configparser
@@ -11,10 +8,7 @@ import json
 import subprocess
 from pathlib import Path
 
-import pytest
 from support.jwts import make_token
-
-pytest.importorskip("support.watch", reason="automations watch is not on this branch yet")
 
 FAST_RETRY = "{attempts: 4, initialDelay: 0.01, maxDelay: 0.05}"
 

@@ -17,6 +17,7 @@ import contextlib
 import json
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -540,10 +541,14 @@ def write_variables(ctx: StepContext, options: EnvFileOptions, variables: list[V
     message = f"{plural(len(names), 'variable')} from {what} {delivery.where}"
     file = {"file": str(path)} if delivery.file is not None else {}
     if delivery.unchanged:
-        return StepResult.ok(f"{message} (unchanged)", **file, variables=names)
-    if not delivery.changed:
-        return StepResult.ok(message, **file, variables=names)
-    return StepResult.changed(message, **file, variables=names)
+        result = StepResult.ok(f"{message} (unchanged)", **file, variables=names)
+    elif not delivery.changed:
+        result = StepResult.ok(message, **file, variables=names)
+    else:
+        result = StepResult.changed(message, **file, variables=names)
+    if options.refresh_every is not None:
+        result.refresh_at = time.time() + options.refresh_every
+    return result
 
 
 def warn_about_short_values(ctx: StepContext, variables: list[Variable]) -> None:

@@ -62,6 +62,14 @@ def _run(run: argparse.ArgumentParser) -> None:
     run.add_argument("-j", "--jobs", type=int, default=4, metavar="N", help="tasks run at once (default 4)")
 
 
+def _watch(watch: argparse.ArgumentParser) -> None:
+    _completes("task", watch.add_argument("tasks", nargs="*", metavar="TASK",
+                                          help="task ids to run and keep fresh (default: --trigger postEnvironmentStart)"))
+    _completes("trigger", watch.add_argument("--trigger", metavar="EVENT",
+                                             help="run and keep fresh every task triggered by EVENT"))
+    watch.add_argument("-j", "--jobs", type=int, default=4, metavar="N", help="tasks run at once (default 4)")
+
+
 def _exec(exec_: argparse.ArgumentParser) -> None:
     exec_.usage = "automations exec [options] [TASK ...] -- COMMAND [ARGS ...]"
     exec_.description = ("Run the tasks (default: those triggered by manual) as `run` does, then COMMAND with the "
@@ -179,6 +187,7 @@ def _aws(aws: argparse.ArgumentParser) -> None:
 # parser costs gettext lookups (stat calls), and `validate` must start fast (issue 2).
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "run": ("run tasks and what they depend on", _run),
+    "watch": ("run tasks, then keep their credentials and secrets fresh until stopped", _watch),
     "exec": ("run tasks, then COMMAND with their secrets in its environment, nothing written", _exec),
     "list": ("list tasks, their triggers and dependencies", _nothing),
     "validate": ("check automations.yaml and report every problem", _nothing),

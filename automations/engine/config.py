@@ -61,6 +61,7 @@ class StepSpec:
         self.location = location
         self.option_locations = option_locations
         self.option_roots: dict[KeyPath, str] = {}  # an option written elsewhere than `with:` (`run:`)
+        self.on_change: StepSpec | None = None  # `onChange: CMD`, a `run` step `automations watch` runs
         self.references: list[tuple[KeyPath, Reference]] = []  # `${{ ...outputs... }}` in its options
 
     @property
@@ -373,6 +374,11 @@ class _Loader:
         spec.option_roots = _option_roots(remap)
         spec.references = find_references(options)
         self.check_argv_references(spec)
+        if isinstance(raw.get("onChange"), str) and raw["onChange"].strip():
+            # Shorthand for a `run` step, checked and located like one (`run: CMD`).
+            spec.on_change = self.check_step(path + ("onChange",), index,
+                                             {"run": raw["onChange"], "name": f"{spec.label}: onChange"},
+                                             shorthand=True)
         return spec
 
     def check_argv_references(self, spec: StepSpec) -> None:
@@ -403,7 +409,7 @@ class _Loader:
         depends_on = {task.id: task.depends_on for task in tasks.values()}
         for task in tasks.values():
             dependencies = all_dependencies(task.id, depends_on)
-            for spec in task.steps:
+            for spec in [s for step in task.steps for s in (step, step.on_change) if s is not None]:
                 for option_path, reference in spec.references:
                     problem = reference_problem(reference, task.id, spec.index, self.step_outputs, dependencies)
                     if problem is not None:

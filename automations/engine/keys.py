@@ -53,6 +53,10 @@ class StepKeys(Options):
                                   "for every error class, a class's own mapping for that class")
     timeout: float | None = option(None, above=0, expand=False, help="seconds",
                             problem="`timeout` must be a positive number of seconds")
+    onChange: str | None = option(None, pattern=NOT_BLANK, expand=False,
+                                  help="a shell command `automations watch` runs (like a `run` step) after a "
+                                       "refresh of this step changed what it wrote",
+                                  problem="`onChange` must be a non-empty command")
 
 
 class TaskKeys(Options):

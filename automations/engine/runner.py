@@ -27,7 +27,7 @@ from automations.engine.step import RunServices, Step, StepContext, StepResult, 
 from automations.engine.variables import VariableDestination
 from automations.errors import Cancelled, StepFailed
 from automations.redaction import MASK, REDACTOR
-from automations.retry import RetryPolicies, call_with_retry, retry_message
+from automations.retry import TRANSIENT, RetryPolicies, call_with_retry, retry_message
 
 DEFAULT_JOBS = 4
 STEP_GRACE_SECONDS = 2.0       # after a step's timeout, before it is abandoned
@@ -56,6 +56,10 @@ class Runner:
         self.cancelled = threading.Event()
         self.services = RunServices()  # what steps share across the run (`ctx.shared`)
         self._outputs: dict[str, dict[str, Any]] = {}
+        # Each step's last outcome, for `automations watch`: its result, or its error's class
+        # (THROTTLED, TRANSIENT; None: fatal) when it failed.
+        self.results: dict[tuple[str, StepSpec], StepResult] = {}
+        self.failures: dict[tuple[str, StepSpec], str | None] = {}
         self._outputs_lock = threading.Lock()
         self._live_steps: set[threading.Event] = set()
         self._live_lock = threading.Lock()
@@ -118,6 +122,17 @@ class Runner:
 
     # -- one task --------------------------------------------------------------------------
 
+    def run_task(self, task: TaskSpec) -> str:
+        """One task's steps, outside the task graph (automations watch retries a task that
+        failed): its status, ok|failed|cancelled."""
+        return self._run_task(task)
+
+    def run_step(self, task: TaskSpec, spec: StepSpec, env: dict[str, str], *, force: bool = False) -> str:
+        """One step of `task` on its own (automations watch's refreshes), with its retries and
+        timeout, reported like any other: its status; its result in `results`, or its error's
+        class in `failures`."""
+        return self._run_step(task, spec, env, force=force)
+
     def _run_task(self, task: TaskSpec) -> str:
         started = time.monotonic()
         try:
@@ -134,7 +149,7 @@ class Runner:
         self.reporter.task_finished(task.id, status, time.monotonic() - started)
         return status
 
-    def _run_step(self, task: TaskSpec, spec: StepSpec, env: dict[str, str]) -> str:
+    def _run_step(self, task: TaskSpec, spec: StepSpec, env: dict[str, str], *, force: bool = False) -> str:
         started = time.monotonic()
         label = spec.label
         self.reporter.step_started(task.id, label)
@@ -143,6 +158,7 @@ class Runner:
         timed_out = threading.Event()
         timer = None
         log = None
+        step: Step[Any] | None = None
         with self._live_lock:
             self._live_steps.add(step_cancelled)
         if self.cancelled.is_set():
@@ -156,8 +172,8 @@ class Runner:
             # The values of references in a shell command: in its environment, never in its text.
             ctx = StepContext(task=task.id, step_id=spec.id, log=log, env=references.environment(env),
                               outputs=outputs, services=self.services, config_path=self.config.path,
-                              dry_run=False, force=self.force, cancelled=step_cancelled, timeout=spec.timeout,
-                              retry_policy=policies, variables=self.variables)
+                              dry_run=False, force=self.force or force, cancelled=step_cancelled,
+                              timeout=spec.timeout, retry_policy=policies, variables=self.variables)
             if spec.timeout:
                 def expire() -> None:
                     timed_out.set()
@@ -181,12 +197,15 @@ class Runner:
                                         on_retry=on_retry),
                 step_cancelled, timed_out, f"step {task.id}/{label}")
             self._record_outputs(task, spec, result)
+            self.results[(task.id, spec)] = result
+            self.failures.pop((task.id, spec), None)
             self.reporter.step_outputs(task.id, label, _masked_outputs(type(step), result.outputs))
             self.reporter.step_finished(task.id, label, result.status, time.monotonic() - started, result.message,
                                         attempts=attempts)
             return result.status
         except Cancelled:
             if timed_out.is_set():
+                self.failures[(task.id, spec)] = TRANSIENT  # the next try may be quicker
                 message = f"timed out after {spec.timeout:g}s ({spec.location})"
                 self.reporter.step_finished(task.id, label, "failed", time.monotonic() - started, message,
                                             attempts=attempts)
@@ -195,11 +214,13 @@ class Runner:
                                         attempts=attempts)
             return "cancelled"
         except StepFailed as error:
+            self.failures[(task.id, spec)] = step.error_class(error) if step is not None else None
             self.reporter.step_finished(task.id, label, "failed", time.monotonic() - started, _describe(error),
                                         attempts=attempts)
             self._debug_traceback(task, error)
             return "failed"
         except Exception as error:  # a step's bug must not take the other tasks down
+            self.failures[(task.id, spec)] = None
             self.reporter.step_finished(task.id, label, "failed", time.monotonic() - started,
                                         f"unexpected error: {_describe(error)} (run with -vv for the traceback)",
                                         attempts=attempts)

@@ -459,6 +459,9 @@ class EnvFileOptions(Options):
     profile: str | None = option(None, help="AWS profile (default: the one aws-login used earlier in this run, "
                                             "else the AWS SDK's default chain)")
     region: str | None = option(None, help="AWS region (default: the profile's or the environment's)")
+    refresh_every: int | None = option(None, key="refreshEvery", minimum=1,
+                                       help="seconds: `automations watch` fetches the values again this often "
+                                            "(the file is rewritten only when one changed); default: never")
 
 
 # -- parsing helpers ----------------------------------------------------------------------

@@ -33,7 +33,49 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
                         expiration=entry["expiration"], task=entry["task"],
                         expired=_remaining(entry["expiration"], now) <= 0 and not entry.get("refreshed"),
                         credential_process=bool(entry.get("refreshed")))
+    _report_watcher(history, reporter, now)
     return EXIT_OK
+
+
+def _report_watcher(history: RunHistory, reporter: Reporter, now: datetime) -> None:
+    """The `automations watch` of this configuration, from the state file it keeps: running
+    (its lock held by the pid it names) or not, and each item's next refresh."""
+    import json
+
+    from automations.engine.watcher import lock_path, state_path
+    from automations.files.atomicfile import read_text_if_exists
+    from automations.files.pidlock import lock_holder
+
+    try:
+        state = json.loads(read_text_if_exists(state_path(history)) or "null")
+    except (ValueError, UnicodeDecodeError):
+        state = None
+    if not isinstance(state, dict):
+        return
+    running = state.get("pid") is not None and lock_holder(lock_path(history)) == state.get("pid")
+    items = [i for i in state.get("items") or [] if isinstance(i, dict)]
+    reporter.result("watcher", _describe_watcher(state, running, items, now), running=running, pid=state.get("pid"),
+                    since=state.get("since"), stopped=state.get("stopped"), items=items)
+
+
+def _describe_watcher(state: dict[str, Any], running: bool, items: list[dict[str, Any]], now: datetime) -> Iterator[str]:
+    yield ""
+    since = _seconds(str(state.get("since")))
+    if running:
+        yield f"watcher: running (pid {state.get('pid')}, since {since})"
+    else:
+        ended = f"stopped {_seconds(str(state['stopped']))}" if state.get("stopped") else \
+            f"gone without stopping cleanly; last seen {_seconds(str(state.get('updated')))}"
+        yield f"watcher: not running (pid {state.get('pid')} {ended}); start it with `automations watch`"
+        return
+    for item in items:
+        due = parse_iso(str(item.get("next")))
+        when = "due now" if due is None or due <= now else f"in {_duration((due - now).total_seconds())}"
+        yield f"  {item.get('name')}: next refresh {when} ({_seconds(str(item.get('next')))})"
+        failure = item.get("last_failure")
+        if isinstance(failure, dict):
+            failed = parse_iso(str(failure.get("time")))
+            yield f"    last failure {_ago(now - failed) if failed else ''}: {failure.get('message')}"
 
 
 def _describe_task(task: str, record: dict[str, Any] | None, width: int, now: datetime) -> Iterator[str]:
