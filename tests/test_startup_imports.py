@@ -26,6 +26,8 @@ EVERY_STEP_TYPE = """
               roleArn: arn:aws:iam::123456789012:role/dev
               token: {command: gp idp token}
               envFile: .env.aws
+          - uses: aws-assume-role
+            with: {roleArn: "arn:aws:iam::210987654321:role/workload", profile: workload}
       secrets:
         dependsOn: [login]
         steps:
@@ -53,8 +55,8 @@ QUICK_COMMAND_IMPORTS = {
     "automations.errors", "automations.redaction", "automations.retry", "automations.wording", "automations.api",
     "automations.files", "automations.files.atomicfile",  # the entry-point cache's checks
     # the step types, and what their options declare
-    "tasks", "tasks.run", "tasks.aws_login", "tasks.secrets_manager", "tasks.ssm_parameters",
-    "automations.aws", "automations.aws.declarations", "automations.oidc", "automations.oidc.token_option",
+    "tasks", "tasks.run", "tasks.aws_login", "tasks.aws_assume_role", "tasks.secrets_manager", "tasks.ssm_parameters",
+    "automations.aws", "automations.aws.declarations", "automations.aws.role_credentials", "automations.oidc", "automations.oidc.token_option",
     "automations.files.envfile_options",
 }
 
@@ -79,7 +81,7 @@ def test_list_and_validate_import_no_module_beyond_the_pinned_set(write_config, 
 
     imported = modules_at_exit(run_command, config.parent, base_env)
 
-    assert {"tasks.aws_login", "tasks.secrets_manager", "tasks.ssm_parameters"} <= imported  # the options were checked
+    assert {"tasks.aws_login", "tasks.aws_assume_role", "tasks.secrets_manager", "tasks.ssm_parameters"} <= imported
     assert sorted(imported - bare_parse - QUICK_COMMAND_IMPORTS) == []
 
 

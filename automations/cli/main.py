@@ -177,6 +177,9 @@ def _aws(aws: argparse.ArgumentParser) -> None:
     _trust_options(setup)
     setup.add_argument("--secret", metavar="ARN", action="append", default=[], help="allow reading this secret (repeatable)")
     setup.add_argument("--max-session-duration", metavar="S", type=int, default=3600, help="the role's MaxSessionDuration")
+    setup.add_argument("--chain-to", metavar="ARN", nargs="+", action="extend", default=[],
+                       help="allow the role to assume these roles (aws-assume-role), and print the trust "
+                            "statement each of them needs")
     setup.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
 
 

@@ -22,7 +22,7 @@ from support.hostile_endpoint import HostileEndpoint
 from support.jwts import make_token
 from support.reliability import AWS_STEPS, snapshot
 
-# The step's timeout: short, so the six cases cost little, yet far from the call's own deadline
+# The step's timeout: short, so the cases cost little, yet far from the call's own deadline
 # (125 s): the test also checks that the call was in flight when the timeout came.
 STEP_TIMEOUT = 2
 STEP_BOUND = 17.0    # seconds; a quiet machine: 2 s (the timeout) plus about 0.5 s of start-up
@@ -34,8 +34,12 @@ def project(tmp_path: Path, aws_env: dict[str, str], step: str, endpoint: Hostil
     (tmp_path / "token").write_text(make_token())
     (tmp_path / ".env").write_text("API_TOKEN='previous-value'\n")
     (tmp_path / "automations.yaml").write_text(AWS_STEPS[step].config(f"timeout: {timeout}"))
+    credentials = tmp_path / "credentials"  # aws-assume-role's sourceProfile
+    credentials.write_text("[dev]\naws_access_key_id = AKIASOURCE0000000001\naws_secret_access_key = source/key/01\n")
+    credentials.chmod(0o600)
     aws_env.update({AWS_STEPS[step].endpoint_variable: endpoint.url, "AWS_ACCESS_KEY_ID": "AKIAENVIRONMENT00001",
-                    "AWS_SECRET_ACCESS_KEY": "environment/secret/key/00001", "AUTOMATIONS_AWS_READ_TIMEOUT": "60"})
+                    "AWS_SECRET_ACCESS_KEY": "environment/secret/key/00001", "AUTOMATIONS_AWS_READ_TIMEOUT": "60",
+                    "AWS_SHARED_CREDENTIALS_FILE": str(credentials)})
     return tmp_path / "automations.yaml"
 
 

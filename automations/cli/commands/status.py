@@ -29,7 +29,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     for task, record in last_runs.items():
         reporter.result("task_status", _describe_task(task, record, width, now), task=task, last_run=record)
     for number, (profile, entry) in enumerate(credentials.items()):
-        heading = ["", "AWS credentials written by aws-login:"] if number == 0 else []
+        heading = ["", "AWS credentials written by aws-login and aws-assume-role:"] if number == 0 else []
         reporter.result("credentials", heading + [_describe_credentials(profile, entry, now)], profile=profile,
                         expiration=entry["expiration"], task=entry["task"],
                         expired=_remaining(entry["expiration"], now) <= 0 and not entry.get("refreshed"),
