@@ -17,13 +17,17 @@ boto3 and botocore are imported only when the step runs.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automations.api import OptionError, StepContext, StepFailed, StepResult, option
-from automations.aws.clients import AWS_RETRY, aws_sessions
-from automations.aws.login import ChainedRoleLogin, SourceCredentials, profile_credentials
+
+# What the options declare, and nothing heavier, at the top: `list` and `validate` import this
+# module to check `with:`; the AWS code is imported where it runs.
+from automations.aws.declarations import AWS_RETRY, ROLE_ARN_PATTERN
 from automations.aws.role_credentials import SESSION_NAME_CHECK, RoleCredentialsOptions, RoleCredentialsStep, matching
-from automations.aws.sts import ROLE_ARN_PATTERN
+
+if TYPE_CHECKING:
+    from automations.aws.login import ChainedRoleLogin, SourceCredentials
 
 PROFILE_PATTERN = r"[^\s\[\]]{1,128}"
 # AWS limits a session obtained with another role's session credentials to one hour.
@@ -84,6 +88,9 @@ class AwsAssumeRoleStep(RoleCredentialsStep):
         obtained them, else botocore's reading of `sourceProfile`. The credential process
         refreshes them from that step's cache when it has one (`credentials: process`),
         else from the profile."""
+        from automations.aws.clients import aws_sessions
+        from automations.aws.login import ChainedRoleLogin, SourceCredentials, profile_credentials
+
         sessions = aws_sessions(ctx)
         name = self.options.source_profile
         remembered = sessions.remembered(name) if name else sessions.source_for(ctx.task)

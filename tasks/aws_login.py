@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from automations.api import (
     TRANSIENT,
@@ -24,11 +25,16 @@ from automations.api import (
     call_with_retry,
     option,
 )
-from automations.aws.clients import AWS_RETRY
-from automations.aws.login import WebIdentityLogin
+
+# What the options declare, and nothing heavier, at the top: `list` and `validate` import this
+# module to check `with:`, and must not pay for the AWS and OIDC code, which run() imports.
+from automations.aws.declarations import AWS_RETRY, ROLE_ARN_PATTERN
 from automations.aws.role_credentials import RoleCredentialsOptions, RoleCredentialsStep, matching
-from automations.aws.sts import ROLE_ARN_PATTERN, AssumedRole
-from automations.oidc.sources import DEFAULT_AUDIENCE, TokenOption, token_source, token_spec
+from automations.oidc.token_option import DEFAULT_AUDIENCE, TokenOption
+
+if TYPE_CHECKING:
+    from automations.aws.login import WebIdentityLogin
+    from automations.aws.sts import AssumedRole
 
 ROLE_ARN_VARIABLES = ("AWS_ROLE_ARN", "IDP_AWS_ROLE_ARN")
 # IAM is eventually consistent: brand-new credentials can be refused for a few seconds.
@@ -83,6 +89,9 @@ class AwsLoginStep(RoleCredentialsStep):
     def web_identity(self, ctx: StepContext) -> WebIdentityLogin:
         """This step's login, resolved against the task's environment: also what the
         credential process refreshes from, without reading automations.yaml again."""
+        from automations.aws.login import WebIdentityLogin
+        from automations.oidc.sources import token_spec
+
         return WebIdentityLogin(token=token_spec(self.options.token, ctx.config_path.parent),
                                 audience=self.options.audience, **self.login_settings(ctx, self.role_arn(ctx.env)))
 
@@ -112,6 +121,8 @@ class AwsLoginStep(RoleCredentialsStep):
         ctx.log.info(f"verified: {identity.get('Arn')}")
 
     def describe(self) -> list[str]:
+        from automations.oidc.sources import token_source
+
         role = self.options.role_arn or "$AWS_ROLE_ARN"
         return [f"assume {role} with the token from {token_source(self.options.token, self.options.audience).describe}",
                 *self.describe_writing()]

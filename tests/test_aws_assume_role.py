@@ -277,8 +277,8 @@ def test_the_result_asks_a_watcher_to_refresh_minremaining_before_expiry(credent
     """File credentials and envFile expire: a watcher reruns the step `minRemaining` before;
     a credential_process refreshes itself."""
     from automations.aws.clients import AwsCredentials, AwsSessions
-    from automations.aws.sts import parse_expiration
     from automations.engine.step import RunServices, StepContext
+    from automations.timefmt import parse_utc
     from tasks.aws_assume_role import AwsAssumeRoleOptions, AwsAssumeRoleStep
 
     for name, value in aws_env.items():
@@ -293,7 +293,7 @@ def test_the_result_asks_a_watcher_to_refresh_minremaining_before_expiry(credent
     result = AwsAssumeRoleStep(options).run(ctx)
 
     assert result.status == "changed"
-    expires = parse_expiration(result.outputs["expiration"])
+    expires = parse_utc(result.outputs["expiration"])
     assert expires is not None
     # (the outputs round the expiry to the second)
     assert result.refresh_at == (pytest.approx(expires.timestamp() - 600, abs=1) if refreshes else None)

@@ -15,7 +15,7 @@ from support.cli import run_cli
 from support.proxy import FaultProxy
 
 from automations.aws.iam_setup import IamSetup, SetupRequest, secret_resource, secrets_policy
-from automations.aws.trust import trust_policy
+from automations.aws.trust.generate import trust_policy
 
 ACCOUNT = "123456789012"   # moto's account
 ORG, PRJ = "org-a", "prj-1"

@@ -1,7 +1,7 @@
 """AWS clients, written once: the sessions a run has obtained, client settings (timeouts, a
 single botocore attempt per call so our retries do not multiply with botocore's), which AWS
-errors are worth another attempt (throttled or transient), the AWS steps' default retries,
-and two promises every call of every client made here keeps:
+errors are worth another attempt (throttled or transient; the AWS steps' default retries are
+in automations.aws.declarations), and two promises every call of every client made here keeps:
 
 - an answer is checked before botocore parses it: an HTML page, a cut-off body or one that
   is not the protocol's JSON or XML raises `AwsAnswerError`, whose message describes the
@@ -22,8 +22,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
+# AWS_RETRY lives in automations.aws.declarations (light: step modules import it when a
+# configuration loads); importable from here as well.
+from automations.aws.declarations import AWS_RETRY as AWS_RETRY
 from automations.errors import Cancelled, StepFailed, TransientError
-from automations.retry import THROTTLED, TRANSIENT, RetryPolicies, RetryPolicy
+from automations.retry import THROTTLED, TRANSIENT
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -55,22 +58,6 @@ TRANSIENT_CODES = frozenset({
     "ServiceUnavailable", "ServiceUnavailableException", "RequestTimeout",
     "RequestTimeoutException", "IDPCommunicationError",
 })
-
-# The default retries of the AWS steps (aws-login, secrets-manager, ssm-parameters), chosen by
-# measurement (issue 16; bench/fleet.py, BENCHMARKS.md "Fleet and lone environment"). One
-# budget for both classes (12 attempts, 300 s), so a 5xx met late in a throttled herd does
-# not end the login; the wait is what fits the error:
-# - transient: a lone environment whose first attempt meets a hiccup is logged in about a
-#   second later (the first wait is uniform in [0, 0.5 s]); twelve attempts reach ~60 s, for
-#   a token source that takes a while at environment start;
-# - throttled: a fleet booting together spreads over the quota. In the exact-herd model,
-#   3 000 environments against 50 requests/s all succeed, 3.6 calls each, p90 1.06x the
-#   60 s floor; 10 000 need 5.3 calls each (what keeps them under 4: BENCHMARKS.md).
-AWS_RETRY = RetryPolicies(
-    transient=RetryPolicy(attempts=12, initial_delay=0.5, max_delay=15.0, deadline=300.0),
-    throttled=RetryPolicy(attempts=12, initial_delay=10.0, max_delay=120.0, deadline=300.0),
-)
-
 
 class AwsCredentials(NamedTuple):
     access_key_id: str

@@ -16,10 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from automations.aws.sts import ROLE_ARN_PATTERN
-from automations.aws.trust import POLICY_VERSION, PolicyError, check_policy_for_iam, provider_arn
-from automations.engine.report.base import plural
+from automations.aws.declarations import ROLE_ARN_PATTERN
+from automations.aws.trust.generate import provider_arn
+from automations.aws.trust.policy import POLICY_VERSION, PolicyError, check_policy_for_iam
 from automations.errors import EXIT_FAILED, FatalError
+from automations.wording import plural
 
 SECRETS_POLICY_NAME = "automations-secrets"
 CHAINING_POLICY_NAME = "automations-role-chaining"

@@ -175,7 +175,7 @@ class WebIdentityLogin(RoleLogin):
         """One attempt: a fresh token, checked, exchanged. Every secret is registered with the
         redactor the moment we hold it."""
         from automations.aws.sts import StsRejected, assume_role_with_web_identity, session_name_for
-        from automations.oidc.sources import check_token
+        from automations.oidc.claims import check_token
 
         source = self.token_source()
         token = source.fetch(env, cancelled)
@@ -188,7 +188,7 @@ class WebIdentityLogin(RoleLogin):
             assumed = assume_role_with_web_identity(token, request, self._sts_env(env), cancelled)
         except StsRejected as error:
             if error.code in ("AccessDenied", "IDPRejectedClaim"):
-                from automations.aws.trust import trust_troubleshooting_hint
+                from automations.aws.trust.generate import trust_troubleshooting_hint
 
                 raise StsRejected(f"{error} -- role {self.role_arn}; the token's claims: "
                                   f"{_json(claims)}; compare them with the role's trust policy "
@@ -333,9 +333,11 @@ def expires_within(expiration: str, seconds: float) -> bool:
     import re
     import time
 
-    if not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", expiration):
+    from automations.timefmt import UTC_STAMP_PATTERN, utc_stamp
+
+    if not re.fullmatch(UTC_STAMP_PATTERN, expiration):
         return True
-    return expiration <= time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + seconds))
+    return expiration <= utc_stamp(time.time() + seconds)
 
 
 def refresh_at(expiration: datetime, min_remaining: int) -> float:
@@ -385,15 +387,13 @@ def _typed(value: Any, kind: type | tuple[type, ...], *optional: None) -> Any:
 def cache_entry(credentials: AwsCredentials, assumed_role_arn: str, login: RoleLogin) -> dict[str, Any]:
     """What the cache holds: the credential_process answer, the role it is for, and the
     snapshot a refresh is made from."""
-    from datetime import datetime, timezone
-
-    from automations.aws.sts import format_expiration
+    from automations.timefmt import utc_stamp
 
     assert credentials.expiration is not None
     return {"Version": 1, "AccessKeyId": credentials.access_key_id, "SecretAccessKey": credentials.secret_access_key,
-            "SessionToken": credentials.session_token, "Expiration": format_expiration(credentials.expiration),
+            "SessionToken": credentials.session_token, "Expiration": utc_stamp(credentials.expiration),
             "RoleArn": login.role_arn, "AssumedRoleArn": assumed_role_arn,
-            "Written": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "Written": utc_stamp(),
             "Refresh": login.snapshot()}
 
 

@@ -22,14 +22,16 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from automations.aws.clients import AwsCredentials, aws_sessions
-from automations.aws.sts import ROLE_ARN_PATTERN, SESSION_NAME_PATTERN, account_of, format_expiration, parse_expiration
+# What the options declare, and nothing heavier, at the top: the step modules import this
+# module when a configuration loads (`list`, `validate`); the AWS code is imported where used.
+from automations.aws.declarations import REGION_PATTERN, ROLE_ARN_PATTERN, SESSION_NAME_PATTERN
 from automations.engine.options import OptionError, Options, option
 from automations.engine.step import Step, StepContext, StepResult
 from automations.errors import StepFailed
-from automations.files.envfile import ReaderName, readers_option
+from automations.files.envfile_options import ReaderName, readers_option
 
 if TYPE_CHECKING:
+    from automations.aws.clients import AwsCredentials
     from automations.aws.login import AwsProfileFile, RoleLogin
     from automations.aws.sts import AssumedRole
     from automations.engine.variables import Delivery
@@ -40,7 +42,6 @@ if TYPE_CHECKING:
 # never answered with the old role's credentials, and what a skipped rerun reports.
 ROLE_KEY = "x_automations_role_arn"
 ASSUMED_KEY = "x_automations_assumed_role_arn"
-REGION_PATTERN = r"[a-z]{2}(-[a-z]+)+-\d+"
 
 
 def matching(pattern: str, what: str) -> Callable[[str], str | None]:
@@ -105,9 +106,12 @@ class Login:
 
     @property
     def outputs(self) -> dict[str, str]:
+        from automations.aws.sts import account_of
+        from automations.timefmt import utc_stamp
+
         assert self.credentials.expiration is not None
         return {"accountId": account_of(self.assumed_role_arn), "assumedRoleArn": self.assumed_role_arn,
-                "expiration": format_expiration(self.credentials.expiration)}
+                "expiration": utc_stamp(self.credentials.expiration)}
 
 
 class RoleCredentialsStep(Step[Any]):
@@ -178,7 +182,9 @@ class RoleCredentialsStep(Step[Any]):
         """The credentials this step wrote for this role, when they outlive `minRemaining`.
         In `process` mode, only while the cached snapshot is this login's: a changed
         automations.yaml takes effect now, not never."""
+        from automations.aws.clients import AwsCredentials
         from automations.files.credentials_file import ACCESS_KEY, EXPIRES, SECRET_KEY, SESSION_TOKEN, remaining_seconds
+        from automations.timefmt import parse_utc
 
         if self.options.region and profile.config.get("region") != self.options.region:
             return None
@@ -190,7 +196,7 @@ class RoleCredentialsStep(Step[Any]):
             if entry is None or entry.get("Refresh") != login.snapshot():
                 return None
             found = Login(AwsCredentials(entry["AccessKeyId"], entry["SecretAccessKey"], entry["SessionToken"],
-                                         parse_expiration(entry["Expiration"])), entry.get("AssumedRoleArn", ""))
+                                         parse_utc(entry["Expiration"])), entry.get("AssumedRoleArn", ""))
         else:
             keys = profile.credentials
             if keys.get(ROLE_KEY) != login.role_arn or "credential_process" in profile.config:
@@ -198,7 +204,7 @@ class RoleCredentialsStep(Step[Any]):
             if not all(keys.get(k) for k in (ACCESS_KEY, SECRET_KEY, SESSION_TOKEN, ASSUMED_KEY)):
                 return None
             found = Login(AwsCredentials(keys[ACCESS_KEY], keys[SECRET_KEY], keys[SESSION_TOKEN],
-                                         parse_expiration(keys.get(EXPIRES))), keys[ASSUMED_KEY])
+                                         parse_utc(keys.get(EXPIRES))), keys[ASSUMED_KEY])
         ctx.secret(found.credentials.secret_access_key)
         ctx.secret(found.credentials.session_token)
         if remaining_seconds(found.credentials.expiration) <= self.options.min_remaining:
@@ -238,6 +244,7 @@ class RoleCredentialsStep(Step[Any]):
         """Make the credentials available to later steps (in memory, with the cache a chained
         credential process refreshes them from) and hand them over (ctx.deliver): to the
         profile and `envFile` when the run keeps files, to COMMAND in `exec`."""
+        from automations.aws.clients import aws_sessions
         from automations.aws.login import credential_variables
 
         region = self.region(ctx.env)

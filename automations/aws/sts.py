@@ -23,9 +23,7 @@ if TYPE_CHECKING:
 from automations.aws.clients import AwsAnswerError, AwsCredentials, client_config, code_class, error_code, http_status
 from automations.errors import StepFailed, ThrottledError, TransientError
 from automations.retry import THROTTLED
-
-SESSION_NAME_PATTERN = r"[\w+=,.@-]{2,64}"
-ROLE_ARN_PATTERN = r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}"
+from automations.timefmt import parse_utc
 
 # What AWS documents as worth another attempt soon, with a fresh token each time. Throttling
 # (automations.aws.clients.THROTTLING_CODES, HTTP 429) is worth one too, after spreading out.
@@ -203,7 +201,7 @@ def _assumed_role(response: Mapping[str, Any], operation: str = "AssumeRoleWithW
         raise AwsAnswerError(f"STS {operation}: the answer has no {', '.join(missing)}")
     expiration = creds["Expiration"]
     if isinstance(expiration, str):
-        expiration = parse_expiration(expiration)
+        expiration = parse_utc(expiration)
     if not isinstance(expiration, datetime):
         raise AwsAnswerError(f"STS {operation}: the answer's Credentials.Expiration is not a time")
     return AssumedRole(
@@ -242,19 +240,3 @@ def _environment_id(claims: Mapping[str, Any]) -> str | None:
     return None
 
 
-def format_expiration(moment: datetime) -> str:
-    from datetime import timezone
-
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_expiration(text: str | None) -> datetime | None:
-    from datetime import datetime, timezone
-
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

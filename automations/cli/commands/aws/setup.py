@@ -9,8 +9,9 @@ import itertools
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from automations.engine.report.base import Reporter, plural
+from automations.engine.report.base import Reporter
 from automations.errors import EXIT_OK, FatalError
+from automations.wording import plural
 
 if TYPE_CHECKING:
     from automations.aws.iam_setup import Change
@@ -58,7 +59,7 @@ def _report_chain_trust(reporter: Reporter, role_arn: str, targets: tuple[str, .
     """What the administrators of each chained role's account must add: setup changes
     nothing outside the account it runs in."""
     from automations.aws.iam_setup import chain_trust_statement
-    from automations.aws.trust import policy_json
+    from automations.aws.trust.policy import policy_json
 
     statement = chain_trust_statement(role_arn)
 
@@ -71,7 +72,7 @@ def _report_chain_trust(reporter: Reporter, role_arn: str, targets: tuple[str, .
 
 
 def _describe(changes: list[Change]) -> Iterator[str]:
-    from automations.aws.trust import policy_json
+    from automations.aws.trust.policy import policy_json
 
     for change in changes:
         yield f"  would {change.description}"
