@@ -28,8 +28,8 @@ bench/redaction.py measures it).
 """
 from __future__ import annotations
 
+import _thread  # threading.Lock is _thread.allocate_lock; threading itself waits for a run (start-up)
 import re
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -70,7 +70,7 @@ class Redactor:
         self._values: set[str] = set()      # registered values (stripped): what is_short() knows
         self._masked: set[str] = set()      # every form masked
         self._matcher = _Matcher()
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self._by_first: dict[str, list[str]] = {}   # first character -> forms: what unsafe_tail looks through
 
     def add(self, secret: str | bytes | None) -> None:

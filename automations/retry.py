@@ -13,13 +13,14 @@ largest `attempts` and `deadline` of its policies still bound the whole.
 """
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from automations.errors import Cancelled, ThrottledError, TransientError
 
 if TYPE_CHECKING:  # tenacity itself is imported where it is used: the CLI's start must stay fast
+    import threading
+
     from tenacity import RetryCallState, Retrying
     from tenacity.stop import stop_base
     from tenacity.wait import wait_base
@@ -190,7 +191,10 @@ def call_with_retry(
     (THROTTLED, TRANSIENT) or returns None for fatal. `on_retry(attempt_number, error,
     error_class, wait_seconds)` is told before each wait; waits end early when `cancelled`
     is set."""
-    cancelled = cancelled or threading.Event()
+    if cancelled is None:
+        import threading  # here: `list` and `validate` import this module and start no threads
+
+        cancelled = threading.Event()
 
     def sleep(seconds: float) -> None:
         if cancelled.wait(seconds):

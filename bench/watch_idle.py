@@ -95,11 +95,12 @@ def main() -> int:
         proxy.stop()
         server.stop()  # type: ignore[attr-defined]
     # The refreshes, from the history (one record each): how many, and how close together.
-    from automations.engine.report.history import RunHistory, parse_iso
+    from automations.engine.report.history import RunHistory
+    from automations.timefmt import parse_utc
 
     starts: dict[str, list[float]] = {}
     for record in RunHistory(home / "automations.yaml", env).records("boot"):
-        start = parse_iso(record["start"])
+        start = parse_utc(record["start"])
         if record["trigger"] == "watch" and start is not None and start.timestamp() >= window_start:
             starts.setdefault(record["steps"][0]["step"], []).append(start.timestamp())
     refreshes = sum(len(times) for times in starts.values())

@@ -11,22 +11,22 @@ boto3, botocore and the reading code are imported only when the step runs.
 """
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Literal
 
 from automations.api import OptionError, Options, Step, StepContext, StepFailed, StepResult, option
-from automations.aws.clients import AWS_RETRY
-from automations.engine.report.base import plural
-from automations.files.envfile import ENV_FILE_OUTPUTS, KEY_PATTERN, EnvFileOptions
+from automations.aws.declarations import AWS_RETRY, CURRENT_STAGE
+from automations.files.envfile_options import ENV_FILE_OUTPUTS, VARIABLE_NAME, EnvFileOptions
+from automations.wording import plural
 
 if TYPE_CHECKING:
     from automations.aws.secrets import SecretRef, SecretsManagerReader, SecretValue, Variable
 
 ALL_KEYS = "*"
-CURRENT_STAGE = "AWSCURRENT"  # automations.aws.secrets has it too; importing that here would slow every config load
 
 
 def _variable_name_problem(name: str) -> str | None:
-    return None if KEY_PATTERN.fullmatch(name) else f"{name!r} is not a variable name (^[A-Za-z_][A-Za-z0-9_]*$)"
+    return None if re.fullmatch(VARIABLE_NAME, name) else f"{name!r} is not a variable name (^[A-Za-z_][A-Za-z0-9_]*$)"
 
 
 class SecretEntry(Options):
@@ -81,7 +81,7 @@ class SecretsManagerStep(Step[SecretsManagerOptions]):
     summary = "Write Secrets Manager secrets (whole, chosen JSON keys, or all keys) into an env file"
     # Throttling passes: BatchGetSecretValue allows 100 calls/s per region, shared by every
     # environment booting at once; a retry asks only for the batches that failed.
-    retry_policy = AWS_RETRY  # throttled and transient: automations/aws/clients.py
+    retry_policy = AWS_RETRY  # throttled and transient: automations/aws/declarations.py
     outputs = ENV_FILE_OUTPUTS
     _reader: SecretsManagerReader | None = None
 

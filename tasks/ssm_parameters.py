@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from automations.api import OptionError, Step, StepContext, StepFailed, StepResult, option
-from automations.aws.clients import AWS_RETRY
-from automations.engine.report.base import plural
-from automations.files.envfile import ENV_FILE_OUTPUTS, EnvFileOptions
+from automations.aws.declarations import AWS_RETRY
+from automations.files.envfile_options import ENV_FILE_OUTPUTS, EnvFileOptions
+from automations.wording import plural
 
 if TYPE_CHECKING:
     from automations.aws.secrets import ParameterStoreReader
@@ -42,7 +42,7 @@ class SsmParametersStep(Step[SsmParametersOptions]):
     name = "ssm-parameters"
     Options = SsmParametersOptions
     summary = "Write SSM Parameter Store parameters (by path and/or name, decrypted) into an env file"
-    retry_policy = AWS_RETRY  # throttled and transient: automations/aws/clients.py
+    retry_policy = AWS_RETRY  # throttled and transient: automations/aws/declarations.py
     outputs = ENV_FILE_OUTPUTS
     _reader: ParameterStoreReader | None = None
 

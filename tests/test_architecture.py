@@ -6,7 +6,9 @@ since a lazy import is a dependency all the same.
   `automations.oidc`, `automations.cli` or `tasks`;
 - nothing under `automations/` imports `tasks` (step types are found by entry point only);
 - the domain packages serve the commands and steps, not the other way round: `automations.aws`
-  and `automations.oidc` import neither `automations.cli` nor `automations.engine.runner`.
+  and `automations.oidc` import neither `automations.cli` nor `automations.engine.runner`;
+- the built-in step types (`tasks/`) meet the engine only through `automations.api`, as a
+  plugin does: they import neither `automations.engine` nor `automations.cli`.
 """
 from __future__ import annotations
 
@@ -25,6 +27,8 @@ RULES = [
     ("automations", ("tasks",), "step types are found by entry point, never imported"),
     ("automations.aws", ("automations.cli", "automations.engine.runner"), "the domain serves commands and steps"),
     ("automations.oidc", ("automations.cli", "automations.engine.runner"), "the domain serves commands and steps"),
+    ("tasks", ("automations.engine", "automations.cli"),
+     "a built-in step type meets the engine through automations.api, as any plugin does"),
 ]
 
 
@@ -64,7 +68,7 @@ def violations(module: str, imports: set[str]) -> list[str]:
 
 
 def all_modules() -> list[tuple[str, Path]]:
-    return [(module_name(path), path) for path in sorted(PACKAGE.rglob("*.py"))]
+    return [(module_name(path), path) for package in (PACKAGE, ROOT / "tasks") for path in sorted(package.rglob("*.py"))]
 
 
 def test_every_module_keeps_the_import_rules():
@@ -79,7 +83,7 @@ def test_the_walk_sees_the_engine_and_the_domain_packages():
     modules = {module for module, _ in all_modules()}
 
     assert {"automations.engine.runner", "automations.engine.scope", "automations.aws.clients",
-            "automations.oidc.sources", "automations.cli.main", "automations.api"} <= modules
+            "automations.oidc.sources", "automations.cli.main", "automations.api", "tasks.aws_login"} <= modules
 
 
 @pytest.mark.parametrize("source", [
@@ -102,7 +106,9 @@ def test_an_engine_module_importing_the_domain_is_caught_however_it_imports(sour
     ("automations.cli.commands.aws.credential_process", "def f():\n    import tasks\n"),
     ("automations.aws.login", "from automations.engine.runner import Runner\n"),
     ("automations.oidc.sources", "from automations.cli.commands.token import read_token\n"),
-    ("automations.aws.trust", "from . import clients\nfrom ..engine import runner\n"),
+    ("automations.aws.trust.evaluate", "from .. import clients\nfrom ...engine import runner\n"),
+    ("tasks.secrets_manager", "from automations.engine.report.base import plural\n"),
+    ("tasks.run", "def run():\n    from automations.engine.step import StepResult\n"),
 ])
 def test_the_other_rules_catch_their_imports(module, source):
     assert violations(module, imported_modules(source, module)) != []

@@ -16,8 +16,8 @@ from botocore.exceptions import (
 )
 from support.cli import run_cli
 
+from automations.aws.declarations import SESSION_NAME_PATTERN
 from automations.aws.sts import (
-    SESSION_NAME_PATTERN,
     StsRejected,
     StsTransientError,
     classify,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typing
 
 from automations.engine import config, graph, keys
+from automations.engine.options import convert_keys
 from automations.engine.schema import TEMPLATE, build_schema
 from automations.retry import ERROR_CLASSES
 
@@ -50,3 +51,30 @@ def test_the_declared_triggers_are_the_graphs_triggers():
 def test_the_declared_retry_classes_are_the_retry_error_classes():
     per_class = set(keys.known_keys(keys.StepRetryKeys)) - set(keys.known_keys(keys.RetryKeys))
     assert per_class == set(ERROR_CLASSES)
+
+
+def test_the_loader_checks_a_task_against_its_declaration_going_on_past_problems():
+    values, problems = convert_keys(keys.TaskKeys, {"name": 5, "dependsOn": ["a"], "bogus": 1, "steps": [{"run": "x"}]})
+
+    assert [(p.path, p.kind) for p in problems] == [(("bogus",), "unknown"), (("name",), "type")]
+    assert values["dependsOn"] == ["a"] and values["triggeredBy"] == ["manual"] and "name" not in values
+
+
+def test_steps_nested_in_a_task_are_left_as_written_for_the_loader_to_check_one_by_one():
+    values, problems = convert_keys(keys.TaskKeys, {"steps": [{"run": "x", "when": "always"}, 5]})
+
+    assert problems == []
+    assert values["steps"] == [{"run": "x", "when": "always"}, 5]
+
+
+def test_a_number_among_names_is_a_problem_of_kind_not_of_value():
+    _, problems = convert_keys(keys.TaskKeys, {"command": "x", "triggeredBy": [1, "onSave"]})
+
+    assert [(p.path, p.kind) for p in problems] == [(("triggeredBy", 0), "type"), (("triggeredBy", 1), "value")]
+
+
+def test_keys_written_with_nothing_after_them_are_what_the_declarations_allow():
+    values, problems = convert_keys(keys.FileKeys, {"tasks": None, "plugins": None})
+
+    assert problems == [] and values == {"tasks": None, "plugins": None}
+    assert convert_keys(keys.FileKeys, {})[1][0].kind == "missing"

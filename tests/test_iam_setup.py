@@ -15,7 +15,7 @@ from support.cli import run_cli
 from support.proxy import FaultProxy
 
 from automations.aws.iam_setup import IamSetup, SetupRequest, secret_resource, secrets_policy
-from automations.aws.trust import trust_policy
+from automations.aws.trust.generate import trust_policy
 
 ACCOUNT = "123456789012"   # moto's account
 ORG, PRJ = "org-a", "prj-1"
@@ -129,6 +129,8 @@ def test_without_credentials_setup_says_what_it_needs(aws_env, names) -> None:
 @pytest.mark.parametrize("extra, message", [
     (["--secret", "my-secret"], "--secret: 'my-secret' is not a secret ARN"),
     (["--max-session-duration", "60"], "--max-session-duration: 60"),
+    (["--chain-to", "arn:aws:iam::444455556666:user/deploy"], "--chain-to: 'arn:aws:iam::444455556666:user/deploy' "
+                                                             "is not a role ARN"),
 ])
 def test_bad_setup_options_are_refused_before_any_call(env, names, extra, message) -> None:
     result = run_cli(*setup_args(names, *extra), env={**env, "AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
@@ -230,3 +232,67 @@ def test_check_trust_role_refuses_an_audience_the_provider_does_not_know(env, na
                      str(_token_for(names["provider"], tmp_path)), env=env)
     assert result.code == 1, result.output
     assert "incorrect token audience" in result.stdout and "['another-app']" in result.stdout
+
+
+# -- --chain-to: role chaining (aws-assume-role) ----------------------------------------------
+
+DEPLOY = "arn:aws:iam::444455556666:role/deploy"
+STAGING = "arn:aws:iam::777788889999:role/deploy"
+
+
+def test_chain_to_lets_the_role_assume_exactly_those_roles(env, names, moto_endpoint) -> None:
+    result = run_cli(*setup_args(names, "--chain-to", DEPLOY, STAGING), env=env)
+
+    assert result.code == 0, result.output
+    assert "changed: add inline policy automations-role-chaining" in result.stdout
+    policy = iam(moto_endpoint).get_role_policy(RoleName=names["role"],
+                                                PolicyName="automations-role-chaining")["PolicyDocument"]
+    assert policy["Statement"] == [{"Sid": "AssumeChainedRoles", "Effect": "Allow", "Action": "sts:AssumeRole",
+                                    "Resource": [DEPLOY, STAGING]}]
+
+
+def test_chain_to_prints_the_trust_statement_each_target_needs_and_changes_no_other_account(env, names,
+                                                                                          moto_endpoint) -> None:
+    with FaultProxy(moto_endpoint) as proxy:
+        result = run_cli(*setup_args(names, "--chain-to", DEPLOY), "--output", "json",
+                         env={**env, "AWS_ENDPOINT_URL": proxy.url})
+        touched = {r.form().get("RoleName") for r in proxy.requests if r.action not in READ_ONLY}
+
+    assert result.code == 0, result.output
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    [trust] = [e for e in events if e["event"] == "chain-trust"]
+    assert trust["targets"] == [DEPLOY]
+    assert trust["statement"] == {"Sid": "AssumedByAutomationsRole", "Effect": "Allow",
+                                  "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/{names['role']}"},
+                                  "Action": "sts:AssumeRole"}
+    assert touched <= {None, names["role"]}  # nothing but our own role (and the provider)
+
+
+def test_chain_to_a_second_time_changes_nothing_and_still_prints_the_statement(env, names) -> None:
+    args = setup_args(names, "--chain-to", DEPLOY)
+    assert run_cli(*args, env=env).code == 0
+
+    second = run_cli(*args, env=env)
+
+    assert second.code == 0, second.output
+    assert second.stdout.startswith("nothing to change")
+    assert "trust policy" in second.stdout and f'"AWS": "arn:aws:iam::{ACCOUNT}:role/{names["role"]}"' in second.stdout
+
+
+def test_chain_to_another_role_updates_the_policy(env, names, moto_endpoint) -> None:
+    assert run_cli(*setup_args(names, "--chain-to", DEPLOY), env=env).code == 0
+
+    result = run_cli(*setup_args(names, "--chain-to", DEPLOY, "--chain-to", STAGING, "--dry-run"), env=env)
+
+    assert result.code == 0, result.output
+    assert "would update inline policy automations-role-chaining" in result.stdout
+    assert "assume 2 chained roles" in result.stdout
+
+
+def test_chain_to_the_role_itself_is_refused(env, names) -> None:
+    own = f"arn:aws:iam::{ACCOUNT}:role/{names['role']}"
+
+    result = run_cli(*setup_args(names, "--chain-to", own), env={**env, "AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
+
+    assert result.code == 2
+    assert "cannot chain to itself" in result.stderr

@@ -62,7 +62,7 @@ def test_the_repositorys_own_automations_yaml_validates(base_env):
 
 
 def test_counts_are_pluralised_by_their_number() -> None:
-    from automations.engine.report.base import plural
+    from automations.wording import plural
 
     assert [plural(n, "task") for n in (0, 1, 2)] == ["0 tasks", "1 task", "2 tasks"]
 

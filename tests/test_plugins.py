@@ -276,20 +276,6 @@ def test_python_m_automations_with_a_tasks_py_beside_it_still_works(write_config
     assert "built-in run step" in proc.stdout
 
 
-@pytest.mark.parametrize("args", [["--help"], ["list"], ["validate"], ["steps"]])
-def test_the_quick_commands_import_neither_boto3_nor_pyjwt(write_config, base_env, args):
-    config = write_config("""
-        tasks:
-          a: {command: echo a}
-    """)
-    env = {**base_env, "PYTHONPROFILEIMPORTTIME": "1"}
-    result = run_process(*args, cwd=config.parent, env=env)
-    assert result.code == 0, result.output
-    imported = {line.split("|")[-1].strip().split(".")[0] for line in result.stderr.splitlines() if "|" in line}
-    assert "yaml" in imported or args == ["--help"]  # the import log is really there
-    assert not imported & {"boto3", "botocore", "jwt"}
-
-
 # -- the entry-point cache says which distribution declares a name, never which module -----
 
 EVIL_STEP = '''

@@ -2,6 +2,8 @@
 timeouts, dry runs, triggers, interruption, machine-readable output."""
 from __future__ import annotations
 
+import contextlib
+import glob
 import json
 import os
 import signal
@@ -366,6 +368,23 @@ def test_a_signal_at_any_moment_stops_the_run_without_hanging(write_config, base
     for _ in range(8):
         process = subprocess.Popen([AUTOMATIONS, "-c", str(config), "run", *[f"t{i}" for i in range(8)]],
                                    cwd=tmp_path, env=base_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.3, 1.5))
+        # The signal is meant for the run, not for the interpreter's start-up (before `main()`
+        # handles signals, dying of SIGINT is the right end): wait for its first step's child.
+        _wait_for_a_child(process.pid)
+        time.sleep(rng.uniform(0.0, 1.2))
         process.send_signal(rng.choice([signal.SIGINT, signal.SIGTERM]))
         assert process.wait(timeout=30) in (0, 130)
+
+
+def _wait_for_a_child(pid: int, timeout: float = 60.0) -> None:
+    # Steps start their children from worker threads: each thread lists its own.
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not os.path.exists(f"/proc/{pid}"):
+            return  # already gone: the assertion on its exit status says how
+        for thread in glob.glob(f"/proc/{pid}/task/*/children"):
+            with contextlib.suppress(OSError), open(thread) as children:
+                if children.read().strip():
+                    return
+        time.sleep(0.01)
+    raise AssertionError(f"the run started no step within {timeout} s")

@@ -86,6 +86,18 @@ VALID = {
               - uses: aws-login
                 retry: {attempts: 5, throttled: {initialDelay: 20, maxDelay: 120}, transient: {deadline: 30}}
         """,
+    "keys written with nothing after them": """
+        plugins:
+        tasks:
+          build:
+            name:
+            description:
+            env:
+            command: make
+        """,
+    "no tasks yet": """
+        tasks:
+        """,
 }
 
 

@@ -16,6 +16,7 @@ from support.jwts import AUDIENCE, make_token, raw_token
 from automations.cli.commands.token import task_login
 from automations.engine.config import load_config
 from automations.errors import Cancelled, FatalError, StepFailed
+from automations.oidc.claims import InvalidToken, check_token, decode_unverified
 from automations.oidc.sources import (
     MAX_TOKEN_BYTES,
     CommandTokenSource,
@@ -23,13 +24,10 @@ from automations.oidc.sources import (
     EnvTokenSource,
     FileTokenSource,
     GitHubActionsTokenSource,
-    InvalidToken,
     TokenNotReady,
     TokenSource,
     TokenUnavailable,
     WebIdentityTokenFileSource,
-    check_token,
-    decode_unverified,
 )
 
 NOW = 1_800_000_000

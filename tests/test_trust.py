@@ -9,18 +9,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from automations.aws.trust import (
-    PolicyError,
-    check_policy_for_iam,
-    evaluate,
+from automations.aws.trust.evaluate import evaluate
+from automations.aws.trust.generate import (
     gitpod_sub_pattern,
-    parse_policy,
     provider_host,
     role_name_from_arn,
     sub_pattern_from_claims,
     trust_policy,
     trust_troubleshooting_hint,
 )
+from automations.aws.trust.policy import PolicyError, check_policy_for_iam, parse_policy
 
 P = "app.gitpod.io"
 ARN = f"arn:aws:iam::123456789012:oidc-provider/{P}"

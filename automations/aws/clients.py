@@ -1,7 +1,7 @@
 """AWS clients, written once: the sessions a run has obtained, client settings (timeouts, a
 single botocore attempt per call so our retries do not multiply with botocore's), which AWS
-errors are worth another attempt (throttled or transient), the AWS steps' default retries,
-and two promises every call of every client made here keeps:
+errors are worth another attempt (throttled or transient; the AWS steps' default retries are
+in automations.aws.declarations), and two promises every call of every client made here keeps:
 
 - an answer is checked before botocore parses it: an HTML page, a cut-off body or one that
   is not the protocol's JSON or XML raises `AwsAnswerError`, whose message describes the
@@ -19,10 +19,14 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
+# AWS_RETRY lives in automations.aws.declarations (light: step modules import it when a
+# configuration loads); importable from here as well.
+from automations.aws.declarations import AWS_RETRY as AWS_RETRY
 from automations.errors import Cancelled, StepFailed, TransientError
-from automations.retry import THROTTLED, TRANSIENT, RetryPolicies, RetryPolicy
+from automations.retry import THROTTLED, TRANSIENT
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -54,22 +58,6 @@ TRANSIENT_CODES = frozenset({
     "ServiceUnavailable", "ServiceUnavailableException", "RequestTimeout",
     "RequestTimeoutException", "IDPCommunicationError",
 })
-
-# The default retries of the AWS steps (aws-login, secrets-manager, ssm-parameters), chosen by
-# measurement (issue 16; bench/fleet.py, BENCHMARKS.md "Fleet and lone environment"). One
-# budget for both classes (12 attempts, 300 s), so a 5xx met late in a throttled herd does
-# not end the login; the wait is what fits the error:
-# - transient: a lone environment whose first attempt meets a hiccup is logged in about a
-#   second later (the first wait is uniform in [0, 0.5 s]); twelve attempts reach ~60 s, for
-#   a token source that takes a while at environment start;
-# - throttled: a fleet booting together spreads over the quota. In the exact-herd model,
-#   3 000 environments against 50 requests/s all succeed, 3.6 calls each, p90 1.06x the
-#   60 s floor; 10 000 need 5.3 calls each (what keeps them under 4: BENCHMARKS.md).
-AWS_RETRY = RetryPolicies(
-    transient=RetryPolicy(attempts=12, initial_delay=0.5, max_delay=15.0, deadline=300.0),
-    throttled=RetryPolicy(attempts=12, initial_delay=10.0, max_delay=120.0, deadline=300.0),
-)
-
 
 class AwsCredentials(NamedTuple):
     access_key_id: str
@@ -426,6 +414,17 @@ def aws_sessions(ctx: StepContext) -> AwsSessions:
     return ctx.shared(AwsSessions)
 
 
+class RememberedCredentials(NamedTuple):
+    """Credentials a step of this run obtained for a profile, and what came with them."""
+    profile: str
+    credentials: AwsCredentials
+    region: str | None
+    task: str | None = None                 # the task of the step that obtained them
+    assumed_role_arn: str | None = None
+    cache: Path | None = None               # its credential-process cache (`credentials: process`)
+    chained: bool = False                   # obtained by role chaining (aws-assume-role)
+
+
 class AwsSessions:
     """The AWS sessions of one run. The aws-login step `remember`s the credentials it got;
     later AWS steps in the same run ask for `session()` and use them from memory, without
@@ -433,21 +432,53 @@ class AwsSessions:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._credentials: dict[str, tuple[AwsCredentials, str | None]] = {}
+        self._credentials: dict[str, RememberedCredentials] = {}
         self._last_profile: str | None = None
         self._sessions: dict[tuple[str | None, str | None], Any] = {}
 
-    def remember(self, profile: str, credentials: AwsCredentials, region: str | None) -> None:
+    def remember(self, profile: str, credentials: AwsCredentials, region: str | None, *, task: str | None = None,
+                 assumed_role_arn: str | None = None, cache: Path | None = None, chained: bool = False) -> None:
         with self._lock:
-            self._credentials[profile] = (credentials, region)
-            self._last_profile = profile
+            # The default of later steps: the profile a login (not a chained role) wrote last.
+            # Renewing a profile (`automations watch`) does not make it the default again, nor
+            # move it in the order `source_for` reads.
+            if profile not in self._credentials and not chained:
+                self._last_profile = profile
+            self._credentials[profile] = RememberedCredentials(profile, credentials, region, task, assumed_role_arn,
+                                                               cache, chained)
             self._sessions = {k: v for k, v in self._sessions.items() if k[0] != profile}
+
+    def remembered(self, profile: str) -> RememberedCredentials | None:
+        with self._lock:
+            return self._credentials.get(profile)
+
+    def source_for(self, task: str) -> RememberedCredentials:
+        """What a chained step of `task` starts from when it names no source: the credentials
+        of this run's aws-login (the one of `task` itself, if it has one), else those of the
+        last aws-assume-role before it in `task`. Several logins in other tasks: ambiguous."""
+        with self._lock:
+            found = list(self._credentials.values())
+        own_login = [r for r in found if r.task == task and not r.chained]
+        if own_login:
+            return own_login[-1]
+        logins = [r for r in found if not r.chained]
+        if len({r.profile for r in logins}) > 1:
+            names = ", ".join(sorted(repr(r.profile) for r in logins))
+            raise StepFailed(f"several aws-login steps of this run wrote profiles ({names}): "
+                             "name the one to start from with `sourceProfile`")
+        own_chained = [r for r in found if r.task == task]
+        for candidates in (logins, own_chained):
+            if candidates:
+                return candidates[-1]
+        raise StepFailed("no credentials to start from: no aws-login (or aws-assume-role) step ran before this one "
+                         "in this run; make this task depend on the login task (`dependsOn`) or set `sourceProfile`")
 
     def _remembered(self, profile: str | None) -> tuple[str | None, tuple[AwsCredentials, str | None] | None]:
         """The profile meant (by default the most recent aws-login's) and what this run
         obtained for it, if anything."""
         profile = profile or self._last_profile
-        return profile, (self._credentials.get(profile) if profile else None)
+        found = self._credentials.get(profile) if profile else None
+        return profile, ((found.credentials, found.region) if found else None)
 
     def session(self, profile: str | None = None, region: str | None = None, *,
                 env: Mapping[str, str] | None = None) -> Any:

@@ -1,5 +1,7 @@
-"""One-command IAM setup: the OIDC identity provider, the role with its trust policy, and an
-inline policy reading exactly the given secrets (the seed's steps 1 and 2).
+"""One-command IAM setup: the OIDC identity provider, the role with its trust policy, an
+inline policy reading exactly the given secrets (the seed's steps 1 and 2), and one allowing
+`sts:AssumeRole` on the roles it chains to (aws-assume-role), whose trust policies need the
+statement `chain_trust_statement` gives (in accounts that are not ours to change).
 
 Idempotent by construction: `plan()` reads what exists and lists only the differences;
 `apply()` makes exactly those. A second run plans nothing and says so; `--dry-run` prints
@@ -14,11 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from automations.aws.trust import POLICY_VERSION, PolicyError, check_policy_for_iam, provider_arn
-from automations.engine.report.base import plural
+from automations.aws.declarations import ROLE_ARN_PATTERN
+from automations.aws.trust.generate import provider_arn
+from automations.aws.trust.policy import POLICY_VERSION, PolicyError, check_policy_for_iam
 from automations.errors import EXIT_FAILED, FatalError
+from automations.wording import plural
 
 SECRETS_POLICY_NAME = "automations-secrets"
+CHAINING_POLICY_NAME = "automations-role-chaining"
 ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+$")
 # Secrets Manager appends "-" and six random characters to a secret's name in its ARN.
@@ -42,6 +47,7 @@ class SetupRequest:
     trust_policy: dict[str, Any]
     secrets: tuple[str, ...] = ()
     max_session_duration: int = 3600
+    chain_to: tuple[str, ...] = ()              # roles (in other accounts) it may assume
 
     @property
     def provider_arn(self) -> str:
@@ -73,10 +79,17 @@ def check_request(request: SetupRequest) -> None:
         if not SECRET_ARN.fullmatch(arn):
             problems.append(("--secret", f"{arn!r} is not a secret ARN "
                                          "(arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)"))
+    for arn in request.chain_to:
+        if not re.fullmatch(ROLE_ARN_PATTERN, arn):
+            problems.append(("--chain-to", f"{arn!r} is not a role ARN (arn:aws:iam::ACCOUNT:role/NAME)"))
+        elif arn == request.role_arn:
+            problems.append(("--chain-to", f"{arn} is the role being set up: it cannot chain to itself"))
     try:
         check_policy_for_iam(request.trust_policy, "trust")
         if request.secrets:
             check_policy_for_iam(secrets_policy(request.secrets), "identity")
+        if request.chain_to:
+            check_policy_for_iam(chaining_policy(request.chain_to), "identity")
     except PolicyError as error:
         problems.append(("policy", str(error)))
     if problems:
@@ -103,6 +116,20 @@ def secrets_policy(secrets: tuple[str, ...] | list[str]) -> dict[str, Any]:
     }
 
 
+def chaining_policy(targets: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """The OIDC role's permission to assume exactly these roles (role chaining)."""
+    return {"Version": POLICY_VERSION,
+            "Statement": [{"Sid": "AssumeChainedRoles", "Effect": "Allow", "Action": "sts:AssumeRole",
+                           "Resource": sorted(set(targets))}]}
+
+
+def chain_trust_statement(role_arn: str) -> dict[str, Any]:
+    """What the trust policy of each role chained to must hold so that `role_arn` may assume
+    it. Its account is not ours to change: `aws setup` prints it for its administrators."""
+    return {"Sid": "AssumedByAutomationsRole", "Effect": "Allow", "Principal": {"AWS": role_arn},
+            "Action": "sts:AssumeRole"}
+
+
 class IamSetup:
     def __init__(self, iam: Any, request: SetupRequest) -> None:
         self.iam = iam
@@ -111,7 +138,11 @@ class IamSetup:
     def plan(self) -> list[Change]:
         role = self._get("get_role", RoleName=self.request.role_name)
         role = role["Role"] if role else None
-        return [*self._provider_changes(), *self._role_changes(role), *self._secrets_changes(role)]
+        return [*self._provider_changes(), *self._role_changes(role),
+                *self._inline_policy_changes(role, SECRETS_POLICY_NAME, self.request.secrets, secrets_policy,
+                                             lambda count: f"read {plural(count, 'secret')}"),
+                *self._inline_policy_changes(role, CHAINING_POLICY_NAME, self.request.chain_to, chaining_policy,
+                                             lambda count: f"assume {plural(count, 'chained role')}")]
 
     def apply(self, changes: list[Change], on_done: Callable[[Change], None] = lambda change: None) -> None:
         for change in changes:
@@ -154,19 +185,22 @@ class IamSetup:
                                                   "Description": role.get("Description") or ROLE_DESCRIPTION}))
         return changes
 
-    def _secrets_changes(self, role: dict[str, Any] | None) -> list[Change]:
+    def _inline_policy_changes(self, role: dict[str, Any] | None, name: str, items: tuple[str, ...],
+                               policy: Callable[[tuple[str, ...]], dict[str, Any]],
+                               what: Callable[[int], str]) -> list[Change]:
+        """The inline policy `name` made of `items`, added or brought up to date (nothing
+        when no items are asked for: a policy added by hand stays)."""
         request = self.request
-        if not request.secrets:
+        if not items:
             return []
-        wanted = secrets_policy(request.secrets)
-        current = self._get("get_role_policy", RoleName=request.role_name, PolicyName=SECRETS_POLICY_NAME) \
+        wanted = policy(items)
+        current = self._get("get_role_policy", RoleName=request.role_name, PolicyName=name) \
             if role is not None else None
         if current is not None and _document(current.get("PolicyDocument")) == wanted:
             return []
         verb = "update" if current is not None else "add"
-        return [Change(f"{verb} inline policy {SECRETS_POLICY_NAME} of role {request.role_name}: read "
-                       f"{plural(len(request.secrets), 'secret')}",
-                       "put_role_policy", {"RoleName": request.role_name, "PolicyName": SECRETS_POLICY_NAME,
+        return [Change(f"{verb} inline policy {name} of role {request.role_name}: {what(len(items))}",
+                       "put_role_policy", {"RoleName": request.role_name, "PolicyName": name,
                                            "PolicyDocument": json.dumps(wanted)}, wanted)]
 
     # -- calling IAM ----------------------------------------------------------------------

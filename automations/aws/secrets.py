@@ -24,16 +24,17 @@ from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 from automations.aws.clients import AwsAnswerError, aws_error_class, aws_sessions, code_class, error_code
-from automations.engine.report.base import plural
+from automations.aws.declarations import CURRENT_STAGE
 from automations.engine.step import StepContext, StepResult
 from automations.errors import Cancelled, StepFailed, ThrottledError, TransientError, retryable
-from automations.files.envfile import EnvFile, EnvFileOptions
+from automations.files.envfile import EnvFile
+from automations.files.envfile_options import EnvFileOptions
 from automations.retry import THROTTLED, TRANSIENT
+from automations.wording import plural
 
 BATCH_GET_SECRET_VALUE_MAX_IDS = 20   # AWS's limit for SecretIdList (moto does not enforce it)
 GET_PARAMETERS_MAX_NAMES = 10         # AWS's limit for GetParameters' Names
 MAX_CONCURRENT_CALLS = 8              # BatchGetSecretValue allows 100 requests/s per region
-CURRENT_STAGE = "AWSCURRENT"
 
 NOT_FOUND_CODES = frozenset({"ResourceNotFoundException", "ParameterNotFound"})
 ACCESS_DENIED_CODES = frozenset({"AccessDeniedException", "AccessDenied"})

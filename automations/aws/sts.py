@@ -23,9 +23,7 @@ if TYPE_CHECKING:
 from automations.aws.clients import AwsAnswerError, AwsCredentials, client_config, code_class, error_code, http_status
 from automations.errors import StepFailed, ThrottledError, TransientError
 from automations.retry import THROTTLED
-
-SESSION_NAME_PATTERN = r"[\w+=,.@-]{2,64}"
-ROLE_ARN_PATTERN = r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}"
+from automations.timefmt import parse_utc
 
 # What AWS documents as worth another attempt soon, with a fresh token each time. Throttling
 # (automations.aws.clients.THROTTLING_CODES, HTTP 429) is worth one too, after spreading out.
@@ -42,6 +40,16 @@ FATAL_HINTS = {
     "MalformedPolicyDocument": "the session policy is not a valid policy document",
     "PackedPolicyTooLarge": "the session policy (with policyArns) is too large",
     "RegionDisabledException": "STS is not activated in this region for the account",
+}
+# The same codes from AssumeRole (role chaining) have other causes: the source credentials.
+CHAINED_FATAL_HINTS = {
+    **FATAL_HINTS,
+    "AccessDenied": "the source role may not assume this role (the source needs sts:AssumeRole on it, "
+                    "and its trust policy must name the source role, with the externalId if one is set; "
+                    "`automations aws setup --chain-to` prints both)",
+    "ExpiredToken": "the source credentials have expired (log in again)",
+    "InvalidClientTokenId": "the source credentials are not valid (log in again)",
+    "ValidationError": "STS refused the request's parameters (a chained session lasts at most 3600 s)",
 }
 
 
@@ -68,6 +76,7 @@ class AssumeRoleRequest(NamedTuple):
     region: str | None = None
     policy: Mapping[str, Any] | None = None
     policy_arns: tuple[str, ...] = ()
+    external_id: str | None = None      # AssumeRole only: what the target's trust policy may require
 
 
 class AssumedRole(NamedTuple):
@@ -86,13 +95,32 @@ def assume_role_with_web_identity(token: str, request: AssumeRoleRequest, env: M
     """One call to STS, bounded, ended at once by `cancelled`. Raises StsTransientError,
     StsRejected, an AwsAnswerError (an answer that cannot be believed) or Cancelled, never
     a botocore error."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     client = sts_client(request.region, env, cancelled)
+    # The token in the request body: never on any process's argv.
+    return _call(client, "AssumeRoleWithWebIdentity", FATAL_HINTS,
+                 {**_request_params(request), "WebIdentityToken": token})
+
+
+def assume_role(source: AwsCredentials, request: AssumeRoleRequest, env: Mapping[str, str],
+                cancelled: threading.Event | None = None) -> AssumedRole:
+    """Role chaining: one AssumeRole call signed with `source` (the credentials of another
+    assumed role), bounded and classified as `assume_role_with_web_identity` is."""
+    from automations.aws.clients import create_client
+
+    client = create_client("sts", env, region_name=request.region or "us-east-1", endpoint_url=_sts_endpoint(env),
+                           config=client_config(), aws_access_key_id=source.access_key_id,
+                           aws_secret_access_key=source.secret_access_key, aws_session_token=source.session_token,
+                           cancelled=cancelled)
+    params = _request_params(request)
+    if request.external_id:
+        params["ExternalId"] = request.external_id
+    return _call(client, "AssumeRole", CHAINED_FATAL_HINTS, params)
+
+
+def _request_params(request: AssumeRoleRequest) -> dict[str, Any]:
     params: dict[str, Any] = {
         "RoleArn": request.role_arn,
         "RoleSessionName": request.session_name,
-        "WebIdentityToken": token,  # in the request body: never on any process's argv
         "DurationSeconds": request.duration_seconds,
     }
     if request.policy:
@@ -101,15 +129,24 @@ def assume_role_with_web_identity(token: str, request: AssumeRoleRequest, env: M
         params["Policy"] = json.dumps(request.policy, separators=(",", ":"))
     if request.policy_arns:
         params["PolicyArns"] = [{"arn": arn} for arn in request.policy_arns]
+    return params
+
+
+def _call(client: Any, operation: str, hints: Mapping[str, str], params: dict[str, Any]) -> AssumedRole:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    method = client.assume_role if operation == "AssumeRole" else client.assume_role_with_web_identity
     try:
-        response = client.assume_role_with_web_identity(**params)
-    except ClientError as error:
-        raise classify(error) from None
-    except BotoCoreError as error:
-        raise classify(error) from None
+        response = method(**params)
+    except (ClientError, BotoCoreError) as error:
+        raise classify(error, hints) from None
     except AwsAnswerError as error:
         raise type(error)(f"STS {error}") from None
-    return _assumed_role(response)
+    return _assumed_role(response, operation)
+
+
+def _sts_endpoint(env: Mapping[str, str]) -> str | None:
+    return env.get("AWS_ENDPOINT_URL_STS") or env.get("AWS_ENDPOINT_URL") or None
 
 
 def sts_client(region: str | None, env: Mapping[str, str], cancelled: threading.Event | None = None) -> Any:
@@ -120,12 +157,11 @@ def sts_client(region: str | None, env: Mapping[str, str], cancelled: threading.
 
     from automations.aws.clients import create_client
 
-    endpoint = env.get("AWS_ENDPOINT_URL_STS") or env.get("AWS_ENDPOINT_URL") or None
-    return create_client("sts", env, region_name=region or "us-east-1", endpoint_url=endpoint,
+    return create_client("sts", env, region_name=region or "us-east-1", endpoint_url=_sts_endpoint(env),
                          config=client_config(signature_version=UNSIGNED), cancelled=cancelled)
 
 
-def classify(error: BaseException) -> StepFailed:
+def classify(error: BaseException, hints: Mapping[str, str] = FATAL_HINTS) -> StepFailed:
     """Turn a botocore error into our transient or fatal error, with a clear message."""
     from botocore.exceptions import ClientError, ConnectionError, HTTPClientError, ReadTimeoutError
 
@@ -139,7 +175,7 @@ def classify(error: BaseException) -> StepFailed:
             return StsThrottled(text)
         if error_class or code in TRANSIENT_CODES:
             return StsTransientError(text)
-        hint = FATAL_HINTS.get(code)
+        hint = hints.get(code)
         return StsRejected(f"{hint}: {text}" if hint else text, code)
     if isinstance(error, (ConnectionError, HTTPClientError, ReadTimeoutError)):
         return StsTransientError(f"cannot reach STS: {error}")
@@ -149,7 +185,7 @@ def classify(error: BaseException) -> StepFailed:
 CREDENTIAL_FIELDS = ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")
 
 
-def _assumed_role(response: Mapping[str, Any]) -> AssumedRole:
+def _assumed_role(response: Mapping[str, Any], operation: str = "AssumeRoleWithWebIdentity") -> AssumedRole:
     """The credentials in STS's answer, checked: an answer without them, or without one of
     their fields, is an error (never empty credentials), named without quoting any value."""
     from datetime import datetime, timezone
@@ -162,12 +198,12 @@ def _assumed_role(response: Mapping[str, Any]) -> AssumedRole:
     if not arn:
         missing.append("AssumedRoleUser.Arn")
     if missing:
-        raise AwsAnswerError(f"STS AssumeRoleWithWebIdentity: the answer has no {', '.join(missing)}")
+        raise AwsAnswerError(f"STS {operation}: the answer has no {', '.join(missing)}")
     expiration = creds["Expiration"]
     if isinstance(expiration, str):
-        expiration = parse_expiration(expiration)
+        expiration = parse_utc(expiration)
     if not isinstance(expiration, datetime):
-        raise AwsAnswerError("STS AssumeRoleWithWebIdentity: the answer's Credentials.Expiration is not a time")
+        raise AwsAnswerError(f"STS {operation}: the answer's Credentials.Expiration is not a time")
     return AssumedRole(
         credentials=AwsCredentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"],
                                    expiration.astimezone(timezone.utc)),
@@ -204,19 +240,3 @@ def _environment_id(claims: Mapping[str, Any]) -> str | None:
     return None
 
 
-def format_expiration(moment: datetime) -> str:
-    from datetime import timezone
-
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_expiration(text: str | None) -> datetime | None:
-    from datetime import datetime, timezone
-
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -177,6 +177,9 @@ def _aws(aws: argparse.ArgumentParser) -> None:
     _trust_options(setup)
     setup.add_argument("--secret", metavar="ARN", action="append", default=[], help="allow reading this secret (repeatable)")
     setup.add_argument("--max-session-duration", metavar="S", type=int, default=3600, help="the role's MaxSessionDuration")
+    setup.add_argument("--chain-to", metavar="ARN", nargs="+", action="extend", default=[],
+                       help="allow the role to assume these roles (aws-assume-role), and print the trust "
+                            "statement each of them needs")
     setup.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
 
 
@@ -277,8 +280,9 @@ def _exit_without_abandoned_work(code: int) -> None:
     """A step the runner abandoned (past its timeout, or on Ctrl-C) may still run in a thread,
     and any thread pool it started would be joined at interpreter exit: the process would
     wait for what it gave up on (#11). Nothing else runs by now, so leave at once."""
-    import threading
-
+    threading = sys.modules.get("threading")
+    if threading is None:  # no thread was started (`list`, `validate`): importing it would only cost time
+        return
     if any(thread.is_alive() for thread in threading.enumerate() if thread is not threading.current_thread()):
         for stream in (sys.stdout, sys.stderr):
             try:

@@ -1,13 +1,14 @@
 """Loading automations.yaml: parse, validate everything, and build the task model.
 
 Every problem in the file is collected and reported at once as `FILE:LINE:COL: message`,
-using the positions PyYAML's nodes carry. Nothing here talks to AWS or runs anything; step
-options are checked by the step's own class (`automations.engine.options`).
+using the positions PyYAML's nodes carry. Nothing here talks to AWS or runs anything. One
+validation framework (`automations.engine.options`) checks it all: the engine's own keys
+against their declarations (automations.engine.keys), a step's options against its step
+type's `Options`; this module only words the problems and builds the model.
 """
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,16 @@ from automations.engine.expand import TemplateError, mark_templates
 from automations.engine.graph import TRIGGERS, find_cycles
 from automations.engine.graph import select_tasks as select_tasks
 from automations.engine.keys import FileKeys, RetryKeys, StepKeys, StepRetryKeys, TaskKeys, known_keys
-from automations.engine.options import KeyPath, OptionProblem, argv_paths, convert, fields_of, matches_path, option_name
+from automations.engine.options import (
+    KeyPath,
+    OptionProblem,
+    argv_paths,
+    convert,
+    convert_keys,
+    fields_of,
+    matches_path,
+    option_name,
+)
 from automations.engine.plugins import PluginError, StepRegistry
 from automations.engine.references import Reference, StepOutputs, all_dependencies, find_references, reference_problem
 from automations.engine.yamltree import MAX_DEPTH as MAX_DEPTH
@@ -33,11 +43,12 @@ if TYPE_CHECKING:
     from automations.engine.step import Step
 
 CONFIG_NAME = "automations.yaml"
-ID_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 # The engine's keys are declared once, in automations.engine.keys (the schema is built from there too).
 TOP_KEYS = set(known_keys(FileKeys))
 TASK_KEYS = set(known_keys(TaskKeys))
 STEP_KEYS = set(known_keys(StepKeys))
+_DECLARED_FILE_KEYS = {f.key: f for f in fields_of(FileKeys)}
+_DECLARED_TASK_KEYS = {f.key: f for f in fields_of(TaskKeys)}
 
 Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -197,127 +208,92 @@ class _Loader:
         return Config(self.path, tasks, self.registry)
 
     def check_root(self, data: Any) -> dict[str, TaskSpec]:
+        keys, problems = convert_keys(FileKeys, data)  # the tasks themselves are checked one by one below
+        for problem in problems:
+            self.fail(problem.path, _file_problem(problem, data), key=problem.at_key)
         if not isinstance(data, dict):
-            self.fail((), "the top level must be a mapping with a `tasks:` key")
             return {}
-        for key in data:
-            if key not in TOP_KEYS:
-                hint = " (Gitpod services are not supported)" if key == "services" else ""
-                self.fail((key,), f"unknown top-level key {key!r}{hint}; expected one of: tasks, plugins", key=True)
-        self.check_plugins(data.get("plugins"))
+        self.check_plugins(data.get("plugins"), problems)
         raw_tasks = data.get("tasks")
-        if raw_tasks is None:
-            if "tasks" not in data:
-                self.fail((), "missing `tasks:`")
-            return {}
         if not isinstance(raw_tasks, dict):
-            self.fail(("tasks",), "`tasks` must be a mapping of task id to task")
             return {}
+        invalid_ids = {p.path[1] for p in problems if p.path[:1] == ("tasks",) and p.kind == "key"}
         tasks = {}
         for task_id, raw in raw_tasks.items():
-            task = self.check_task(task_id, raw)
+            task = self.check_task(task_id, raw, valid_id=task_id not in invalid_ids)
             if task is not None:
                 tasks[task.id] = task
         self.check_dependencies(raw_tasks, tasks)
         self.check_references(tasks)
         return tasks
 
-    def check_plugins(self, plugins: Any) -> None:
-        if plugins is None:
-            return
-        if not isinstance(plugins, list):
-            self.fail(("plugins",), "`plugins` must be a list of 'module:Class' strings")
+    def check_plugins(self, plugins: Any, problems: list[OptionProblem]) -> None:
+        """Load the step classes `plugins:` lists (its entries were checked with the other top-level keys)."""
+        refused = {p.path[:2] for p in problems if p.path[:1] == ("plugins",)}
+        if not isinstance(plugins, list) or ("plugins",) in refused:
             return
         for i, target in enumerate(plugins):
-            if not isinstance(target, str) or not re.fullmatch(r"[\w.]+:[\w.]+", target):
-                self.fail(("plugins", i), f"expected 'module:Class', got {target!r}")
+            if ("plugins", i) in refused:
                 continue
             try:
                 self.registry.add_listed(target, self.path.parent, self.display)
             except PluginError as error:
                 self.fail(("plugins", i), str(error), cause=error)
 
-    def check_task(self, task_id: Any, raw: Any) -> TaskSpec | None:
+    def check_task(self, task_id: Any, raw: Any, valid_id: bool = True) -> TaskSpec | None:
         path = ("tasks", task_id)
-        ok = True
-        if not isinstance(task_id, str) or not ID_PATTERN.fullmatch(task_id):
-            self.fail(path, f"invalid task id {task_id!r}: use 1 to 128 of a-z A-Z 0-9 _ -", key=True)
-            ok = False
+        keys, problems = convert_keys(TaskKeys, raw)  # its steps are checked one by one in check_steps
+        exclusive = any(p.kind == "exclusive" for p in problems)
+        for problem, message, at_key in _task_problems(task_id, raw, problems):
+            if not (exclusive and problem.path[:1] in (("command",), ("steps",))):  # one problem: use one of them
+                self.fail(path + problem.path, message, key=at_key)
         if not isinstance(raw, dict):
-            self.fail(path, f"task {task_id!r} must be a mapping")
             return None
-        for key in raw:
-            if key not in TASK_KEYS:
-                self.fail(path + (key,), f"unknown key {key!r} in task {task_id!r}; expected one of: "
-                          + ", ".join(sorted(TASK_KEYS)), key=True)
-        name = self.optional_str(path, raw, "name")
-        description = self.optional_str(path, raw, "description")
-        triggered_by = self.string_list(path, raw, "triggeredBy", default=["manual"])
-        for i, trigger in enumerate(triggered_by):
-            if trigger not in TRIGGERS:
-                self.fail(path + ("triggeredBy", i), f"unknown trigger {trigger!r}; expected one of: " + ", ".join(TRIGGERS))
-        depends_on = self.string_list(path, raw, "dependsOn", default=[])
-        env = self.check_env(path, raw.get("env"))
-        steps = self.check_steps(path, task_id, raw)
-        if not ok:
+        depends_on = keys.get("dependsOn")
+        if depends_on is None:
+            # Ids of no task are worded by check_dependencies; any other problem was reported above.
+            refused = [p for p in problems if p.path[:1] == ("dependsOn",)]
+            depends_on = list(raw["dependsOn"]) if all(p.kind == "value" and len(p.path) == 2 for p in refused) else []
+        env = self.check_env(path, raw.get("env"), problems)
+        steps = self.check_steps(path, task_id, raw, keys, exclusive)
+        if not valid_id:
             return None
-        return TaskSpec(task_id, name, description, triggered_by, depends_on, env, steps, self.tree.at(path, key=True))
+        return TaskSpec(task_id, keys.get("name"), keys.get("description"), keys.get("triggeredBy", []), depends_on,
+                        env, steps, self.tree.at(path, key=True))
 
-    def optional_str(self, path: KeyPath, raw: dict[Any, Any], key: str) -> str | None:
-        value = raw.get(key)
-        if value is not None and not isinstance(value, str):
-            self.fail(path + (key,), f"`{key}` must be a string")
-            return None
-        return value
-
-    def string_list(self, path: KeyPath, raw: dict[Any, Any], key: str, default: list[str]) -> list[str]:
-        if key not in raw:
-            return default
-        value = raw[key]
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.fail(path + (key,), f"`{key}` must be a list of strings")
-            return []
-        return value
-
-    def check_env(self, path: KeyPath, env: Any) -> dict[str, str]:
-        if env is None:
-            return {}
-        if not isinstance(env, dict):
-            self.fail(path + ("env",), "`env` must be a mapping of NAME: value")
+    def check_env(self, path: KeyPath, env: Any, problems: list[OptionProblem]) -> dict[str, str]:
+        """The task's `env:` as text, each value's `${...}` syntax checked (the keys and the kinds
+        of the values were checked with the task's other keys)."""
+        refused = {p.path[:2] for p in problems if p.path[:1] == ("env",)}
+        if not isinstance(env, dict) or ("env",) in refused:
             return {}
         result = {}
         for key, value in env.items():
-            if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
-                self.fail(path + ("env", key), f"invalid environment variable name {key!r}", key=True)
-            elif isinstance(value, bool) or not isinstance(value, (str, int, float)):
-                self.fail(path + ("env", key), f"env {key}: expected a string or number (quote yes/no/true/false)")
-            else:
-                try:
-                    mark_templates(str(value))
-                    if find_references(str(value)):
-                        # `env:` is set before any step runs: no output exists yet.
-                        self.fail(path + ("env", key), f"env {key}: a step's outputs cannot be read in `env:` "
-                                  "(use the reference in the step's `with:` or `run:`)")
-                except TemplateError as error:
-                    self.fail(path + ("env", key), str(error))
-                result[key] = str(value)
+            if ("env", key) in refused:
+                continue
+            try:
+                mark_templates(str(value))
+                if find_references(str(value)):
+                    # `env:` is set before any step runs: no output exists yet.
+                    self.fail(path + ("env", key), f"env {key}: a step's outputs cannot be read in `env:` "
+                              "(use the reference in the step's `with:` or `run:`)")
+            except TemplateError as error:
+                self.fail(path + ("env", key), str(error))
+            result[key] = str(value)  # as written: `8080`, not the 8080.0 a number option would give
         return result
 
-    def check_steps(self, path: KeyPath, task_id: Any, raw: dict[Any, Any]) -> list[StepSpec]:
-        has_command, has_steps = "command" in raw, "steps" in raw
-        if has_command == has_steps:
-            message = "has both `command` and `steps`; use one" if has_command else "needs `command` or `steps`"
-            self.fail(path, f"task {task_id!r} {message}", key=True)
+    def check_steps(self, path: KeyPath, task_id: Any, raw: dict[Any, Any], keys: dict[str, Any],
+                    exclusive: bool) -> list[StepSpec]:
+        """The task's steps, one by one; `keys` are its keys that passed (check_task reported the rest)."""
+        if exclusive:
             return []
-        if has_command:
-            command = raw["command"]
-            if not isinstance(command, str) or not command.strip():
-                self.fail(path + ("command",), "`command` must be a non-empty string")
+        if "command" in raw:
+            command = keys.get("command")
+            if command is None:
                 return []
             return [s for s in [self.check_step(path + ("command",), 0, {"run": command}, shorthand=True)] if s]
-        raw_steps = raw["steps"]
-        if not isinstance(raw_steps, list) or not raw_steps:
-            self.fail(path + ("steps",), "`steps` must be a non-empty list")
+        raw_steps = keys.get("steps")
+        if raw_steps is None:
             return []
         steps = []
         seen_ids: dict[str, int] = {}
@@ -427,7 +403,7 @@ class _Loader:
         for problem in problems:
             key = problem.path[0] if problem.path else None
             if key == "retry":
-                self.fail(path + problem.path, _retry_message(problem._replace(path=problem.path[1:])),
+                self.fail(path + problem.path, _retry_message(problem.below(1)),
                           key=problem.at_key)
             elif problem.kind == "unknown":
                 self.fail(path + problem.path, f"unknown key {key!r} in step; expected one of: "
@@ -466,6 +442,60 @@ class _Loader:
             first = cycle[0]
             index = tasks[first].depends_on.index(cycle[1])
             self.fail(("tasks", first, "dependsOn", index), "dependency cycle: " + " -> ".join(cycle))
+
+
+def _file_problem(problem: OptionProblem, data: Any) -> str:
+    """The loader's words for a problem with the top level of the file (FileKeys)."""
+    path = problem.path
+    if not path:
+        return "missing `tasks:`" if problem.kind == "missing" else "the top level must be a mapping with a `tasks:` key"
+    key = path[0]
+    if problem.kind == "unknown":
+        hint = " (Gitpod services are not supported)" if key == "services" else ""
+        return f"unknown top-level key {key!r}{hint}; expected one of: {', '.join(known_keys(FileKeys))}"
+    if key == "tasks" and len(path) == 2:  # a task id
+        return f"invalid task id {path[1]!r}: use 1 to 128 of a-z A-Z 0-9 _ -"
+    if key == "plugins" and len(path) == 2:
+        return f"expected 'module:Class', got {data['plugins'][path[1]]!r}"
+    return str(_DECLARED_FILE_KEYS[str(key)].metadata["problem"])
+
+
+def _task_problems(task_id: Any, raw: Any, problems: list[OptionProblem]) -> list[tuple[OptionProblem, str, bool]]:
+    """The loader's words for the problems with a task's own keys (TaskKeys), and whether each
+    points at the key: a list that holds anything but strings is one problem, not one per item."""
+    worded: list[tuple[OptionProblem, str, bool]] = []
+    lists_refused = {p.path[0] for p in problems if len(p.path) == 2 and p.kind == "type"
+                     and p.path[0] in ("triggeredBy", "dependsOn")}
+    for problem in problems:
+        path, key = problem.path, problem.path[0] if problem.path else None
+        if not path:
+            if problem.kind == "exclusive":
+                use = "has both `command` and `steps`; use one" if "command" in raw else "needs `command` or `steps`"
+                worded.append((problem, f"task {task_id!r} {use}", True))
+            else:
+                worded.append((problem, f"task {task_id!r} must be a mapping", False))
+        elif problem.kind == "unknown":
+            worded.append((problem, f"unknown key {key!r} in task {task_id!r}; expected one of: "
+                           + ", ".join(sorted(TASK_KEYS)), True))
+        elif key in lists_refused:
+            whole = OptionProblem(path[:1], problem.message)
+            if not any(w[0].path == whole.path for w in worded):
+                worded.append((whole, str(_DECLARED_TASK_KEYS[str(key)].metadata["problem"]), False))
+        elif key == "triggeredBy" and len(path) == 2:
+            worded.append((problem, f"unknown trigger {raw[key][path[1]]!r}; expected one of: " + ", ".join(TRIGGERS),
+                           False))
+        elif key == "dependsOn" and len(path) == 2:
+            pass  # an id of no task: check_dependencies says which
+        elif key == "env" and len(path) == 2:
+            name = path[1]
+            if problem.kind == "key":
+                worded.append((problem, f"invalid environment variable name {name!r}", True))
+            else:
+                worded.append((problem, f"env {name}: expected a string or number (quote yes/no/true/false)", False))
+        elif len(path) == 1:
+            worded.append((problem, str(_DECLARED_TASK_KEYS[str(key)].metadata["problem"]), False))
+        # deeper: a step's keys, which check_step words
+    return worded
 
 
 def _retry_message(problem: OptionProblem) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from automations.engine.options import ExpandedStr, KeyPath, TemplateStr, matches_path
 from automations.engine.references import (
@@ -34,9 +34,13 @@ _SPECIAL = re.compile(r"\$\$\{|\$\{")            # what a top-level scan stops a
 _SPECIAL_NESTED = re.compile(r"\$\$\{|\$\{|\}")  # ...and in a default, its closing brace
 
 
-class _Template(NamedTuple):
-    name: str
-    default: list[_Part] | None   # `${NAME:-...}`: literal text, templates and references
+class _Template:
+    # A plain class, not a typing.NamedTuple: see OptionProblem in automations.engine.options.
+    __slots__ = ("name", "default")
+
+    def __init__(self, name: str, default: list[_Part] | None) -> None:
+        self.name = name
+        self.default = default   # `${NAME:-...}`: literal text, templates and references
 
 
 _Part = str | _Template | Reference

@@ -1,8 +1,9 @@
 """The engine's own keys of automations.yaml (the top level, a task, a step, `retry:`),
 declared with the same `Options`/`option()` machinery as every step's `with:` options.
 
-One declaration serves two readers: the loader (automations.engine.config) takes the known
-keys, and their order in its messages, from here; `automations schema`
+One declaration serves two readers: the loader (automations.engine.config) checks the file
+against it with the option converter (`convert_keys`, `convert`), as it checks `with:`, and
+only words the problems (a declaration's `problem=` is its wording); `automations schema`
 (automations.engine.schema) generates the engine's part of the JSON Schema from here, as it
 does each step type's options, so the two cannot drift. Engine keys are never `${...}`-expanded
 (only `env:` values and `with:` options are), hence `expand=False` throughout: the schema then
@@ -60,25 +61,33 @@ class StepKeys(Options):
 
 
 class TaskKeys(Options):
+    # `problem`: the loader's words for a value of the wrong kind; a list's or a mapping's items
+    # are worded by the loader (an unknown trigger, an invalid variable name).
     exactly_one_of: ClassVar[tuple[str, ...]] = ("command", "steps")
 
-    name: str = option(None, expand=False)
-    description: str = option(None, expand=False)
+    name: str | None = option(None, expand=False, problem="`name` must be a string")
+    description: str | None = option(None, expand=False, problem="`description` must be a string")
     triggeredBy: list[Trigger] = option(default_factory=lambda: ["manual"], expand=False,
-                                        help="events that start the task (default: manual)")
+                                        help="events that start the task (default: manual)",
+                                        problem="`triggeredBy` must be a list of strings")
+    # The ids are matched against the file's tasks by the loader, whose message names the task.
     dependsOn: list[str] = option(default_factory=list, pattern=ID, expand=False,
-                                  help="tasks that must succeed first")
-    env: dict[str, str | float] = option(None, key_pattern=ENV_NAME, expand=False,
-                                         help="environment variables for the task's steps (${VAR} expanded)")
-    command: str = option(None, pattern=NOT_BLANK, expand=False, help="shorthand for one `run:` step")
-    steps: list[StepKeys] = option(None, min_items=1, expand=False)
+                                  help="tasks that must succeed first", problem="`dependsOn` must be a list of strings")
+    env: dict[str, str | float] | None = option(None, key_pattern=ENV_NAME, expand=False,
+                                                help="environment variables for the task's steps (${VAR} expanded)",
+                                                problem="`env` must be a mapping of NAME: value")
+    command: str = option(None, pattern=NOT_BLANK, expand=False, help="shorthand for one `run:` step",
+                          problem="`command` must be a non-empty string")
+    steps: list[StepKeys] = option(None, min_items=1, expand=False, problem="`steps` must be a non-empty list")
 
 class FileKeys(Options):
-    """The top level of automations.yaml."""
+    """The top level of automations.yaml. (`tasks:` with nothing under it is a file with no tasks.)"""
 
-    tasks: dict[str, TaskKeys] = option(key_pattern=ID, expand=False, help="task id -> task")
-    plugins: list[str] = option(None, pattern=PLUGIN_TARGET, expand=False,
-                                help="step classes to load from the repository, as 'module:Class'")
+    tasks: dict[str, TaskKeys] | None = option(key_pattern=ID, expand=False, help="task id -> task",
+                                               problem="`tasks` must be a mapping of task id to task")
+    plugins: list[str] | None = option(None, pattern=PLUGIN_TARGET, expand=False,
+                                       help="step classes to load from the repository, as 'module:Class'",
+                                       problem="`plugins` must be a list of 'module:Class' strings")
 
 def known_keys(keys_class: type[Options]) -> list[str]:
     """The YAML keys a class declares, in declaration order."""

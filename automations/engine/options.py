@@ -28,7 +28,10 @@ value of a variable lands on the shell's argv (#10).
 """
 from __future__ import annotations
 
+import functools
+import operator
 import re
+import sys
 import types
 import typing
 from collections.abc import Callable
@@ -49,15 +52,36 @@ class ExpandedStr(str):
     """A string that came from expanding a template; it may stand for a number or a bool."""
 
 
-class OptionProblem(typing.NamedTuple):
-    path: KeyPath
-    message: str
-    at_key: bool = False  # point at the key itself rather than its value
-    # What is wrong, for a caller that words problems in its own terms (the loader, for the
-    # engine's keys): "type" (wrong kind of value), "value" (right kind, refused: a range, a
-    # pattern, a choice, a check), "unknown" (key), "key" (a mapping key refused), "missing",
-    # "exclusive" (not exactly one of `exactly_one_of`).
-    kind: str = "value"
+class OptionProblem:
+    """One problem with an option, and where it is.
+
+    A plain class, not a typing.NamedTuple: a NamedTuple's annotations (strings, with
+    `from __future__ import annotations`) are compiled with compile(), whose first call in a
+    process builds the types of the `ast` module, about 2 ms of `automations validate` (a
+    twentieth of its start). The same goes for typing.get_type_hints: see _type_hints."""
+
+    __slots__ = ("path", "message", "at_key", "kind")
+
+    def __init__(self, path: KeyPath, message: str, at_key: bool = False, kind: str = "value") -> None:
+        self.path = path
+        self.message = message
+        self.at_key = at_key  # point at the key itself rather than its value
+        # What is wrong, for a caller that words problems in its own terms (the loader, for the
+        # engine's keys): "type" (wrong kind of value), "value" (right kind, refused: a range, a
+        # pattern, a choice, a check), "unknown" (key), "key" (a mapping key refused), "missing",
+        # "exclusive" (not exactly one of `exactly_one_of`).
+        self.kind = kind
+
+    def below(self, depth: int) -> OptionProblem:
+        """The same problem, its path seen from `depth` keys down."""
+        return OptionProblem(self.path[depth:], self.message, self.at_key, self.kind)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, OptionProblem) and (self.path, self.message, self.at_key, self.kind) == (
+            other.path, other.message, other.at_key, other.kind)
+
+    def __repr__(self) -> str:
+        return f"OptionProblem({self.path!r}, {self.message!r}, at_key={self.at_key!r}, kind={self.kind!r})"
 
 
 def option_name(path: KeyPath, root: str = "with") -> str:
@@ -162,8 +186,31 @@ _HINTS: dict[type, dict[str, Any]] = {}
 
 def _type_hints(cls: type) -> dict[str, Any]:
     if cls not in _HINTS:
-        _HINTS[cls] = typing.get_type_hints(cls)
+        _HINTS[cls] = _evaluated_annotations(cls)
     return _HINTS[cls]
+
+
+def _evaluated_annotations(cls: type) -> dict[str, Any]:
+    """What typing.get_type_hints(cls) gives, for annotations written as strings (`from
+    __future__ import annotations`), evaluated as it does: a name is looked up in the
+    declaring class's module, then in the class, then in builtins. Not get_type_hints itself:
+    it compiles each string with compile(), whose first call in a process costs about 2 ms of
+    `automations validate` (see OptionProblem); eval() of a string does not. Anything else
+    (annotations that are objects, which may hold forward references) goes to get_type_hints."""
+    hints: dict[str, Any] = {}
+    for base in reversed(cls.__mro__):
+        annotations = base.__dict__.get("__annotations__", {})
+        if not all(isinstance(value, str) for value in annotations.values()):
+            return typing.get_type_hints(cls)
+        module = sys.modules.get(base.__module__)
+        module_names = dict(vars(module)) if module is not None else {}
+        class_names = dict(vars(base))
+        for name, value in annotations.items():
+            try:
+                hints[name] = eval(value, class_names, module_names)  # the class's own annotations
+            except Exception:
+                return typing.get_type_hints(cls)  # its error, as before
+    return hints
 
 
 class Options:
@@ -359,8 +406,11 @@ def _convert_scalar(tp: Any, value: Any, path: KeyPath, load_time: bool,
             problems.append(OptionProblem(path, f"expected {describe_type(tp)} after expanding ${{...}}", kind="type"))
             return None
     if typing.get_origin(tp) is Literal:
-        if value not in typing.get_args(tp):
-            problems.append(OptionProblem(path, f"expected one of {describe_type(tp)}, got {_show(value)}", kind="value"))
+        choices = typing.get_args(tp)
+        if value not in choices:
+            # "type" when no choice is of the value's kind (a number where names are expected)
+            kind = "value" if any(type(value) is type(choice) for choice in choices) else "type"
+            problems.append(OptionProblem(path, f"expected one of {describe_type(tp)}, got {_show(value)}", kind=kind))
             return None
         return value
     ok = (isinstance(value, tp) and not (tp is int and isinstance(value, bool))) or (
@@ -427,32 +477,30 @@ def _convert_union(tp: Any, args: tuple[Any, ...], value: Any, path: KeyPath, lo
     return None
 
 
+def convert_keys(options_class: type, data: Any) -> tuple[dict[str, Any], list[OptionProblem]]:
+    """One mapping checked against its declaration, the way the loader checks the engine's own
+    keys (the top level, a task): it goes on past problems, so that a file's problems are all
+    reported at once, and it checks what is nested in the mapping (the file's tasks, a task's
+    steps) item by item itself. Returns the value of every declared key that has no problem
+    (its default when absent), by attribute name, with option groups nested in a value left as
+    written; and the problems. Engine keys are never `${...}`-expanded; `validate()` is not run."""
+    problems: list[OptionProblem] = []
+    if not isinstance(data, dict):
+        problems.append(OptionProblem((), f"expected a mapping {describe_type(options_class)}, got {_kind(data)}",
+                                      kind="type"))
+        return {}, problems
+    return _convert_keys(options_class, data, (), False, problems, shallow=True), problems
+
+
 def _convert_options(cls: type, value: Any, path: KeyPath, load_time: bool,
                        problems: list[OptionProblem]) -> Any:
     if not isinstance(value, dict):
         problems.append(OptionProblem(path, f"expected a mapping {describe_type(cls)}, got {_kind(value)}", kind="type"))
         return None
-    option_fields = fields_of(cls)
-    by_key = {f.key: f for f in option_fields}
     before = len(problems)
-    for key in value:
-        if key not in by_key:
-            known = ", ".join(sorted(by_key)) or "none"
-            problems.append(OptionProblem(path + (key,), f"unknown option (known: {known})", at_key=True, kind="unknown"))
-    exclusive = getattr(cls, "exactly_one_of", ())
-    if exclusive and sum(key in value for key in exclusive) != 1:
-        problems.append(OptionProblem(path, "needs exactly one of " + ", ".join(exclusive), kind="exclusive"))
-    kwargs = {}
-    for f in option_fields:
-        if f.key in value:
-            kwargs[f.name] = _convert(f.type, value[f.key], path + (f.key,), load_time, problems, f.metadata)
-        elif f.required:
-            problems.append(OptionProblem(path, f"missing required option {f.key!r}", kind="missing"))
+    kwargs = _convert_keys(cls, value, path, load_time, problems, shallow=False)
     if len(problems) > before:
         return None
-    for f in option_fields:
-        if f.name not in kwargs:
-            kwargs[f.name] = f.default_value()
     try:
         return cls(**kwargs)
     except OptionError as error:
@@ -460,6 +508,58 @@ def _convert_options(cls: type, value: Any, path: KeyPath, load_time: bool,
             return None  # cross-field checks wait for the real values
         problems.append(OptionProblem(path + error.path, error.message, kind="value"))
         return None
+
+
+def _convert_keys(cls: type, value: dict[Any, Any], path: KeyPath, load_time: bool, problems: list[OptionProblem],
+                  shallow: bool) -> dict[str, Any]:
+    """The converted value of each declared key of `value` that has no problem (the default
+    of each absent one), by attribute name; the problems go to `problems`."""
+    option_fields = fields_of(cls)
+    by_key = {f.key: f for f in option_fields}
+    for key in value:
+        if key not in by_key:
+            known = ", ".join(sorted(by_key)) or "none"
+            problems.append(OptionProblem(path + (key,), f"unknown option (known: {known})", at_key=True, kind="unknown"))
+    exclusive = getattr(cls, "exactly_one_of", ())
+    if exclusive and sum(key in value for key in exclusive) != 1:
+        problems.append(OptionProblem(path, "needs exactly one of " + ", ".join(exclusive), kind="exclusive"))
+    values = {}
+    for f in option_fields:
+        if f.key in value:
+            before = len(problems)
+            tp = _without_option_groups(f.type) if shallow else f.type
+            converted = _convert(tp, value[f.key], path + (f.key,), load_time, problems, f.metadata)
+            if len(problems) == before:
+                values[f.name] = converted
+        elif f.required:
+            problems.append(OptionProblem(path, f"missing required option {f.key!r}", kind="missing"))
+        else:
+            values[f.name] = f.default_value()
+    return values
+
+
+_SHALLOW: dict[Any, Any] = {}
+
+
+def _without_option_groups(tp: Any) -> Any:
+    """`tp` with every option group in it (through unions, lists and mappings) taken as it is
+    written (Any): for a caller that checks those itself."""
+    if tp not in _SHALLOW:
+        _SHALLOW[tp] = _shallow(tp)
+    return _SHALLOW[tp]
+
+
+def _shallow(tp: Any) -> Any:
+    if _is_options(tp):
+        return Any
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (Union, types.UnionType):
+        return functools.reduce(operator.or_, (_without_option_groups(arg) for arg in args))
+    if origin is list and args:
+        return types.GenericAlias(list, (_without_option_groups(args[0]),))
+    if origin is dict and args:
+        return types.GenericAlias(dict, (args[0], _without_option_groups(args[1])))
+    return tp
 
 
 def _holds_template(value: Any) -> bool:

@@ -224,10 +224,11 @@ def _sys_path_fingerprint(search_path: list[str]) -> str:
 def _cache_path(key: str) -> Path:
     # One file per sys.path: the console script and `python -m automations` (whose sys.path
     # starts with the working directory) would otherwise keep overwriting each other's.
-    import zlib
+    # binascii's CRC-32 is zlib's, and binascii is loaded already (by yaml): zlib would cost an import.
+    import binascii
 
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "automations" / f"entry-points-{zlib.crc32(key.encode()):08x}.txt"
+    return Path(base) / "automations" / f"entry-points-{binascii.crc32(key.encode()):08x}.txt"
 
 
 def _import_target(target: str, what: str, search_dir: Path | None) -> Any:

@@ -40,12 +40,16 @@ _IN_SHELL_TEXT = re.compile(r"\$\$\{|\$\{\{")
 VARIABLE_PREFIX = "AUTOMATIONS_REF_"
 
 
-class Reference(NamedTuple):
-    task: str | None    # None: a step of the same task
-    step: str
-    output: str
-    text: str           # as written, `${{ ... }}` included
-
+# The NamedTuples here and in automations.engine.variables are written in the functional
+# form, with their types as objects: the class form's annotations are strings (`from __future__
+# import annotations`), which typing compiles with compile(), whose first call in a process
+# builds the `ast` module's types: about 2 ms of `automations validate` (bench/cli_start.py).
+class Reference(NamedTuple("_ReferenceFields", [
+    ("task", str | None),   # None: a step of the same task
+    ("step", str),
+    ("output", str),
+    ("text", str),          # as written, `${{ ... }}` included
+])):
     def __str__(self) -> str:
         return self.text
 
@@ -124,12 +128,12 @@ def _references_in(text: str) -> list[Reference]:
 
 # -- at load time ------------------------------------------------------------------------------
 
-class StepOutputs(NamedTuple):
-    """What the loader knows of one step for references to it."""
-
-    id: str | None
-    uses: str
-    declared: Mapping[str, Any] | None   # its type's declared outputs; None: known only when it runs
+class StepOutputs(NamedTuple("_StepOutputFields", [
+    ("id", str | None),
+    ("uses", str),
+    ("declared", Mapping[str, Any] | None),   # its type's declared outputs; None: known only when it runs
+])):
+    """What the loader knows of one step for references to it (a NamedTuple: see Reference)."""
 
 
 def reference_problem(reference: Reference, task: str, index: int, steps: Mapping[str, list[StepOutputs]],

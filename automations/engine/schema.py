@@ -42,7 +42,7 @@ def build_schema(step_types: Mapping[str, type[Step[Any]]]) -> dict[str, Any]:
         shorthand["required"] = [k for k in shorthand.get("required", []) if k != "command"]
         defs["run-shorthand-options"] = shorthand
     top = options_schema(FileKeys)
-    top["properties"]["tasks"]["additionalProperties"] = {"$ref": "#/$defs/task"}
+    _mapping_in(top["properties"]["tasks"])["additionalProperties"] = {"$ref": "#/$defs/task"}
     return {
         "$schema": SCHEMA_DIALECT,
         "title": "automations.yaml",
@@ -51,6 +51,11 @@ def build_schema(step_types: Mapping[str, type[Step[Any]]]) -> dict[str, Any]:
         **top,
         "$defs": defs,
     }
+
+
+def _mapping_in(schema: dict[str, Any]) -> dict[str, Any]:
+    """The object schema of a key that may also be null (`tasks:` with nothing under it)."""
+    return next((s for s in schema.get("anyOf", []) if s.get("type") == "object"), schema)
 
 
 def _with_outputs(schema: dict[str, Any], step_type: type) -> dict[str, Any]:

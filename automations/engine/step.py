@@ -26,10 +26,10 @@ first use and shares (`ctx.shared(AwsSessions)`, wrapped as `automations.aws.cli
 """
 from __future__ import annotations
 
-import threading
+import _thread  # threading.Lock is _thread.allocate_lock; threading itself waits for a run (start-up)
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from automations.engine.variables import Delivery, KeptInFiles, VariableDestination, VariableFile
 
@@ -38,6 +38,9 @@ from automations.errors import Cancelled, ThrottledError, TransientError
 from automations.errors import StepFailed as StepFailed
 from automations.redaction import REDACTOR
 from automations.retry import THROTTLED, TRANSIENT, RetryPolicies, RetryPolicy
+
+if TYPE_CHECKING:
+    import threading
 
 OptionsT = TypeVar("OptionsT")
 ServiceT = TypeVar("ServiceT")
@@ -58,7 +61,7 @@ class RunServices:
     used from several tasks' threads at once: it guards its own state."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self._services: dict[type, Any] = {}
 
     def get(self, kind: type[ServiceT]) -> ServiceT:
@@ -98,7 +101,11 @@ class StepContext:
         self.config_path = config_path      # absolute path of the automations.yaml in use
         self.dry_run = dry_run
         self.force = force                  # `run --force`: redo work a step would skip as still valid
-        self.cancelled = cancelled or threading.Event()
+        if cancelled is None:
+            import threading
+
+            cancelled = threading.Event()
+        self.cancelled = cancelled
         self.timeout = timeout              # the step's `timeout:` in seconds, if any
         self.retry_policy = retry_policy    # the step's retries per error class (its class's, `retry:` over them)
         # Where the variables a step produces go (`deliver`): their files (`run`), or COMMAND's

@@ -13,7 +13,7 @@ below: an env file (automations.files.envfile.EnvFile), an AWS profile
 """
 from __future__ import annotations
 
-import threading
+import _thread  # threading.Lock is _thread.allocate_lock; threading itself waits for a run (start-up)
 from collections.abc import Callable, Mapping
 from typing import NamedTuple, Protocol
 
@@ -48,12 +48,13 @@ class VariableFile(Protocol):
         ...
 
 
-class Delivery(NamedTuple):
-    """Where a step's variables went, for its message and outputs."""
-
-    where: str              # "in .env", "in COMMAND's environment"
-    file: str | None        # the file written (None: no file)
-    changed: bool           # the file's contents changed
+class Delivery(NamedTuple("_DeliveryFields", [
+    ("where", str),             # "in .env", "in COMMAND's environment"
+    ("file", str | None),       # the file written (None: no file)
+    ("changed", bool),          # the file's contents changed
+])):
+    """Where a step's variables went, for its message and outputs. (A NamedTuple in the
+    functional form, its types as objects: see automations.engine.references.Reference.)"""
 
     @property
     def unchanged(self) -> bool:
@@ -94,7 +95,7 @@ class CommandEnvironment:
         self.keep = keep
         self._variables: dict[str, str] = {}
         self._sources: dict[str, str] = {}
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
 
     def check(self, file: VariableFile) -> None:
         if file.kind in self.keep:

@@ -35,14 +35,16 @@ from typing import Any
 
 from automations import childprocess
 from automations.engine.config import Config, StepSpec, TaskSpec
-from automations.engine.report.base import Reporter, plural
-from automations.engine.report.history import RunHistory, RunRecorder, utc_iso
+from automations.engine.report.base import Reporter
+from automations.engine.report.history import RunHistory, RunRecorder
 from automations.engine.runner import INTERRUPT_GRACE_SECONDS, Runner
 from automations.engine.scope import task_env
 from automations.errors import StepFailed
 from automations.files.atomicfile import write_atomic
 from automations.redaction import REDACTOR
 from automations.retry import RetryPolicy
+from automations.timefmt import utc_stamp_ms
+from automations.wording import plural
 
 # Between refreshes that failed: full jitter, from up to 5 s to at most 5 min apart.
 FAILURE_BACKOFF = RetryPolicy(initial_delay=5.0, max_delay=300.0)
@@ -102,11 +104,11 @@ class Watched:
 
     def state(self) -> dict[str, Any]:
         return {"task": self.task.id if self.task else None, "step": self.spec.label if self.spec else None,
-                "name": self.name, "next": utc_iso(self.due),
+                "name": self.name, "next": utc_stamp_ms(self.due),
                 "every": round(self.interval, 3) if self.interval is not None else None,
-                "last_refresh": utc_iso(self.last_refresh) if self.last_refresh else None,
+                "last_refresh": utc_stamp_ms(self.last_refresh) if self.last_refresh else None,
                 "last_status": self.last_status, "failures": self.failures,
-                "last_failure": {"time": utc_iso(self.last_failure[0]), "message": self.last_failure[1]}
+                "last_failure": {"time": utc_stamp_ms(self.last_failure[0]), "message": self.last_failure[1]}
                 if self.last_failure else None}
 
 
@@ -178,7 +180,7 @@ class Watcher:
             return ["watching nothing: no step asked for a refresh (aws-login with `credentials: file` or "
                     "`envFile` does; a secrets step with `refreshEvery`); waiting for SIGTERM"]
         return [f"watching {plural(len(self.items), 'item')}:"] + [
-            f"  {item.name}: next {utc_iso(item.due)}" for item in sorted(self.items, key=lambda i: i.due)]
+            f"  {item.name}: next {utc_stamp_ms(item.due)}" for item in sorted(self.items, key=lambda i: i.due)]
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -243,7 +245,7 @@ class Watcher:
             if status == "failed":
                 error_class = self.runner.failures.get((task.id, spec))
                 item.failed(now, error_class, self._messages.failures.get((task.id, spec.label), "failed"))
-                self.reporter.log(task.id, "info", f"{spec.label}: next try {utc_iso(item.due)}")
+                self.reporter.log(task.id, "info", f"{spec.label}: next try {utc_stamp_ms(item.due)}")
             elif status != "cancelled":
                 if not item.succeeded(now, self.runner.results[(task.id, spec)].refresh_at):
                     self.items.remove(item)
@@ -293,8 +295,8 @@ class Watcher:
         return recorder
 
     def write_state(self, *, stopped: bool = False) -> None:
-        state = {"pid": os.getpid(), "config": str(self.config.path), "since": utc_iso(self.started),
-                 "updated": utc_iso(time.time()), "stopped": utc_iso(time.time()) if stopped else None,
+        state = {"pid": os.getpid(), "config": str(self.config.path), "since": utc_stamp_ms(self.started),
+                 "updated": utc_stamp_ms(time.time()), "stopped": utc_stamp_ms(time.time()) if stopped else None,
                  "tasks": self.order, "items": [item.state() for item in sorted(self.items, key=lambda i: i.due)]}
         import json
 

@@ -28,13 +28,19 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal, NamedTuple, get_args
+from typing import ClassVar, NamedTuple
 
-from automations.engine.options import Options, option
 from automations.errors import StepFailed
 from automations.files.atomicfile import check_writable, is_private, locked, read_bytes_if_exists, write_atomic
 
-# (No dataclasses and no json at import time: step modules import this when a config loads.)
+# The options of a step writing an env file, and the names they accept (also importable from here).
+from automations.files.envfile_options import DEFAULT_READERS as DEFAULT_READERS
+from automations.files.envfile_options import FORMATS, MODES, READERS, VARIABLE_NAME
+from automations.files.envfile_options import EnvFileOptions as EnvFileOptions
+from automations.files.envfile_options import ReaderName as ReaderName
+from automations.files.envfile_options import readers_option as readers_option
+
+# (No dataclasses and no json at import time: this is imported when a step writes a file.)
 
 class _LazyRegex:
     """A pattern compiled when first used: compiling them all would cost milliseconds each
@@ -63,15 +69,8 @@ class _LazyRegex:
         return self._compiled().sub(repl, string)
 
 
-FormatName = Literal["dotenv", "shell", "json", "docker"]
-ReaderName = Literal["python-dotenv", "node-dotenv", "bash", "godotenv", "ruby-dotenv", "direnv"]
-READERS: tuple[str, ...] = get_args(ReaderName)
-DEFAULT_READERS: tuple[str, ...] = ("python-dotenv", "node-dotenv", "bash")
-WriteMode = Literal["replace", "merge"]
-FORMATS: tuple[str, ...] = get_args(FormatName)
-MODES: tuple[str, ...] = get_args(WriteMode)
 
-KEY_PATTERN = _LazyRegex(r"[A-Za-z_][A-Za-z0-9_]*")
+KEY_PATTERN = _LazyRegex(VARIABLE_NAME)
 
 # Names bash will not assign, or whose value it does not give back as assigned: a file
 # setting them cannot mean the same thing to bash as to anyone else.
@@ -428,40 +427,6 @@ def write_env_file(path: Path | str, values: Mapping[str, str], *, fmt: str = "d
 def read_env_file(path: Path | str, fmt: str = "dotenv") -> dict[str, str]:
     """The values an env file we wrote holds, read by this module's own parser."""
     return env_format(fmt).values(Path(path).read_bytes().decode("utf-8"))  # no newline translation
-
-
-def _some_reader(readers: list[str]) -> str | None:
-    return None if readers else "name at least one reader"
-
-
-def readers_option(help: str) -> Any:
-    """The `readers:` option of a step that writes a dotenv file."""
-    return option(default_factory=lambda: list(DEFAULT_READERS), check=_some_reader, help=help)
-
-
-# The outputs of every step that writes an env file (automations.aws.secrets.write_variables).
-ENV_FILE_OUTPUTS = {
-    "file": "the env file written (absolute path; none under `automations exec`, which writes no file)",
-    "variables": "the names of the variables written (a JSON list in a reference)",
-}
-
-
-class EnvFileOptions(Options):
-    """The options every step that writes an env file shares."""
-
-    file: str = option(help="the env file to write (relative to the directory of automations.yaml)")
-    format: FormatName = option("dotenv", help="dotenv (every program in `readers` reads it the same), "
-                                               "shell (export KEY='...'), json (one object), docker (--env-file)")
-    readers: list[ReaderName] = readers_option("dotenv only: the programs that must read the file back exactly "
-                                               "(python-dotenv, node-dotenv, bash, godotenv, ruby-dotenv, direnv)")
-    mode: WriteMode = option("replace", help="replace: the file holds exactly these keys; merge: these keys "
-                                             "updated, the file's other keys kept")
-    profile: str | None = option(None, help="AWS profile (default: the one aws-login used earlier in this run, "
-                                            "else the AWS SDK's default chain)")
-    region: str | None = option(None, help="AWS region (default: the profile's or the environment's)")
-    refresh_every: int | None = option(None, key="refreshEvery", minimum=1,
-                                       help="seconds: `automations watch` fetches the values again this often "
-                                            "(the file is rewritten only when one changed); default: never")
 
 
 # -- parsing helpers ----------------------------------------------------------------------

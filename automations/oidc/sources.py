@@ -1,38 +1,35 @@
-"""Where the environment's OIDC token comes from, and what we check before anyone uses it.
+"""Where the environment's OIDC token comes from.
 
 Each way of getting a token is a small `TokenSource` class with one method, `fetch(env)`
 (botocore's credential providers are the model). The default is a chain tried in order:
 the `gitpod` CLI, the older `gp` CLI, $AWS_WEB_IDENTITY_TOKEN_FILE, GitHub Actions' OIDC
 endpoint. A source that is not ready yet (CLI missing or failing at environment start, a
 token file not written yet) raises `TokenNotReady`, a transient error: the caller retries it
-with a fresh fetch. A token that can only fail (not a JWT, expired, wrong audience) raises
-`InvalidToken`: there is no point in sending it to STS.
+with a fresh fetch. What a token must be before anyone uses it (automations.oidc.claims)
+is checked by the caller; a source only refuses what is no token at all (`InvalidToken`:
+more than MAX_TOKEN_BYTES).
 
 The token is a secret before it is read (issue 10): a token command's output is never shown,
 not even when the command fails (many CLIs print the token to stderr in a debug mode), and
 no source reads more than MAX_TOKEN_BYTES: a command printing without end is stopped there,
 in bounded memory, before any processing.
 
-PyJWT is imported inside functions: `automations validate` imports this module and must
-stay fast.
+PyJWT is imported inside functions. The `token:` option a user writes is declared in
+automations.oidc.token_option, which a configuration loads without this module.
 """
 from __future__ import annotations
 
 import os
 import threading
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from automations.engine.options import OptionError, Options, option
 from automations.errors import StepFailed, TransientError
+from automations.oidc.claims import InvalidToken
+from automations.oidc.token_option import DEFAULT_COMMAND_TIMEOUT, CommandTokenOption, FileTokenOption, TokenOption
 
-DEFAULT_AUDIENCE = "sts.amazonaws.com"
-DEFAULT_COMMAND_TIMEOUT = 20.0
-# A token whose `nbf`/`iat` is this little in the future is a clock difference, not a problem.
-CLOCK_SKEW_SECONDS = 60
 # Gitpod's and GitHub's tokens are about 1 KiB; STS accepts up to 20,000 characters.
 MAX_TOKEN_BYTES = 64 * 1024
 TOO_LARGE = "more than 64 KiB, which is no token"
@@ -44,41 +41,6 @@ class TokenNotReady(TransientError):
 
 class TokenUnavailable(StepFailed):
     """No token source applies here; retrying cannot help."""
-
-
-class InvalidToken(StepFailed):
-    """The token can only be refused by STS: not a JWT, expired, not yet valid, wrong audience."""
-
-
-# -- the `token:` option of an aws-login step ---------------------------------------------
-
-class CommandTokenOption(Options):
-    command: str = option(help="a command printing the token on stdout; split like a shell would, run without one",
-                          argv=True)
-    timeout: float = option(DEFAULT_COMMAND_TIMEOUT, minimum=0.1, help="seconds before the command counts as failed (retried)")
-
-    def validate(self) -> None:
-        if not isinstance(self.command, str) or "${" in self.command:
-            return
-        try:
-            import shlex  # json, shlex and datetime are imported where used: validating stays fast
-
-            argv = shlex.split(self.command)
-        except ValueError as error:
-            raise OptionError("command", f"cannot split the command: {error}") from None
-        if not argv:
-            raise OptionError("command", "the command is empty")
-
-
-class FileTokenOption(Options):
-    file: str = option(help="a file holding the token (relative paths: from the automations.yaml's directory)")
-
-
-class EnvTokenOption(Options):
-    env: str = option(pattern=r"[A-Za-z_][A-Za-z0-9_]*", help="an environment variable holding the token")
-
-
-TokenOption = CommandTokenOption | FileTokenOption | EnvTokenOption
 
 
 # -- sources --------------------------------------------------------------------------------
@@ -321,145 +283,3 @@ def token_source_from_spec(spec: Mapping[str, Any] | None, audience: str) -> Tok
     if "file" in spec:
         return FileTokenSource(Path(spec["file"]))
     return EnvTokenSource(spec["env"])
-
-
-# -- decoding and pre-flight checks ---------------------------------------------------------
-
-# How deeply a token's JSON may nest. Real tokens nest 3 or 4 levels (a session-tags claim);
-# this bound keeps every later walk of the claims (display, trust evaluation) far from
-# Python's recursion limit (issue 10).
-MAX_JSON_DEPTH = 32
-# NumericDate claims a datetime can show: year 1 to year 9999.
-_TIME_RANGE = (-62_135_596_800, 253_402_300_799)
-
-
-def decode_unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(header, claims) of a JWT, without verifying its signature, once its JSON and its
-    registered claims have the types RFC 7519 gives them. Raises InvalidToken, whose
-    message never contains the token.
-
-    Plain base64url and JSON, not PyJWT: importing PyJWT loads cryptography, ~60 ms of every
-    `automations run` for a read that needs neither (BENCHMARKS.md, profile)."""
-    if token.count(".") != 2:
-        raise InvalidToken(f"the token is not a JWT (expected three dot-separated parts, got {token.count('.') + 1})")
-    header_part, claims_part, _ = token.split(".")
-    header = _json_segment(header_part, "header")
-    claims = _json_segment(claims_part, "payload")
-    if not isinstance(header, dict):
-        raise InvalidToken("the token is not a JWT (its header is not a JSON object)")
-    if not isinstance(claims, dict):
-        raise InvalidToken("the token is not a JWT (its payload is not a JSON object)")
-    for name in ("alg", "kid", "typ"):
-        if name in header and not isinstance(header[name], str):
-            raise InvalidToken(f"the token's header {name!r} is not a string")
-    _check_registered_claims(claims)
-    return header, claims
-
-
-def _json_segment(segment: str, what: str) -> Any:
-    import base64
-    import binascii
-
-    try:
-        raw = base64.b64decode(segment + "=" * (-len(segment) % 4), altchars=b"-_", validate=True)
-        import json
-
-        value = json.loads(raw, parse_constant=_refuse_constant)
-    except _NotJson:
-        raise InvalidToken(f"the token is not a JWT (its {what} holds NaN or Infinity, which JSON does not allow)") from None
-    except RecursionError:
-        raise InvalidToken(f"the token's {what} is nested more than {MAX_JSON_DEPTH} levels deep") from None
-    except (binascii.Error, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        raise InvalidToken(f"the token is not a JWT (its {what} is not base64url-encoded JSON)") from None
-    if _depth_exceeds(value, MAX_JSON_DEPTH):
-        raise InvalidToken(f"the token's {what} is nested more than {MAX_JSON_DEPTH} levels deep")
-    return value
-
-
-class _NotJson(ValueError):
-    pass
-
-
-def _refuse_constant(name: str) -> Any:
-    raise _NotJson(name)
-
-
-def _depth_exceeds(value: Any, limit: int) -> bool:
-    """Whether JSON `value` nests deeper than `limit` (without recursing: it may be deep)."""
-    level: list[Any] = [value]
-    for _ in range(limit):
-        level = [child for item in level if isinstance(item, (dict, list))
-                 for child in (item.values() if isinstance(item, dict) else item)]
-        if not level:
-            return False
-    return any(isinstance(item, (dict, list)) for item in level)
-
-
-def _check_registered_claims(claims: Mapping[str, Any]) -> None:
-    """The claims RFC 7519 defines, with its types: a wrong type is a broken token, and
-    refusing it here keeps every later check (and STS) from guessing."""
-    for name in ("exp", "nbf", "iat"):
-        _number_claim(claims, name)
-    for name in ("iss", "sub"):
-        if name in claims and not isinstance(claims[name], str):
-            raise InvalidToken(f"the token's {name!r} claim is not a string")
-    audiences = claims.get("aud", "")
-    if not isinstance(audiences, str) and not (isinstance(audiences, list)
-                                               and all(isinstance(a, str) for a in audiences)):
-        raise InvalidToken("the token's 'aud' claim is not a string or a list of strings")
-
-
-def check_token(token: str, audience: str, now: float | None = None) -> dict[str, Any]:
-    """The token's claims, if STS could accept it; else InvalidToken saying why."""
-    _, claims = decode_unverified(token)
-    now = time.time() if now is None else now
-    exp = _number_claim(claims, "exp")
-    if exp is not None and exp <= now:
-        raise InvalidToken(f"the token expired at {format_time(exp)} ({_ago(now - exp)} ago); fetch a new one")
-    nbf = _number_claim(claims, "nbf")
-    if nbf is not None and nbf > now + CLOCK_SKEW_SECONDS:
-        raise InvalidToken(f"the token is not valid before {format_time(nbf)} (in {_ago(nbf - now)}); "
-                           "is this machine's clock right?")
-    audiences = claims.get("aud")
-    audiences = [audiences] if isinstance(audiences, str) else audiences if isinstance(audiences, list) else []
-    if not audiences:
-        raise InvalidToken(f"the token has no audience (aud); STS needs {audience!r} "
-                           f"(request the token with --audience {audience})")
-    if audience not in audiences:
-        raise InvalidToken(f"the token's audience {_show_list(audiences)} does not contain {audience!r} "
-                           f"(request the token with --audience {audience})")
-    return claims
-
-
-def _show_list(items: list[str], most: int = 3, width: int = 100) -> str:
-    """A list for a message, kept to one readable line however long the token's list is."""
-    shown = [item if len(item) <= width else item[:width - 3] + "..." for item in items[:most]]
-    return repr(shown) if len(items) <= most else repr(shown)[:-1] + f", ... ({len(items)} in all)]"
-
-
-def format_time(timestamp: float) -> str:
-    from datetime import datetime, timezone
-
-    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _number_claim(claims: Mapping[str, Any], name: str) -> float | None:
-    value = claims.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidToken(f"the token's {name!r} claim is not a number")
-    if not _TIME_RANGE[0] <= value <= _TIME_RANGE[1]:  # also false for NaN; 1e400 parses as infinity
-        raise InvalidToken(f"the token's {name!r} claim is not a time between the years 1 and 9999")
-    return float(value)
-
-
-def _ago(seconds: float) -> str:
-    seconds = int(abs(seconds))
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-
-

@@ -109,7 +109,7 @@ def verify(token: str, audience: str, *, timeout: float = FETCH_TIMEOUT) -> Veri
 
 
 def _unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    from automations.oidc.sources import InvalidToken, decode_unverified
+    from automations.oidc.claims import InvalidToken, decode_unverified
 
     try:
         return decode_unverified(token)
@@ -194,8 +194,7 @@ def _signing_key(jwks: dict[str, Any], key_id: str | None, algorithm: str, jwks_
 def _when(timestamp: Any) -> str:
     if not isinstance(timestamp, (int, float)) or isinstance(timestamp, bool):
         return "at an unknown time"
-    from automations.oidc.sources import format_time
+    from automations.timefmt import span, utc_stamp
 
     delta = int(time.time() - timestamp)
-    ago = f"{abs(delta) // 60}m" if abs(delta) >= 120 else f"{abs(delta)}s"
-    return f"at {format_time(timestamp)} ({ago} {'ago' if delta >= 0 else 'from now'})"
+    return f"at {utc_stamp(timestamp)} ({span(delta)} {'ago' if delta >= 0 else 'from now'})"

@@ -21,7 +21,7 @@ from support.cli import run_cli
 from support.jwts import make_token
 from support.reliability import ASSUME, ROLE
 
-from automations.aws.clients import AWS_RETRY
+from automations.aws.declarations import AWS_RETRY
 from automations.engine.report.history import RunHistory
 from automations.retry import THROTTLED, TRANSIENT
 

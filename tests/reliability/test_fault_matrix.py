@@ -17,7 +17,7 @@ from dotenv import dotenv_values
 from support.cli import run_cli
 from support.jwts import make_token
 from support.proxy import FaultProxy
-from support.reliability import ASSUME, BATCH, login_and_secrets_config, seed_secrets, unique_prefix
+from support.reliability import ASSUME, BATCH, FAST_RETRY, login_and_secrets_config, seed_secrets, unique_prefix
 
 SLOW = 1.5            # seconds a slow response takes...
 READ_TIMEOUT = "0.5"  # ...against this read timeout
@@ -68,6 +68,19 @@ SECRETS_FATAL = [
     Fault("UnrecognizedClientException", code="UnrecognizedClientException"),
     Fault("an unknown error", code="SomethingNobodyListed"),
 ]
+
+
+# AssumeRole (role chaining, aws-assume-role): signed with the login's credentials.
+CHAINED_TRANSIENT = [f for f in LOGIN_TRANSIENT if f.code not in ("IDPCommunicationError", "InvalidIdentityToken")]
+CHAINED_FATAL = [
+    Fault("AccessDenied", status=403, code="AccessDenied"),
+    Fault("ExpiredToken", status=403, code="ExpiredToken"),
+    Fault("InvalidClientTokenId", status=403, code="InvalidClientTokenId"),
+    Fault("ValidationError", code="ValidationError"),
+    Fault("MalformedPolicyDocument", code="MalformedPolicyDocument"),
+    Fault("an unknown error", code="SomethingNobodyListed"),
+]
+CHAINED_ROLE = "arn:aws:iam::444455556666:role/deploy"
 
 
 def names(faults: list[Fault]) -> list[str]:
@@ -165,3 +178,51 @@ def test_a_fatal_secrets_error_costs_one_call_and_leaves_the_env_file(fault, pro
     assert len(failure) == 1 and fault.code in failure[0], result.stdout
     assert "Traceback" not in result.output
     assert (tmp_path / ".env").read_text() == "OLD='value'\n"
+
+
+@pytest.fixture
+def chain(tmp_path: Path) -> Path:
+    """aws-login into the hub, then aws-assume-role into a second account, writing prod.env."""
+    (tmp_path / "token").write_text(make_token())
+    config = tmp_path / "chain.yaml"
+    config.write_text(login_and_secrets_config({}).split("      - uses: secrets-manager")[0]
+                      + "      - uses: aws-assume-role\n"
+                      + f"        retry: {FAST_RETRY}\n"
+                      + f"        with: {{roleArn: '{CHAINED_ROLE}', profile: prod, envFile: prod.env}}\n")
+    return config
+
+
+def chained_profile_written(env: dict[str, str]) -> bool:
+    parser = configparser.RawConfigParser()
+    parser.read(env["AWS_SHARED_CREDENTIALS_FILE"])
+    return parser.has_option("prod", "aws_session_token")
+
+
+@pytest.mark.parametrize("fault", CHAINED_TRANSIENT, ids=names(CHAINED_TRANSIENT))
+def test_role_chaining_survives_two_transient_failures(fault, proxy, aws_env, chain, tmp_path):
+    fault.inject(proxy, "AssumeRole", times=2)
+
+    result = run_cli("-c", str(chain), "run", "boot", cwd=tmp_path, env=aws_env)
+
+    assert result.code == 0, result.output
+    assert proxy.count("AssumeRole") == 3 and proxy.count(ASSUME) == 1
+    warnings = [line for line in result.stderr.splitlines() if "failed" in line and "retrying" in line]
+    assert len(warnings) == 2 and all(fault.says in line for line in warnings), result.stderr
+    assert all(f"; {fault.error_class}; retrying in" in line for line in warnings), result.stderr
+    assert chained_profile_written(aws_env)
+    assert dotenv_values(tmp_path / "prod.env")["AWS_ACCESS_KEY_ID"]
+
+
+@pytest.mark.parametrize("fault", CHAINED_FATAL, ids=names(CHAINED_FATAL))
+def test_a_fatal_role_chaining_error_costs_one_call_and_writes_nothing(fault, proxy, aws_env, chain, tmp_path):
+    fault.inject(proxy, "AssumeRole", times=4)
+
+    result = run_cli("-c", str(chain), "run", "boot", cwd=tmp_path, env=aws_env)
+
+    assert result.code == 1
+    assert proxy.count("AssumeRole") == 1
+    failure = [line for line in result.stdout.splitlines() if "aws-assume-role: failed" in line]
+    assert len(failure) == 1 and fault.code in failure[0], result.stdout
+    assert "Traceback" not in result.output
+    assert profile_written(aws_env) and not chained_profile_written(aws_env)  # the login's stays
+    assert not (tmp_path / "prod.env").exists()

@@ -43,7 +43,7 @@ PREVIOUS_SECRETS = ("previous-api-token-value-0001", "kept-other-value-0002",
 
 
 # What each step's cut-off answer is: STS speaks XML, Secrets Manager and SSM speak JSON.
-CUT_MODE = {"aws-login": "broken-xml", "secrets-manager": "truncated-json", "ssm-parameters": "truncated-json"}
+CUT_MODE = {"aws-login": "broken-xml", "aws-assume-role": "broken-xml", "secrets-manager": "truncated-json", "ssm-parameters": "truncated-json"}
 CASES = [(step, mode) for step in AWS_STEPS for mode in MODES
          if mode not in ("broken-xml", "truncated-json") or CUT_MODE[step] == mode]
 

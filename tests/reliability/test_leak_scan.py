@@ -97,8 +97,9 @@ def known_secrets(token: str, env: dict[str, str]) -> list[str]:
     found = [token, token.rsplit(".", 1)[-1], *SECRET_VALUES.values()]
     credentials = configparser.RawConfigParser()
     credentials.read(env["AWS_SHARED_CREDENTIALS_FILE"])
-    if credentials.has_section("dev"):
-        found += [credentials["dev"]["aws_secret_access_key"], credentials["dev"]["aws_session_token"]]
+    for profile in ("dev", "prod"):
+        if credentials.has_option(profile, "aws_session_token"):
+            found += [credentials[profile]["aws_secret_access_key"], credentials[profile]["aws_session_token"]]
     return found
 
 
@@ -263,6 +264,67 @@ tasks:
     issued = json.loads(result.stdout)  # stdout is the credentials, by contract
     secrets = [token, issued["SecretAccessKey"], issued["SessionToken"]]
     assert [s[:6] for s in secrets if s in result.stderr] == []
+
+
+CHAINED_STEP = """\
+      - uses: aws-assume-role
+        retry: %s
+        with: {roleArn: 'arn:aws:iam::444455556666:role/deploy', profile: prod, envFile: prod.env}
+""" % FAST_RETRY
+
+
+def test_role_chaining_with_retries_at_debug_level_leaks_nothing(sts, aws_env, scenario, tmp_path):
+    token, write = scenario
+    sts.fail(action="AssumeRole", times=2, status=500, code="InternalFailure")
+    printing = CHAINED_STEP + RUN_STEP.replace(". ./.env", ". ./.env; . ./prod.env").replace(
+        "and the others: $BACKSLASH", "and the others: $AWS_SECRET_ACCESS_KEY $AWS_SESSION_TOKEN $BACKSLASH")
+
+    for output in ("text", "json"):
+        result = run_cli("-vv", "--output", output, "-c", str(write(printing)), "run", "--force", "boot",
+                         cwd=tmp_path, env=aws_env)
+
+        assert result.code == 0, result.output
+        assert_no_leak(result, token, tmp_path, aws_env)
+    assert sts.count("AssumeRole") == 4
+
+
+def test_the_chained_credential_process_says_nothing_secret_on_stderr(sts, aws_env, tmp_path):
+    token = make_token()
+    (tmp_path / "token").write_text(token)
+    (tmp_path / "automations.yaml").write_text(f"""\
+tasks:
+  boot:
+    steps:
+      - uses: aws-login
+        retry: {FAST_RETRY}
+        with: {{roleArn: '{ROLE}', token: {{file: token}}, credentials: process, profile: dev}}
+      - uses: aws-assume-role
+        retry: {FAST_RETRY}
+        with: {{roleArn: 'arn:aws:iam::444455556666:role/deploy', profile: prod, credentials: process}}
+""")
+    login = run_cli("-c", str(tmp_path / "automations.yaml"), "run", "boot", env=aws_env)
+    assert login.code == 0, login.output
+    caches = list((Path(aws_env["XDG_CACHE_HOME"]) / "automations").glob("aws-credentials-*.json"))
+    held = []
+    for cache in caches:  # both expire: the call refreshes the login, then the chained role
+        entry = json.loads(cache.read_text())
+        held += [entry["SecretAccessKey"], entry["SessionToken"]]
+        cache.write_text(json.dumps({**entry, "Expiration": "2000-01-01T00:00:00Z"}))
+        if entry["Refresh"].get("kind"):
+            chained = cache
+    sts.fail(action=ASSUME, times=1, code="IDPCommunicationError")
+    sts.fail(action="AssumeRole", times=1, status=503, code="ServiceUnavailable")
+
+    result = run_cli("-vv", "aws", "credential-process", "--cache", str(chained), cwd=tmp_path, env=aws_env)
+
+    assert result.code == 0, result.stderr
+    assert result.stderr.count("retrying") == 2
+    issued = json.loads(result.stdout)
+    secrets = [token, issued["SecretAccessKey"], issued["SessionToken"], *held]
+    for cache in caches:
+        entry = json.loads(cache.read_text())
+        secrets += [entry["SecretAccessKey"], entry["SessionToken"]]
+    assert leaks({"stderr": result.stderr}, secrets) == []
 
 
 # A value only the command knows, registered with `::add-mask::`, handed on as an output and

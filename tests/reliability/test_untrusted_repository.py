@@ -159,3 +159,36 @@ def test_the_credential_process_command_run_by_hand_in_the_repository_imports_no
     assert set(json.loads(result.stdout)) == {"Version", "AccessKeyId", "SecretAccessKey", "SessionToken",
                                               "Expiration"}
     assert not marker.exists()
+
+
+CHAINED = """\
+  deploy:
+    dependsOn: [login]
+    steps:
+      - uses: aws-assume-role
+        retry: {attempts: 2, initialDelay: 0.01, maxDelay: 0.05}
+        with:
+          roleArn: arn:aws:iam::444455556666:role/deploy
+          profile: prod
+          credentials: process
+          minRemaining: 600
+"""
+
+
+def test_a_chained_refresh_through_the_aws_cli_refreshes_the_login_and_imports_nothing_planted(
+        repo, marker, elsewhere, sts, aws_env):
+    (repo / "automations.yaml").write_text(CONFIG + CHAINED)
+    assert run_process("-c", str(repo / "automations.yaml"), "run", "deploy", env=aws_env).code == 0
+    turn_hostile(repo, marker)
+    for cache in (Path(aws_env["XDG_CACHE_HOME"]) / "automations").glob("aws-credentials-*.json"):
+        entry = json.loads(cache.read_text())  # both within minRemaining: the login, then the chained role
+        cache.write_text(json.dumps({**entry, "Expiration": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                          time.gmtime(time.time() + 60))}))
+
+    proc = subprocess.run([AWS_CLI, "sts", "get-caller-identity", "--profile", "prod", "--output", "json"],
+                          cwd=elsewhere, env=aws_env, capture_output=True, text=True, timeout=120)
+
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["Arn"].startswith("arn:aws:sts::444455556666:assumed-role/deploy/")
+    assert sts.count(ASSUME) == 2 and sts.count("AssumeRole") == 2
+    assert not marker.exists()

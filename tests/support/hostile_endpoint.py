@@ -206,19 +206,22 @@ def _answer_for(headers: dict[str, str], action: str | None, complete: bool = Tr
         return "application/x-amz-json-1.1", json.dumps(document).encode()
     expiration = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
     session_token = f"<SessionToken>{PLANTED_SESSION_TOKEN}</SessionToken>" if complete else ""
+    operation = "AssumeRole" if action == "AssumeRole" else "AssumeRoleWithWebIdentity"  # STS's two
+    web_identity = operation == "AssumeRoleWithWebIdentity"
     return "text/xml", (
-        '<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
-        "<AssumeRoleWithWebIdentityResult>"
-        "<SubjectFromWebIdentityToken>hostile</SubjectFromWebIdentityToken>"
-        "<AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/dev-role/hostile</Arn>"
+        f'<{operation}Response xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+        f"<{operation}Result>"
+        + ("<SubjectFromWebIdentityToken>hostile</SubjectFromWebIdentityToken>" if web_identity else "")
+        + "<AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/dev-role/hostile</Arn>"
         "<AssumedRoleId>AROAHOSTILE:hostile</AssumedRoleId></AssumedRoleUser>"
         f"<Credentials><AccessKeyId>{PLANTED_ACCESS_KEY_ID}</AccessKeyId>"
         f"<SecretAccessKey>{PLANTED_SECRET_ACCESS_KEY}</SecretAccessKey>"
         f"{session_token}"
         f"<Expiration>{expiration}</Expiration></Credentials>"
-        "<Audience>sts.amazonaws.com</Audience></AssumeRoleWithWebIdentityResult>"
+        + ("<Audience>sts.amazonaws.com</Audience>" if web_identity else "")
+        + f"</{operation}Result>"
         "<ResponseMetadata><RequestId>hostile</RequestId></ResponseMetadata>"
-        "</AssumeRoleWithWebIdentityResponse>").encode()
+        f"</{operation}Response>").encode()
 
 
 def _cut_point(body: bytes) -> int:

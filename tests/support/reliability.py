@@ -38,6 +38,10 @@ class AwsStep(NamedTuple):
 AWS_STEPS = {step.name: step for step in (
     AwsStep("aws-login", "AWS_ENDPOINT_URL_STS", "AssumeRoleWithWebIdentity",
             f"roleArn: {ROLE}\ntoken: {{file: token}}\nprofile: dev\nregion: us-east-1\nenvFile: .env"),
+    # Chained from the `dev` profile's static keys, which the tests using AWS_STEPS write.
+    AwsStep("aws-assume-role", "AWS_ENDPOINT_URL_STS", "AssumeRole",
+            "roleArn: arn:aws:iam::444455556666:role/deploy\nsourceProfile: dev\nprofile: prod\nregion: us-east-1\n"
+            "envFile: .env"),
     AwsStep("secrets-manager", "AWS_ENDPOINT_URL_SECRETS_MANAGER", "BatchGetSecretValue",
             "file: .env\nmode: merge\nregion: us-east-1\nsecrets: [{id: app/api, env: API_TOKEN}]"),
     AwsStep("ssm-parameters", "AWS_ENDPOINT_URL_SSM", "GetParametersByPath",

@@ -23,9 +23,10 @@ from typing import IO, Any
 
 from automations.engine.config import find_config, load_config
 from automations.engine.graph import select_tasks
-from automations.engine.report.base import VERBOSE, Reporter, plural
+from automations.engine.report.base import VERBOSE, Reporter
 from automations.engine.variables import CommandEnvironment
 from automations.errors import EXIT_FAILED, EXIT_INTERRUPTED, FatalError
+from automations.wording import plural
 
 DEFAULT_TRIGGER = "manual"
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

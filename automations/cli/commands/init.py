@@ -10,12 +10,11 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from automations.aws.declarations import REGION_PATTERN, ROLE_ARN_PATTERN
 from automations.engine.report.base import Reporter
 from automations.errors import EXIT_OK, ConfigError, FatalError, StepFailed
 from automations.files.atomicfile import write_atomic
 
-ROLE_ARN = r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}"  # automations.aws.sts.ROLE_ARN_PATTERN
-REGION = r"[a-z]{2}(-[a-z]+)+-\d+"
 # One mapping of start hooks to triggers (README, examples/ and these lines agree): Gitpod's
 # start runs postEnvironmentStart, a devcontainer's postStartCommand runs postDevcontainerStart.
 # The tasks init writes name both, so one file works in either place.
@@ -117,9 +116,9 @@ def _describe(path: Path, tasks: list[str]) -> Iterator[str]:
 
 def render(args: argparse.Namespace) -> str:
     aws = args.aws or bool(args.role_arn) or bool(args.secret)
-    if args.role_arn and not re.fullmatch(ROLE_ARN, args.role_arn):
+    if args.role_arn and not re.fullmatch(ROLE_ARN_PATTERN, args.role_arn):
         raise FatalError(f"--role-arn {args.role_arn!r} is not a role ARN (arn:aws:iam::<12-digit account>:role/NAME)")
-    if args.region and not re.fullmatch(REGION, args.region):
+    if args.region and not re.fullmatch(REGION_PATTERN, args.region):
         raise FatalError(f"--region {args.region!r} is not an AWS region (e.g. eu-west-1)")
     if not aws:
         return HEADER.format(tasks="setup") + PLAIN_TASK

@@ -13,8 +13,9 @@ from typing import Any
 
 from automations.engine.config import find_config, load_config
 from automations.engine.report.base import Reporter
-from automations.engine.report.history import RunHistory, parse_iso
+from automations.engine.report.history import RunHistory
 from automations.errors import EXIT_OK
+from automations.timefmt import ago, parse_utc, span
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
@@ -28,7 +29,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     for task, record in last_runs.items():
         reporter.result("task_status", _describe_task(task, record, width, now), task=task, last_run=record)
     for number, (profile, entry) in enumerate(credentials.items()):
-        heading = ["", "AWS credentials written by aws-login:"] if number == 0 else []
+        heading = ["", "AWS credentials written by aws-login and aws-assume-role:"] if number == 0 else []
         reporter.result("credentials", heading + [_describe_credentials(profile, entry, now)], profile=profile,
                         expiration=entry["expiration"], task=entry["task"],
                         expired=_remaining(entry["expiration"], now) <= 0 and not entry.get("refreshed"),
@@ -69,12 +70,12 @@ def _describe_watcher(state: dict[str, Any], running: bool, items: list[dict[str
         yield f"watcher: not running (pid {state.get('pid')} {ended}); start it with `automations watch`"
         return
     for item in items:
-        due = parse_iso(str(item.get("next")))
-        when = "due now" if due is None or due <= now else f"in {_duration((due - now).total_seconds())}"
+        due = parse_utc(str(item.get("next")))
+        when = "due now" if due is None or due <= now else f"in {span((due - now).total_seconds())}"
         yield f"  {item.get('name')}: next refresh {when} ({_seconds(str(item.get('next')))})"
         failure = item.get("last_failure")
         if isinstance(failure, dict):
-            failed = parse_iso(str(failure.get("time")))
+            failed = parse_utc(str(failure.get("time")))
             yield f"    last failure {_ago(now - failed) if failed else ''}: {failure.get('message')}"
 
 
@@ -95,7 +96,7 @@ def _describe_credentials(profile: str, entry: dict[str, Any], now: datetime) ->
 def _describe_run(record: dict[str, Any] | None, now: datetime) -> str:
     if record is None:
         return "never run"
-    started = parse_iso(str(record.get("start")))
+    started = parse_utc(str(record.get("start")))
     when = f"{_ago(now - started)} ({_seconds(str(record['start']))})" if started else "at an unknown time"
     return f"{record.get('status', '?')}  {when}, took {float(record.get('duration') or 0):.1f}s"
 
@@ -134,7 +135,7 @@ def _read_back(credentials: dict[str, dict[str, Any]]) -> None:
         if "credential_process" in current.config:
             entry["refreshed"] = True
         expires = current.credentials.get(EXPIRES)
-        if expires and (parse_iso(expires) or now_utc()) > (parse_iso(entry["expiration"]) or now_utc()):
+        if expires and (parse_utc(expires) or now_utc()) > (parse_utc(entry["expiration"]) or now_utc()):
             entry["expiration"] = expires
 
 
@@ -143,31 +144,20 @@ def now_utc() -> datetime:
 
 
 def _remaining(expiration: str, now: datetime) -> float:
-    parsed = parse_iso(expiration)
+    parsed = parse_utc(expiration)
     return (parsed - now).total_seconds() if parsed else 0.0
 
 
 def _describe_expiry(expiration: str, now: datetime) -> str:
     seconds = _remaining(expiration, now)
     if seconds <= 0:
-        expired = parse_iso(expiration)
+        expired = parse_utc(expiration)
         return f"EXPIRED {_ago(now - expired) if expired else ''} ({expiration})" \
                + "; run `automations run` for the aws-login task again"
-    return f"valid for {_duration(seconds)} (until {expiration})"
+    return f"valid for {span(seconds)} (until {expiration})"
 
 
 def _ago(delta: Any) -> str:
-    return f"{_duration(max(0.0, delta.total_seconds()))} ago"
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m"
-    if seconds < 86400:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 86400}d{seconds % 86400 // 3600}h"
+    return ago(max(0.0, delta.total_seconds()))  # a start in the future (a clock set back) is "0s ago"
 
 

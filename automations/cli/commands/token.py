@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from automations.engine.options import Options, option
 from automations.engine.report.base import Reporter
 from automations.errors import EXIT_OK, FatalError, StepFailed
-from automations.oidc.sources import DEFAULT_AUDIENCE, TokenOption, token_source
+from automations.oidc.sources import token_source
+from automations.oidc.token_option import DEFAULT_AUDIENCE, TokenOption
 from automations.redaction import REDACTOR
 
 if TYPE_CHECKING:
@@ -122,7 +123,7 @@ def step_audience(args: argparse.Namespace) -> str:
 
 
 def decode(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    from automations.oidc.sources import InvalidToken, decode_unverified
+    from automations.oidc.claims import InvalidToken, decode_unverified
 
     try:
         return decode_unverified(token)
@@ -134,12 +135,11 @@ def expiry_line(claims: dict[str, Any], now: float | None = None) -> str:
     exp = claims.get("exp")
     if not isinstance(exp, (int, float)) or isinstance(exp, bool):
         return "the token has no exp claim: it does not say when it expires (STS requires one)"
-    from automations.oidc.sources import format_time
+    from automations.timefmt import ago, span, utc_stamp
 
     now = time.time() if now is None else now
     left = int(exp - now)
-    span = _span(abs(left))
-    return f"expires at {format_time(exp)} (in {span})" if left > 0 else f"expired at {format_time(exp)} ({span} ago)"
+    return f"expires at {utc_stamp(exp)} (in {span(left)})" if left > 0 else f"expired at {utc_stamp(exp)} ({ago(left)})"
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
@@ -181,9 +181,3 @@ def _read_file(path: Path) -> str:
         raise FatalError(str(error)) from None
 
 
-def _span(seconds: int) -> str:
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"

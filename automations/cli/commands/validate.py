@@ -3,8 +3,9 @@ from __future__ import annotations
 import argparse
 
 from automations.engine.config import find_config, load_config
-from automations.engine.report.base import NORMAL, Reporter, plural
+from automations.engine.report.base import NORMAL, Reporter
 from automations.errors import EXIT_OK
+from automations.wording import plural
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 
 from automations.engine.config import find_config, load_config, select_tasks
-from automations.engine.report.base import Reporter, plural
+from automations.engine.report.base import Reporter
 from automations.engine.report.history import RunHistory, record_runs
 from automations.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, StepFailed
+from automations.wording import plural
 
 DEFAULT_TRIGGER = "postEnvironmentStart"
 

@@ -2,6 +2,6 @@
 run history as a listener."""
 from __future__ import annotations
 
-from automations.engine.report.base import DEBUG, NORMAL, QUIET, VERBOSE, Reporter, RunListener, TaskLog, plural
+from automations.engine.report.base import DEBUG, NORMAL, QUIET, VERBOSE, Reporter, RunListener, TaskLog
 
-__all__ = ["DEBUG", "NORMAL", "QUIET", "VERBOSE", "Reporter", "RunListener", "TaskLog", "plural"]
+__all__ = ["DEBUG", "NORMAL", "QUIET", "VERBOSE", "Reporter", "RunListener", "TaskLog"]

@@ -9,8 +9,8 @@ happened. A run's events also go to its listeners (`RunListener`), such as the r
 Every line passes the redactor first, at every verbosity."""
 from __future__ import annotations
 
+import _thread  # threading.Lock is _thread.allocate_lock; threading itself waits for a run (start-up)
 import sys
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from typing import IO, TYPE_CHECKING, Any, Protocol
@@ -55,7 +55,7 @@ class Reporter(ABC):
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.listeners: list[RunListener] = []
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
 
     def _write(self, text: str, stream: IO[str] | None = None, *, redacted: bool = False) -> None:
         with self._lock:
@@ -160,11 +160,6 @@ class Reporter(ABC):
     def print(self, text: str = "") -> None:
         """Text the same in every format (the demo's guide)."""
         self._write(text)
-
-
-def plural(count: int, noun: str) -> str:
-    """`1 task`, `2 tasks`: every count the CLI prints goes through here."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def after_attempts(attempts: int) -> str:

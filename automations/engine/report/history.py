@@ -23,13 +23,13 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from automations.engine.report.base import Reporter, after_attempts
 from automations.files.atomicfile import locked, read_text_if_exists, refuse_shared_dir, write_atomic
 from automations.redaction import REDACTOR
+from automations.timefmt import utc_stamp_ms
 
 MAX_HISTORY_BYTES = 64 * 1024   # per task: a few hundred runs
 MAX_LOG_BYTES = 256 * 1024      # per task: the end of its last run's output
@@ -40,18 +40,6 @@ def state_dir(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     base = env.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
     return Path(base) / "automations"
-
-
-def utc_iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_iso(text: str) -> datetime | None:
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except (TypeError, ValueError):
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def _clip(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
@@ -164,7 +152,7 @@ class TaskRecorder:
         error = message or (f"{failed[-1]['step']}: {failed[-1]['message']}" if failed else "")
         return {
             "task": self.task, "run": self.run_id, "config": str(config), "trigger": trigger,
-            "start": utc_iso(end - seconds), "end": utc_iso(end), "status": status,
+            "start": utc_stamp_ms(end - seconds), "end": utc_stamp_ms(end), "status": status,
             "duration": round(seconds, 3), "error": _clip(error) if status != "ok" else "",
             "steps": self.steps, "credentials": self.credentials,
         }

@@ -7,7 +7,8 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
-from automations.engine.report.base import NORMAL, VERBOSE, Reporter, after_attempts, plural
+from automations.engine.report.base import NORMAL, VERBOSE, Reporter, after_attempts
+from automations.wording import plural
 
 if TYPE_CHECKING:
     from automations.errors import Problem

@@ -17,7 +17,8 @@ from automations.errors import EXIT_FAILED, EXIT_OK, FatalError, StepFailed
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
-    from automations.aws.trust import PolicyError, evaluate, parse_policy
+    from automations.aws.trust.evaluate import evaluate
+    from automations.aws.trust.policy import PolicyError, parse_policy
     from automations.cli.commands.token import decode, read_token
 
     role = None
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
 
 
 def _describe(decision: Any, problems: list[str], source: str, claims: dict[str, Any]) -> Iterator[str]:
-    from automations.aws.trust import describe_claims
+    from automations.aws.trust.evaluate import describe_claims
     from automations.cli.commands.token import expiry_line
 
     yield f"token: {'; '.join(describe_claims(claims))}"
@@ -109,7 +110,7 @@ class RoleLookup:
     def provider_problems(self, statements: list[Any], claims: dict[str, Any]) -> list[str]:
         """What STS checks before the trust policy: the provider exists in the role's account,
         and the token's aud is one of its client ids (else InvalidIdentityToken)."""
-        from automations.aws.trust import federated_arns_for
+        from automations.aws.trust.evaluate import federated_arns_for
 
         problems = []
         audiences = claims.get("aud")

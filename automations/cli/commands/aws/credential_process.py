@@ -18,17 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
-import time
 from pathlib import Path
 
-from automations.aws.login import SnapshotError, WebIdentityLogin, cache_entry
+from automations.aws.login import ChainedRoleLogin, RoleLogin, SnapshotError, refresh_cached
 from automations.engine.report.base import Reporter
 from automations.errors import EXIT_FAILED, EXIT_OK, FatalError, StepFailed
 from automations.files.credentials_file import CredentialCache, cache_dir
-from automations.redaction import REDACTOR
-from automations.retry import retry_message
+from automations.retry import RetryPolicies, retry_message
 
 # Every AWS SDK call pays this command's start while the credentials last: the answer from
 # the cache imports no datetime, hashlib, botocore or token code (bench/credential_process.py).
@@ -40,30 +37,25 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     # The SDK parses stdout as the answer: events and errors (JSON ones too) go to stderr.
     reporter.out = reporter.err
     cache = _cache(args)
-    task = args.task or "aws-login"
-    try:
-        with cache.locked():  # several SDKs may ask at once: one refresh, the others read it
-            entry = cache.read()
-            if entry is None:
-                raise SnapshotError(f"no login in {cache.path}")
-            login = WebIdentityLogin.from_snapshot(entry.get("Refresh"))
-            task = login.task
-            REDACTOR.add(entry["SecretAccessKey"])
-            REDACTOR.add(entry["SessionToken"])
-            if _expires_within(entry["Expiration"], login.min_remaining):
-                def on_retry(number: int, error: BaseException, error_class: str, wait: float) -> None:
-                    reporter.warning(retry_message(number, login.retry_policy[error_class].attempts, str(error),
-                                                   error_class, wait))
+    task, step = args.task or "aws-login", "aws-login"
+    policies: list[RetryPolicies] = []
 
-                assumed = login.assume_role_with_retries(os.environ, on_retry)
-                entry = cache_entry(assumed.credentials, assumed.assumed_role_arn, login)
-                cache.write(entry)
+    def found(login: RoleLogin) -> None:
+        nonlocal task, step
+        task, step = login.task, "aws-assume-role" if isinstance(login, ChainedRoleLogin) else "aws-login"
+        policies.append(login.retry_policy)
+
+    def on_retry(number: int, error: BaseException, error_class: str, wait: float) -> None:
+        reporter.warning(retry_message(number, policies[0][error_class].attempts, str(error), error_class, wait))
+
+    try:
+        entry, _ = refresh_cached(cache, os.environ, on_retry, on_login=found)
     except SnapshotError as error:
-        reporter.error(f"{task}: aws-login: {error}; run `automations run {args.task or 'TASK'}` "
-                       "(its aws-login step, with `credentials: process`) to log in again")
+        reporter.error(f"{task}: {step}: {error}; run `automations run {args.task or 'TASK'}` "
+                       f"(its {step} step, with `credentials: process`) to log in again")
         return EXIT_FAILED
     except StepFailed as error:
-        reporter.error(f"{task}: aws-login: {error}")
+        reporter.error(f"{task}: {step}: {error}")
         return EXIT_FAILED
     # Straight to stdout, not through the reporter: its redactor would mask the very keys
     # the SDK asked for.
@@ -82,24 +74,21 @@ def _cache(args: argparse.Namespace) -> CredentialCache:
     config = find_config(args.config)
     if args.step:
         return CredentialCache.for_step(os.environ, config, args.task, args.step)
-    # Without --step, the login that snapshotted this config's task (its step id is in the key).
+    # Without --step, the login that snapshotted this config's task (its step id is in the key);
+    # the aws-login's rather than an aws-assume-role's of the same task.
     found = [path for path in sorted(cache_dir(os.environ).glob("aws-credentials-*.json"))
              if _snapshot_of(path, config, args.task)]
-    if len(found) > 1:
-        raise FatalError(f"task {args.task!r} has several aws-login steps with `credentials: process`; "
-                         "choose one with --step")
+    logins = [path for path in found if _snapshot_of(path, config, args.task, kind=None)]
+    if len(found) > 1 and len(logins) != 1:
+        raise FatalError(f"task {args.task!r} has several steps with `credentials: process`; "
+                         "choose one with --step, or name its cache with --cache")
+    found = logins if len(found) > 1 else found
     return CredentialCache(found[0]) if found else CredentialCache.for_step(os.environ, config, args.task, None)
 
 
-def _snapshot_of(path: Path, config: Path, task: str) -> bool:
+def _snapshot_of(path: Path, config: Path, task: str, **kind: str | None) -> bool:
+    """Whether `path` holds a snapshot of `task` of `config` (and of `kind=`, if given)."""
     entry = CredentialCache(path).read()
     refresh = entry.get("Refresh") if entry else None
-    return isinstance(refresh, dict) and refresh.get("config") == str(config) and refresh.get("task") == task
-
-
-def _expires_within(expiration: str, seconds: float) -> bool:
-    """Whether `expiration`, as the cache stores it (2030-01-31T12:00:00Z), is at most
-    `seconds` away. Fixed-width UTC stamps compare as text; any other form means refresh."""
-    if not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", expiration):
-        return True
-    return expiration <= time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + seconds))
+    return isinstance(refresh, dict) and refresh.get("config") == str(config) and refresh.get("task") == task \
+        and all(refresh.get("kind") == value for value in kind.values())

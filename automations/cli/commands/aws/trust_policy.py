@@ -22,13 +22,8 @@ class TrustRequest:
 
 
 def desired_trust_policy(args: argparse.Namespace) -> TrustRequest:
-    from automations.aws.trust import (
-        PolicyError,
-        check_policy_for_iam,
-        gitpod_sub_pattern,
-        provider_host,
-        trust_policy,
-    )
+    from automations.aws.trust.generate import gitpod_sub_pattern, provider_host, trust_policy
+    from automations.aws.trust.policy import PolicyError, check_policy_for_iam
 
     try:
         if (args.project or args.env) and not args.org:
@@ -51,7 +46,8 @@ def desired_trust_policy(args: argparse.Namespace) -> TrustRequest:
 
 
 def _from_token(args: argparse.Namespace, provider: str | None) -> tuple[str, list[str]]:
-    from automations.aws.trust import PolicyError, provider_host, sub_pattern_from_claims
+    from automations.aws.trust.generate import provider_host, sub_pattern_from_claims
+    from automations.aws.trust.policy import PolicyError
     from automations.cli.commands.token import decode, read_token
 
     _, claims = decode(read_token(args, args.audience))
@@ -73,7 +69,7 @@ def _from_token(args: argparse.Namespace, provider: str | None) -> tuple[str, li
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
-    from automations.aws.trust import policy_json
+    from automations.aws.trust.policy import policy_json
 
     request = desired_trust_policy(args)
     reporter.result("trust_policy", [policy_json(request.document)], policy=request.document)
