@@ -21,8 +21,6 @@ from automations.aws.sts import (
     account_of,
     assume_role_with_web_identity,
     classify,
-    format_expiration,
-    parse_expiration,
     session_name_for,
 )
 from automations.errors import Cancelled
@@ -221,22 +219,6 @@ def test_an_empty_environment_claim_is_passed_over():
     assert session_name_for({"environment_id": "", "workspace_id": "ws-1"}, now=1) == "ws-1-1"
 
 
-def test_an_expiration_is_written_as_utc_to_the_second():
-    east = timezone(timedelta(hours=2))
-    assert format_expiration(datetime(2030, 1, 1, 14, 0, 5, 999, tzinfo=east)) == "2030-01-01T12:00:05Z"
-
-
-@pytest.mark.parametrize(("text", "moment"), [
-    ("2030-01-01T12:00:00Z", datetime(2030, 1, 1, 12, tzinfo=timezone.utc)),
-    (" 2030-01-01T12:00:00+02:00\n", datetime(2030, 1, 1, 10, tzinfo=timezone.utc)),
-    ("2030-01-01T12:00:00", datetime(2030, 1, 1, 12, tzinfo=timezone.utc)),  # no zone: UTC
-    ("", None), (None, None), ("soon", None),
-])
-def test_an_expiration_is_read_from_text(text, moment):
-    parsed = parse_expiration(text)
-    assert parsed == moment and (parsed is None or parsed.utcoffset() is not None)
-
-
 def test_an_answer_from_sts_that_cannot_be_believed_says_it_came_from_sts(aws_env):
     from support.hostile_endpoint import HostileEndpoint
 
@@ -251,7 +233,6 @@ def test_times_are_utc_whatever_the_machines_time_zone(monkeypatch):
     time.tzset()
     try:
         east = timezone(timedelta(hours=2))
-        assert format_expiration(datetime(2030, 1, 1, 14, 0, tzinfo=east)) == "2030-01-01T12:00:00Z"
         role = _assumed_role(answer(Expiration=datetime(2030, 1, 1, 14, 0, tzinfo=east)))
         assert role.expiration.utcoffset() == timedelta(0)
     finally:
