@@ -55,7 +55,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
                                                 "tests/test_expand.py", "tests/test_step_outputs.py"]),
     # The claims checks: oidc/claims.py once split out of oidc/sources.py (issue 13); a module
     # that does not exist is skipped.
-    "claims": ("automations/oidc/claims.py", ["tests/test_tokens.py", "tests/test_oidc.py"]),
+    "claims": ("automations/oidc/claims.py", ["tests/test_tokens.py", "tests/test_oidc.py", "tests/test_trust.py"]),
     "sources": ("automations/oidc/sources.py", ["tests/test_tokens.py", "tests/test_token_command.py"]),
     "options": ("automations/engine/options.py", ["tests/test_options.py", "tests/test_schema.py",
                                                   "tests/test_engine_keys.py", "tests/test_config_errors.py",
