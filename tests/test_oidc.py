@@ -325,14 +325,18 @@ def test_a_symmetric_signature_is_refused_naming_what_sts_accepts(issuer: LocalI
 
 # -- the issuer's documents ----------------------------------------------------------------------
 
+def discovery_failed(url: str, how: str) -> str:
+    """The message for an issuer at `url` whose discovery document could not be had `how`."""
+    return (f"Couldn't retrieve verification key: the issuer's OpenID configuration at "
+            f"{url}/.well-known/openid-configuration {how}. {UNREACHABLE_HINT}")
+
+
 def test_a_missing_discovery_document_is_named_with_its_address_and_status() -> None:
     with LocalIssuer() as issuer:
         token = issuer.token(iss=issuer.url + "/tenant")
         with pytest.raises(TokenRejected) as raised:
             verify_token(token, AUDIENCE)
-    assert str(raised.value) == (f"Couldn't retrieve verification key: the issuer's OpenID configuration at "
-                                 f"{issuer.url}/tenant/.well-known/openid-configuration answered HTTP 404. "
-                                 f"{UNREACHABLE_HINT}")
+    assert str(raised.value) == discovery_failed(f"{issuer.url}/tenant", "answered HTTP 404")
 
 
 def test_missing_signing_keys_are_named_with_their_address_and_status(issuer: LocalIssuer) -> None:
@@ -401,9 +405,7 @@ def test_a_refused_connection_is_named_as_the_reason(issuer: LocalIssuer) -> Non
         url = f"http://127.0.0.1:{probe.getsockname()[1]}"
     with pytest.raises(TokenRejected) as raised:
         verify_token(issuer.token(iss=url), AUDIENCE)
-    assert str(raised.value) == (f"Couldn't retrieve verification key: the issuer's OpenID configuration at "
-                                 f"{url}/.well-known/openid-configuration is unreachable (Connection refused). "
-                                 f"{UNREACHABLE_HINT}")
+    assert str(raised.value) == discovery_failed(url, "is unreachable (Connection refused)")
 
 
 def test_an_issuer_hanging_up_without_an_answer_is_named_as_the_reason(issuer: LocalIssuer) -> None:
@@ -421,9 +423,7 @@ def test_an_issuer_hanging_up_without_an_answer_is_named_as_the_reason(issuer: L
         url = f"http://127.0.0.1:{rude.getsockname()[1]}"
         with pytest.raises(TokenRejected) as raised:
             verify_token(issuer.token(iss=url), AUDIENCE)
-    assert str(raised.value) == (f"Couldn't retrieve verification key: the issuer's OpenID configuration at "
-                                 f"{url}/.well-known/openid-configuration failed (Remote end closed connection "
-                                 f"without response). {UNREACHABLE_HINT}")
+    assert str(raised.value) == discovery_failed(url, "failed (Remote end closed connection without response)")
 
 
 @pytest.mark.parametrize(("body", "said"), [(b"<html>sign in</html>", f"is not JSON. {UNREACHABLE_HINT}"),
@@ -470,9 +470,7 @@ def test_an_issuer_whose_certificate_does_not_verify_is_told_so(issuer: LocalIss
         url = f"https://127.0.0.1:{listener.getsockname()[1]}"
         with pytest.raises(TokenRejected) as raised:
             verify_token(issuer.token(iss=url), AUDIENCE)
-    assert str(raised.value) == (f"Couldn't retrieve verification key: the issuer's OpenID configuration at "
-                                 f"{url}/.well-known/openid-configuration is unreachable (its certificate does not "
-                                 f"verify). {UNREACHABLE_HINT}")
+    assert str(raised.value) == discovery_failed(url, "is unreachable (its certificate does not verify)")
 
 
 def test_an_issuer_below_a_path_has_its_documents_below_that_path(issuer: LocalIssuer) -> None:
