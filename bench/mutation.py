@@ -39,7 +39,7 @@ EQUIVALENT_LIST = ROOT / "bench" / "mutation_equivalent.md"
 MODULES: dict[str, tuple[str, list[str]]] = {
     "keys": ("automations/engine/keys.py", ["tests/test_engine_keys.py"]),
     "envnames": ("automations/files/envnames.py", ["tests/test_envnames.py"]),
-    "redaction": ("automations/redaction.py", ["tests/test_redaction.py"]),
+    "redaction": ("automations/redaction.py", ["tests/test_redaction.py", "tests/test_masked_stream.py"]),
     "retry": ("automations/retry.py", ["tests/test_retry.py", "tests/test_engine_keys.py"]),
     "verify": ("automations/oidc/verify.py", ["tests/test_oidc.py"]),
     "sts": ("automations/aws/sts.py", ["tests/test_sts.py", "tests/test_aws_login_units.py", "tests/test_aws_answers.py"]),
