@@ -48,8 +48,11 @@ def printable_forms(value: str) -> tuple[set[str], set[str]]:
 
     whole = value.strip()
     lines = {line.strip() for line in whole.splitlines()} - {whole}
+    # A lone surrogate (JSON's "\udcff", undecodable bytes in os.environ) is encoded as
+    # Python would print it, not refused: registering a secret must never fail.
     encoded = {json.dumps(whole)[1:-1], json.dumps(whole, ensure_ascii=False)[1:-1],
-               urllib.parse.quote(whole, safe=""), urllib.parse.quote_plus(whole, safe="")}
+               urllib.parse.quote(whole, safe="", errors="surrogatepass"),
+               urllib.parse.quote_plus(whole, safe="", errors="surrogatepass")}
     data = whole.encode("utf-8", "surrogatepass")
     for shift in range(3):
         # Only the characters whose six bits all come from the value: a base64 character

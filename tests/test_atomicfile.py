@@ -1,6 +1,7 @@
 """Files holding secrets are replaced whole, atomically, 0600, never through a symlink."""
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import subprocess
@@ -11,7 +12,17 @@ from pathlib import Path
 import pytest
 
 from automations.errors import StepFailed
-from automations.files.atomicfile import locked, write_atomic
+from automations.files import atomicfile
+from automations.files.atomicfile import (
+    check_writable,
+    is_private,
+    is_private_file_of_ours,
+    locked,
+    read_bytes_if_exists,
+    refuse_shared_dir,
+    writable_by_others,
+    write_atomic,
+)
 
 
 def mode(path) -> int:
@@ -39,8 +50,10 @@ def test_a_symlinked_target_is_refused_and_nothing_is_written(tmp_path):
     real.write_text("untouched")
     link = tmp_path / "link"
     link.symlink_to(real)
-    with pytest.raises(StepFailed, match="symbolic link"):
+    with pytest.raises(StepFailed) as refused:
         write_atomic(link, b"secret")
+    assert str(refused.value) == (f"{link} is a symbolic link; refusing to write secrets through it "
+                                  "(remove the link or point the option at the real file)")
     assert real.read_text() == "untouched"
 
 
@@ -151,3 +164,204 @@ def test_the_lock_serialises_read_modify_write(tmp_path):
     for t in threads:
         t.join()
     assert counter.read_text() == "200"
+
+
+def swap_in_after_the_check(monkeypatch, path: Path, make) -> None:
+    """A hostile peer that replaces `path` (with what `make(path)` creates) right after the
+    reader's first look at it, before the reader opens it."""
+    real_refuse_special = atomicfile.refuse_special
+
+    def look_then_swap(target, info=None):
+        real_refuse_special(target, info)
+        if info is None:  # the look before the open
+            path.unlink()
+            make(path)
+    monkeypatch.setattr(atomicfile, "refuse_special", look_then_swap)
+
+
+def test_a_fifo_swapped_in_after_the_check_cannot_block_the_read(tmp_path, monkeypatch):
+    path = tmp_path / "creds"
+    path.write_text("old")
+    swap_in_after_the_check(monkeypatch, path, os.mkfifo)
+    outcome: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            read_bytes_if_exists(path)
+        except BaseException as error:  # noqa: BLE001 (handed to the test thread)
+            outcome.append(error)
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(10)
+    if reader.is_alive():  # unblock it: a writer opens the FIFO
+        with open(path, "wb"):
+            pass
+        pytest.fail("reading a FIFO swapped in after the check blocked")
+    assert len(outcome) == 1 and isinstance(outcome[0], StepFailed)
+    assert str(outcome[0]) == f"{path} is a FIFO (named pipe), not a regular file; refusing to use it"
+
+
+def test_a_symlink_swapped_in_after_the_check_is_not_followed(tmp_path, monkeypatch):
+    path, elsewhere = tmp_path / "creds", tmp_path / "elsewhere"
+    path.write_text("old")
+    elsewhere.write_text("someone else's file")
+    swap_in_after_the_check(monkeypatch, path, lambda p: p.symlink_to(elsewhere))
+
+    with pytest.raises(StepFailed) as refused:
+        read_bytes_if_exists(path)
+    assert str(refused.value) == f"cannot read {path}: Too many levels of symbolic links"
+
+
+def test_a_new_file_in_a_writable_directory_can_be_written(tmp_path):
+    check_writable(tmp_path / "new" / "creds")  # no error: nothing exists yet
+
+
+def test_a_directory_in_the_way_cannot_be_written(tmp_path):
+    (tmp_path / "creds").mkdir()
+    with pytest.raises(StepFailed, match="exists and is not a regular file"):
+        check_writable(tmp_path / "creds")
+
+
+def test_a_file_is_private_when_only_its_owner_can_read_or_write_it(tmp_path):
+    path = tmp_path / "creds"
+    path.write_text("x")
+    for private, modes in ((True, [0o600, 0o400, 0o700]), (False, [0o640, 0o604, 0o620, 0o602, 0o666])):
+        for file_mode in modes:
+            path.chmod(file_mode)
+            assert is_private(path) is private, oct(file_mode)
+            assert is_private_file_of_ours(path) is private, oct(file_mode)
+
+
+def test_only_an_existing_regular_file_is_a_private_file_of_ours(tmp_path):
+    directory = tmp_path / "dir"
+    directory.mkdir(mode=0o700)
+    link = tmp_path / "link"
+    (tmp_path / "target").write_text("x")
+    (tmp_path / "target").chmod(0o600)
+    link.symlink_to(tmp_path / "target")
+    assert not is_private_file_of_ours(tmp_path / "missing")
+    assert not is_private_file_of_ours(directory)
+    assert is_private_file_of_ours(link)  # after links: the file it names
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="giving a file to another user takes root")
+def test_a_private_file_of_another_user_is_not_ours(tmp_path):
+    path = tmp_path / "creds"
+    path.write_text("x")
+    path.chmod(0o600)
+    os.chown(path, 12345, -1)
+    assert not is_private_file_of_ours(path)
+
+
+def test_a_directory_the_user_cannot_write_is_found_before_writing(tmp_path):
+    locked_dir = tmp_path / "locked"
+    locked_dir.mkdir(mode=0o500)
+    if os.access(locked_dir, os.W_OK):
+        pytest.skip("root writes anywhere: os.access says yes")
+    with pytest.raises(StepFailed) as refused:
+        check_writable(locked_dir / "new" / "creds")
+    assert str(refused.value) == f"cannot write {locked_dir / 'new' / 'creds'}: {locked_dir} is not writable"
+
+
+def test_a_directory_everyone_may_write_is_one_others_can_change(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    assert writable_by_others(shared / "aws") == shared
+
+
+def test_a_sticky_directory_everyone_may_write_is_not(tmp_path):
+    sticky = tmp_path / "tmp-like"
+    sticky.mkdir()
+    sticky.chmod(0o1777)  # like /tmp: only a file's owner may remove or rename it
+    (sticky / "mine").mkdir(mode=0o700)
+    assert writable_by_others(sticky / "mine") is None
+
+
+def test_a_group_writable_directory_of_ours_is_not_one_others_can_change(tmp_path):
+    (tmp_path / "ours").mkdir()
+    (tmp_path / "ours").chmod(0o770)
+    assert writable_by_others(tmp_path / "ours") is None
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="giving a directory to another user takes root")
+def test_a_directory_of_another_user_is_one_others_can_change(tmp_path):
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o755)
+    os.chown(theirs, 12345, -1)
+    assert writable_by_others(theirs / "aws") == theirs
+
+
+def test_a_file_in_the_way_of_a_directory_to_create_is_named(tmp_path):
+    (tmp_path / "aws").write_text("a file, not a directory")
+    with pytest.raises(StepFailed) as refused:
+        write_atomic(tmp_path / "aws" / "sub" / "creds", b"data")
+    assert str(refused.value) == f"cannot create directory {tmp_path / 'aws'}: it exists and is not a directory"
+
+
+def test_a_shared_directory_is_refused_saying_what_would_be_kept_there(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    reason = f"{shared} can be changed by other users (make it yours and not world-writable, e.g. chmod o-w {shared})"
+    with pytest.raises(StepFailed) as refused:
+        refuse_shared_dir(shared, "the run history")
+    assert str(refused.value) == f"refusing to keep the run history in {shared}: {reason}"
+    with pytest.raises(StepFailed) as refused:
+        refuse_shared_dir(shared)
+    assert str(refused.value) == reason
+
+
+def test_reading_a_directory_is_refused_naming_what_it_is(tmp_path):
+    with pytest.raises(StepFailed) as refused:
+        read_bytes_if_exists(tmp_path)
+    assert str(refused.value) == f"{tmp_path} is a directory, not a regular file; refusing to use it"
+
+
+def test_reading_below_a_file_says_why_it_cannot(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StepFailed) as refused:
+        read_bytes_if_exists(tmp_path / "file" / "creds")
+    assert str(refused.value) == f"cannot read {tmp_path / 'file' / 'creds'}: Not a directory"
+
+
+def test_a_temporary_name_someone_created_first_is_never_reused(tmp_path, monkeypatch):
+    target = tmp_path / "creds"
+    taken = tmp_path / f".automations-tmp-creds.{os.getpid()}.{'00' * 6}"
+    taken.write_text("planted")
+    draws = iter([b"\0" * 6, b"\1" * 6])
+    monkeypatch.setattr(os, "urandom", lambda n: next(draws))
+
+    write_atomic(target, b"data")
+
+    assert target.read_bytes() == b"data" and taken.read_text() == "planted"
+
+
+def test_when_every_temporary_name_is_taken_the_write_fails_in_one_line(tmp_path, monkeypatch):
+    target = tmp_path / "creds"
+    (tmp_path / f".automations-tmp-creds.{os.getpid()}.{'00' * 6}").write_text("planted")
+    monkeypatch.setattr(os, "urandom", lambda n: b"\0" * n)
+
+    with pytest.raises(StepFailed) as refused:
+        write_atomic(target, b"data")
+    assert str(refused.value) == f"cannot write {target}: could not create a temporary file"
+    assert not target.exists()
+
+
+def test_a_write_the_system_refuses_is_one_line_with_the_reason(tmp_path, monkeypatch):
+    def full_disk(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(os, "fsync", full_disk)
+    target = tmp_path / "creds"
+
+    with pytest.raises(StepFailed) as refused:
+        write_atomic(target, b"data")
+    assert str(refused.value) == f"cannot write {target}: No space left on device"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_in_the_way_of_a_directory_is_found_before_writing(tmp_path):
+    (tmp_path / "aws").write_text("a file, not a directory")
+    with pytest.raises(StepFailed) as refused:
+        check_writable(tmp_path / "aws" / "sub" / "creds")
+    assert str(refused.value) == f"cannot create directory {tmp_path / 'aws'}: it exists and is not a directory"

@@ -335,3 +335,127 @@ def test_a_cache_directory_others_can_write_is_refused(tmp_path):
 
     with pytest.raises(StepFailed, match="can be changed by other users"):
         cache.write({"RoleArn": "arn:r"})
+
+
+# -- where the files are, and how sections are read -------------------------------------------
+
+def test_without_aws_variables_the_files_are_in_the_home_aws_directory(monkeypatch, tmp_path):
+    from automations.files.credentials_file import cache_dir, config_path, credentials_path
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert credentials_path({}) == tmp_path / ".aws" / "credentials"
+    assert config_path({}) == tmp_path / ".aws" / "config"
+    assert cache_dir({}) == tmp_path / ".cache" / "automations"
+    assert cache_dir({"XDG_CACHE_HOME": "/xdg"}) == Path("/xdg/automations")
+
+
+def test_an_indented_bracket_line_is_part_of_a_value_not_a_section():
+    text = "[default]\nregion = eu-west-1\ns3 =\n [not a section]\nfoo = bar\n"
+    assert read_section(text, "default") == {"region": "eu-west-1", "s3": "", "foo": "bar"}
+    assert read_section(text, "not a section") == {}
+
+
+def test_reading_a_section_takes_nothing_from_the_one_before():
+    text = "[first]\nonly_here = 1\n[second]\nkey = 2\n"
+    assert read_section(text, "second") == {"key": "2"}
+
+
+def test_a_value_holding_equals_signs_and_colons_is_read_whole():
+    text = "[p]\naws_secret_access_key = abc=def:ghi==\nurl: https://x:8080/a=b\n"
+    assert read_section(text, "p") == {"aws_secret_access_key": "abc=def:ghi==", "url": "https://x:8080/a=b"}
+
+
+def test_a_replaced_key_takes_its_continuation_lines_with_it_however_indented():
+    text = "[p]\ns3 =\n addressing_style = path\n\tmax_concurrent_requests = 2\nregion = x\n"
+    assert update_section(text, "p", {"s3": "gone"}) == "[p]\ns3 = gone\nregion = x\n"
+
+
+def test_a_value_with_a_carriage_return_is_refused():
+    with pytest.raises(StepFailed, match="refusing to write a multi-line value for aws_session_token"):
+        update_section("", "default", {"aws_session_token": "abc\rdef"})
+
+
+def test_a_profile_read_from_missing_files_is_named_and_empty(tmp_path):
+    files = SharedAwsFiles({"AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "c"), "AWS_CONFIG_FILE": str(tmp_path / "k")})
+    profile = files.read("dev")
+    assert (profile.name, profile.credentials, profile.config) == ("dev", {}, {})
+
+
+# -- modes -------------------------------------------------------------------------------------------
+
+def shared_files(tmp_path: Path) -> SharedAwsFiles:
+    return SharedAwsFiles({"AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
+                           "AWS_CONFIG_FILE": str(tmp_path / "config")})
+
+
+@pytest.mark.parametrize(("before", "after"), [(0o644, 0o600), (0o757, 0o700), (0o600, 0o600)])
+def test_a_credentials_file_is_made_private_keeping_the_owners_bits(tmp_path, before, after):
+    (tmp_path / "credentials").write_text("[default]\n")
+    (tmp_path / "credentials").chmod(before)
+    shared_files(tmp_path).make_credentials_private()
+    assert stat.S_IMODE((tmp_path / "credentials").stat().st_mode) == after
+
+
+def test_a_credentials_file_that_cannot_be_made_private_says_why(tmp_path):
+    (tmp_path / "file").write_text("x")
+    files = SharedAwsFiles({"AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "file" / "credentials")})
+    with pytest.raises(StepFailed) as refused:
+        files.make_credentials_private()
+    assert str(refused.value) == f"cannot make {tmp_path / 'file' / 'credentials'} private: Not a directory"
+
+
+@pytest.mark.parametrize(("before", "after"), [(0o666, 0o644), (0o777, 0o755), (0o640, 0o640)])
+def test_the_config_file_keeps_its_mode_less_others_write_bits(tmp_path, before, after):
+    (tmp_path / "config").write_text("[default]\nregion = x\n")
+    (tmp_path / "config").chmod(before)
+    shared_files(tmp_path).update("default", {}, {"region": "eu-west-1"})
+    assert stat.S_IMODE((tmp_path / "config").stat().st_mode) == after
+
+
+def test_a_credentials_link_to_a_file_others_can_read_is_refused_saying_why(tmp_path):
+    target = tmp_path / "dotfiles-credentials"
+    target.write_text("")
+    target.chmod(0o644)
+    (tmp_path / "credentials").symlink_to(target)
+    with pytest.raises(StepFailed) as refused:
+        shared_files(tmp_path).update("default", {"aws_access_key_id": "AKIA"}, {})
+    assert str(refused.value) == (f"{tmp_path / 'credentials'} is a symbolic link to {target}, which is not a private "
+                                  "file of yours (0600); refusing to write secrets through it")
+
+
+# -- the credential-process cache ----------------------------------------------------------------------
+
+def test_steps_with_other_ids_have_other_entries_and_no_id_is_the_empty_id(tmp_path):
+    env = {"XDG_CACHE_HOME": str(tmp_path)}
+    paths = {CredentialCache.for_step(env, tmp_path / "automations.yaml", "login", step).path
+             for step in ("a", "b", None)}
+    assert len(paths) == 3
+    assert CredentialCache.for_step(env, tmp_path / "automations.yaml", "login", None).path == \
+        CredentialCache.for_step(env, tmp_path / "automations.yaml", "login", "").path
+
+
+def test_the_cache_can_be_locked_for_a_refresh(tmp_path):
+    cache = CredentialCache(tmp_path / "cache" / "entry.json")
+    with cache.locked():
+        cache.write({"AccessKeyId": "A"})
+    assert json.loads(cache.path.read_text()) == {"AccessKeyId": "A"}
+
+
+def test_a_cache_in_a_directory_others_can_change_is_refused_naming_the_cache(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    with pytest.raises(StepFailed, match=f"^refusing to keep the credential-process cache in {shared}: "):
+        CredentialCache(shared / "entry.json").write({"AccessKeyId": "A"})
+
+
+def test_remaining_seconds_count_to_the_expiration():
+    from datetime import datetime, timedelta, timezone
+
+    from automations.files.credentials_file import remaining_seconds
+
+    now = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    assert remaining_seconds(now + timedelta(seconds=90), now) == 90.0
+    assert remaining_seconds(now - timedelta(seconds=5), now) == -5.0
+    assert remaining_seconds(None, now) == 0.0
+    assert 3500 < remaining_seconds(datetime.now(timezone.utc) + timedelta(hours=1)) <= 3600

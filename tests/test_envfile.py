@@ -543,3 +543,88 @@ def test_a_symlinked_target_is_refused(tmp_path: Path) -> None:
 def test_an_unknown_format_or_mode_is_refused(tmp_path: Path, fmt: str, mode: str) -> None:
     with pytest.raises(StepFailed, match="unknown env file"):
         write_env_file(tmp_path / ".env", {"A": "1"}, fmt=fmt, mode=mode)
+
+
+# -- docker's and JSON's reading of an existing file, line by line ----------------------------------
+
+def docker_entries(text: str) -> list[tuple[str | None, str | None]]:
+    return [(entry.key, entry.value) for entry in env_format("docker").parse(text)]
+
+
+def test_docker_lines_end_at_a_newline_with_a_carriage_return_dropped():
+    assert docker_entries("A=1\r\nB=x\ry\r\nC=3") == [("A", "1"), ("B", "x\ry"), ("C", "3")]
+
+
+def test_docker_drops_a_byte_order_mark_on_the_first_line_only():
+    assert docker_entries("\ufeffA=1\n\ufeffB=2\n") == [("A", "1"), ("\ufeffB", "2")]
+
+
+def test_docker_trims_the_left_of_a_line_as_go_does_not_as_python_does():
+    # Go's unicode.IsSpace: no \x1c-\x1f, which Python's str.isspace counts as space.
+    assert docker_entries(" \t\u3000A=1\n\x1fB=2\n") == [("A", "1"), ("\x1fB", "2")]
+
+
+def test_docker_comments_and_blank_lines_are_kept_as_they_are():
+    text = "# a comment\n\n   \nA=1\n#B=2\n"
+    entries = env_format("docker").parse(text)
+    assert [(e.key, e.value) for e in entries] == [(None, None), (None, None), (None, None), ("A", "1"), (None, None)]
+    assert "".join(e.raw for e in entries) == text
+
+
+def test_docker_a_name_alone_takes_its_value_from_dockers_environment():
+    assert docker_entries("A\nB=\n") == [("A", None), ("B", "")]
+
+
+@pytest.mark.parametrize("line", ["=1", "A B=1", "A\tB=1"])
+def test_docker_refuses_a_line_without_a_name_or_with_a_space_or_tab_in_it(line):
+    from automations.files.envfile import EnvFileSyntaxError
+
+    with pytest.raises(EnvFileSyntaxError, match=r"^line 2: no variable name, or one with a space or tab$"):
+        env_format("docker").parse(f"OK=1\n{line}\n")
+
+
+def test_a_refused_value_names_the_format_and_what_to_use_instead():
+    with pytest.raises(StepFailed) as refused:
+        env_format("docker").check({"KEY": "two\nlines"})
+    assert str(refused.value) == ("KEY: the value holds a line break, which docker's env-file format cannot hold; "
+                                  "docker cannot write it (use format: dotenv, shell or json for it)")
+
+
+def test_a_json_env_file_is_written_indented_keeping_non_ascii_as_it_is():
+    assert env_format("json").render({"B": "é", "A": "1"}, '{"Z": "old"}') == \
+        '{\n  "Z": "old",\n  "B": "é",\n  "A": "1"\n}\n'
+
+
+def test_a_json_env_files_other_values_are_read_as_their_json():
+    entries = env_format("json").parse('{"A": "x", "N": 1, "O": {"k": true}, "L": null}')
+    assert [(e.key, e.value, e.raw) for e in entries] == [
+        ("A", "x", ""), ("N", "1", ""), ("O", '{"k": true}', ""), ("L", "null", "")]
+
+
+def test_a_json_env_file_that_is_not_an_object_is_refused_naming_what_it_holds():
+    from automations.files.envfile import EnvFileSyntaxError
+
+    with pytest.raises(EnvFileSyntaxError, match=r"^it holds a JSON list, not an object$"):
+        env_format("json").parse("[1, 2]")
+
+
+def test_a_readers_option_defaults_to_every_reader_and_refuses_none():
+    from automations.engine.options import Options, convert, fields_of
+    from automations.files.envfile import DEFAULT_READERS, readers_option
+
+    class Local(Options):
+        readers: list[str] = readers_option("who reads the file")
+
+    value, problems = convert(Local, {}, load_time=False)
+    assert problems == [] and value.readers == list(DEFAULT_READERS)
+    assert value.readers is not convert(Local, {}, load_time=False)[0].readers  # a fresh list each time
+    _, problems = convert(Local, {"readers": []}, load_time=False)
+    assert [p.message for p in problems] == ["name at least one reader"]
+    assert [f.help for f in fields_of(Local)] == ["who reads the file"]
+
+
+def test_a_hand_written_line_a_reader_misreads_is_named_by_its_line(tmp_path):
+    path = tmp_path / ".env"
+    path.write_text('\n# hand-written\nA=1\nB="ends in backslash\\\\"\nC="c"\n')
+    with pytest.raises(StepFailed, match=r"line 4: node-dotenv would read B differently"):
+        write_env_file(path, {"TOKEN": "new"}, mode="merge")

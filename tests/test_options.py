@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import pytest
+
 from automations.engine.expand import expand, mark_templates
 from automations.engine.options import OptionError, Options, convert, describe_type, option
 
@@ -148,3 +150,334 @@ def test_exactly_one_of_refuses_both_and_neither():
     for data in ({}, {"command": "x", "steps": ["a"]}):
         _, problems = convert(Limits, data, load_time=False)
         assert [(p.path, p.message) for p in problems] == [((), "needs exactly one of command, steps")]
+
+
+# Options classes declared inside a test: declaring runs `option()` and `__init_subclass__`
+# while the test runs, so a mistake in either fails it (bench/mutation.py can only see code
+# that runs during a test, not at import).
+
+def test_a_subclass_has_its_parents_options_and_its_own_in_order():
+    from typing import ClassVar
+
+    from automations.engine.options import fields_of
+
+    class Base(Options):
+        name: str = option(help="who")
+        _private: int = 0
+        limit: ClassVar[int] = 3
+
+    class Child(Base):
+        size: int = option(10, minimum=1, key="sizeKey")
+        tags: dict[str, str] = option(default_factory=dict)
+
+    assert [(f.name, f.key, f.required) for f in fields_of(Child)] == [
+        ("name", "name", True), ("size", "sizeKey", False), ("tags", "tags", False)]
+    assert [f.help for f in fields_of(Child)] == ["who", "", ""]
+    assert Child.limit == 3 and Child._private == 0
+    child = Child(name="x")
+    assert (child.name, child.size, child.tags) == ("x", 10, {})
+    assert repr(child) == "Child(name='x', size=10, tags={})"
+    assert Child(name="x", size=2) == Child(name="x", size=2) and Child(name="x") != Child(name="y")
+    assert Child(name="x") != Base(name="x")
+
+
+def test_constructing_options_refuses_a_missing_or_unknown_option():
+
+
+    class Local(Options):
+        name: str = option()
+        count: int = option(1)
+
+    with pytest.raises(TypeError, match=r"^Local: missing option 'name'$"):
+        Local()
+    with pytest.raises(TypeError, match=r"^Local: unknown options \['colour', 'shade'\]$"):
+        Local(name="x", shade=1, colour=2)
+
+
+def test_a_mutable_default_must_be_a_factory():
+
+
+    for mutable in ([], {}, set()):
+        with pytest.raises(TypeError, match="use default_factory for a mutable default"):
+            option(mutable)
+
+
+def test_every_constraint_of_a_class_declared_at_run_time_is_applied():
+    from automations.engine.options import fields_of, unexpanded_paths
+
+    class Local(Options):
+        name: str = option(pattern=r"[a-z]+", problem="bad name {value!r}")
+        size: int = option(5, minimum=1, maximum=9)
+        ratio: float = option(1.0, above=0)
+        items: list[str] = option(default_factory=list, min_items=1)
+        env: dict[str, str] = option(default_factory=dict, key_pattern=r"[A-Z]+")
+        even: int = option(2, check=lambda v: None if v % 2 == 0 else f"{v} is odd")
+        password: str = option("", secret=True)
+        command: str = option("", expand=False)
+
+    _, problems = convert(Local, {"name": "X1", "size": 10, "ratio": 0, "items": [], "env": {"low": "1"},
+                                  "even": 3}, load_time=False)
+    assert [(p.path, p.message) for p in problems] == [
+        (("name",), "'X1' does not match [a-z]+"),
+        (("size",), "10 is out of range: must be at least 1 and at most 9"),
+        (("ratio",), "0 is out of range: must be more than 0"),
+        (("items",), "expected at least 1 item"),
+        (("env", "low"), "'low' does not match [A-Z]+"),
+        (("even",), "3 is odd"),
+    ]
+    _, problems = convert(Local, {"name": "ok", "size": 0, "items": ["a"]}, load_time=False)
+    assert [p.message for p in problems] == ["0 is out of range: must be at least 1 and at most 9"]
+    fields = {f.name: f.metadata for f in fields_of(Local)}
+    assert fields["name"]["problem"] == "bad name {value!r}"  # the loader words it so
+    assert fields["password"]["secret"] and not fields["name"]["secret"]
+    assert unexpanded_paths(Local) == [("command",)]
+
+
+def test_every_kind_of_type_is_described_for_people():
+    assert [describe_type(tp) for tp in (str, int, float, bool, Any, dict[str, int], list[float],
+                                         Literal[1, "a", True], str | None, CommandSource | FileSource, bytes)] == [
+        "string", "integer", "number", "boolean", "any", "mapping of integer", "list of number",
+        "1 | a | True", "string", "{command} | {file}", "bytes"]
+
+
+def test_an_option_is_named_as_the_user_wrote_its_key():
+    from automations.engine.options import option_name
+
+    assert option_name(("secrets", 0, "env")) == "with.secrets[0].env"
+    assert option_name(()) == "with" and option_name(("retry",), root="step") == "step.retry"
+
+
+class Typed(Options):
+    count: int = option(1)
+    ratio: float = option(1.0)
+    verbose: bool = option(False)
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    ({"count": "${N}"}, ("count", 7)), ({"ratio": "${N}"}, ("ratio", 7.0)), ({"ratio": "${R}"}, ("ratio", 2.5)),
+    ({"verbose": "${T}"}, ("verbose", True)), ({"verbose": "${F}"}, ("verbose", False)),
+])
+def test_an_expanded_number_or_boolean_is_read_from_its_text(data, expected):
+    env = {"N": " 7 ", "R": "2.5", "T": "True", "F": "FALSE"}
+    value, problems = convert(Typed, expand(mark_templates(data), env), load_time=False)
+    assert problems == [] and getattr(value, expected[0]) == expected[1]
+    assert type(getattr(value, expected[0])) is type(expected[1])
+
+
+@pytest.mark.parametrize(("key", "text", "said"), [("count", "7.5", "integer"), ("ratio", "fast", "number"),
+                                                   ("verbose", "yes", "boolean"), ("count", "true", "integer")])
+def test_an_expanded_value_that_is_not_its_type_is_refused(key, text, said):
+    _, problems = convert(Typed, expand(mark_templates({key: "${V}"}), {"V": text}), load_time=False)
+    assert [(p.path, p.message) for p in problems] == [((key,), f"expected {said} after expanding ${{...}}")]
+
+
+def test_a_template_anywhere_in_options_delays_the_cross_option_checks():
+    class Nested(Options):
+        inner: list[dict[str, str]] = option(default_factory=list)
+        token: CommandSource | None = option(None)
+        mode: str = option("a")
+
+        def validate(self) -> None:
+            if self.mode == "a" and (self.inner or self.token):
+                raise OptionError("mode", "mode a takes nothing else")
+
+    for data in ({"inner": [{"k": "${V}"}]}, {"token": {"command": "${V}"}}):
+        assert convert(Nested, mark_templates(data), load_time=True)[1] == []
+        _, problems = convert(Nested, data, load_time=True)  # no template: checked at once
+        assert [p.message for p in problems] == ["mode a takes nothing else"]
+
+
+def test_a_value_of_the_wrong_shape_is_named_by_its_kind():
+    _, problems = convert(Example, {"roleArn": ARN, "token": ["x"], "tags": "a", "names": {"a": 1}, "mode": 3},
+                          load_time=False)
+    assert sorted(p.message for p in problems) == sorted([
+        "expected {command} | {file}, got a list", "expected a mapping, got the string 'a'",
+        "expected a list, got a mapping", "expected one of file | process, got 3"])
+
+
+@pytest.mark.parametrize(("value", "said"), [
+    (None, "nothing (null)"), (True, "a boolean"), (1.5, "a number"), ("short", "the string 'short'"),
+    ("x" * 41, "a string"), ([1], "a list"), ({"a": 1}, "a mapping"), (b"x", "bytes")])
+def test_a_value_of_the_wrong_type_is_named_without_showing_a_long_string(value, said):
+    _, problems = convert(Typed, {"count": value}, load_time=False)
+    assert [p.message for p in problems] == [f"expected integer, got {said}"]
+    _, problems = convert(Typed, {"verbose": 3}, load_time=False)
+    assert [p.message for p in problems] == ["expected boolean, got an integer"]
+
+
+def test_a_union_of_scalars_says_every_alternative_when_none_fits():
+    class Either(Options):
+        limit: int | bool = option(1)
+        choice: CommandSource | list[str] = option(default_factory=list)
+
+    _, problems = convert(Either, {"limit": "x", "choice": {"command": 3}}, load_time=False)
+    assert [(p.path, p.message) for p in problems] == [
+        (("limit",), "expected integer | boolean, got the string 'x'"),
+        (("choice", "command"), "expected string, got an integer")]
+
+
+class Inner(Options):
+    command: str = option(expand=False)
+    args: list[str] = option(default_factory=list, argv=True)
+
+
+class Outer(Options):
+    steps: list[Inner] = option(default_factory=list)
+    named: dict[str, Inner] = option(default_factory=dict)
+    maybe: Inner | None = option(None)
+    plain: list[str] = option(default_factory=list)
+    script: str = option("", expand=False, argv=True)
+
+
+def test_options_inside_lists_mappings_and_unions_are_found_by_path():
+    from automations.engine.options import argv_paths, matches_path, unexpanded_paths
+
+    assert unexpanded_paths(Outer) == [("steps", "*", "command"), ("named", "*", "command"), ("maybe", "command"),
+                                       ("script",)]
+    assert argv_paths(Outer) == [("steps", "*", "args"), ("named", "*", "args"), ("maybe", "args"), ("script",)]
+    assert matches_path(("steps", "*", "command"), ("steps", 2, "command"))
+    assert not matches_path(("steps", "*", "command"), ("named", 2, "command"))
+    assert not matches_path(("steps", "*"), ("steps", 2, "command"))
+
+
+def test_an_option_declared_without_option_is_required_or_takes_its_plain_default():
+    from automations.engine.options import fields_of
+
+    class Bare(Options):
+        _cache: int
+        name: str
+        count: int = 5
+
+    assert [(f.name, f.required) for f in fields_of(Bare)] == [("name", True), ("count", False)]
+    assert Bare(name="x").count == 5
+    value, problems = convert(Bare, {}, load_time=False)
+    assert value is None and [p.message for p in problems] == ["missing required option 'name'"]
+
+
+def test_a_dataclass_as_options_keeps_its_defaults_factories_and_metadata():
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Legacy:
+        name: str
+        count: int = 2
+        tags: list[str] = dataclasses.field(default_factory=list, metadata={"min_items": 1})
+        derived: str = dataclasses.field(default="", init=False)
+
+    from automations.engine.options import fields_of
+
+    assert [(f.name, f.required) for f in fields_of(Legacy)] == [("name", True), ("count", False), ("tags", False)]
+    value, problems = convert(Legacy, {"name": "x"}, load_time=False)
+    assert problems == [] and (value.count, value.tags) == (2, [])
+    _, problems = convert(Legacy, {"name": "x", "tags": []}, load_time=False)
+    assert [p.message for p in problems] == ["expected at least 1 item"]
+
+
+def test_a_cross_option_error_names_its_path():
+    assert OptionError("names", "m").path == ("names",) and str(OptionError("names", "m")) == "m"
+    assert OptionError(("secrets", 0, "env"), "m").path == ("secrets", 0, "env")
+
+
+def test_an_expanded_value_is_never_shown_in_a_problem():
+    class Choice(Options):
+        mode: Literal["a", "b"] = option("a")
+        items: list[str] = option(default_factory=list)
+
+    _, problems = convert(Choice, expand(mark_templates({"mode": "${M}", "items": "${M}"}), {"M": "secret-value"}),
+                          load_time=False)
+    assert sorted(p.message for p in problems) == [
+        "expected a list, got the value expanded from ${...}",
+        "expected one of a | b, got the value expanded from ${...}"]
+
+
+def test_a_string_of_forty_characters_is_shown_and_a_longer_one_is_not():
+    _, problems = convert(Typed, {"count": "x" * 40}, load_time=False)
+    assert problems[0].message == f"expected integer, got the string {'x' * 40!r}"
+
+
+def test_of_alternatives_the_one_of_the_values_shape_says_what_is_wrong():
+    class Either(Options):
+        value: list[int] | int = option(0)
+
+    _, problems = convert(Either, {"value": ["x"]}, load_time=False)
+    assert [(p.path, p.message) for p in problems] == [(("value", 0), "expected integer, got the string 'x'")]
+    _, problems = convert(Either, {"value": "x"}, load_time=False)
+    assert [(p.path, p.message) for p in problems] == [(("value",), "expected integer, got the string 'x'")]
+    _, problems = convert(Either, {"value": {"a": 1}}, load_time=False)
+    assert [(p.path, p.message) for p in problems] == [(("value",), "expected list of integer | integer, got a mapping")]
+
+
+def test_a_mutable_default_is_refused_in_so_many_words():
+    with pytest.raises(TypeError, match=r"^use default_factory for a mutable default$"):
+        option([])
+
+
+def test_each_problem_says_what_kind_of_problem_it_is():
+    class Kinds(Options):
+        exactly_one_of = ("a", "b")
+        a: int = option(None, minimum=1)
+        b: str = option(None)
+        items: list[str] = option(default_factory=list)
+        env: dict[str, str] = option(default_factory=dict, key_pattern=r"[A-Z]+")
+        mode: Literal["x", "y"] = option("x")
+        count: int = option(0)
+        need: str = option()
+
+    _, problems = convert(Kinds, {"a": 0, "b": "z", "items": "no", "env": {"low": "1", 5: "x"}, "mode": "q",
+                                  "count": "n", "bogus": 1}, load_time=False)
+    assert sorted((str(p.path), p.kind) for p in problems) == sorted((str(path), kind) for path, kind in [
+        (("bogus",), "unknown"), ((), "exclusive"), (("a",), "value"), (("items",), "type"),
+        (("env", "low"), "key"), (("env", 5), "key"), (("mode",), "value"), (("count",), "type"), ((), "missing")])
+    _, problems = convert(Kinds, expand(mark_templates({"a": "${A}", "need": "x"}), {"A": "many"}), load_time=False)
+    assert [(p.path, p.kind) for p in problems] == [(("a",), "type")]
+
+
+class Group(Options):
+    size: int = option(1, minimum=1)
+
+
+class Holder(Options):
+    either: int | bool = option(1)
+    group: Group | None = option(None)
+    sizes: list[int] = option(default_factory=list)
+
+
+def test_templates_wait_for_run_time_inside_unions_lists_and_option_groups():
+    data = mark_templates({"either": "${E}", "group": {"size": "${S}"}, "sizes": ["${N}"]})
+    assert convert(Holder, data, load_time=True)[1] == []
+    value, problems = convert(Holder, expand(data, {"E": "true", "S": "3", "N": "4"}), load_time=False)
+    assert problems == [] and (value.either, value.group.size, value.sizes) == (True, 3, [4])
+
+
+def test_an_unexpanded_list_is_checked_as_written_at_load_time():
+    class Args(Options):
+        args: list[str] = option(default_factory=list, expand=False, pattern=r"[a-z]+")
+
+    _, problems = convert(Args, mark_templates({"args": ["ok", "${X}"]}), load_time=True)
+    assert [(p.path, p.message) for p in problems] == [(("args", 1), "'${X}' does not match [a-z]+")]
+
+
+def test_a_list_option_has_its_own_check_and_minimum_length():
+    class Lists(Options):
+        pair: list[str] = option(default_factory=list, min_items=2)
+        unique: list[str] = option(default_factory=list, check=lambda v: None if len(set(v)) == len(v) else "repeated")
+
+    _, problems = convert(Lists, {"pair": ["a"], "unique": ["a", "a"]}, load_time=False)
+    assert [(p.path, p.message) for p in problems] == [(("pair",), "expected at least 2 items"),
+                                                       (("unique",), "repeated")]
+
+
+def test_bounds_are_inclusive_and_a_lone_maximum_is_said_alone():
+    class Bounded(Options):
+        size: int = option(5, minimum=1, maximum=9)
+        cap: int = option(0, maximum=9)
+
+    assert convert(Bounded, {"size": 1, "cap": 9}, load_time=False)[1] == []
+    assert convert(Bounded, {"size": 9}, load_time=False)[1] == []
+    _, problems = convert(Bounded, {"cap": 10}, load_time=False)
+    assert [p.message for p in problems] == ["10 is out of range: must be at most 9"]
+
+
+def test_an_integer_given_for_a_number_becomes_a_float():
+    value, _ = convert(Typed, {"ratio": 2}, load_time=False)
+    assert value.ratio == 2.0 and type(value.ratio) is float

@@ -150,12 +150,14 @@ def test_the_encoded_forms_of_a_value_are_masked(encode):
 
 
 @pytest.mark.parametrize("offset", [0, 1, 2])
-def test_a_value_inside_a_larger_base64_blob_is_masked_at_any_alignment(offset):
+@pytest.mark.parametrize("encode", [base64.b64encode, base64.urlsafe_b64encode], ids=["base64", "base64url"])
+# The second value's base64 has `+` and `/`, its base64url `-` and `_`.
+@pytest.mark.parametrize("value", ["a-secret-of-some-length", "~~~secret-value~~~???"])
+def test_a_value_inside_a_larger_base64_blob_is_masked_at_any_alignment(offset, encode, value):
     # The one or two characters a value shares with its neighbours' bytes stay; the rest goes.
     redactor = Redactor()
-    value = "a-secret-of-some-length"
     redactor.add(value)
-    blob = base64.b64encode(b"head"[:offset] + value.encode() + b"tail").decode()
+    blob = encode(b"head"[:offset] + value.encode() + b"tail").decode()
     redacted = redactor.redact(blob)
     assert MASK in redacted and len(redacted.replace(MASK, "")) <= 12
 
@@ -195,3 +197,73 @@ def test_a_short_registered_value_is_known_as_short():
     redactor.add("5432")
     redactor.add("long-enough")
     assert redactor.is_short(" 5432\n") and not redactor.is_short("long-enough") and not redactor.is_short("9")
+
+
+def test_a_secret_given_as_bytes_is_masked():
+    assert masked("key=bytes-secret-1", b"bytes-secret-1") == f"key={MASK}"
+
+
+def test_a_secret_of_bytes_that_are_not_utf8_is_masked_as_it_would_print():
+    # Decoded with replacement characters, as a program printing those bytes leniently shows them.
+    assert masked("key=\ufffdsecret-bytes", b"\xffsecret-bytes") == f"key={MASK}"
+
+
+def test_a_secret_holding_a_lone_surrogate_is_masked():
+    # os.environ and file names carry undecodable bytes as lone surrogates (surrogateescape).
+    value = "env-\udcff-secret"
+    assert masked(f"value={value}", value) == f"value={MASK}"
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\n\t"])
+def test_an_empty_or_blank_secret_masks_nothing(blank):
+    assert masked("nothing to hide -- here ()", blank) == "nothing to hide -- here ()"
+
+
+def test_a_line_of_eight_characters_of_a_multiline_secret_is_masked_on_its_own():
+    assert masked("line: abcdefgh", "-----BEGIN KEY-----\nabcdefgh\n-----END KEY-----") == f"line: {MASK}"
+
+
+def test_a_value_of_eight_characters_is_not_short():
+    redactor = Redactor()
+    redactor.add("8-chars!")
+    redactor.add("7chars!")
+    assert not redactor.is_short("8-chars!") and redactor.is_short("7chars!")
+
+
+def test_a_value_of_seven_characters_is_masked_only_where_it_stands_alone():
+    text = "xabcdefg abcdefgx _abcdefg abcdefg_ (abcdefg) 1abcdefg abcdefg"
+    assert masked(text, "abcdefg") == f"xabcdefg abcdefgx _abcdefg abcdefg_ ({MASK}) 1abcdefg {MASK}"
+    assert masked("abcdefg", "abcdefg") == MASK
+
+
+@pytest.mark.parametrize("width", range(9))
+def test_a_value_is_masked_at_every_position_up_to_the_end_of_the_text(width):
+    pad = "-" * width
+    assert masked(f"{pad}hunter22", "hunter22") == f"{pad}{MASK}"
+    assert masked(f"{pad}hunter22{pad}", "hunter22") == f"{pad}{MASK}{pad}"
+
+
+def test_of_two_short_values_starting_at_one_place_the_longer_is_masked():
+    # `ab` and `ab-c` both stand alone at the start of `ab-c`: the whole of `ab-c` goes.
+    assert masked("x ab-c y", "ab", "ab-c") == f"x {MASK} y"
+
+
+def test_two_secrets_side_by_side_are_masked_one_by_one():
+    assert masked("hunter22letmein!", "hunter22", "letmein!") == MASK + MASK
+
+
+def test_a_value_ending_an_unpadded_base64url_blob_is_masked_to_the_last_character():
+    # JWT segments and URLs drop the `=` padding: the value's last characters must still go.
+    redactor = Redactor()
+    value = "a-secret-of-some-length"
+    redactor.add(value)
+    blob = base64.urlsafe_b64encode(b"hea" + value.encode()).decode().rstrip("=")
+    assert redactor.redact(blob) == f"aGVh{MASK}"
+
+
+def test_any_other_value_in_a_structure_is_redacted_as_the_text_it_prints_as():
+    from pathlib import PurePosixPath
+
+    redactor = Redactor()
+    redactor.add("secret-dir-name")
+    assert redactor.redact_value({"path": PurePosixPath("/x/secret-dir-name/y")}) == {"path": f"/x/{MASK}/y"}

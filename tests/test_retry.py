@@ -14,7 +14,7 @@ import pytest
 import tenacity
 
 from automations.engine.step import Step
-from automations.errors import StepFailed, ThrottledError, TransientError
+from automations.errors import Cancelled, StepFailed, ThrottledError, TransientError
 from automations.retry import THROTTLED, TRANSIENT, RetryPolicies, RetryPolicy, call_with_retry
 
 POLICIES = RetryPolicies(
@@ -84,6 +84,43 @@ def test_a_fatal_error_is_not_retried() -> None:
     with pytest.raises(StepFailed, match="AccessDenied"):
         run(script)
     assert script.calls == 1 and script.retries == []
+
+
+def test_a_cancellation_is_never_retried_even_by_a_classifier_that_retries_everything() -> None:
+    script = Script(Cancelled("cancelled"))
+
+    with pytest.raises(Cancelled):
+        call_with_retry(script, POLICIES, lambda error: TRANSIENT, on_retry=script.on_retry)
+    assert script.calls == 1 and script.retries == []
+
+
+def test_the_retry_callback_is_told_the_error_that_failed() -> None:
+    error = TransientError("IDPCommunicationError")
+    told: list[BaseException] = []
+
+    call_with_retry(Script(error), POLICIES, classify, on_retry=lambda _n, e, _c, _w: told.append(e))
+    assert told == [error]
+
+
+def test_a_step_type_without_a_policy_tries_once() -> None:
+    script = Script(TransientError("t"), TransientError("t"))
+
+    with pytest.raises(TransientError):
+        call_with_retry(script, RetryPolicy(), classify)
+    assert script.calls == 1
+
+
+def test_a_policy_says_what_it_does_with_its_defaults() -> None:
+    assert RetryPolicy(attempts=3).describe() == "3 attempts, first wait up to 0.5s, at most 20s apart"
+    assert (RetryPolicy(attempts=5, initial_delay=0.25, max_delay=2, deadline=15).describe()
+            == "5 attempts, first wait up to 0.25s, at most 2s apart, 15s overall")
+
+
+def test_policies_are_equal_when_their_settings_are() -> None:
+    assert RetryPolicy(attempts=3) == RetryPolicy(attempts=3) and RetryPolicy(attempts=3) != RetryPolicy()
+    assert RetryPolicy() != "RetryPolicy()" and POLICIES != RetryPolicy()
+    assert POLICIES == RetryPolicies(transient=POLICIES[TRANSIENT], throttled=POLICIES[THROTTLED])
+    assert POLICIES != RetryPolicies(transient=POLICIES[TRANSIENT]) and POLICIES != "POLICIES"
 
 
 def test_each_class_gives_up_at_its_own_attempts() -> None:
@@ -267,3 +304,10 @@ def test_each_class_gives_up_at_its_own_deadline(clock: Clock) -> None:
         call_with_retry(throttled, policies, classify, cancelled=clock)  # type: ignore[arg-type]
 
     assert len(transient_started) == 3 and len(throttled_started) == 10
+
+
+def test_the_delay_after_an_attempt_is_the_wait_tenacity_would_draw() -> None:
+    # Taking the top of each window: 0.5, 1, 2, 4 ... capped at max_delay.
+    policy = RetryPolicy(attempts=10, initial_delay=0.5, max_delay=3.0)
+    assert [policy.delay(n) for n in (1, 2, 3, 4, 5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+    assert type(policy.delay(1)) is float

@@ -478,3 +478,41 @@ def test_a_fifo_at_the_token_file_path_is_refused_at_once(tmp_path):
     assert not reader.is_alive(), "reading a FIFO token file blocked"
     [error] = outcome
     assert isinstance(error, StepFailed) and "FIFO" in str(error) and "not a regular file" in str(error)
+
+
+# -- the claims checks at their edges -------------------------------------------------------------
+
+def test_a_token_expiring_at_this_very_second_has_expired():
+    with pytest.raises(InvalidToken, match=r"^the token expired at .* \(0s ago\); fetch a new one$"):
+        check_token(make_token(iat=NOW - 60, nbf=NOW - 60, exp=NOW), AUDIENCE, now=NOW)
+
+
+def test_a_token_valid_from_within_the_clock_skew_is_accepted_and_later_is_not():
+    from automations.oidc.claims import CLOCK_SKEW_SECONDS
+
+    check_token(make_token(iat=NOW, nbf=NOW + CLOCK_SKEW_SECONDS, exp=NOW + 3600), AUDIENCE, now=NOW)
+    with pytest.raises(InvalidToken, match=r"^the token is not valid before .* \(in 2m\); is this machine's clock right\?$"):
+        check_token(make_token(iat=NOW, nbf=NOW + 120, exp=NOW + 3600), AUDIENCE, now=NOW)
+
+
+def test_without_a_time_given_the_clock_decides(monkeypatch):
+    monkeypatch.setattr(time, "time", lambda: float(NOW + 7200))
+    with pytest.raises(InvalidToken, match="expired"):
+        check_token(make_token(iat=NOW, nbf=NOW, exp=NOW + 3600), AUDIENCE)
+
+
+@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+def test_each_time_claim_must_be_a_number(claim):
+    with pytest.raises(InvalidToken, match=f"^the token's '{claim}' claim is not a number$"):
+        decode_unverified(make_token(**{claim: "soon"}))
+
+
+def test_a_long_list_of_audiences_is_shown_short():
+    many = ["a" * 120, "b", "c", "d"]
+    with pytest.raises(InvalidToken) as raised:
+        check_token(make_token(aud=many, iat=NOW, nbf=NOW, exp=NOW + 3600), AUDIENCE, now=NOW)
+    assert str(raised.value) == (f"the token's audience ['{'a' * 97}...', 'b', 'c', ... (4 in all)] does not contain "
+                                 f"{AUDIENCE!r} (request the token with --audience {AUDIENCE})")
+    with pytest.raises(InvalidToken) as raised:
+        check_token(make_token(aud=["a" * 100, "b", "c"], iat=NOW, nbf=NOW, exp=NOW + 3600), AUDIENCE, now=NOW)
+    assert f"['{'a' * 100}', 'b', 'c'] does not contain" in str(raised.value)

@@ -512,7 +512,7 @@ def _retry_message(problem: OptionProblem) -> str:
     if problem.kind == "type":
         return f"retry {name} must be {'an integer' if declared.type is int else 'a number'}"
     minimum = declared.metadata.get("minimum")
-    return f"retry {name} must be {f'at least {minimum:g}' if minimum else 'positive'}"
+    return f"retry {name} must be {f'at least {minimum:g}' if minimum is not None else 'positive'}"
 
 
 def _option_source(path: KeyPath, option_base: KeyPath, remap: dict[KeyPath, KeyPath]) -> KeyPath:

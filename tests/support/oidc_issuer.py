@@ -29,15 +29,19 @@ class LocalIssuer:
         self.key_id = key_id
         self._published_issuer = published_issuer
         self.requests: list[str] = []
+        self.request_headers: list[dict[str, str]] = []
+        self.raw_bodies: dict[str, bytes] = {}  # path -> the exact body to answer instead
         issuer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
                 issuer.requests.append(self.path)
+                issuer.request_headers.append(dict(self.headers.items()))
                 documents = {"/.well-known/openid-configuration": issuer.discovery(), "/jwks": issuer.jwks()}
                 document = documents.get(self.path)
                 body = json.dumps(document).encode() if document is not None else b'{"error": "not found"}'
-                self.send_response(200 if document is not None else 404)
+                body = issuer.raw_bodies.get(self.path, body)
+                self.send_response(200 if document is not None or self.path in issuer.raw_bodies else 404)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

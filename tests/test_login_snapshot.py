@@ -1,0 +1,121 @@
+"""The login snapshot that `automations aws credential-process` refreshes from
+(automations/aws/login.py): it holds everything a login needs, comes back the same, and
+anything but a snapshot this version wrote is refused, since it says which command to run."""
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from automations.aws.clients import AwsCredentials
+from automations.aws.login import SnapshotError, WebIdentityLogin, credential_variables
+from automations.retry import RetryPolicies, RetryPolicy
+
+LOGIN = WebIdentityLogin(
+    config="/repo/automations.yaml", task="aws", role_arn="arn:aws:iam::123456789012:role/dev",
+    token={"command": ["gp", "idp", "token"], "timeout": 10, "cwd": None}, audience="sts.amazonaws.com",
+    duration_seconds=900, session_name="me-1", region="eu-west-1", policy={"Version": "2012-10-17"},
+    policy_arns=("arn:aws:iam::aws:policy/ReadOnlyAccess",), allowed_account_ids=("123456789012",),
+    sts_endpoint="http://127.0.0.1:1", min_remaining=300,
+    retry_policy=RetryPolicies(transient=RetryPolicy(attempts=4, initial_delay=0.5, max_delay=8.0, deadline=60.0),
+                               throttled=RetryPolicy(attempts=6, initial_delay=2.0, max_delay=30.0)))
+
+
+def test_a_snapshot_comes_back_as_the_same_login():
+    again = WebIdentityLogin.from_snapshot(LOGIN.snapshot())
+    assert again.snapshot() == LOGIN.snapshot()
+    assert (again.config, again.task, again.role_arn, again.token, again.audience, again.duration_seconds,
+            again.session_name, again.region, again.policy, again.policy_arns, again.allowed_account_ids,
+            again.sts_endpoint, again.min_remaining) == (
+        LOGIN.config, LOGIN.task, LOGIN.role_arn, LOGIN.token, LOGIN.audience, LOGIN.duration_seconds,
+        LOGIN.session_name, LOGIN.region, LOGIN.policy, LOGIN.policy_arns, LOGIN.allowed_account_ids,
+        LOGIN.sts_endpoint, LOGIN.min_remaining)
+    assert again.retry_policy == LOGIN.retry_policy
+
+
+@pytest.mark.parametrize("token", [None, {"file": "/var/run/token"}, {"env": "MY_TOKEN"},
+                                   {"command": ["sh", "-c", "x"], "timeout": 2.5, "cwd": "/repo"}])
+def test_every_kind_of_token_survives_a_snapshot(token):
+    login = WebIdentityLogin(config="c", task="t", role_arn="r", token=token, audience="a", duration_seconds=900)
+    assert WebIdentityLogin.from_snapshot(login.snapshot()).token == token
+
+
+def changed(path: tuple[str, ...], value: object) -> dict[str, object]:
+    snapshot = copy.deepcopy(LOGIN.snapshot())
+    target = snapshot
+    for key in path[:-1]:
+        target = target[key]
+    if value is KeyError:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return snapshot
+
+
+@pytest.mark.parametrize(("path", "value"), [
+    (("version",), 0), (("version",), KeyError), (("roleArn",), None), (("roleArn",), 7), (("task",), KeyError),
+    (("durationSeconds",), "900"), (("durationSeconds",), True), (("sessionName",), 1), (("region",), ["eu"]),
+    (("policy",), "{}"), (("policyArns",), "arn"), (("policyArns",), [1]), (("allowedAccountIds",), [None]),
+    (("stsEndpoint",), 1), (("minRemaining",), None), (("retry",), None), (("retry", "throttled"), KeyError),
+    (("retry", "transient", "attempts"), "4"), (("retry", "transient", "colour"), 1),
+    (("token",), {"command": "gp idp token", "timeout": 10, "cwd": None}),
+    (("token",), {"command": [], "timeout": 10, "cwd": None}),
+    (("token",), {"command": ["gp", 1], "timeout": 10, "cwd": None}),
+    (("token",), {"command": ["gp"], "timeout": "10", "cwd": None}),
+    (("token",), {"command": ["gp"], "timeout": 10, "cwd": 1}),
+    (("token",), {"command": ["gp"], "timeout": 10}),
+    (("token",), {"command": ["gp"], "timeout": 10, "cwd": None, "shell": True}),
+    (("token",), {"file": 1}), (("token",), {"url": "http://x"}), (("token",), {"file": "/t", "env": "X"}),
+    (("token",), "gp idp token"),
+])
+def test_anything_but_a_snapshot_this_version_wrote_is_refused(path, value):
+    with pytest.raises(SnapshotError, match="^the cache holds no usable login snapshot$"):
+        WebIdentityLogin.from_snapshot(changed(path, value))
+
+
+def test_something_that_is_not_a_mapping_is_no_snapshot():
+    for data in (None, [], "snapshot", 1):
+        with pytest.raises(SnapshotError):
+            WebIdentityLogin.from_snapshot(data)
+
+
+def test_credentials_become_the_variables_sdks_read_first():
+    credentials = AwsCredentials("AKIA", "secret", "token")
+    assert credential_variables(credentials, "eu-west-1") == {
+        "AWS_ACCESS_KEY_ID": "AKIA", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "token",
+        "AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-west-1"}
+    assert credential_variables(AwsCredentials("AKIA", "secret", None), None) == {
+        "AWS_ACCESS_KEY_ID": "AKIA", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": ""}
+
+
+def test_credentials_for_an_account_not_allowed_are_refused_naming_both():
+    from automations.errors import StepFailed
+
+    with pytest.raises(StepFailed) as refused:
+        LOGIN.check_account("999999999999")
+    assert str(refused.value) == ("the credentials are for account 999999999999, which is not in allowedAccountIds "
+                                  "(123456789012); nothing was written")
+    LOGIN.check_account("123456789012")
+    WebIdentityLogin(config="c", task="t", role_arn="r", token=None, audience="a",
+                     duration_seconds=900).check_account("999999999999")  # no list: any account
+
+
+def test_a_refusal_by_the_trust_policy_names_the_tokens_claims_sorted(sts, aws_env, tmp_path):
+    from support.jwts import make_token
+
+    from automations.aws.sts import StsRejected
+
+    token_file = tmp_path / "token"
+    token_file.write_text(make_token(sub="org:o/prj:p/env:e", aud="sts.amazonaws.com", zz="last", aa="first"))
+    login = WebIdentityLogin(config="c", task="aws", role_arn="arn:aws:iam::123456789012:role/dev",
+                             token={"file": str(token_file)}, audience="sts.amazonaws.com", duration_seconds=900)
+    sts.fail("AssumeRoleWithWebIdentity", status=403, code="AccessDenied", message="Not authorized")
+
+    with pytest.raises(StsRejected) as refused:
+        login.assume_role(aws_env)
+    message = str(refused.value)
+    assert message.startswith("the role's trust policy rejected this token: STS AccessDenied (HTTP 403): "
+                              "Not authorized -- role arn:aws:iam::123456789012:role/dev; the token's claims: {")
+    claims = message.split("the token's claims: ", 1)[1].split("; compare them", 1)[0]
+    assert list(json.loads(claims)) == sorted(json.loads(claims))
