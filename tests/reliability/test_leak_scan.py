@@ -398,13 +398,13 @@ ON_CHANGE = "        onChange: |\n" + "".join(
 @pytest.mark.parametrize("output", ["text", "json"])
 def test_watch_output_state_and_history_leak_nothing(sts, aws_env, scenario, tmp_path, moto_endpoint, watches,
                                                      output):
-    # The credentials renewed every 10 s, the secrets fetched every second, a changed secret
+    # The credentials renewed every 4 s, the secrets fetched every second, a changed secret
     # printed in every form by onChange: stdout, the state file and the history hold none of them.
     token, write = scenario
     config = write(RUN_STEP)
     text = config.read_text().replace("          profile: dev\n",
                                       "          profile: dev\n          durationSeconds: 900\n"
-                                      "          minRemaining: 890\n")
+                                      "          minRemaining: 896\n")
     text = text.replace("          format: shell\n", "          format: shell\n          refreshEvery: 1\n")
     text = text.replace(f"      - uses: secrets-manager\n        retry: {FAST_RETRY}\n",
                         f"      - uses: secrets-manager\n        retry: {FAST_RETRY}\n{ON_CHANGE}")
