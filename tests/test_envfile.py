@@ -575,7 +575,11 @@ def test_docker_a_name_alone_takes_its_value_from_dockers_environment():
     assert docker_entries("A\nB=\n") == [("A", None), ("B", "")]
 
 
-@pytest.mark.parametrize("line", ["=1", "A B=1", "A\tB=1"])
+def test_docker_names_are_taken_as_written():
+    assert docker_entries("XA=1\n\tXB=2\n") == [("XA", "1"), ("XB", "2")]
+
+
+@pytest.mark.parametrize("line", ["=1", "A B=1", "A\tB=1", "A =1", "A\t=1"])
 def test_docker_refuses_a_line_without_a_name_or_with_a_space_or_tab_in_it(line):
     from automations.files.envfile import EnvFileSyntaxError
 
