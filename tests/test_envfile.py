@@ -771,8 +771,10 @@ def test_an_env_file_as_a_steps_variable_file(tmp_path: Path) -> None:
     assert subset(read_with_shell(tmp_path / "env.sh"), {"KEEP": "k", "A": "1"}) == {"KEEP": "k", "A": "1"}
 
     picky = EnvFile(tmp_path / "p.env", readers=["python-dotenv"])
-    picky.write({"A": "x\ny"})  # python-dotenv alone reads a line break in double quotes
-    assert read_with_python_dotenv(tmp_path / "p.env") == {"A": "x\ny"}
+    picky.write({"A": "x\ry"})  # bash, a default reader, would not read a carriage return back
+    assert read_with_python_dotenv(tmp_path / "p.env") == {"A": "x\ry"}
+    with pytest.raises(StepFailed, match="drop bash from readers"):
+        EnvFile(tmp_path / "d.env").write({"A": "x\ry"})
 
     (tmp_path / "file").write_text("")
     with pytest.raises(StepFailed, match="not a directory"):
