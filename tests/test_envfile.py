@@ -689,7 +689,7 @@ def test_a_shell_merge_keeps_comments_and_blank_lines(tmp_path: Path) -> None:
 def test_a_merge_names_the_line_of_the_users_file_not_of_the_merged_text(tmp_path: Path) -> None:
     path = tmp_path / ".env"
     # A's second binding goes in the merge, so B moves up a line in the merged text.
-    path.write_text('A=1\nA=2\nB="ends in backslash\\\\"\n')
+    path.write_text('A=1\nA=2\nB="ends in backslash\\\\"\nC=' + "x" * 60 + "\n")
     with pytest.raises(StepFailed, match=r"line 3: node-dotenv would read B differently"):
         write_env_file(path, {"A": "x"}, mode="merge")
 
@@ -793,3 +793,12 @@ def test_the_lazy_patterns_behave_as_the_compiled_ones() -> None:
     assert lazy.sub(lambda m: "-", "abBa") == "a-a"
     assert lazy.compiled is re.compile(r"b+", re.IGNORECASE)
     assert _LazyRegex("x").match("X") is None
+    assert _LazyRegex("x+").match("xx").group() == "xx"  # no flags unless given
+
+
+@pytest.mark.parametrize("fmt", ["dotenv", "shell", "docker"])
+def test_a_binding_is_the_same_line_ending_in_a_newline_on_every_encoding(fmt: str) -> None:
+    line_format = env_format(fmt)
+    first = line_format.encode("A", "1")  # type: ignore[attr-defined]
+    assert first.endswith("1'\n" if fmt != "docker" else "=1\n") and first.count("\n") == 1
+    assert line_format.encode("A", "1") == first  # type: ignore[attr-defined]
