@@ -365,3 +365,15 @@ def test_a_file_in_the_way_of_a_directory_is_found_before_writing(tmp_path):
     with pytest.raises(StepFailed) as refused:
         check_writable(tmp_path / "aws" / "sub" / "creds")
     assert str(refused.value) == f"cannot create directory {tmp_path / 'aws'}: it exists and is not a directory"
+
+
+@pytest.mark.parametrize("where", ["file", "directory"])
+def test_a_name_longer_than_the_file_system_allows_is_one_line_naming_the_file(tmp_path, where):
+    too_long = "n" * 300  # NAME_MAX is 255 bytes on Linux file systems
+    path = tmp_path / too_long if where == "file" else tmp_path / too_long / ".env"
+
+    for attempt in (lambda: check_writable(path), lambda: write_atomic(path, b"A=1\n")):
+        with pytest.raises(StepFailed) as refused:
+            attempt()
+        assert str(refused.value) == f"cannot write {path}: File name too long"
+    assert list(tmp_path.iterdir()) == []

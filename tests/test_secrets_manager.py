@@ -563,3 +563,15 @@ def test_generated_values_read_back_identically_or_fail_naming_the_key(
         assert any(f"{key}:" in result.output for key in expected), result.output
         assert "format: shell or format: json" in result.output
         assert not path.exists()
+
+
+def test_an_env_file_name_the_file_system_refuses_fails_the_step_in_one_line(write_config, env, secrets, tmp_path):
+    name = secrets("plain", "pl@in s3cret value")
+    config = write_config(step(entry_lines(f"{{id: {name}, env: API_TOKEN}}"), file="out/" + "n" * 300 + "/.env"))
+
+    result = run(config, env)
+
+    assert result.code == 1, result.output
+    assert "secrets-manager: failed" in result.output and ": File name too long\n" in result.output
+    assert "unexpected error" not in result.output and "Traceback" not in result.output
+    assert "pl@in s3cret value" not in result.output

@@ -395,6 +395,15 @@ def test_on_change_must_be_a_command(cli, write_config):
     assert "automations.yaml:5:19: `onChange` must be a non-empty command" in result.stderr
 
 
+def test_a_dry_run_shows_the_on_change_command_the_watcher_would_run(cli, write_config):
+    write_config("tasks:\n  a:\n    steps:\n      - run: echo built\n        onChange: ./restart --fast\n")
+
+    result = cli("run", "--dry-run", "a")
+
+    assert result.code == 0, result.output
+    assert "onChange (under automations watch): $ ./restart --fast" in result.stdout
+
+
 def test_the_lock_names_its_holder_and_is_free_once_released(tmp_path):
     path = tmp_path / "state" / "watch.lock"
     first, second = PidLock(path), PidLock(path)

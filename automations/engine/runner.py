@@ -290,6 +290,9 @@ class Runner:
                 if isinstance(env, StepFailed):
                     raise env
                 described = build_step(self.config, spec, env).describe()
+                if spec.on_change is not None:  # run by `automations watch` only, after a refresh changed the file
+                    described = described + [f"onChange (under automations watch): {line}"
+                                  for line in build_step(self.config, spec.on_change, env).describe()]
             except StepFailed as error:
                 described = [f"(cannot plan: {error})"]
                 planned = False

@@ -73,6 +73,11 @@ def refuse_shared_dir(directory: Path, what: str | None = None) -> None:
 def check_writable(path: Path) -> None:
     """StepFailed unless `write_atomic(path, ...)` could succeed as far as we can tell without
     writing: so a step finds out before it writes anything else (issue 10)."""
+    with _os_errors_as_failure(path):
+        _check_writable(path)
+
+
+def _check_writable(path: Path) -> None:
     refuse_symlink(path)
     if path.exists() and not path.is_file():
         raise StepFailed(f"{path} exists and is not a regular file")
@@ -83,6 +88,16 @@ def check_writable(path: Path) -> None:
         existing = existing.parent
     if not os.access(existing, os.W_OK | os.X_OK):
         raise StepFailed(f"cannot write {path}: {existing} is not writable")
+
+
+@contextlib.contextmanager
+def _os_errors_as_failure(path: Path) -> Iterator[None]:
+    """The file system's refusal (too long a name, no space, no permission) as the step's
+    failure, one line naming the file, rather than an unexpected error."""
+    try:
+        yield
+    except OSError as error:
+        raise StepFailed(f"cannot write {path}: {error.strerror or error}") from None
 
 
 def refuse_symlink(path: Path) -> None:
@@ -112,11 +127,12 @@ def refuse_special(path: Path, info: os.stat_result | None = None) -> None:
 def write_atomic(path: Path | str, data: bytes, mode: int = 0o600) -> None:
     """Replace `path` with `data` atomically, with permissions `mode`."""
     path = Path(path)
-    refuse_symlink(path)
-    ensure_private_dir(path.parent)
-    refuse_special(path)
+    with _os_errors_as_failure(path):  # e.g. a name longer than the file system allows
+        refuse_symlink(path)
+        ensure_private_dir(path.parent)
+        refuse_special(path)
+        _remove_abandoned_temps(path)
     temp_path = None
-    _remove_abandoned_temps(path)
     try:
         fd = _create_temp(path)
         temp_path = path.parent / fd[1]
