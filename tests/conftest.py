@@ -13,7 +13,7 @@ from support.cli import BIN_DIR, Result, process_state, run_cli
 from support.watch import Watch
 
 
-@pytest.hookimpl(optionalhook=True)  # known only with xdist loaded (not under -p no:xdist, as mutmut runs)
+@pytest.hookimpl(optionalhook=True)  # absent under -p no:xdist (bench/mutation.py)
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """`-n auto` (pyproject.toml): two workers per usable core, at most 8. Most of the suite's
     time is spent waiting (timeouts, child processes, moto), not computing: on 2 quiet cores

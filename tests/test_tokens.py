@@ -516,3 +516,57 @@ def test_a_long_list_of_audiences_is_shown_short():
     with pytest.raises(InvalidToken) as raised:
         check_token(make_token(aud=["a" * 100, "b", "c"], iat=NOW, nbf=NOW, exp=NOW + 3600), AUDIENCE, now=NOW)
     assert f"['{'a' * 100}', 'b', 'c'] does not contain" in str(raised.value)
+
+
+# -- what the user reads when a token is refused, word for word --------------------------------
+
+@pytest.mark.parametrize("token, message", [
+    ("a.b", "the token is not a JWT (expected three dot-separated parts, got 2)"),
+    ("a.b.c.d", "the token is not a JWT (expected three dot-separated parts, got 4)"),
+    ("nodots", "the token is not a JWT (expected three dot-separated parts, got 1)"),
+    (raw_token('{' + _VALID + '}', header='["RS256"]'), "the token is not a JWT (its header is not a JSON object)"),
+    (raw_token('"just a string"'), "the token is not a JWT (its payload is not a JSON object)"),
+    (raw_token('{' + _VALID + '}').split(".")[0] + ".!!!!.sig", "the token is not a JWT (its payload is not base64url-encoded JSON)"),
+    (raw_token('{' + _VALID + '}', header='{"alg":"RS256","typ":1}'), "the token's header 'typ' is not a string"),
+    (raw_token('{"aud":7}'), "the token's 'aud' claim is not a string or a list of strings"),
+    (raw_token('{' + _VALID + ',"exp":NaN}'), "the token is not a JWT (its payload holds NaN or Infinity, which JSON does not allow)"),
+])
+def test_a_refused_token_says_exactly_why(token, message):
+    with pytest.raises(InvalidToken) as raised:
+        decode_unverified(token)
+
+    assert str(raised.value) == message
+
+
+def test_a_token_with_a_stray_character_inside_is_refused_not_read_around():
+    # A token pasted with a line break or a space in it is not the token the issuer signed.
+    header, payload, signature = raw_token('{' + _VALID + '}').split(".")
+    for stray in ("\n", " ", "!", "=", "\n" * 4, " " * 4, "!" * 4):   # 4: the padding still adds up
+        broken = f"{header}.{payload[:8]}{stray}{payload[8:]}.{signature}"
+        with pytest.raises(InvalidToken, match=r"its payload is not base64url-encoded JSON"):
+            decode_unverified(broken)
+
+
+def test_a_payload_whose_base64url_holds_dash_and_underscore_is_read():
+    # "~~~" encodes to "fn5-", "???" to "Pz8_": the two characters base64url has and base64 has not.
+    token = raw_token('{' + _VALID + ',"x":"~~~???"}')
+    payload = token.split(".")[1]
+    assert "-" in payload and "_" in payload
+
+    assert decode_unverified(token)[1]["x"] == "~~~???"
+
+
+def test_the_first_and_the_last_second_a_date_can_show_are_accepted_and_no_further():
+    first, last = -62_135_596_800, 253_402_300_799   # 0001-01-01T00:00:00Z, 9999-12-31T23:59:59Z
+    assert decode_unverified(raw_token('{' + _VALID + f',"nbf":{first},"exp":{last}' + '}'))[1]["exp"] == last
+    for claim, value in (("nbf", first - 1), ("exp", last + 1)):
+        with pytest.raises(InvalidToken, match=f"^the token's '{claim}' claim is not a time between the years 1 and 9999$"):
+            decode_unverified(raw_token('{' + _VALID + f',"{claim}":{value}' + '}'))
+
+
+def test_a_token_valid_from_later_says_how_long_to_wait():
+    with pytest.raises(InvalidToken) as raised:
+        check_token(make_token(iat=NOW, nbf=NOW + 5400, exp=NOW + 7200), AUDIENCE, now=NOW)
+
+    assert str(raised.value) == ("the token is not valid before 2027-01-15T09:30:00Z (in 1h30m); "
+                                 "is this machine's clock right?")
