@@ -575,7 +575,11 @@ def test_docker_a_name_alone_takes_its_value_from_dockers_environment():
     assert docker_entries("A\nB=\n") == [("A", None), ("B", "")]
 
 
-@pytest.mark.parametrize("line", ["=1", "A B=1", "A\tB=1"])
+def test_docker_names_are_taken_as_written():
+    assert docker_entries("XA=1\n\tXB=2\n") == [("XA", "1"), ("XB", "2")]
+
+
+@pytest.mark.parametrize("line", ["=1", "A B=1", "A\tB=1", "A =1", "A\t=1"])
 def test_docker_refuses_a_line_without_a_name_or_with_a_space_or_tab_in_it(line):
     from automations.files.envfile import EnvFileSyntaxError
 
@@ -628,3 +632,173 @@ def test_a_hand_written_line_a_reader_misreads_is_named_by_its_line(tmp_path):
     path.write_text('\n# hand-written\nA=1\nB="ends in backslash\\\\"\nC="c"\n')
     with pytest.raises(StepFailed, match=r"line 4: node-dotenv would read B differently"):
         write_env_file(path, {"TOKEN": "new"}, mode="merge")
+
+
+# -- what a user meets at the edges: hand-written lines, messages, limits (issue 17) ---------
+
+@pytest.mark.parametrize(("line", "value"), [
+    ("A=\n", ""),                       # an empty value, not a missing one
+    ("A= x\n", "x"),                    # space after `=` is not part of the value
+    ("A=#x\n", "#x"),                   # `#` right after `=` is the value
+    ("A= # a comment\n", ""),           # `#` after space is a comment
+    ("A=x  \n", "x"),                   # trailing space dropped
+    ("A=x # note\n", "x"),
+    ("A='it\\'s'\n", "it's"),           # an escaped quote inside single quotes
+    ("A='a\\\\b'\n", "a\\b"),
+])
+def test_hand_written_dotenv_lines_are_read_as_python_dotenv_reads_them(tmp_path: Path, line: str, value: str) -> None:
+    path = tmp_path / ".env"
+    path.write_text(line + "B=2\n")
+    assert read_with_python_dotenv(path)["A"] == value
+    assert read_env_file(path) == {"A": value, "B": "2"}
+    # A merge checks its reading against python-dotenv's: it keeps the line, and the value.
+    write_env_file(path, {"B": "3"}, mode="merge", readers=["python-dotenv"])
+    assert read_with_python_dotenv(path) == {"A": value, "B": "3"}
+    assert path.read_text().startswith(line)
+
+
+@pytest.mark.parametrize(("fmt", "text"), [("dotenv", "A\nB=1\n"), ("docker", "A\nB=1\n")])
+def test_a_name_without_a_value_is_not_a_value_of_the_file(tmp_path: Path, fmt: str, text: str) -> None:
+    path = tmp_path / "env"
+    path.write_text(text)
+    assert read_env_file(path, fmt) == {"B": "1"}
+
+
+@pytest.mark.parametrize(("fmt", "text", "line"), [
+    ("dotenv", "A=1\n\n'unterminated\n", 3),
+    ("shell", "\nexport A=1\nexport B=$HOME\n", 3),   # a leading blank line counts
+    ("shell", "\n\nexport B=$HOME\n", 3),
+])
+def test_merge_into_a_line_the_format_cannot_read_names_the_line_and_the_format(
+        tmp_path: Path, fmt: str, text: str, line: int) -> None:
+    path = tmp_path / "env"
+    path.write_text(text)
+    with pytest.raises(StepFailed, match=rf": line {line}: cannot be read as {fmt} \(fix the file or use mode: replace\)$"):
+        write_env_file(path, {"C": "1"}, fmt=fmt, mode="merge")
+    assert path.read_text() == text
+
+
+def test_a_shell_merge_keeps_comments_and_blank_lines(tmp_path: Path) -> None:
+    path = tmp_path / "env.sh"
+    path.write_text("# set by hand\n\nexport A='1'  # note\n")
+    write_env_file(path, {"B": "2"}, fmt="shell", mode="merge")
+    assert path.read_text() == "# set by hand\n\nexport A='1'  # note\nexport B='2'\n"
+    assert subset(read_with_shell(path), {"A": "1", "B": "2"}) == {"A": "1", "B": "2"}
+
+
+def test_a_merge_names_the_line_of_the_users_file_not_of_the_merged_text(tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    # A's second binding goes in the merge, so B moves up a line in the merged text.
+    path.write_text('A=1\nA=2\nB="ends in backslash\\\\"\nC=' + "x" * 60 + "\n")
+    with pytest.raises(StepFailed, match=r"line 3: node-dotenv would read B differently"):
+        write_env_file(path, {"A": "x"}, mode="merge")
+
+
+def test_an_unreadable_existing_file_is_named_without_its_bytes(tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    path.write_bytes(b"A=\xff\n")
+    with pytest.raises(StepFailed) as refused:
+        write_env_file(path, {"B": "1"}, mode="merge")
+    assert str(refused.value) == f"cannot merge into {path}: it is not UTF-8 text"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_value_that_is_not_text_is_refused_naming_the_key_and_the_type(tmp_path: Path, fmt: str) -> None:
+    with pytest.raises(StepFailed) as refused:
+        write_env_file(tmp_path / "env", {"PORT": 8080}, fmt=fmt)  # type: ignore[dict-item]
+    assert str(refused.value) == "PORT: the value is a int, not a string"
+    with pytest.raises(StepFailed) as refused:
+        write_env_file(tmp_path / "env", {"TEXT": "a\ud800b"}, fmt=fmt)
+    assert str(refused.value) == "TEXT: the value is not valid Unicode text (it holds a lone surrogate)"
+    assert not (tmp_path / "env").exists()
+
+
+@pytest.mark.parametrize(("fmt", "instead"), [("dotenv", None), ("shell", "use format: json for it"),
+                                             ("docker", "use format: dotenv, shell or json for it")])
+def test_a_nul_is_refused_naming_the_key_the_format_and_what_to_use_instead(
+        tmp_path: Path, fmt: str, instead: str | None) -> None:
+    with pytest.raises(StepFailed) as refused:
+        write_env_file(tmp_path / "env", {"KEY": "a\0b"}, fmt=fmt)
+    if instead is not None:
+        assert str(refused.value) == (f"KEY: the value holds a NUL character, which no environment variable can; "
+                                      f"{fmt} cannot write it ({instead})")
+    else:
+        assert str(refused.value).startswith("KEY: ") and "a\0b" not in str(refused.value)
+
+
+def test_docker_takes_a_line_of_64_kib_less_one_byte_and_no_more(tmp_path: Path) -> None:
+    path = tmp_path / "docker.env"
+    longest = "é" * ((65535 - len("KEY=")) // 2) + "x"  # counted in bytes, not characters
+    assert len(f"KEY={longest}".encode()) == 65535
+    write_env_file(path, {"KEY": longest}, fmt="docker")
+    assert read_with_docker_rules(path) == {"KEY": longest}
+    with pytest.raises(StepFailed) as refused:
+        write_env_file(path, {"KEY": longest + "x"}, fmt="docker")
+    assert str(refused.value) == ("KEY: the line would be longer than the 64 KiB docker reads; docker cannot write it "
+                                  "(use format: dotenv, shell or json for it)")
+
+
+def test_an_unknown_format_mode_or_reader_is_named_with_the_known_ones(tmp_path: Path) -> None:
+    with pytest.raises(StepFailed) as refused:
+        write_env_file(tmp_path / "env", {"A": "1"}, fmt="yaml")
+    assert str(refused.value) == "unknown env file format 'yaml' (known: dotenv, shell, json, docker)"
+    with pytest.raises(StepFailed) as refused:
+        write_env_file(tmp_path / "env", {"A": "1"}, mode="append")
+    assert str(refused.value) == "unknown env file mode 'append' (known: replace, merge)"
+    with pytest.raises(StepFailed) as refused:
+        write_env_file(tmp_path / "env", {"A": "1"}, readers=["bash", "zsh"])
+    assert str(refused.value) == ("unknown dotenv reader 'zsh' (known: python-dotenv, node-dotenv, bash, godotenv, "
+                                  "ruby-dotenv, direnv)")
+
+
+def test_an_env_file_as_a_steps_variable_file(tmp_path: Path) -> None:
+    from automations.files.envfile import EnvFile
+
+    path = tmp_path / "out" / ".env"
+    plain = EnvFile(path)  # dotenv, replace, the default readers
+    assert (plain.kind, plain.name) == ("env-file", str(path))
+    plain.check()
+    assert plain.write({"A": "1", "B": "x y"}) is True
+    assert read_with_python_dotenv(path) == {"A": "1", "B": "x y"}
+    assert plain.write({"A": "1", "B": "x y"}) is False
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert plain.write({"A": "2"}) is True and read_with_python_dotenv(path) == {"A": "2"}
+
+    shell = EnvFile(tmp_path / "env.sh", name="env.sh", fmt="shell", mode="merge")
+    (tmp_path / "env.sh").write_text("export KEEP='k'\n")
+    assert shell.name == "env.sh"
+    assert shell.write({"A": "1"}) is True
+    assert subset(read_with_shell(tmp_path / "env.sh"), {"KEEP": "k", "A": "1"}) == {"KEEP": "k", "A": "1"}
+
+    picky = EnvFile(tmp_path / "p.env", readers=["python-dotenv"])
+    picky.write({"A": "x\ry"})  # bash, a default reader, would not read a carriage return back
+    assert read_with_python_dotenv(tmp_path / "p.env") == {"A": "x\ry"}
+    with pytest.raises(StepFailed, match="drop bash from readers"):
+        EnvFile(tmp_path / "d.env").write({"A": "x\ry"})
+
+    (tmp_path / "file").write_text("")
+    with pytest.raises(StepFailed, match="not a directory"):
+        EnvFile(tmp_path / "file" / ".env").check()
+
+
+def test_the_lazy_patterns_behave_as_the_compiled_ones() -> None:
+    from automations.files.envfile import _LazyRegex
+
+    lazy = _LazyRegex(r"b+", re.IGNORECASE)
+    assert lazy.compiled is None  # nothing compiled before the first use
+    assert lazy.match("Bba").group() == "Bb"
+    assert lazy.match("aBb", 1).group() == "Bb" and lazy.match("aBb") is None
+    assert lazy.fullmatch("aBB", 1) is not None and lazy.fullmatch("aBB") is None
+    assert lazy.search("bxB", 1).start() == 2
+    assert lazy.sub(lambda m: "-", "abBa") == "a-a"
+    assert lazy.compiled is re.compile(r"b+", re.IGNORECASE)
+    assert _LazyRegex("x").match("X") is None
+    assert _LazyRegex("x+").match("xx").group() == "xx"  # no flags unless given
+
+
+@pytest.mark.parametrize("fmt", ["dotenv", "shell", "docker"])
+def test_a_binding_is_the_same_line_ending_in_a_newline_on_every_encoding(fmt: str) -> None:
+    line_format = env_format(fmt)
+    first = line_format.encode("A", "1")  # type: ignore[attr-defined]
+    assert first.endswith("1'\n" if fmt != "docker" else "=1\n") and first.count("\n") == 1
+    assert line_format.encode("A", "1") == first  # type: ignore[attr-defined]
