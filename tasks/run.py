@@ -7,6 +7,7 @@ it); a line `::add-mask::VALUE` on its output makes VALUE a secret, masked from 
 line itself is not shown)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Callable
@@ -57,7 +58,8 @@ class RunStep(Step[RunOptions]):
             self.run_command(ctx, {**ctx.env, OUTPUT_VARIABLE: output_file})
             return StepResult("ok", read_outputs(output_file))
         finally:
-            os.unlink(output_file)
+            with contextlib.suppress(FileNotFoundError):  # the command may have removed it
+                os.unlink(output_file)
 
     def run_command(self, ctx: StepContext, env: dict[str, str]) -> None:
         import shutil
@@ -122,8 +124,11 @@ def read_outputs(path: str) -> dict[str, str]:
     `NAME=value` (the first `=` ends the name) or `NAME<<DELIMITER`, the lines up to one that
     is DELIMITER alone, DELIMITER not included. A later line for a name wins. Problems name the
     line, never its value (it may be a secret)."""
-    with open(path, "rb") as file:
-        data = file.read(MAX_OUTPUT_BYTES + 1)
+    try:
+        with open(path, "rb") as file:
+            data = file.read(MAX_OUTPUT_BYTES + 1)
+    except FileNotFoundError:
+        raise StepFailed(f"${OUTPUT_VARIABLE} was removed by the command") from None
     if len(data) > MAX_OUTPUT_BYTES:
         raise StepFailed(f"${OUTPUT_VARIABLE} holds more than {MAX_OUTPUT_BYTES // 1024 // 1024} MiB")
     lines = data.decode("utf-8", "replace").replace("\r\n", "\n").split("\n")
@@ -140,6 +145,7 @@ def read_outputs(path: str) -> dict[str, str]:
             name, value = line[:equals], line[equals + 1:]
         elif heredoc >= 0:
             name, delimiter = line[:heredoc], line[heredoc + 2:]
+            _check_output_name(name, number)  # before a message could show a value line taken for a name
             if not delimiter:
                 raise StepFailed(f"${OUTPUT_VARIABLE} line {number}: `{name}<<` needs a delimiter after `<<`")
             try:
@@ -151,8 +157,12 @@ def read_outputs(path: str) -> dict[str, str]:
             number = end + 1
         else:
             raise StepFailed(f"${OUTPUT_VARIABLE} line {number}: expected NAME=value or NAME<<DELIMITER")
-        if not OUTPUT_NAME.fullmatch(name):
-            raise StepFailed(f"${OUTPUT_VARIABLE} line {start}: an output name is 1 to 128 of A-Z a-z 0-9 _ -, "
-                             "not starting with a digit or -")
+        _check_output_name(name, start)
         outputs[name] = value
     return outputs
+
+
+def _check_output_name(name: str, line: int) -> None:
+    if not OUTPUT_NAME.fullmatch(name):
+        raise StepFailed(f"${OUTPUT_VARIABLE} line {line}: an output name is 1 to 128 of A-Z a-z 0-9 _ -, "
+                         "not starting with a digit or -")

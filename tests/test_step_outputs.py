@@ -594,3 +594,39 @@ def test_a_value_no_environment_variable_can_hold_fails_the_reading_step_naming_
     assert result.code == 1
     assert "automations.yaml:6:14: ${{ steps.nul.outputs.x }}: the value holds a NUL character" in result.stdout
     assert "Traceback" not in result.output
+
+
+def test_a_value_line_taken_for_a_heredoc_is_refused_without_showing_it(write_config, base_env):
+    # A line `NAME<<DELIM` whose NAME is no output name is a value gone astray: the message
+    # gives its line number, never its text (it may be a secret nobody registered).
+    config = write_config("""
+        tasks:
+          t:
+            steps:
+              - name: write outputs
+                run: echo 'abcdefgh s3cret<<EOF' >> "$AUTOMATIONS_OUTPUT"
+    """)
+    result = run(config, base_env)
+
+    assert result.code == 1
+    assert "$AUTOMATIONS_OUTPUT line 1: an output name is" in result.stdout
+    assert "s3cret" not in result.output
+
+
+def test_a_command_that_removes_its_output_file_fails_as_itself(write_config, base_env):
+    config = write_config("""
+        tasks:
+          t:
+            steps:
+              - run: rm "$AUTOMATIONS_OUTPUT"; exit 3
+                retry: {attempts: 1}
+          u:
+            steps:
+              - run: rm "$AUTOMATIONS_OUTPUT"
+    """)
+    failed = run(config, base_env)
+    removed = run(config, base_env, task="u")
+
+    assert failed.code == 1 and "command failed (exit code 3)" in failed.stdout, failed.output
+    assert removed.code == 1 and "$AUTOMATIONS_OUTPUT was removed by the command" in removed.stdout
+    assert "unexpected error" not in failed.output + removed.output
