@@ -404,6 +404,18 @@ def test_a_dry_run_shows_the_on_change_command_the_watcher_would_run(cli, write_
     assert "onChange (under automations watch): $ ./restart --fast" in result.stdout
 
 
+def test_an_on_change_command_that_never_ends_is_stopped_so_refreshes_go_on(write_config):
+    # The watcher waits for onChange before the next refresh: a dev server started in the
+    # foreground must not stop every later refresh (and let credentials expire).
+    from automations.engine.config import ON_CHANGE_TIMEOUT_SECONDS, load_config
+
+    config = load_config(write_config("tasks:\n  a:\n    steps:\n      - run: echo built\n"
+                                      "        onChange: ./server\n"))
+
+    [step] = config.tasks["a"].steps
+    assert step.on_change is not None and step.on_change.timeout == ON_CHANGE_TIMEOUT_SECONDS == 60
+
+
 def test_the_lock_names_its_holder_and_is_free_once_released(tmp_path):
     path = tmp_path / "state" / "watch.lock"
     first, second = PidLock(path), PidLock(path)

@@ -56,6 +56,9 @@ Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # The model classes below are plain classes, not dataclasses: creating a dataclass costs
 # about a millisecond at import, and `automations validate` must start fast (issue 2).
 
+ON_CHANGE_TIMEOUT_SECONDS = 60.0  # an `onChange` command's time limit (it has no `timeout:` key of its own)
+
+
 class StepSpec:
     """One step as the file declares it; its options are checked but not yet expanded."""
 
@@ -355,6 +358,10 @@ class _Loader:
             spec.on_change = self.check_step(path + ("onChange",), index,
                                              {"run": raw["onChange"], "name": f"{spec.label}: onChange"},
                                              shorthand=True)
+            if spec.on_change is not None and spec.on_change.timeout is None:
+                # The watcher waits for it before the next refresh: a command that never ends
+                # (a dev server started without `&`) must not stop every refresh after it.
+                spec.on_change.timeout = ON_CHANGE_TIMEOUT_SECONDS
         return spec
 
     def check_argv_references(self, spec: StepSpec) -> None:
