@@ -416,6 +416,21 @@ def test_an_on_change_command_that_never_ends_is_stopped_so_refreshes_go_on(writ
     assert step.on_change is not None and step.on_change.timeout == ON_CHANGE_TIMEOUT_SECONDS == 60
 
 
+def test_status_is_not_stopped_by_a_fifo_planted_as_the_watchers_state_and_lock(cli, write_config, tmp_path):
+    # Another user's trap (or a mistake): `status` must neither block opening them nor crash.
+    write_config("tasks:\n  a:\n    steps:\n      - run: echo built\n")
+    assert cli("run", "a").code == 0
+    [state_dir] = {p.parent.parent for p in tmp_path.rglob("history/*.jsonl")} or {None}
+    assert state_dir is not None
+    for name in ("watch.json", "watch.lock"):
+        os.mkfifo(state_dir / name, 0o600)
+
+    result = cli("status")
+
+    assert result.code == 0, result.output
+    assert "Traceback" not in result.output
+
+
 def test_the_lock_names_its_holder_and_is_free_once_released(tmp_path):
     path = tmp_path / "state" / "watch.lock"
     first, second = PidLock(path), PidLock(path)

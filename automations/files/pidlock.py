@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 from automations.errors import StepFailed
-from automations.files.atomicfile import _alive, ensure_private_dir, refuse_symlink
+from automations.files.atomicfile import _alive, ensure_private_dir, read_bytes_if_exists, refuse_symlink
 
 
 class PidLock:
@@ -63,10 +63,9 @@ class PidLock:
 def lock_holder(path: Path | str) -> int | None:
     """The pid in a lock file, if that process is alive (for reports; never for deciding
     who may take the lock, which only flock decides)."""
-    try:
-        with open(path, "rb") as file:
-            pid = _pid_in(file.read(32))
-    except OSError:
+    try:  # never opened in a way that could block (a FIFO planted in its place)
+        pid = _pid_in(read_bytes_if_exists(path) or b"")
+    except (StepFailed, OSError):
         return None
     return pid if pid and _alive(pid) else None
 

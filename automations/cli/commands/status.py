@@ -44,12 +44,13 @@ def _report_watcher(history: RunHistory, reporter: Reporter, now: datetime) -> N
     import json
 
     from automations.engine.watcher import lock_path, state_path
+    from automations.errors import StepFailed
     from automations.files.atomicfile import read_text_if_exists
     from automations.files.pidlock import lock_holder
 
     try:
         state = json.loads(read_text_if_exists(state_path(history)) or "null")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, StepFailed, OSError):  # not JSON, not a regular file, not readable
         state = None
     if not isinstance(state, dict):
         return
