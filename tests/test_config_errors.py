@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from support.cli import run_cli
+from support.config import problems_of
 
 
 def validate(config: Path, env: dict[str, str]):
@@ -404,3 +405,134 @@ def test_every_problem_with_a_steps_own_keys_is_reported_at_once(write_config, b
         "automations.yaml:6:15: `name` must be a string",
         "automations.yaml:7:18: `timeout` must be a positive number of seconds",
     ]
+
+
+# -- the top level of the file and its `plugins:` list ------------------------------------------
+
+LISTED_PLUGIN = '''
+from automations.api import Options, Step, StepResult
+
+
+class NoOptions(Options):
+    pass
+
+
+class WarmCache(Step[NoOptions]):
+    name = "warm-cache"
+    Options = NoOptions
+
+    def run(self, ctx):
+        ctx.log.output("cache warmed")
+        return StepResult.ok()
+'''
+
+
+def test_a_file_that_is_not_a_mapping_is_refused_at_its_start(write_config, base_env):
+    config = write_config("- tasks\n")
+    assert problems_of(config, base_env) == [
+        "automations.yaml:1:1: the top level must be a mapping with a `tasks:` key"]
+
+
+def test_a_file_without_tasks_says_tasks_is_missing(write_config, base_env):
+    config = write_config("plugins: []\n")
+    assert problems_of(config, base_env) == ["automations.yaml:1:1: missing `tasks:`"]
+
+
+def test_an_unknown_top_level_key_lists_the_known_ones(write_config, base_env):
+    config = write_config("""
+        tasks: {a: {command: echo a}}
+        setting: 1
+    """)
+    assert problems_of(config, base_env) == [
+        "automations.yaml:2:1: unknown top-level key 'setting'; expected one of: tasks, plugins"]
+
+
+def test_gitpods_services_key_is_refused_with_a_word_on_why(write_config, base_env):
+    config = write_config("""
+        services: {}
+        tasks: {a: {command: echo a}}
+    """)
+    assert problems_of(config, base_env) == [
+        "automations.yaml:1:1: unknown top-level key 'services' (Gitpod services are not supported); "
+        "expected one of: tasks, plugins"]
+
+
+def test_tasks_that_are_not_a_mapping_are_refused_at_the_value(write_config, base_env):
+    config = write_config("tasks: [a, b]\n")
+    assert problems_of(config, base_env) == ["automations.yaml:1:8: `tasks` must be a mapping of task id to task"]
+
+
+def test_plugins_that_are_not_a_list_are_refused_and_nothing_is_imported(write_config, base_env):
+    config = write_config("""
+        plugins: cm_unlisted:Thing
+        tasks: {a: {command: echo a}}
+    """)
+    (config.parent / "cm_unlisted.py").write_text(f"open({str(config.parent / 'imported')!r}, 'w').close()\n")
+    assert problems_of(config, base_env) == [
+        "automations.yaml:1:10: `plugins` must be a list of 'module:Class' strings"]
+    assert not (config.parent / "imported").exists()
+
+
+def test_an_invalid_task_id_is_named_and_the_valid_tasks_are_still_checked(write_config, base_env):
+    config = write_config("""
+        tasks:
+          "hello world": {command: echo hi}
+          fine: {command: echo ok, bogus: 1}
+    """)
+    assert problems_of(config, base_env) == [
+        "automations.yaml:2:3: invalid task id 'hello world': use 1 to 128 of a-z A-Z 0-9 _ -",
+        "automations.yaml:3:28: unknown key 'bogus' in task 'fine'; expected one of: command, dependsOn, "
+        "description, env, name, steps, triggeredBy",
+    ]
+
+
+def test_each_refused_plugin_entry_is_named_at_its_position_and_the_others_are_still_tried(write_config, base_env):
+    config = write_config("""
+        plugins:
+          - no-colon-here
+          - cm_nowhere_to_be_found:Thing
+          - 5
+        tasks: {a: {command: echo a}}
+    """)
+    assert problems_of(config, base_env) == [
+        "automations.yaml:2:5: expected 'module:Class', got 'no-colon-here'",
+        "automations.yaml:3:5: plugin 'cm_nowhere_to_be_found:Thing' listed in automations.yaml failed to import: "
+        "ModuleNotFoundError: No module named 'cm_nowhere_to_be_found'",
+        "automations.yaml:4:5: expected 'module:Class', got 5",
+    ]
+
+
+def test_a_listed_plugin_is_found_beside_the_config_when_run_from_elsewhere(tmp_path, base_env):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "cm_warm.py").write_text(LISTED_PLUGIN)
+    (project / "automations.yaml").write_text("plugins: ['cm_warm:WarmCache']\n"
+                                              "tasks: {warm: {steps: [{uses: warm-cache}]}}\n")
+    result = run_cli("-c", "project/automations.yaml", "run", "warm", cwd=tmp_path, env=base_env)
+    assert result.code == 0, result.output
+    assert "warm | cache warmed" in result.stdout
+
+
+def test_a_plugin_that_fails_to_import_is_named_with_the_config_as_the_user_wrote_it(tmp_path, base_env):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "cm_broken.py").write_text("raise RuntimeError('boom at import')\n")
+    (project / "automations.yaml").write_text("plugins: ['cm_broken:Thing']\ntasks: {a: {command: echo a}}\n")
+    result = run_cli("-c", "project/automations.yaml", "validate", cwd=tmp_path, env=base_env)
+    assert result.code == 2
+    assert result.stderr == ("project/automations.yaml:1:11: plugin 'cm_broken:Thing' listed in "
+                             "project/automations.yaml failed to import: RuntimeError: boom at import\n")
+
+
+def test_with_vv_a_listed_plugin_that_fails_to_import_shows_where_it_failed(write_config, base_env):
+    config = write_config("""
+        plugins: ['cm_broken_vv:Thing']
+        tasks: {a: {command: echo a}}
+    """)
+    (config.parent / "cm_broken_vv.py").write_text("def load():\n    raise RuntimeError('boom at import')\n\nload()\n")
+    lines = problems_of(config, base_env, "-vv")
+    assert lines[0] == ("automations.yaml:1:11: plugin 'cm_broken_vv:Thing' listed in automations.yaml failed to "
+                        "import: RuntimeError: boom at import")
+    traceback = "\n".join(lines[1:])
+    assert "Traceback (most recent call last)" in traceback
+    assert 'cm_broken_vv.py", line 2, in load' in traceback

@@ -2,17 +2,10 @@
 and each mistake in a step is one line at its FILE:LINE:COL, in the engine's own words."""
 from __future__ import annotations
 
-from pathlib import Path
-
-from support.cli import run_cli
+import pytest
+from support.config import problems_of
 
 from automations.engine.config import load_config
-
-
-def problems_of(config: Path, env: dict[str, str]) -> list[str]:
-    result = run_cli("-c", str(config), "validate", cwd=config.parent, env=env)
-    assert result.code == 2, result.output
-    return result.stderr.splitlines()
 
 
 def test_every_key_of_a_step_is_kept_for_the_runner(write_config):
@@ -130,3 +123,195 @@ def test_a_configuration_is_found_as_named_by_the_environment_or_not_at_all(tmp_
         config_if_any(None)
     with pytest.raises(FatalError, match="^config file missing.yaml not found$"):
         config_if_any("missing.yaml")
+
+
+# -- where a wrong `${{ ...outputs... }}` reference is pointed at: the reference itself, however
+# the file is written ---------------------------------------------------------------------------
+
+NO_SUCH_STEP = "run: run: ${{ steps.nope.outputs.x }}: no step with id 'nope' in task 't'"
+
+
+def test_a_reference_is_pointed_at_in_a_plain_a_quoted_and_a_block_value(write_config, base_env):
+    config = write_config("""
+        tasks:
+          t:
+            steps:
+              - run: echo ${{ steps.nope.outputs.x }}
+              - run: "${{ steps.nope.outputs.x }}"
+              - run: |
+                  echo first
+                  echo ${{ steps.nope.outputs.x }}
+    """)
+    assert problems_of(config, base_env) == [
+        f"automations.yaml:4:19: {NO_SUCH_STEP}",
+        f"automations.yaml:5:15: {NO_SUCH_STEP}",
+        f"automations.yaml:8:16: {NO_SUCH_STEP}",
+    ]
+
+
+def test_the_same_reference_in_many_steps_is_pointed_at_in_each(write_config, base_env):
+    steps = "".join("      - run: echo ${{ steps.nope.outputs.x }}\n" for _ in range(25))
+    config = write_config("tasks:\n  t:\n    steps:\n" + steps)
+    assert problems_of(config, base_env) == [f"automations.yaml:{line}:19: {NO_SUCH_STEP}" for line in range(4, 29)]
+
+
+@pytest.mark.parametrize("text, where", [
+    ('tasks: {t: {steps: [{run: "${{ steps.nope.outputs.x }}"}]}}', "1:28"),
+    ('\n{tasks: {t: {steps: [{run: "${{ steps.nope.outputs.x }}"}]}}}', "2:29"),
+    ('\n\ntasks: {t: {steps: [{run: "echo ${{ steps.nope.outputs.x }}"}]}}\n', "3:33"),
+], ids=["one line, no final newline", "after a blank first line", "after two blank lines"])
+def test_a_reference_in_a_flow_style_file_is_pointed_at(tmp_path, base_env, text, where):
+    config = tmp_path / "automations.yaml"
+    config.write_text(text)
+    assert problems_of(config, base_env) == [f"automations.yaml:{where}: {NO_SUCH_STEP}"]
+
+
+# -- a step's own keys ---------------------------------------------------------------------------
+
+def test_a_step_with_neither_uses_nor_run_is_one_problem(write_config, base_env):
+    config = write_config("""
+        tasks:
+          t:
+            steps:
+              - name: only a name
+    """)
+    assert problems_of(config, base_env) == ["automations.yaml:4:9: a step needs exactly one of `uses:` and `run:`"]
+
+
+def test_a_misspelt_step_key_lists_the_keys_a_step_has(write_config, base_env):
+    config = write_config("""
+        tasks:
+          t:
+            steps:
+              - run: echo ok
+                retires: 1
+    """)
+    assert problems_of(config, base_env) == [
+        "automations.yaml:5:9: unknown key 'retires' in step; expected one of: id, name, onChange, retry, run, "
+        "timeout, uses, with"]
+
+
+def test_a_wrong_name_does_not_hide_a_wrong_option_of_the_same_step(write_config, base_env):
+    config = write_config("""
+        tasks:
+          t:
+            steps:
+              - run: echo hi
+                name: 3
+                with: {shell: zsh}
+    """)
+    assert problems_of(config, base_env) == [
+        "automations.yaml:5:15: `name` must be a string",
+        "automations.yaml:6:23: run: with.shell: expected one of bash | sh, got 'zsh'",
+    ]
+
+
+def test_a_run_that_is_not_a_command_is_one_problem(write_config, base_env):
+    config = write_config("""
+        tasks:
+          t:
+            steps:
+              - run: 5
+              - run: "  "
+    """)
+    assert problems_of(config, base_env) == [
+        "automations.yaml:4:14: `run` must be a non-empty command",
+        "automations.yaml:5:14: `run` must be a non-empty command",
+    ]
+
+
+def test_a_problem_in_a_tasks_command_names_command(write_config, base_env):
+    config = write_config("""
+        tasks:
+          t:
+            command: echo ${{ steps.x.outputs.y }}
+    """)
+    assert problems_of(config, base_env) == [
+        "automations.yaml:3:19: run: command: ${{ steps.x.outputs.y }}: no step with id 'x' in task 't'"]
+
+
+def test_a_problem_in_on_change_names_on_change(write_config, base_env):
+    config = write_config("""
+        tasks:
+          t:
+            steps:
+              - run: echo hi
+                onChange: echo ${{ steps.x.outputs.y }}
+    """)
+    assert problems_of(config, base_env) == [
+        "automations.yaml:5:24: run: onChange: ${{ steps.x.outputs.y }}: no step with id 'x' in task 't'"]
+
+
+def test_an_on_change_command_that_cannot_be_read_is_one_problem(write_config, base_env):
+    config = write_config("""
+        tasks:
+          t:
+            steps:
+              - run: echo hi
+                onChange: echo ${{ steps.x
+    """)
+    assert problems_of(config, base_env) == [
+        "automations.yaml:5:24: `${{` without its closing `}}` (write `$${{` for a literal `${{`)"]
+
+
+def test_an_on_change_command_has_sixty_seconds(write_config):
+    config = load_config(write_config("""
+        tasks:
+          t:
+            steps:
+              - run: echo fetch
+                timeout: 5
+                onChange: echo changed
+    """))
+    step = config.tasks["t"].steps[0]
+    assert (step.timeout, step.on_change.timeout) == (5, 60.0)
+
+
+def test_every_key_of_a_task_is_kept(write_config):
+    config = load_config(write_config("""
+        tasks:
+          first:
+            name: The first
+            description: Does the first thing
+            triggeredBy: [manual, postEnvironmentStart]
+            command: echo one
+          second:
+            dependsOn: [first]
+            env: {PORT: 8080}
+            command: echo two
+    """))
+    first, second = config.tasks["first"], config.tasks["second"]
+    assert (first.id, first.name, first.description) == ("first", "The first", "Does the first thing")
+    assert first.triggered_by == ["manual", "postEnvironmentStart"]
+    assert (first.depends_on, first.env, (first.location.line, first.location.column)) == ([], {}, (2, 3))
+    assert (second.name, second.description, second.triggered_by) == (None, None, ["manual"])  # the default
+    assert (second.depends_on, second.env) == (["first"], {"PORT": "8080"})
+
+
+def test_a_reference_to_a_step_that_is_wrong_itself_is_not_a_second_problem(write_config, base_env):
+    config = write_config("""
+        tasks:
+          t:
+            steps:
+              - id: broken
+                uses: nothing-like-this
+              - run: echo ${{ steps.broken.outputs.y }}
+    """)
+    [problem] = problems_of(config, base_env)
+    assert problem.startswith("automations.yaml:5:15: unknown step type 'nothing-like-this' (known: ")
+
+
+def test_a_step_id_that_is_not_a_name_is_not_offered_as_an_earlier_step(write_config, base_env):
+    config = write_config("""
+        tasks:
+          t:
+            steps:
+              - {id: first, run: echo 1}
+              - {id: 5, run: echo 2}
+              - run: echo ${{ steps.x.outputs.y }}
+    """)
+    assert problems_of(config, base_env) == [
+        "automations.yaml:5:14: invalid step id 5: use 1 to 128 of a-z A-Z 0-9 _ -",
+        "automations.yaml:6:19: run: run: ${{ steps.x.outputs.y }}: no step with id 'x' in task 't' "
+        "(earlier step ids: first)",
+    ]
