@@ -536,3 +536,54 @@ def test_with_vv_a_listed_plugin_that_fails_to_import_shows_where_it_failed(writ
     traceback = "\n".join(lines[1:])
     assert "Traceback (most recent call last)" in traceback
     assert 'cm_broken_vv.py", line 2, in load' in traceback
+
+
+def test_with_vv_an_unknown_step_type_shows_where_the_lookup_failed(write_config, base_env):
+    config = write_config("""
+        tasks:
+          hello:
+            steps:
+              - uses: not-a-step
+    """)
+    lines = problems_of(config, base_env, "-vv")
+    assert lines[0].startswith("automations.yaml:4:15: unknown step type 'not-a-step' (known: ")
+    assert "Traceback (most recent call last)" in "\n".join(lines[1:])
+
+
+# -- a nested option, named and pointed at where it is written ------------------------------------
+
+NESTED_SECRETS = """
+    tasks:
+      later:
+        steps:
+          - uses: secrets-manager
+            with:
+              file: .env
+              secrets:
+                - {id: ok, env: GOOD}
+                - {id: "${SECRET_ID}", env: "${NAME}"}
+"""
+
+
+def test_a_wrong_nested_option_is_pointed_at_where_it_is_written(write_config, base_env):
+    config = write_config(NESTED_SECRETS.replace('"${NAME}"', "1NOT-A-NAME"))
+    assert problems_of(config, base_env) == [
+        "automations.yaml:9:41: secrets-manager: with.secrets[1].env: '1NOT-A-NAME' is not a variable name "
+        "(^[A-Za-z_][A-Za-z0-9_]*$)"]
+
+
+def test_an_unset_variable_in_a_nested_option_is_pointed_at_where_it_is_written(write_config, base_env):
+    config = write_config(NESTED_SECRETS)
+    result = run_cli("-c", str(config), "run", "later", "--dry-run", cwd=config.parent, env=base_env)
+    assert result.code == 1
+    assert ("(cannot plan: automations.yaml:9:20: ${SECRET_ID} is not set (set it, or write ${SECRET_ID:-default}))"
+            in result.stdout)
+
+
+def test_a_nested_option_wrong_once_expanded_is_pointed_at_where_it_is_written(write_config, base_env):
+    config = write_config(NESTED_SECRETS)
+    result = run_cli("-c", str(config), "run", "later", "--dry-run", cwd=config.parent,
+                     env={**base_env, "SECRET_ID": "x", "NAME": "1bad"})
+    assert result.code == 1
+    assert ("(cannot plan: automations.yaml:9:41: secrets-manager: with.secrets[1].env: '1bad' is not a variable "
+            "name (^[A-Za-z_][A-Za-z0-9_]*$))" in result.stdout)
