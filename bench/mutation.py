@@ -114,21 +114,46 @@ def results(workdir: Path, module: str) -> dict[str, str]:
             for name, code in meta["exit_code_by_key"].items()}
 
 
-def run_module(module: str, workdir: Path, jobs: int, mutmut: str, resume: bool = False) -> tuple[dict[str, str], float]:
-    if not (resume and (workdir / "mutants").is_dir()):
+def run_module(module: str, workdir: Path, jobs: int, mutmut: str, resume: bool = False,
+               retest: bool = False) -> tuple[dict[str, str], float]:
+    names: list[str] = []
+    earlier = 0.0
+    if retest:
+        names, earlier = survivors_to_retest(module, workdir)
+    elif not (resume and (workdir / "mutants").is_dir()):
         prepare(workdir, module)
     started = time.monotonic()
-    log = workdir / "mutmut.log"
+    log = workdir / ("mutmut-retest.log" if retest else "mutmut.log")
     with open(log, "w") as out:
-        done = subprocess.run(["nice", "-n", "15", mutmut, "run", "--max-children", str(jobs)],
+        done = subprocess.run(["nice", "-n", "15", mutmut, "run", "--max-children", str(jobs), *names],
                               cwd=workdir, stdout=out, stderr=subprocess.STDOUT)
-    elapsed = time.monotonic() - started
+    elapsed = earlier + time.monotonic() - started
     meta = workdir / "mutants" / f"{MODULES[module][0]}.meta"
     if meta.exists() and not json.loads(meta.read_text())["exit_code_by_key"]:
         return {}, elapsed  # nothing to mutate: mutmut mutates function bodies, not declarations
     if done.returncode != 0 or not meta.exists():
         raise SystemExit(f"{module}: mutmut failed (exit code {done.returncode}); see {log}")
     return results(workdir, module), elapsed
+
+
+def survivors_to_retest(module: str, workdir: Path) -> tuple[list[str], float]:
+    """For --retest: the copy's tests replaced by today's, and the mutants its run did not kill
+    (the killed ones stay killed: tests were added, the module is unchanged); also how long
+    that run took."""
+    source, _ = MODULES[module]
+    if not (workdir / "mutants").is_dir():
+        raise SystemExit(f"{module}: no earlier run in {workdir} to retest")
+    if (workdir / source).read_text() != (ROOT / source).read_text():
+        raise SystemExit(f"{module}: {source} changed since the run in {workdir}: run it afresh")
+    pyproject = (workdir / "pyproject.toml").read_text()
+    if json.dumps(MODULES[module][1]) not in pyproject:
+        # mutmut would reset every result when its test selection changes
+        raise SystemExit(f"{module}: its test files (MODULES) changed since the run in {workdir}: run it afresh")
+    shutil.rmtree(workdir / "tests")
+    shutil.copytree(ROOT / "tests", workdir / "tests", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    earlier = (workdir / "mutmut.log").stat().st_mtime - (workdir / "pyproject.toml").stat().st_mtime
+    not_killed = sorted(name for name, status in results(workdir, module).items() if status != KILLED)
+    return not_killed, earlier
 
 
 def summarise(module: str, found: dict[str, str], elapsed: float, equivalent: dict[str, str]) -> tuple[str, list[str]]:
@@ -155,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="mutants tested at once (default 1)")
     parser.add_argument("--resume", action="store_true",
                         help="go on with an interrupted run in --workdir (mutmut keeps each result as it comes)")
+    parser.add_argument("--retest", action="store_true",
+                        help="in --workdir's copy of a finished run: test the mutants it did not kill again, "
+                             "against the tests as they are now (the module and MODULES unchanged)")
     parser.add_argument("--workdir", type=Path, help="where the copies go (default: a new temporary directory)")
     parser.add_argument("--report", type=Path, default=ROOT / "bench" / "results" / "mutation",
                         help="directory of the reports, one file per module")
@@ -163,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="write the reports of the modules' runs in --workdir as they stand (a run stopped "
                              "early counts only the mutants it tested)")
     args = parser.parse_args(argv)
+    if args.retest and args.workdir is None:
+        parser.error("--retest needs --workdir")
     if args.table:
         print_table(args.report)
         return 0
@@ -194,8 +224,10 @@ def main(argv: list[str] | None = None) -> int:
         # The module is copied when its turn comes: the commit and the load of that moment.
         heading = (f"# bench/mutation.py, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
                    f"commit {_commit()}, nproc {os.cpu_count()}, load {os.getloadavg()[0]:.1f}, jobs {args.jobs}")
-        found, elapsed = run_module(module, workdir / module, args.jobs, mutmut, args.resume)
+        found, elapsed = run_module(module, workdir / module, args.jobs, mutmut, args.resume, args.retest)
         line, details = summarise(module, found, elapsed, equivalent)
+        if args.retest:
+            heading = heading.replace("bench/mutation.py,", "bench/mutation.py --retest (the run's survivors tested again),")
         print(line, *details, sep="\n", flush=True)
         (args.report / f"{module}.txt").write_text("\n".join([heading, line, *details]) + "\n")
     print(f"reports: {args.report}/; copies (for `mutmut show NAME` inside one): {workdir}")
@@ -227,6 +259,8 @@ def print_table(reports: Path) -> None:
         run = re.search(r"(\d{4}-\d\d-\d\d \d\d:\d\d) UTC, commit (\S+),.* jobs (\S+)", heading)
         numbers = re.search(r"mutants +(\d+) +equivalent +(\d+) +killed +(\d+) +kill rate +([\d.]+) % +time +([\d.]+) min", line)
         when = f"{run.group(1)}, {run.group(2)}, jobs {run.group(3)}" if run else ""
+        if "--retest" in heading:
+            when += "; survivors retested"
         partial = re.search(r"partial: (\d+) of (\d+)", line)
         if partial:
             when += f"; stopped after {partial.group(1)} of {partial.group(2)}"
