@@ -587,3 +587,15 @@ def test_a_nested_option_wrong_once_expanded_is_pointed_at_where_it_is_written(w
     assert result.code == 1
     assert ("(cannot plan: automations.yaml:9:41: secrets-manager: with.secrets[1].env: '1bad' is not a variable "
             "name (^[A-Za-z_][A-Za-z0-9_]*$))" in result.stdout)
+
+
+def test_a_task_with_an_invalid_id_is_one_problem_not_a_cascade_from_its_dependencies(write_config, base_env):
+    config = write_config("""
+        tasks:
+          "hello world":
+            command: echo ${{ tasks.nope.steps.a.outputs.b }}
+            dependsOn: [ghost]
+          fine: {command: echo ok}
+    """)
+    assert problems_of(config, base_env) == [
+        "automations.yaml:2:3: invalid task id 'hello world': use 1 to 128 of a-z A-Z 0-9 _ -"]
