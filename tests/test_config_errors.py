@@ -599,3 +599,46 @@ def test_a_task_with_an_invalid_id_is_one_problem_not_a_cascade_from_its_depende
     """)
     assert problems_of(config, base_env) == [
         "automations.yaml:2:3: invalid task id 'hello world': use 1 to 128 of a-z A-Z 0-9 _ -"]
+
+
+def test_a_task_with_both_command_and_steps_is_one_problem_whatever_is_wrong_in_either(write_config, base_env):
+    config = write_config("""
+        tasks:
+          t:
+            command: ""
+            steps: []
+          u:
+            command: echo ${{ steps.x.outputs.y }}
+            steps: [{run: echo}]
+    """)
+    assert problems_of(config, base_env) == [
+        "automations.yaml:2:3: task 't' has both `command` and `steps`; use one",
+        "automations.yaml:5:3: task 'u' has both `command` and `steps`; use one",
+    ]
+
+
+def test_a_dependency_that_is_not_a_task_id_is_named_as_an_unknown_task(write_config, base_env):
+    config = write_config("""
+        tasks:
+          a:
+            command: echo a
+            dependsOn: ["not an id!"]
+    """)
+    assert problems_of(config, base_env) == ["automations.yaml:4:17: task 'a' depends on unknown task 'not an id!'"]
+
+
+def test_depends_on_that_is_not_a_list_of_names_is_one_problem(write_config, base_env):
+    config = write_config("""
+        tasks:
+          a: {command: echo a}
+          b:
+            command: echo b
+            dependsOn: 5
+          c:
+            command: echo c
+            dependsOn: [1, a]
+    """)
+    assert problems_of(config, base_env) == [
+        "automations.yaml:5:16: `dependsOn` must be a list of strings",
+        "automations.yaml:8:16: `dependsOn` must be a list of strings",
+    ]
