@@ -642,3 +642,40 @@ def test_depends_on_that_is_not_a_list_of_names_is_one_problem(write_config, bas
         "automations.yaml:5:16: `dependsOn` must be a list of strings",
         "automations.yaml:8:16: `dependsOn` must be a list of strings",
     ]
+
+
+def test_each_wrong_env_entry_is_one_problem_and_the_others_are_still_checked(write_config, base_env):
+    config = write_config("""
+        tasks:
+          t:
+            command: echo t
+            env:
+              1BAD: "${{ steps.a.outputs.b }}"
+              LIST: ["${{ x"]
+              GOOD: "${{ steps.a.outputs.b }}"
+              ALSO: "${{ steps.a.outputs.b }}"
+    """)
+    assert problems_of(config, base_env) == [
+        "automations.yaml:5:7: invalid environment variable name '1BAD'",
+        "automations.yaml:6:13: env LIST: expected a string or number (quote yes/no/true/false)",
+        "automations.yaml:7:13: env GOOD: a step's outputs cannot be read in `env:` "
+        "(use the reference in the step's `with:` or `run:`)",
+        "automations.yaml:8:13: env ALSO: a step's outputs cannot be read in `env:` "
+        "(use the reference in the step's `with:` or `run:`)",
+    ]
+
+
+def test_a_with_that_is_not_a_mapping_is_one_problem(write_config, base_env):
+    config = write_config("""
+        tasks:
+          t:
+            steps:
+              - uses: run
+                with: 5
+              - run: echo
+                with: [a]
+    """)
+    assert problems_of(config, base_env) == [
+        "automations.yaml:5:15: `with` must be a mapping of options",
+        "automations.yaml:7:15: `with` must be a mapping of options",
+    ]
