@@ -409,22 +409,14 @@ def test_every_problem_with_a_steps_own_keys_is_reported_at_once(write_config, b
 
 # -- the top level of the file and its `plugins:` list ------------------------------------------
 
-LISTED_PLUGIN = '''
-from automations.api import Options, Step, StepResult
-
-
-class NoOptions(Options):
-    pass
-
-
-class WarmCache(Step[NoOptions]):
-    name = "warm-cache"
-    Options = NoOptions
-
-    def run(self, ctx):
-        ctx.log.output("cache warmed")
-        return StepResult.ok()
-'''
+BESIDE_THE_CONFIG = (
+    "from automations.api import Options, Step, StepResult\n"
+    "class Hello(Step[Options]):\n"
+    "    name = 'hello-beside'\n"
+    "    Options = Options\n"
+    "    def run(self, ctx):\n"
+    "        ctx.log.output('hello from beside the config')\n"
+    "        return StepResult.ok()\n")
 
 
 def test_a_file_that_is_not_a_mapping_is_refused_at_its_start(write_config, base_env):
@@ -505,12 +497,12 @@ def test_each_refused_plugin_entry_is_named_at_its_position_and_the_others_are_s
 def test_a_listed_plugin_is_found_beside_the_config_when_run_from_elsewhere(tmp_path, base_env):
     project = tmp_path / "project"
     project.mkdir()
-    (project / "cm_warm.py").write_text(LISTED_PLUGIN)
-    (project / "automations.yaml").write_text("plugins: ['cm_warm:WarmCache']\n"
-                                              "tasks: {warm: {steps: [{uses: warm-cache}]}}\n")
-    result = run_cli("-c", "project/automations.yaml", "run", "warm", cwd=tmp_path, env=base_env)
+    (project / "cm_beside.py").write_text(BESIDE_THE_CONFIG)
+    (project / "automations.yaml").write_text("plugins: ['cm_beside:Hello']\n"
+                                              "tasks: {hi: {steps: [{uses: hello-beside}]}}\n")
+    result = run_cli("-c", "project/automations.yaml", "run", "hi", cwd=tmp_path, env=base_env)
     assert result.code == 0, result.output
-    assert "warm | cache warmed" in result.stdout
+    assert "hi | hello from beside the config" in result.stdout
 
 
 def test_a_plugin_that_fails_to_import_is_named_with_the_config_as_the_user_wrote_it(tmp_path, base_env):
