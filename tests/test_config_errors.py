@@ -671,3 +671,45 @@ def test_a_with_that_is_not_a_mapping_is_one_problem(write_config, base_env):
         "automations.yaml:5:15: `with` must be a mapping of options",
         "automations.yaml:7:15: `with` must be a mapping of options",
     ]
+
+
+def test_a_task_that_is_not_a_mapping_is_pointed_at_its_value(write_config, base_env):
+    config = write_config("tasks:\n  a: 5\n")
+    assert problems_of(config, base_env) == ["automations.yaml:2:6: task 'a' must be a mapping"]
+
+
+def test_triggers_that_are_not_names_are_one_problem_beside_the_tasks_others(write_config, base_env):
+    config = write_config("""
+        tasks:
+          b:
+            command: echo b
+            bogus: 1
+            triggeredBy: [1, 2]
+    """)
+    assert problems_of(config, base_env) == [
+        "automations.yaml:4:5: unknown key 'bogus' in task 'b'; expected one of: command, dependsOn, description, env, "
+        "name, steps, triggeredBy",
+        "automations.yaml:5:18: `triggeredBy` must be a list of strings",
+    ]
+
+
+def test_an_unknown_trigger_is_pointed_at_and_the_triggers_are_listed(write_config, base_env):
+    config = write_config("""
+        tasks:
+          c:
+            command: echo c
+            triggeredBy: [manual, postStart]
+    """)
+    assert problems_of(config, base_env) == [
+        "automations.yaml:4:27: unknown trigger 'postStart'; expected one of: postEnvironmentStart, "
+        "postDevcontainerStart, prebuild, manual"]
+
+
+def test_a_task_that_depends_on_itself_is_one_problem_not_a_cycle_too(write_config, base_env):
+    config = write_config("""
+        tasks:
+          d:
+            command: echo d
+            dependsOn: [d]
+    """)
+    assert problems_of(config, base_env) == ["automations.yaml:4:17: task 'd' depends on itself"]

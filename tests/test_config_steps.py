@@ -315,3 +315,28 @@ def test_a_step_id_that_is_not_a_name_is_not_offered_as_an_earlier_step(write_co
         "automations.yaml:6:19: run: run: ${{ steps.x.outputs.y }}: no step with id 'x' in task 't' "
         "(earlier step ids: first)",
     ]
+
+
+def test_a_duplicate_step_id_is_pointed_at_the_second(write_config, base_env):
+    config = write_config("""
+        tasks:
+          e:
+            steps:
+              - {id: same, run: echo 1}
+              - {id: same, run: echo 2}
+    """)
+    assert problems_of(config, base_env) == ["automations.yaml:5:14: duplicate step id 'same' in task 'e'"]
+
+
+def test_the_same_wrong_reference_in_two_options_of_a_step_is_pointed_at_in_each(write_config, base_env):
+    config = write_config("""
+        tasks:
+          f:
+            steps:
+              - run: echo ${{ steps.nope.outputs.x }}
+                with: {cwd: "${{ steps.nope.outputs.x }}"}
+    """)
+    assert problems_of(config, base_env) == [
+        "automations.yaml:4:19: run: run: ${{ steps.nope.outputs.x }}: no step with id 'nope' in task 'f'",
+        "automations.yaml:5:22: run: with.cwd: ${{ steps.nope.outputs.x }}: no step with id 'nope' in task 'f'",
+    ]
