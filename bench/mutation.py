@@ -138,8 +138,8 @@ def run_module(module: str, workdir: Path, jobs: int, mutmut: str, resume: bool 
 
 def survivors_to_retest(module: str, workdir: Path) -> tuple[list[str], float]:
     """For --retest: the copy's tests replaced by today's, and the mutants its run did not kill
-    (the killed ones stay killed: tests were added, the module is unchanged); also how long
-    that run took."""
+    and that are not listed as equivalent (the killed ones stay killed: tests were added, the
+    module is unchanged); also how long that run took."""
     source, _ = MODULES[module]
     if not (workdir / "mutants").is_dir():
         raise SystemExit(f"{module}: no earlier run in {workdir} to retest")
@@ -152,7 +152,13 @@ def survivors_to_retest(module: str, workdir: Path) -> tuple[list[str], float]:
     shutil.rmtree(workdir / "tests")
     shutil.copytree(ROOT / "tests", workdir / "tests", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     earlier = (workdir / "mutmut.log").stat().st_mtime - (workdir / "pyproject.toml").stat().st_mtime
-    not_killed = sorted(name for name, status in results(workdir, module).items() if status != KILLED)
+    started, log = workdir / "retest-started", workdir / "mutmut-retest.log"
+    if started.exists() and log.exists():  # an earlier retest, stopped or finished
+        earlier += max(0.0, log.stat().st_mtime - started.stat().st_mtime)
+    started.touch()
+    equivalent = equivalent_mutants()  # no test can kill them: not tested again
+    not_killed = sorted(name for name, status in results(workdir, module).items()
+                        if status != KILLED and name not in equivalent)
     return not_killed, earlier
 
 
