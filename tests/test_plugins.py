@@ -33,9 +33,11 @@ class GreetStep(Step[GreetOptions]):
 '''
 
 
-def build_distribution(root: Path, name: str, module: str, source: str, entry_points: dict[str, str]) -> Path:
+def build_distribution(root: Path, name: str, module: str, source: str,
+                       entry_points: dict[str, str]) -> tuple[Path, subprocess.Popen[bytes]]:
     """Install a tiny distribution with `automations.steps` entry points into its own
-    directory (put on PYTHONPATH), the way pip installs any plugin."""
+    directory (put on PYTHONPATH), the way pip installs any plugin: the directory, and the
+    pip process installing it (several install at once)."""
     project = root / f"src-{name}"
     (project / module).mkdir(parents=True)
     (project / module / "__init__.py").write_text(textwrap.dedent(source))
@@ -50,15 +52,15 @@ def build_distribution(root: Path, name: str, module: str, source: str, entry_po
         [project.entry-points."automations.steps"]
     """) + eps + "\n")
     target = root / f"site-{name}"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--target", str(target), str(project)], check=True, capture_output=True)
-    return target
+    pip = subprocess.Popen([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                            "--target", str(target), str(project)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return target, pip
 
 
 @pytest.fixture(scope="session")
 def plugin_site(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("plugins")
-    return {
+    installing = {
         "greet": build_distribution(root, "automations-greet", "automations_greet", GREET_PLUGIN,
                                     {"greet": "automations_greet:GreetStep"}),
         "broken": build_distribution(root, "automations-broken", "automations_broken",
@@ -66,6 +68,10 @@ def plugin_site(tmp_path_factory) -> dict[str, Path]:
         "rival": build_distribution(root, "automations-rival", "automations_rival", GREET_PLUGIN,
                                     {"greet": "automations_rival:GreetStep"}),
     }
+    for _, pip in installing.values():
+        output = pip.communicate(timeout=300)[0]
+        assert pip.returncode == 0, output.decode(errors="replace")
+    return {name: target for name, (target, _) in installing.items()}
 
 
 def with_path(env: dict[str, str], *dirs: Path) -> dict[str, str]:
