@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import sys
 import threading
 import time
 import urllib.parse
@@ -73,6 +74,15 @@ def action_of(path: str, headers: dict[str, str], body: bytes) -> str | None:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 1024  # hundreds of clients connect at once in the fleet simulation
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up (a read timeout passed, its process ended) closed the
+        connection before a slow answer was written: its right, not an error. Printed, the
+        traceback would land in whatever the process's stderr is by then: a later test's
+        in-process run, whose output must hold no traceback."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class FaultProxy:
