@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from support.cli import run_cli, run_process
+from support.shared import built_once
 
 GREET_PLUGIN = '''
 from __future__ import annotations
@@ -57,21 +58,25 @@ def build_distribution(root: Path, name: str, module: str, source: str,
     return target, pip
 
 
+PLUGIN_SITES = {  # name: (distribution, module, source, entry points)
+    "greet": ("automations-greet", "automations_greet", GREET_PLUGIN, {"greet": "automations_greet:GreetStep"}),
+    "broken": ("automations-broken", "automations_broken", "import does_not_exist_anywhere\n",
+               {"broken": "automations_broken:Nope"}),
+    "rival": ("automations-rival", "automations_rival", GREET_PLUGIN, {"greet": "automations_rival:GreetStep"}),
+}
+
+
 @pytest.fixture(scope="session")
 def plugin_site(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("plugins")
-    installing = {
-        "greet": build_distribution(root, "automations-greet", "automations_greet", GREET_PLUGIN,
-                                    {"greet": "automations_greet:GreetStep"}),
-        "broken": build_distribution(root, "automations-broken", "automations_broken",
-                                     "import does_not_exist_anywhere\n", {"broken": "automations_broken:Nope"}),
-        "rival": build_distribution(root, "automations-rival", "automations_rival", GREET_PLUGIN,
-                                    {"greet": "automations_rival:GreetStep"}),
-    }
-    for _, pip in installing.values():
-        output = pip.communicate(timeout=300)[0]
-        assert pip.returncode == 0, output.decode(errors="replace")
-    return {name: target for name, (target, _) in installing.items()}
+    """The three distributions, installed once for the whole session (all workers)."""
+    def install(root: Path) -> None:
+        installing = [build_distribution(root, *spec) for spec in PLUGIN_SITES.values()]
+        for _, pip in installing:
+            output = pip.communicate(timeout=300)[0]
+            assert pip.returncode == 0, output.decode(errors="replace")
+
+    root = built_once(tmp_path_factory, "plugins", install)
+    return {name: root / f"site-{distribution}" for name, (distribution, *_) in PLUGIN_SITES.items()}
 
 
 def with_path(env: dict[str, str], *dirs: Path) -> dict[str, str]:
