@@ -713,3 +713,16 @@ def test_a_task_that_depends_on_itself_is_one_problem_not_a_cycle_too(write_conf
             dependsOn: [d]
     """)
     assert problems_of(config, base_env) == ["automations.yaml:4:17: task 'd' depends on itself"]
+
+
+def test_a_file_that_is_not_utf8_cannot_be_read_and_says_why(tmp_path, base_env):
+    (tmp_path / "automations.yaml").write_bytes(b"\xff\xfetasks: {}\n")
+    result = run_cli("validate", cwd=tmp_path, env=base_env)
+    assert result.code == 2
+    assert result.stderr == ("error: cannot read automations.yaml: 'utf-8' codec can't decode byte 0xff in "
+                             "position 0: invalid start byte\n")
+
+
+def test_a_yaml_syntax_error_says_what_the_parser_found_where(write_config, base_env):
+    config = write_config("tasks:\n  a: &x 1\n  b: *y\n")
+    assert problems_of(config, base_env) == ["automations.yaml:3:6: YAML syntax error: found undefined alias"]
