@@ -47,7 +47,6 @@ from automations.engine.report.base import DEBUG, VERBOSE
 from automations.engine.report.json import JsonReporter
 from automations.engine.runner import Runner, RunOutcome
 from automations.engine.variables import CommandEnvironment
-from automations.redaction import REDACTOR
 
 # -- step types: each does one thing a real step (or a buggy plugin) does -------------------------
 
@@ -75,6 +74,7 @@ class FailOptions(Options):
     message: str = option("")
     kind: str = option("fatal", help="fatal, transient, throttled, cancel, crash (an unexpected error) or none (no result)")
     times: int = option(0, help="fail only the first TIMES attempts (0: every one)")
+    interrupt: bool = option(False, help="send Ctrl-C (SIGINT) to this process at the first attempt")
 
 
 class Fail(Step[FailOptions]):
@@ -89,6 +89,8 @@ class Fail(Step[FailOptions]):
 
     def run(self, ctx: StepContext) -> StepResult:
         self.tries += 1
+        if self.options.interrupt and self.tries == 1:
+            os.kill(os.getpid(), signal.SIGINT)
         if self.options.times and self.tries > self.options.times:
             return StepResult.ok(f"ok at try {self.tries}")
         message = self.options.message
@@ -649,7 +651,8 @@ def test_at_debug_verbosity_a_failed_step_logs_its_traceback(write_config):
     run = run_tasks(config, "t", verbosity=DEBUG)
     [log] = run.logs("debug")
     assert log["task"] == "t"
-    assert log["message"].startswith("Traceback (most recent call last):\n")
+    assert log["message"].startswith("Traceback (most recent call last):\n  File ")
+    assert ", in run\n    raise StepFailed(message)\n" in log["message"]
     assert log["message"].endswith("StepFailed: secret 'db' not found")
 
 
@@ -855,6 +858,22 @@ def test_a_step_that_ends_within_the_interrupt_grace_keeps_its_result(write_conf
     assert run.outcome.interrupted
 
 
+def test_ctrl_c_during_a_retry_s_wait_ends_the_step_at_once(write_config, monkeypatch):
+    monkeypatch.setattr(runner_module, "INTERRUPT_GRACE_SECONDS", 5.0)  # not ended by being abandoned
+    config = load(write_config, """
+        tasks:
+          t:
+            steps:
+              - uses: fail
+                with: {kind: transient, message: not ready, interrupt: true}
+                retry: {attempts: 3, initialDelay: 100, maxDelay: 100}
+    """)
+    run = run_tasks(config, "t")
+    assert (run.step("t")["status"], run.step("t")["message"], run.step("t")["attempts"]) == (
+        "cancelled", "interrupted", 1)
+    assert run.seconds < 4
+
+
 def test_a_step_starting_after_the_run_was_cancelled_is_cancelled_at_once(write_config):
     config = load(write_config, """
         tasks:
@@ -1002,6 +1021,29 @@ def test_a_declared_secret_output_is_shown_masked_and_masked_wherever_it_shows_l
     first, second = run.of("step")
     assert first["outputs"] == {"token": "***", "greeting": "hello-plain-greeting"}
     assert second["message"] == "got *** and hello-plain-greeting"
+
+
+def test_whoever_follows_a_run_gets_a_declared_secret_output_masked(write_config):
+    # The run history and the watcher listen to every event, unredacted: the runner masks.
+    config = load(write_config, """
+        tasks:
+          t:
+            steps: [{uses: mint, with: {token: tok-3f9a1c7e5b}}]
+    """)
+    seen: list[dict[str, Any]] = []
+
+    class Listener:
+        def __getattr__(self, name: str) -> Any:
+            return lambda *args: None
+
+        def step_outputs(self, task: str, step: str, outputs: Mapping[str, Any]) -> None:
+            seen.append(dict(outputs))
+
+    out = io.StringIO()
+    reporter = JsonReporter(out=out, err=out)
+    reporter.listeners.append(Listener())  # type: ignore[arg-type]
+    Runner(config, reporter).run(["t"])
+    assert seen == [{"token": "***", "greeting": "hello-plain-greeting"}]
 
 
 def test_a_run_hands_its_steps_variables_where_it_was_told_to(write_config, tmp_path):
