@@ -304,7 +304,7 @@ def run_tasks(config: Config, *task_ids: str, verbosity: int = VERBOSE, **option
     out = io.StringIO()
     runner = Runner(config, JsonReporter(verbosity=verbosity, out=out, err=out), **options)
     started = time.monotonic()
-    with at_most(20):
+    with at_most(15, runner):
         outcome = runner.run(select_tasks(config, list(task_ids), None))
     seconds = time.monotonic() - started
     events = [json.loads(line) for line in out.getvalue().splitlines()]
@@ -314,9 +314,11 @@ def run_tasks(config: Config, *task_ids: str, verbosity: int = VERBOSE, **option
 
 
 @contextmanager
-def at_most(seconds: float) -> Iterator[None]:
-    """A hang fails the test instead of stopping the suite."""
+def at_most(seconds: float, runner: Runner) -> Iterator[None]:
+    """A hang fails the test instead of stopping the suite (the run is cancelled first, so
+    that its steps end and the failure is reported)."""
     def expire(signum: int, frame: object) -> None:
+        runner.cancel()
         raise AssertionError(f"the run still going after {seconds} s")
 
     previous = signal.signal(signal.SIGALRM, expire)
@@ -883,7 +885,7 @@ def test_a_step_starting_after_the_run_was_cancelled_is_cancelled_at_once(write_
     out = io.StringIO()
     runner = Runner(config, JsonReporter(out=out, err=out))
     runner.cancel()
-    assert runner.run_step(config.tasks["t"], config.tasks["t"].steps[0], dict(os.environ)) == "cancelled"
+    assert run_step(runner, config.tasks["t"], config.tasks["t"].steps[0], dict(os.environ)) == "cancelled"
 
 
 # -- a dry run -------------------------------------------------------------------------------------
@@ -1042,7 +1044,9 @@ def test_whoever_follows_a_run_gets_a_declared_secret_output_masked(write_config
     out = io.StringIO()
     reporter = JsonReporter(out=out, err=out)
     reporter.listeners.append(Listener())  # type: ignore[arg-type]
-    Runner(config, reporter).run(["t"])
+    runner = Runner(config, reporter)
+    with at_most(15, runner):
+        runner.run(["t"])
     assert seen == [{"token": "***", "greeting": "hello-plain-greeting"}]
 
 
@@ -1082,7 +1086,8 @@ def test_run_task_runs_one_task_s_steps_and_returns_its_status(write_config):
     """)
     out = io.StringIO()
     runner = Runner(config, JsonReporter(out=out, err=out))
-    assert runner.run_task(config.tasks["t"]) == "failed"
+    with at_most(15, runner):
+        assert runner.run_task(config.tasks["t"]) == "failed"
     assert [json.loads(line)["status"] for line in out.getvalue().splitlines()
             if json.loads(line)["event"] == "step"] == ["ok", "failed"]
 
@@ -1098,9 +1103,14 @@ def watched(write_config: Any, step: str) -> tuple[Runner, Any, Any]:
     return Runner(config, JsonReporter(out=out, err=out)), task, task.steps[0]
 
 
+def run_step(runner: Runner, task: Any, spec: Any, env: dict[str, str], **options: Any) -> str:
+    with at_most(15, runner):
+        return runner.run_step(task, spec, env, **options)
+
+
 def test_run_step_keeps_the_step_s_result_for_the_watcher(write_config):
     runner, task, spec = watched(write_config, "{uses: linger, with: {seconds: 0, refreshAt: 1234.5}}")
-    assert runner.run_step(task, spec, dict(os.environ)) == "ok"
+    assert run_step(runner, task, spec, dict(os.environ)) == "ok"
     assert runner.results[(task.id, spec)].refresh_at == 1234.5
     assert (task.id, spec) not in runner.failures
 
@@ -1109,41 +1119,41 @@ def test_run_step_keeps_the_step_s_result_for_the_watcher(write_config):
                                                    ("fatal", None), ("crash", None)])
 def test_run_step_keeps_the_class_of_the_step_s_failure_for_the_watcher(write_config, kind, error_class):
     runner, task, spec = watched(write_config, f"{{uses: fail, with: {{kind: {kind}, message: nope}}}}")
-    assert runner.run_step(task, spec, dict(os.environ)) == "failed"
+    assert run_step(runner, task, spec, dict(os.environ)) == "failed"
     assert (task.id, spec) in runner.failures and runner.failures[(task.id, spec)] == error_class
 
 
 def test_a_step_whose_options_cannot_be_expanded_is_a_fatal_failure_for_the_watcher(write_config):
     runner, task, spec = watched(write_config, '{uses: say, with: {message: "${NOT_SET_ANYWHERE}"}}')
-    assert runner.run_step(task, spec, dict(os.environ)) == "failed"
+    assert run_step(runner, task, spec, dict(os.environ)) == "failed"
     assert (task.id, spec) in runner.failures and runner.failures[(task.id, spec)] is None
 
 
 def test_a_timed_out_step_is_a_transient_failure_for_the_watcher(write_config):
     runner, task, spec = watched(write_config, "{uses: linger, timeout: 0.05}")
-    assert runner.run_step(task, spec, dict(os.environ)) == "failed"
+    assert run_step(runner, task, spec, dict(os.environ)) == "failed"
     assert runner.failures[(task.id, spec)] == "transient"
 
 
 def test_a_step_that_succeeds_again_is_no_longer_a_failure_for_the_watcher(write_config):
     runner, task, spec = watched(write_config, '{uses: say, with: {message: "${SET_LATER}"}}')
-    assert runner.run_step(task, spec, dict(os.environ)) == "failed"
+    assert run_step(runner, task, spec, dict(os.environ)) == "failed"
     assert (task.id, spec) in runner.failures
-    assert runner.run_step(task, spec, {**os.environ, "SET_LATER": "now"}) == "ok"
+    assert run_step(runner, task, spec, {**os.environ, "SET_LATER": "now"}) == "ok"
     assert (task.id, spec) not in runner.failures
 
 
 def test_run_step_forces_the_step_only_when_asked(write_config):
     runner, task, spec = watched(write_config, "{uses: context}")
-    assert runner.run_step(task, spec, dict(os.environ)) == "ok"
+    assert run_step(runner, task, spec, dict(os.environ)) == "ok"
     assert runner.results[(task.id, spec)].outputs["force"] == "False"
-    assert runner.run_step(task, spec, dict(os.environ), force=True) == "ok"
+    assert run_step(runner, task, spec, dict(os.environ), force=True) == "ok"
     assert runner.results[(task.id, spec)].outputs["force"] == "True"
 
 
 def test_run_step_expands_the_step_s_options_from_the_env_it_is_given(write_config):
     runner, task, spec = watched(write_config, '{uses: context, with: {value: "${GREETING}"}}')
-    assert runner.run_step(task, spec, {"GREETING": "from the watcher"}) == "ok"
+    assert run_step(runner, task, spec, {"GREETING": "from the watcher"}) == "ok"
     assert runner.results[(task.id, spec)].outputs["value"] == "from the watcher"
 
 
