@@ -122,10 +122,12 @@ class Linger(Step[LingerOptions]):
     Options = LingerOptions
 
     def run(self, ctx: StepContext) -> StepResult:
+        started = time.monotonic()
         if self.options.interrupt:
             os.kill(os.getpid(), signal.SIGINT)
         if self.options.honour_cancel:
-            ctx.cancelled.wait(self.options.seconds)
+            if ctx.cancelled.wait(self.options.seconds):
+                ctx.log.info(f"cancelled after {time.monotonic() - started:.3f}s")
             ctx.check_cancelled()
         else:
             time.sleep(self.options.seconds)
@@ -777,7 +779,7 @@ def test_a_step_that_ignores_its_timeout_is_abandoned_after_its_grace(write_conf
     """)
     run = run_tasks(config, "t")
     assert run.step("t")["message"].startswith("timed out after 0.1s")
-    assert run.seconds < 3  # not the 4 s the step would take
+    assert run.step("t")["duration"] < 1.0  # its timeout and grace (0.3 s), not the 4 s the step would take
 
 
 def test_a_step_that_ends_within_its_grace_after_its_timeout_still_timed_out(write_config):
@@ -835,6 +837,19 @@ def test_ctrl_c_cancels_the_running_step_and_the_tasks_still_waiting(write_confi
     assert run.outcome.statuses == {"first": "cancelled", "second": "cancelled"}
     assert run.outcome.interrupted
     assert run.seconds < 4  # the step's 5 s wait was cut short
+
+
+def test_ctrl_c_reaches_the_running_step_within_a_second(write_config):
+    # The scheduling loop looks for a signal every 0.1 s: a Ctrl-C must end the process
+    # within 2 s, its steps' grace (1 s) included.
+    config = load(write_config, """
+        tasks:
+          t:
+            steps: [{uses: linger, with: {interrupt: true}}]
+    """)
+    run = run_tasks(config, "t")
+    [noticed] = [e["message"] for e in run.logs("info") if e["message"].startswith("cancelled after ")]
+    assert float(noticed.removeprefix("cancelled after ").removesuffix("s")) < 1.0
 
 
 def test_a_step_that_ignores_ctrl_c_is_abandoned_after_the_interrupt_grace(write_config, monkeypatch):
