@@ -332,11 +332,20 @@ def at_most(seconds: float, runner: Runner) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+@pytest.fixture(scope="module")
+def _entry_point_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
 @pytest.fixture(autouse=True)
-def _private_environment(in_process_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _private_environment(in_process_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                         _entry_point_cache: Path) -> None:
     """base_env as the process environment (the tasks' `env:` expands from it), in the
-    configuration's directory (messages name it `automations.yaml`)."""
+    configuration's directory (messages name it `automations.yaml`). The installed step
+    types are looked up once for the module, as a user's cache keeps them: the lookup costs
+    more than most of these runs (and mutmut runs them hundreds of times)."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(_entry_point_cache))
 
 
 def without_durations(event: dict[str, Any]) -> dict[str, Any]:
