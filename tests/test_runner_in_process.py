@@ -72,7 +72,7 @@ class Say(Step[SayOptions]):
 
 class FailOptions(Options):
     message: str = option("")
-    kind: str = option("fatal", help="fatal, transient, throttled, cancel, crash (an unexpected error) or none (no result)")
+    kind: str = option("fatal", help="fatal, transient, throttled, cancel, crash (an unexpected error) or outputs (no result)")
     times: int = option(0, help="fail only the first TIMES attempts (0: every one)")
     interrupt: bool = option(False, help="send Ctrl-C (SIGINT) to this process at the first attempt")
 
@@ -102,8 +102,8 @@ class Fail(Step[FailOptions]):
             raise RuntimeError(message) if message else RuntimeError()
         if self.options.kind == "cancel":
             raise Cancelled(message or "cancelled")  # as a plugin whose wait was interrupted does
-        if self.options.kind == "none":
-            return None  # type: ignore[return-value]  # a plugin's bug: no result
+        if self.options.kind == "outputs":
+            return {"region": "eu-west-1"}  # type: ignore[return-value]  # a plugin's bug: its outputs, not a result
         raise StepFailed(message)
 
 
@@ -648,11 +648,11 @@ def test_a_step_that_returns_no_result_fails_naming_its_type_and_what_it_returne
     config = load(write_config, """
         tasks:
           t:
-            steps: [{uses: fail, with: {kind: none}}]
+            steps: [{uses: fail, with: {kind: outputs}}]
     """)
     run = run_tasks(config, "t")
     assert (run.step("t")["status"], run.step("t")["message"]) == (
-        "failed", "step Fail.run() returned NoneType, not a StepResult")
+        "failed", "step Fail.run() returned dict, not a StepResult")
 
 
 def test_at_debug_verbosity_a_failed_step_logs_its_traceback(write_config):
