@@ -75,6 +75,7 @@ class FailOptions(Options):
     kind: str = option("fatal", help="fatal, transient, throttled, cancel, crash (an unexpected error) or outputs (no result)")
     times: int = option(0, help="fail only the first TIMES attempts (0: every one)")
     interrupt: bool = option(False, help="send Ctrl-C (SIGINT) to this process at the first attempt")
+    then: str = option("ok", help="after TIMES failed attempts: ok, crash, cancel, or wait (for its cancellation)")
 
 
 class Fail(Step[FailOptions]):
@@ -91,18 +92,24 @@ class Fail(Step[FailOptions]):
         self.tries += 1
         if self.options.interrupt and self.tries == 1:
             os.kill(os.getpid(), signal.SIGINT)
+        kind = self.options.kind
         if self.options.times and self.tries > self.options.times:
-            return StepResult.ok(f"ok at try {self.tries}")
+            if self.options.then == "ok":
+                return StepResult.ok(f"ok at try {self.tries}")
+            kind = self.options.then
+        if kind == "wait":
+            ctx.cancelled.wait(5)
+            ctx.check_cancelled()
         message = self.options.message
-        if self.options.kind == "transient":
+        if kind == "transient":
             raise TransientError(message)
-        if self.options.kind == "throttled":
+        if kind == "throttled":
             raise ThrottledError(message)
-        if self.options.kind == "crash":
+        if kind == "crash":
             raise RuntimeError(message) if message else RuntimeError()
-        if self.options.kind == "cancel":
+        if kind == "cancel":
             raise Cancelled(message or "cancelled")  # as a plugin whose wait was interrupted does
-        if self.options.kind == "outputs":
+        if kind == "outputs":
             return {"region": "eu-west-1"}  # type: ignore[return-value]  # a plugin's bug: its outputs, not a result
         raise StepFailed(message)
 
@@ -163,7 +170,9 @@ class ShowContext(Step[ContextOptions]):
                              force=str(ctx.force), dry_run=str(ctx.dry_run), timeout=str(ctx.timeout),
                              attempts=str(ctx.retry_policy.attempts if ctx.retry_policy else None),
                              config=str(ctx.config_path), greeting=ctx.env.get("GREETING", "(unset)"),
-                             cancelled=str(ctx.cancelled.is_set()), shared=str(count))
+                             cancelled=str(ctx.cancelled.is_set()), shared=str(count),
+                             outputs_seen=" ".join(sorted(f"{key}:{','.join(sorted(values))}"
+                                                          for key, values in ctx.outputs.items())))
 
 
 class LogOptions(Options):
@@ -270,11 +279,19 @@ FAST_RETRY = "{attempts: 3, initialDelay: 0.01, maxDelay: 0.01}"
 class Run:
     """What one run reported, as the JSON events (without their `time`)."""
 
-    def __init__(self, outcome: RunOutcome, events: list[dict[str, Any]], seconds: float, runner: Runner) -> None:
+    def __init__(self, outcome: RunOutcome, out: io.StringIO, seconds: float, runner: Runner) -> None:
         self.outcome = outcome
-        self.events = events
+        self.out = out
         self.seconds = round(seconds + 0.0005, 3)  # rounded up, as events round their durations
         self.runner = runner
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """Everything reported so far (an abandoned step may report later)."""
+        events = [json.loads(line) for line in self.out.getvalue().splitlines()]
+        for event in events:
+            event.pop("time")
+        return events
 
     def of(self, kind: str, task: str | None = None) -> list[dict[str, Any]]:
         return [e for e in self.events if e["event"] == kind and (task is None or e.get("task") == task)]
@@ -308,11 +325,7 @@ def run_tasks(config: Config, *task_ids: str, verbosity: int = VERBOSE, **option
     started = time.monotonic()
     with at_most(15, runner):
         outcome = runner.run(select_tasks(config, list(task_ids), None))
-    seconds = time.monotonic() - started
-    events = [json.loads(line) for line in out.getvalue().splitlines()]
-    for event in events:
-        event.pop("time")
-    return Run(outcome, events, seconds, runner)
+    return Run(outcome, out, time.monotonic() - started, runner)
 
 
 @contextmanager
@@ -747,6 +760,40 @@ def test_a_retry_key_overrides_the_step_type_s_policy(write_config):
     assert (run.step("t")["status"], run.step("t")["attempts"]) == ("failed", 2)
 
 
+def test_a_step_that_times_out_in_a_later_attempt_reports_its_attempts(write_config):
+    config = load(write_config, f"""
+        tasks:
+          t:
+            steps:
+              - {{uses: fail, timeout: 0.3, with: {{kind: transient, times: 1, then: wait}}, retry: {FAST_RETRY}}}
+    """)
+    run = run_tasks(config, "t")
+    assert (run.step("t")["message"][:20], run.step("t")["attempts"]) == ("timed out after 0.3s", 2)
+
+
+def test_a_step_cancelled_in_a_later_attempt_reports_its_attempts(write_config):
+    config = load(write_config, f"""
+        tasks:
+          t:
+            steps:
+              - {{uses: fail, with: {{kind: transient, times: 1, then: cancel}}, retry: {FAST_RETRY}}}
+    """)
+    run = run_tasks(config, "t")
+    assert (run.step("t")["status"], run.step("t")["attempts"]) == ("cancelled", 2)
+
+
+def test_an_unexpected_error_in_a_later_attempt_reports_its_attempts(write_config):
+    config = load(write_config, f"""
+        tasks:
+          t:
+            steps:
+              - {{uses: fail, with: {{kind: transient, message: boom, times: 1, then: crash}}, retry: {FAST_RETRY}}}
+    """)
+    run = run_tasks(config, "t")
+    assert (run.step("t")["message"], run.step("t")["attempts"]) == (
+        "unexpected error: RuntimeError: boom (run with -vv for the traceback)", 2)
+
+
 def test_a_fatal_error_is_not_retried(write_config):
     config = load(write_config, f"""
         tasks:
@@ -841,6 +888,7 @@ def test_ctrl_c_cancels_the_running_step_and_the_tasks_still_waiting(write_confi
     assert without_durations(run.step("first")) == {"event": "step", "task": "first", "step": "waits",
                                                     "status": "cancelled", "message": "interrupted",
                                                     "attempts": 1, "outputs": {}}
+    assert 0 <= run.step("first")["duration"] <= run.seconds
     assert without_durations(run.task("second")) == {"event": "task", "task": "second", "status": "cancelled",
                                                      "message": "interrupted"}
     assert run.outcome.statuses == {"first": "cancelled", "second": "cancelled"}
@@ -992,7 +1040,7 @@ def test_a_step_gets_its_task_its_id_its_options_expanded_and_its_settings(write
     assert run.step("t")["outputs"] == {
         "task": "t", "step_id": "show", "value": "hello you!", "force": "False", "dry_run": "False",
         "timeout": "30", "attempts": "4", "config": str(tmp_path / "automations.yaml"), "greeting": "hello you",
-        "cancelled": "False", "shared": "1"}
+        "cancelled": "False", "shared": "1", "outputs_seen": ""}
 
 
 def test_run_force_reaches_every_step(write_config):
@@ -1033,6 +1081,22 @@ def test_a_step_reads_the_outputs_of_earlier_steps_of_its_task_and_of_its_depend
     """)
     run = run_tasks(config, "use")
     assert run.of("step", "use")[1]["outputs"]["value"] == "111122223333/eu-west-1"
+
+
+def test_a_step_s_context_holds_the_outputs_so_far_by_step_id_and_by_task(write_config):
+    config = load(write_config, """
+        tasks:
+          login:
+            steps:
+              - {uses: say, id: sts, with: {outputs: {account: "111122223333"}}}
+          use:
+            dependsOn: [login]
+            steps:
+              - {uses: say, id: first, with: {outputs: {region: eu-west-1}}}
+              - {uses: context}
+    """)
+    run = run_tasks(config, "use")
+    assert run.of("step", "use")[1]["outputs"]["outputs_seen"] == "first:region login.sts:account use.first:region"
 
 
 def test_a_declared_secret_output_is_shown_masked_and_masked_wherever_it_shows_later(write_config):
