@@ -1267,7 +1267,7 @@ def test_a_leftover_that_ignores_sigterm_gets_the_whole_grace_after_a_normal_run
     config = load(write_config, """
         tasks:
           t:
-            command: (trap '' TERM; exec sleep 30) >/dev/null 2>&1 &
+            command: (trap '' TERM; touch ignoring; exec sleep 30) >/dev/null 2>&1 & until [ -e ignoring ]; do sleep 0.01; done
     """)
     run = run_tasks(config, "t")
     assert run.logs("info")[-1]["message"] == "ended 1 process that steps left running"
@@ -1281,7 +1281,7 @@ def test_after_ctrl_c_a_leftover_that_ignores_sigterm_gets_half_the_interrupt_gr
         tasks:
           t:
             steps:
-              - run: (trap '' TERM; exec sleep 30) >/dev/null 2>&1 &
+              - run: (trap '' TERM; touch ignoring; exec sleep 30) >/dev/null 2>&1 & until [ -e ignoring ]; do sleep 0.01; done
               - {uses: linger, with: {interrupt: true}}
     """)
     run = run_tasks(config, "t")
