@@ -20,12 +20,12 @@ import signal
 import textwrap
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.bounded import bounded
 
 from automations import childprocess
 from automations.api import (
@@ -323,26 +323,9 @@ def run_tasks(config: Config, *task_ids: str, verbosity: int = VERBOSE, **option
     out = io.StringIO()
     runner = Runner(config, JsonReporter(verbosity=verbosity, out=out, err=out), **options)
     started = time.monotonic()
-    with at_most(15, runner):
+    with bounded(15, runner.cancel):
         outcome = runner.run(select_tasks(config, list(task_ids), None))
     return Run(outcome, out, time.monotonic() - started, runner)
-
-
-@contextmanager
-def at_most(seconds: float, runner: Runner) -> Iterator[None]:
-    """A hang fails the test instead of stopping the suite (the run is cancelled first, so
-    that its steps end and the failure is reported)."""
-    def expire(signum: int, frame: object) -> None:
-        runner.cancel()
-        raise AssertionError(f"the run still going after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture(scope="module")
@@ -1133,7 +1116,7 @@ def test_whoever_follows_a_run_gets_a_declared_secret_output_masked(write_config
     reporter = JsonReporter(out=out, err=out)
     reporter.listeners.append(Listener())  # type: ignore[arg-type]
     runner = Runner(config, reporter)
-    with at_most(15, runner):
+    with bounded(15, runner.cancel):
         runner.run(["t"])
     assert seen == [{"token": "***", "greeting": "hello-plain-greeting"}]
 
@@ -1174,7 +1157,7 @@ def test_run_task_runs_one_task_s_steps_and_returns_its_status(write_config):
     """)
     out = io.StringIO()
     runner = Runner(config, JsonReporter(out=out, err=out))
-    with at_most(15, runner):
+    with bounded(15, runner.cancel):
         assert runner.run_task(config.tasks["t"]) == "failed"
     assert [json.loads(line)["status"] for line in out.getvalue().splitlines()
             if json.loads(line)["event"] == "step"] == ["ok", "failed"]
@@ -1192,7 +1175,7 @@ def watched(write_config: Any, step: str) -> tuple[Runner, Any, Any]:
 
 
 def run_step(runner: Runner, task: Any, spec: Any, env: dict[str, str], **options: Any) -> str:
-    with at_most(15, runner):
+    with bounded(15, runner.cancel):
         return runner.run_step(task, spec, env, **options)
 
 
