@@ -321,3 +321,45 @@ def test_the_answer_from_the_cache_imports_no_config_loader_plugin_or_aws_sdk(lo
     assert "automations.aws.login" in imported  # the import log is really there
     assert not {m for m in imported if m.split(".")[0] in {"yaml", "tasks", "botocore", "boto3", "jwt"}}
     assert not imported & {"automations.engine.config", "automations.engine.plugins", "automations.oidc.sources", "automations.aws.sts"}
+
+
+# A credential process in the middle of a refresh: it holds the cache's lock, read the old
+# entry, and writes what it made from it when it finishes (here: once the step has written
+# the cache, or waits for the lock). argv: the lock file, the cache.
+REFRESHING_PROCESS = r"""
+import fcntl, os, re, sys, time
+lock, cache = sys.argv[1], sys.argv[2]
+fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+old = open(cache, "rb").read()
+waiter = re.compile(r"->\s+FLOCK\b.*:%d\s" % os.fstat(fd).st_ino)
+print("locked", flush=True)
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline and open(cache, "rb").read() == old \
+        and not any(waiter.search(line) for line in open("/proc/locks")):
+    time.sleep(0.02)
+with open(cache + ".new", "wb") as file:
+    file.write(old)
+os.chmod(cache + ".new", 0o600)
+os.rename(cache + ".new", cache)
+"""
+
+
+def test_a_login_waits_for_a_refresh_in_flight_and_its_newer_entry_is_kept(config, logged_in, sts, aws_env):
+    old_key = json.loads(logged_in.read_text())["AccessKeyId"]
+    lock = logged_in.parent / f".{logged_in.name}.lock"
+    refreshing = subprocess.Popen([sys.executable, "-c", REFRESHING_PROCESS, str(lock), str(logged_in)],
+                                  stdout=subprocess.PIPE, text=True)
+    try:
+        assert refreshing.stdout is not None and refreshing.stdout.readline() == "locked\n"
+
+        result = run_cli("-c", str(config), "run", "--force", "login", env=aws_env, timeout=60)
+
+        assert refreshing.wait(timeout=60) == 0
+    finally:
+        refreshing.kill()
+    assert result.code == 0, result.output
+    entry = json.loads(logged_in.read_text())
+    assert sts.count(ASSUME) == 2
+    assert entry["AccessKeyId"] != old_key  # the login's, written after the refresh, not lost under it
+    assert json.loads(credential_process(config, aws_env).stdout)["AccessKeyId"] == entry["AccessKeyId"]

@@ -229,7 +229,11 @@ class RoleCredentialsStep(Step[Any]):
             cache = self.cache(ctx)
 
             def before_write() -> None:
-                cache.write(cache_entry(creds, obtained.assumed_role_arn, login))
+                # Under the cache's lock, as the credential process refreshes it: one that read
+                # the old entry and is refreshing now writes first, and this newer login last.
+                # Only the write is inside, so nothing here waits for another lock.
+                with cache.locked():
+                    cache.write(cache_entry(creds, obtained.assumed_role_arn, login))
             config["credential_process"] = credential_process_command(cache.path)
             # Static keys in the credentials file would win over credential_process: remove them.
             keys: dict[str, str | None] = {k: None for k in (*STATIC_KEYS, ROLE_KEY, ASSUMED_KEY)}
