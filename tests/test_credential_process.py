@@ -363,3 +363,40 @@ def test_a_login_waits_for_a_refresh_in_flight_and_its_newer_entry_is_kept(confi
     assert sts.count(ASSUME) == 2
     assert entry["AccessKeyId"] != old_key  # the login's, written after the refresh, not lost under it
     assert json.loads(credential_process(config, aws_env).stdout)["AccessKeyId"] == entry["AccessKeyId"]
+
+
+CHAINED_CONFIG = """
+tasks:
+  login:
+    steps:
+      - uses: aws-login
+        retry: {attempts: 4, initialDelay: 0.01, maxDelay: 0.05}
+        with: {roleArn: %s, token: {file: token}, profile: hub, region: us-east-1, credentials: process}
+      - uses: aws-assume-role
+        id: deploy
+        retry: {attempts: 2, initialDelay: 0.01, maxDelay: 0.05}
+        with:
+          roleArn: arn:aws:iam::444455556666:role/deploy
+          profile: deploy
+          region: us-east-1
+          credentials: process
+""" % ROLE
+
+
+def test_a_chained_refresh_counts_the_source_logins_retries_by_its_own_policy(write_config, tmp_path, sts,
+                                                                               aws_env):
+    (tmp_path / "token").write_text(make_token())
+    config = write_config(CHAINED_CONFIG)
+    assert run_cli("-c", str(config), "run", "login", env=aws_env).code == 0
+    for cache in cache_files(aws_env):
+        expire_soon(cache)
+    sts.fail(action=ASSUME, times=2, code="IDPCommunicationError")  # the source login's STS call
+
+    result = credential_process(config, aws_env, "--step", "deploy")
+
+    assert result.code == 0, result.stderr
+    assert sts.count(ASSUME) == 4  # the login, then the source's refresh in three attempts
+    warnings = [line for line in result.stderr.splitlines() if "failed" in line]
+    assert len(warnings) == 2
+    for number, line in enumerate(warnings, 1):
+        assert f"refreshing {ROLE} first: attempt {number} of 4 failed: " in line  # the login's 4, not 2
