@@ -154,15 +154,17 @@ def sts_client(region: str | None, env: Mapping[str, str], cancelled: threading.
     (botocore's default), or `sts_endpoint(env)`."""
     from automations.aws.clients import create_client
 
+    signing: dict[str, Any]
     if signed_by is None:
         from botocore import UNSIGNED
 
-        return create_client("sts", env, region_name=region or "us-east-1", endpoint_url=sts_endpoint(env),
-                             config=client_config(signature_version=UNSIGNED), cancelled=cancelled)
+        signing = {"config": client_config(signature_version=UNSIGNED)}
+    else:
+        signing = {"config": client_config(), "aws_access_key_id": signed_by.access_key_id,
+                   "aws_secret_access_key": signed_by.secret_access_key,
+                   "aws_session_token": signed_by.session_token}
     return create_client("sts", env, region_name=region or "us-east-1", endpoint_url=sts_endpoint(env),
-                         config=client_config(), aws_access_key_id=signed_by.access_key_id,
-                         aws_secret_access_key=signed_by.secret_access_key,
-                         aws_session_token=signed_by.session_token, cancelled=cancelled)
+                         cancelled=cancelled, **signing)
 
 
 def classify(error: BaseException, hints: Mapping[str, str] = FATAL_HINTS) -> StepFailed:
