@@ -179,9 +179,11 @@ def in_a_thread_within(seconds: float, work) -> bool:
 def test_a_thread_holding_the_lock_takes_it_again_without_waiting_for_itself(tmp_path):
     # flock on a second descriptor of the same file waits for the first: nested, for ever.
     target = tmp_path / "cache" / "entry.json"
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "cache")
 
     def nested() -> None:
-        with locked(target), locked(tmp_path / "cache" / ".." / "cache" / "entry.json"):
+        with locked(target), locked(tmp_path / "link" / "entry.json"):
             write_atomic(target, b"inner")
 
     assert in_a_thread_within(20, nested)

@@ -216,7 +216,7 @@ def locked(path: Path | str) -> Iterator[None]:
 
     path = Path(path)
     ensure_private_dir(path.parent)
-    lock_path = os.path.abspath(path.parent / f".{path.name}.lock")
+    lock_path = os.path.join(os.path.realpath(path.parent), f".{path.name}.lock")  # one name per lock file
     held: set[str] | None = getattr(_held, "paths", None)
     if held is None:
         held = _held.paths = set()
