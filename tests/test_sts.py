@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from automations.aws.clients import AwsAnswerError
+from automations.aws.clients import AwsAnswerError, AwsCredentials
 from automations.aws.sts import (
     AssumeRoleRequest,
     StsRejected,
@@ -19,6 +19,7 @@ from automations.aws.sts import (
     StsTransientError,
     _assumed_role,
     account_of,
+    assume_role,
     assume_role_with_web_identity,
     classify,
     session_name_for,
@@ -105,6 +106,54 @@ def test_a_call_is_ended_at_once_when_cancelled(sts, aws_env):
     with pytest.raises(Cancelled):
         assume_role_with_web_identity(TOKEN, AssumeRoleRequest(ROLE, "s-1"), aws_env, cancelled)
     assert time.monotonic() - started < 10
+
+
+# -- role chaining: AssumeRole signed with another role's credentials --------------------------------
+
+DEPLOY_ROLE = "arn:aws:iam::444455556666:role/deploy"
+SOURCE = AwsCredentials("ASIASOURCEKEY", "source-secret", "source-session-token")
+
+
+def test_a_chained_login_asks_sts_signed_with_the_source_credentials(sts, aws_env):
+    request = AssumeRoleRequest(DEPLOY_ROLE, "env-9-1800000000", duration_seconds=900, region="eu-west-1",
+                                policy={"Version": "2012-10-17", "Statement": []},
+                                policy_arns=("arn:aws:iam::aws:policy/ReadOnlyAccess",), external_id="partner-4711")
+
+    role = assume_role(SOURCE, request, aws_env)
+
+    [call] = sts.calls("AssumeRole")
+    sent = call.form()
+    assert sent["RoleArn"] == DEPLOY_ROLE and sent["RoleSessionName"] == "env-9-1800000000"
+    assert sent["DurationSeconds"] == "900" and sent["ExternalId"] == "partner-4711"
+    assert sent["Policy"] == '{"Version":"2012-10-17","Statement":[]}'
+    assert sent["PolicyArns.member.1.arn"] == "arn:aws:iam::aws:policy/ReadOnlyAccess"
+    assert "Credential=ASIASOURCEKEY/" in call.headers["authorization"] and "/eu-west-1/sts/" in call.headers["authorization"]
+    assert call.headers["x-amz-security-token"] == "source-session-token"
+    assert role.assumed_role_arn.startswith("arn:aws:sts::444455556666:assumed-role/deploy/")
+    assert role.account_id == "444455556666"
+    assert role.credentials.access_key_id != SOURCE.access_key_id
+
+
+def test_a_chained_login_without_an_external_id_sends_none(sts, aws_env):
+    assume_role(SOURCE, AssumeRoleRequest(DEPLOY_ROLE, "s-1"), aws_env)
+
+    sent = sts.calls("AssumeRole")[0].form()
+    assert "ExternalId" not in sent and "Policy" not in sent
+    assert "/us-east-1/sts/" in sts.calls("AssumeRole")[0].headers["authorization"]  # no region: us-east-1
+
+
+@pytest.mark.parametrize(("code", "hint"), [
+    ("AccessDenied", "the source role may not assume this role (the source needs sts:AssumeRole on it, "),
+    ("ExpiredToken", "the source credentials have expired (log in again): "),
+    ("InvalidClientTokenId", "the source credentials are not valid (log in again): "),
+])
+def test_a_chained_refusal_names_what_the_source_lacks(sts, aws_env, code, hint):
+    sts.fail("AssumeRole", status=403, code=code, message="Not authorized")
+
+    with pytest.raises(StsRejected) as raised:
+        assume_role(SOURCE, AssumeRoleRequest(DEPLOY_ROLE, "s-1"), aws_env)
+    assert str(raised.value).startswith(hint) and str(raised.value).endswith(f"STS {code} (HTTP 403): Not authorized")
+    assert raised.value.code == code
 
 
 # -- the answer, checked ---------------------------------------------------------------------------
