@@ -400,3 +400,20 @@ def test_a_chained_refresh_counts_the_source_logins_retries_by_its_own_policy(wr
     assert len(warnings) == 2
     for number, line in enumerate(warnings, 1):
         assert f"refreshing {ROLE} first: attempt {number} of 4 failed: " in line  # the login's 4, not 2
+
+
+def test_the_cache_holds_the_answer_the_role_when_it_was_written_and_the_login(config, logged_in, aws_env):
+    import re
+
+    entry = json.loads(logged_in.read_text())
+
+    assert set(entry) == {"Version", "AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration",
+                          "RoleArn", "AssumedRoleArn", "Written", "Refresh"}
+    assert entry["Version"] == 1 and entry["RoleArn"] == ROLE
+    assert entry["AssumedRoleArn"].startswith("arn:aws:sts::111122223333:assumed-role/dev-role/")
+    for stamp in (entry["Expiration"], entry["Written"]):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", stamp)
+    written = datetime.strptime(entry["Written"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    assert abs((datetime.now(timezone.utc) - written).total_seconds()) < 300
+    assert entry["Refresh"]["roleArn"] == ROLE and entry["Refresh"]["task"] == "login"
+    assert entry["Refresh"]["config"] == str(config) and "kind" not in entry["Refresh"]
