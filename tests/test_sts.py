@@ -3,6 +3,7 @@ asked of STS, what its answer becomes, and how each kind of failure is named. Se
 and the classification of every STS code are in test_aws_login_units.py."""
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -66,6 +67,34 @@ def test_a_login_without_a_policy_sends_none(sts, aws_env):
     assert "Policy" not in sent and not any(name.startswith("PolicyArns") for name in sent)
     assert sent["DurationSeconds"] == "3600"
 
+
+def test_a_login_in_a_region_asks_that_regions_sts(aws_env, monkeypatch):
+    # Without an endpoint variable, the unsigned call shows its region only in the host it
+    # goes to: seen here by an HTTPS proxy that refuses every CONNECT after noting its target.
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    targets: list[str] = []
+
+    def refuse_connects() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = listener.accept()
+                with connection:
+                    targets.append(connection.recv(4096).decode("latin-1").split(" ")[1])
+                    connection.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+
+    threading.Thread(target=refuse_connects, daemon=True).start()
+    del aws_env["AWS_ENDPOINT_URL"]
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{listener.getsockname()[1]}")
+    try:
+        with pytest.raises(StsTransientError, match="^cannot reach STS: "):
+            assume_role_with_web_identity(TOKEN, AssumeRoleRequest(ROLE, "s-1", region="eu-west-1"), aws_env)
+    finally:
+        listener.close()
+    assert targets == ["sts.eu-west-1.amazonaws.com:443"]
 
 def test_a_refusal_by_sts_is_fatal_and_says_what_it_means(sts, aws_env):
     sts.fail("AssumeRoleWithWebIdentity", status=403, code="AccessDenied", message="Not authorized")
@@ -276,6 +305,31 @@ def test_an_answer_from_sts_that_cannot_be_believed_says_it_came_from_sts(aws_en
         with pytest.raises(AwsAnswerError, match="^STS "):
             assume_role_with_web_identity(TOKEN, AssumeRoleRequest(ROLE, "s-1"), aws_env)
 
+
+@pytest.mark.parametrize("call", ["web identity", "chained"])
+def test_an_html_page_for_an_answer_is_transient_and_says_it_came_from_sts(aws_env, call):
+    # A captive portal or proxy answering 200 with its sign-in page: not STS's answer.
+    from support.hostile_endpoint import HostileEndpoint
+
+    from automations.aws.clients import TransientAwsAnswerError
+
+    with HostileEndpoint("html-200") as endpoint:
+        aws_env["AWS_ENDPOINT_URL"] = endpoint.url
+        with pytest.raises(TransientAwsAnswerError, match="^STS ") as raised:
+            if call == "chained":
+                assume_role(SOURCE, AssumeRoleRequest(DEPLOY_ROLE, "s-1"), aws_env)
+            else:
+                assume_role_with_web_identity(TOKEN, AssumeRoleRequest(ROLE, "s-1"), aws_env)
+    assert not str(raised.value).startswith("STS STS")
+
+
+def test_an_incomplete_chained_answer_names_the_operation(aws_env):
+    from support.hostile_endpoint import HostileEndpoint
+
+    with HostileEndpoint("incomplete") as endpoint:
+        aws_env["AWS_ENDPOINT_URL"] = endpoint.url
+        with pytest.raises(AwsAnswerError, match="^STS AssumeRole: the answer has no "):
+            assume_role(SOURCE, AssumeRoleRequest(DEPLOY_ROLE, "s-1"), aws_env)
 
 def test_times_are_utc_whatever_the_machines_time_zone(monkeypatch):
     monkeypatch.setenv("TZ", "Asia/Tokyo")
