@@ -82,6 +82,16 @@ def test_any_5xx_is_transient():
     assert isinstance(classify(client_error("Whatever", 502)), TransientError)
 
 
+def test_the_profile_the_task_names_is_the_one_that_may_not_exist_yet(no_aws_settings, monkeypatch, tmp_path):
+    # The shell's $AWS_PROFILE (another profile, with its own endpoint) is not the task's: the
+    # task's names the profile its aws-login is about to write, so the client uses neither.
+    (tmp_path / "config").write_text("[profile shell-profile-of-this-test]\nendpoint_url = http://127.0.0.1:1\n")
+    monkeypatch.setenv("AWS_PROFILE", "shell-profile-of-this-test")
+
+    client = sts_client("eu-west-1", {"AWS_PROFILE": "written-by-this-tests-login"})
+
+    assert client.meta.endpoint_url == "https://sts.eu-west-1.amazonaws.com"
+
 @pytest.mark.parametrize("error", [
     EndpointConnectionError(endpoint_url="http://x"),
     ConnectTimeoutError(endpoint_url="http://x"),
