@@ -2,6 +2,7 @@
 credentials themselves, through a cache, for as long as the environment lives."""
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import shlex
@@ -417,3 +418,49 @@ def test_the_cache_holds_the_answer_the_role_when_it_was_written_and_the_login(c
     assert abs((datetime.now(timezone.utc) - written).total_seconds()) < 300
     assert entry["Refresh"]["roleArn"] == ROLE and entry["Refresh"]["task"] == "login"
     assert entry["Refresh"]["config"] == str(config) and "kind" not in entry["Refresh"]
+
+
+def caches_by_kind(env: dict[str, str]) -> dict[str, Path]:
+    return {("chained" if json.loads(path.read_text())["Refresh"].get("kind") else "login"): path
+            for path in cache_files(env)}
+
+
+def test_a_chained_refresh_assumes_the_role_with_the_refreshed_logins_credentials(write_config, tmp_path, sts,
+                                                                                    aws_env):
+    (tmp_path / "token").write_text(make_token())
+    config = write_config(CHAINED_CONFIG)
+    assert run_cli("-c", str(config), "run", "login", env=aws_env).code == 0
+    caches = caches_by_kind(aws_env)
+    for cache in caches.values():
+        expire_soon(cache)
+
+    result = credential_process(config, aws_env, "--step", "deploy")
+
+    assert result.code == 0, result.stderr
+    login = json.loads(caches["login"].read_text())
+    assert sts.count(ASSUME) == 2 and sts.count("AssumeRole") == 2
+    call = sts.calls("AssumeRole")[-1]
+    assert f"Credential={login['AccessKeyId']}/" in call.headers["authorization"]
+    assert call.headers["x-amz-security-token"] == login["SessionToken"]
+    # The session keeps the login's name, so the audit trail leads back to the environment.
+    assert call.form()["RoleSessionName"] == login["AssumedRoleArn"].rsplit("/", 1)[-1]
+    assert json.loads(result.stdout)["AccessKeyId"] == json.loads(caches["chained"].read_text())["AccessKeyId"]
+
+
+def test_a_chained_refresh_from_a_file_login_reads_the_source_profile(write_config, tmp_path, sts, aws_env):
+    (tmp_path / "token").write_text(make_token())
+    config = write_config(CHAINED_CONFIG.replace("region: us-east-1, credentials: process}", "region: us-east-1}"))
+    assert run_cli("-c", str(config), "run", "login", env=aws_env).code == 0
+    [cache] = cache_files(aws_env)  # the chained step's alone: the login wrote static keys
+    expire_soon(cache)
+
+    result = credential_process(config, aws_env, "--step", "deploy")
+
+    assert result.code == 0, result.stderr
+    parser = configparser.RawConfigParser()
+    parser.read(aws_env["AWS_SHARED_CREDENTIALS_FILE"])
+    hub = parser["hub"]
+    call = sts.calls("AssumeRole")[-1]
+    assert sts.count(ASSUME) == 1 and sts.count("AssumeRole") == 2
+    assert f"Credential={hub['aws_access_key_id']}/" in call.headers["authorization"]
+    assert call.headers["x-amz-security-token"] == hub["aws_session_token"]
