@@ -511,6 +511,17 @@ def test_a_rerun_while_the_credentials_are_valid_makes_no_sts_call(write_config,
     assert Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"]).read_bytes() == before
 
 
+def test_at_v_a_login_says_where_it_wrote_and_a_skipped_rerun_says_nothing_was(write_config, sts, aws_env, token):
+    config = login_config(write_config)
+    files = f"{aws_env['AWS_SHARED_CREDENTIALS_FILE']} and {aws_env['AWS_CONFIG_FILE']}"
+
+    first = login(config, aws_env, "-v")
+    rerun = login(config, aws_env, "-v")
+
+    assert first.code == 0 and rerun.code == 0, first.output + rerun.output
+    assert f"wrote profile 'dev' to {files}" in first.output
+    assert "skipped" in rerun.stdout and "wrote profile" not in rerun.output
+
 def test_a_skipped_rerun_still_provides_the_outputs_and_credentials(write_config, sts, aws_env, token, tmp_path):
     (tmp_path / "probe_step.py").write_text(PROBE_STEP)
     config = login_config(write_config, extra_steps="      - uses: probe\n")

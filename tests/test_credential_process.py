@@ -464,3 +464,13 @@ def test_a_chained_refresh_from_a_file_login_reads_the_source_profile(write_conf
     assert sts.count(ASSUME) == 1 and sts.count("AssumeRole") == 2
     assert f"Credential={hub['aws_access_key_id']}/" in call.headers["authorization"]
     assert call.headers["x-amz-security-token"] == hub["aws_session_token"]
+
+
+def test_a_refresh_asks_the_sts_endpoint_of_the_login_not_the_callers(config, logged_in, sts, aws_env):
+    # The SDK that runs the credential process may have another $AWS_ENDPOINT_URL (or none).
+    expire_soon(logged_in)
+
+    result = credential_process(config, {**aws_env, "AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
+
+    assert result.code == 0, result.stderr
+    assert sts.count(ASSUME) == 2
