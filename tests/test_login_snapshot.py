@@ -99,6 +99,11 @@ def test_credentials_for_an_account_not_allowed_are_refused_naming_both():
     LOGIN.check_account("123456789012")
     WebIdentityLogin(config="c", task="t", role_arn="r", token=None, audience="a",
                      duration_seconds=900).check_account("999999999999")  # no list: any account
+    two = WebIdentityLogin(config="c", task="t", role_arn="r", token=None, audience="a", duration_seconds=900,
+                           allowed_account_ids=("111111111111", "222222222222"))
+    with pytest.raises(StepFailed, match=r"allowedAccountIds \(111111111111, 222222222222\); nothing was written$"):
+        two.check_account("999999999999")
+    two.check_account("222222222222")
 
 
 def test_a_refusal_by_the_trust_policy_names_the_tokens_claims_sorted(sts, aws_env, tmp_path):
