@@ -216,6 +216,39 @@ def test_without_a_login_in_the_run_it_says_where_to_start_from(write_config, st
     assert sts.count() == 0
 
 
+@pytest.mark.parametrize(("profile_lines", "message"), [
+    ("", "profile 'hub' has no credentials (log in first)"),
+    ("credential_process = false", "cannot read the credentials of profile 'hub': "),
+])
+def test_a_source_profile_without_usable_credentials_is_named_and_nothing_is_asked(write_config, sts, aws_env,
+                                                                                   profile_lines, message):
+    Path(aws_env["AWS_CONFIG_FILE"]).parent.mkdir(parents=True, exist_ok=True)
+    Path(aws_env["AWS_CONFIG_FILE"]).write_text(f"[profile hub]\nregion = us-east-1\n{profile_lines}\n")
+    config = write_config(f"""
+        tasks:
+          prod:
+            steps:
+              - uses: aws-assume-role
+                with: {{roleArn: {DEPLOY_ROLE}, profile: prod, sourceProfile: hub}}
+    """)
+
+    result = run(config, aws_env)
+
+    assert result.code == 1
+    assert "prod | aws-assume-role: failed" in result.stdout and message in result.stdout, result.output
+    assert sts.count() == 0
+    assert not Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"]).exists()
+
+
+def test_a_chained_session_is_named_after_the_source_session_else_after_the_time():
+    from automations.aws.login import chained_session_name
+
+    assert chained_session_name("arn:aws:sts::111122223333:assumed-role/hub/env-9-1800000000") == "env-9-1800000000"
+    assert chained_session_name(None, now=1800000000.5) == "automations-1800000000"
+    assert chained_session_name("arn:aws:iam::111122223333:user/alice", now=7) == "automations-7"
+    assert chained_session_name("arn:aws:iam::111122223333:user/alice").startswith("automations-1")
+
+
 # -- reruns, outputs, refresh --------------------------------------------------------------
 
 def test_a_rerun_while_valid_makes_no_call(write_config, sts, aws_env, token):
