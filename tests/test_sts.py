@@ -171,6 +171,16 @@ def test_a_chained_login_without_an_external_id_sends_none(sts, aws_env):
     assert "/us-east-1/sts/" in sts.calls("AssumeRole")[0].headers["authorization"]  # no region: us-east-1
 
 
+def test_a_chained_call_is_ended_at_once_when_cancelled(sts, aws_env):
+    sts.fail("AssumeRole", delay=30)
+    cancelled = threading.Event()
+    threading.Timer(0.3, cancelled.set).start()
+    started = time.monotonic()
+
+    with pytest.raises(Cancelled):
+        assume_role(SOURCE, AssumeRoleRequest(DEPLOY_ROLE, "s-1"), aws_env, cancelled)
+    assert time.monotonic() - started < 10
+
 @pytest.mark.parametrize(("code", "hint"), [
     ("AccessDenied", "the source role may not assume this role (the source needs sts:AssumeRole on it, "),
     ("ExpiredToken", "the source credentials have expired (log in again): "),
@@ -302,7 +312,7 @@ def test_an_answer_from_sts_that_cannot_be_believed_says_it_came_from_sts(aws_en
 
     with HostileEndpoint("incomplete") as endpoint:
         aws_env["AWS_ENDPOINT_URL"] = endpoint.url
-        with pytest.raises(AwsAnswerError, match="^STS "):
+        with pytest.raises(AwsAnswerError, match="^STS AssumeRoleWithWebIdentity: the answer has no "):
             assume_role_with_web_identity(TOKEN, AssumeRoleRequest(ROLE, "s-1"), aws_env)
 
 
