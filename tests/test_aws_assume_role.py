@@ -240,6 +240,22 @@ def test_a_source_profile_without_usable_credentials_is_named_and_nothing_is_ask
     assert not Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"]).exists()
 
 
+def test_keys_read_from_a_source_profile_are_secrets_from_then_on(tmp_path, monkeypatch):
+    from automations.aws.login import profile_credentials
+    from automations.redaction import REDACTOR
+
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[hub]\naws_access_key_id = AKIAHUB\naws_secret_access_key = hub-secret-key-7f3a\n"
+                           "aws_session_token = hub-session-token-9c2e\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+
+    source = profile_credentials("hub")
+
+    assert (source.credentials.access_key_id, source.assumed_role_arn) == ("AKIAHUB", None)
+    shown = REDACTOR.redact("key hub-secret-key-7f3a token hub-session-token-9c2e")
+    assert "hub-secret-key-7f3a" not in shown and "hub-session-token-9c2e" not in shown
+
 def test_a_chained_session_is_named_after_the_source_session_else_after_the_time():
     from automations.aws.login import chained_session_name
 

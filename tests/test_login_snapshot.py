@@ -9,7 +9,7 @@ import json
 import pytest
 
 from automations.aws.clients import AwsCredentials
-from automations.aws.login import SnapshotError, WebIdentityLogin, credential_variables
+from automations.aws.login import ChainedRoleLogin, RoleLogin, SnapshotError, WebIdentityLogin, credential_variables
 from automations.retry import RetryPolicies, RetryPolicy
 
 LOGIN = WebIdentityLogin(
@@ -79,6 +79,45 @@ def test_something_that_is_not_a_mapping_is_no_snapshot():
         with pytest.raises(SnapshotError):
             WebIdentityLogin.from_snapshot(data)
 
+
+CHAINED = ChainedRoleLogin(source={"cache": "/home/dev/.cache/automations/aws-credentials-1.json"},
+                           external_id="partner-4711", config="/repo/automations.yaml", task="prod",
+                           role_arn="arn:aws:iam::444455556666:role/deploy", duration_seconds=3600)
+
+
+@pytest.mark.parametrize("source", [{"cache": "/c.json"}, {"profile": "hub"}])
+@pytest.mark.parametrize("external_id", ["partner-4711", None])
+def test_a_chained_snapshot_comes_back_as_the_same_login(source, external_id):
+    login = ChainedRoleLogin(source=source, external_id=external_id, config="c", task="t", role_arn="r",
+                             duration_seconds=900)
+
+    again = RoleLogin.from_snapshot(login.snapshot())
+
+    assert isinstance(again, ChainedRoleLogin) and again.snapshot() == login.snapshot()
+    assert (again.source, again.external_id) == (source, external_id)
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("source", {"cache": "/c.json", "profile": "hub"}), ("source", {}), ("source", {"cache": 5}),
+    ("source", {"url": "/c.json"}), ("source", "hub"), ("externalId", 4711), ("externalId", KeyError),
+    ("kind", "assume-roles"),
+])
+def test_anything_but_a_chained_snapshot_this_version_wrote_is_refused(field, value):
+    snapshot = copy.deepcopy(CHAINED.snapshot())
+    if value is KeyError:
+        del snapshot[field]
+    else:
+        snapshot[field] = value
+    with pytest.raises(SnapshotError, match="^the cache holds no usable login snapshot$"):
+        RoleLogin.from_snapshot(snapshot)
+
+
+def test_a_snapshot_of_one_kind_is_refused_as_the_other():
+    with pytest.raises(SnapshotError):
+        WebIdentityLogin.from_snapshot(CHAINED.snapshot())
+    with pytest.raises(SnapshotError):
+        ChainedRoleLogin.from_snapshot(LOGIN.snapshot())
+    assert isinstance(RoleLogin.from_snapshot(LOGIN.snapshot()), WebIdentityLogin)
 
 def test_credentials_become_the_variables_sdks_read_first():
     credentials = AwsCredentials("AKIA", "secret", "token")
