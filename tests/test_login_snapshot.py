@@ -163,3 +163,22 @@ def test_a_refusal_by_the_trust_policy_names_the_tokens_claims_sorted(sts, aws_e
                               "Not authorized -- role arn:aws:iam::123456789012:role/dev; the token's claims: {")
     claims = message.split("the token's claims: ", 1)[1].split("; compare them", 1)[0]
     assert list(json.loads(claims)) == sorted(json.loads(claims))
+
+
+def test_credentials_expire_within_the_margin_up_to_and_including_its_last_second(monkeypatch):
+    import time
+
+    from automations.aws.login import expires_within
+    from automations.timefmt import utc_stamp
+
+    monkeypatch.setattr(time, "time", lambda: 1_800_000_000.0)
+    assert expires_within(utc_stamp(1_800_000_600), 600)
+    assert not expires_within(utc_stamp(1_800_000_601), 600)
+    assert expires_within(utc_stamp(1_799_999_000), 0)  # already past
+
+
+@pytest.mark.parametrize("expiration", ["2099-01-31 12:00:00", "2099-01-31T12:00:00+00:00", "soon", ""])
+def test_an_expiration_in_any_other_form_means_refresh(expiration):
+    from automations.aws.login import expires_within
+
+    assert expires_within(expiration, 0)
