@@ -290,7 +290,24 @@ def test_a_task_never_logged_in_is_an_error_saying_to_log_in(config, sts, aws_en
 
     assert result.code == 1
     assert "automations run nope" in result.stderr
+    assert f"nope: aws-login: no login in {Path(aws_env['XDG_CACHE_HOME']) / 'automations'}/aws-credentials-" \
+        in result.stderr
     assert sts.count() == 0
+
+
+def test_the_cached_keys_are_secrets_from_the_moment_they_are_read(logged_in, aws_env):
+    from automations.aws.login import refresh_cached
+    from automations.files.credentials_file import CredentialCache
+    from automations.redaction import REDACTOR
+
+    entry = json.loads(logged_in.read_text())
+    secrets = f"{entry['SecretAccessKey']} {entry['SessionToken']}"
+    assert REDACTOR.redact(secrets) == secrets  # the login's run is over: this process forgot them
+
+    assert refresh_cached(CredentialCache(logged_in), aws_env)["AccessKeyId"] == entry["AccessKeyId"]
+
+    shown = REDACTOR.redact(secrets)
+    assert entry["SecretAccessKey"] not in shown and entry["SessionToken"] not in shown
 
 
 def test_a_rerun_of_the_step_reuses_the_primed_cache(config, logged_in, sts, aws_env):
