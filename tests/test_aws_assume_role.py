@@ -256,6 +256,21 @@ def test_keys_read_from_a_source_profile_are_secrets_from_then_on(tmp_path, monk
     shown = REDACTOR.redact("key hub-secret-key-7f3a token hub-session-token-9c2e")
     assert "hub-secret-key-7f3a" not in shown and "hub-session-token-9c2e" not in shown
 
+def test_a_chained_login_tells_every_secret_it_holds_the_moment_it_holds_it(sts, aws_env):
+    from automations.aws.clients import AwsCredentials
+    from automations.aws.login import ChainedRoleLogin, SourceCredentials
+
+    login = ChainedRoleLogin(source={"profile": "hub"}, config="c", task="prod", role_arn=DEPLOY_ROLE,
+                             duration_seconds=900)
+    told: list[str | None] = []
+    source = SourceCredentials(AwsCredentials("AKIASOURCE", "source-secret-key", "source-session-token"))
+
+    assumed = login.assume_role(aws_env, source, secret=told.append)
+
+    assert {"source-secret-key", "source-session-token", assumed.credentials.secret_access_key,
+            assumed.credentials.session_token} <= set(told)
+    assert sts.calls("AssumeRole")[0].form()["RoleSessionName"].startswith("automations-")
+
 def test_a_chained_session_is_named_after_the_source_session_else_after_the_time():
     from automations.aws.login import chained_session_name
 
