@@ -263,13 +263,50 @@ def test_a_chained_login_tells_every_secret_it_holds_the_moment_it_holds_it(sts,
     login = ChainedRoleLogin(source={"profile": "hub"}, config="c", task="prod", role_arn=DEPLOY_ROLE,
                              duration_seconds=900)
     told: list[str | None] = []
+    logged: list[str] = []
     source = SourceCredentials(AwsCredentials("AKIASOURCE", "source-secret-key", "source-session-token"))
 
-    assumed = login.assume_role(aws_env, source, secret=told.append)
+    assumed = login.assume_role(aws_env, source, secret=told.append, log=logged.append)
 
     assert {"source-secret-key", "source-session-token", assumed.credentials.secret_access_key,
             assumed.credentials.session_token} <= set(told)
-    assert sts.calls("AssumeRole")[0].form()["RoleSessionName"].startswith("automations-")
+    session = sts.calls("AssumeRole")[0].form()["RoleSessionName"]
+    assert session.startswith("automations-")
+    assert logged == [f"assuming {DEPLOY_ROLE} as {session}"]  # a source that is no role session: no more
+
+
+def test_a_chained_login_says_whose_credentials_it_assumes_the_role_with(sts, aws_env):
+    from automations.aws.clients import AwsCredentials
+    from automations.aws.login import ChainedRoleLogin, SourceCredentials
+
+    login = ChainedRoleLogin(source={"profile": "hub"}, config="c", task="prod", role_arn=DEPLOY_ROLE,
+                             duration_seconds=900)
+    hub = "arn:aws:sts::111122223333:assumed-role/hub/env-9-1800000000"
+    logged: list[str] = []
+
+    login.assume_role(aws_env, SourceCredentials(AwsCredentials("AKIASOURCE", "s", "t"), hub), log=logged.append)
+
+    assert logged == [f"assuming {DEPLOY_ROLE} as env-9-1800000000 with the credentials of {hub}"]
+
+
+def test_a_chained_login_ends_at_once_when_cancelled(sts, aws_env):
+    import threading
+    import time
+
+    from automations.aws.clients import AwsCredentials
+    from automations.aws.login import ChainedRoleLogin, SourceCredentials
+    from automations.errors import Cancelled
+
+    login = ChainedRoleLogin(source={"profile": "hub"}, config="c", task="prod", role_arn=DEPLOY_ROLE,
+                             duration_seconds=900)
+    sts.fail("AssumeRole", delay=30)
+    cancelled = threading.Event()
+    threading.Timer(0.3, cancelled.set).start()
+    started = time.monotonic()
+
+    with pytest.raises(Cancelled):
+        login.assume_role(aws_env, SourceCredentials(AwsCredentials("AKIASOURCE", "s", "t")), cancelled=cancelled)
+    assert time.monotonic() - started < 10
 
 def test_a_chained_session_is_named_after_the_source_session_else_after_the_time():
     from automations.aws.login import chained_session_name
