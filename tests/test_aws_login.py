@@ -1,4 +1,4 @@
-"""aws-login end to end: the `automations` command as a subprocess, STS served by moto over
+"""aws-login end to end: the `automations` command (in process), STS served by moto over
 real HTTP through a recording, fault-injecting proxy, files read back by the AWS CLI, boto3
 and python-dotenv. moto accepts any token and any role, so what it does not check (the
 token's shape, expiry and audience; our retries; what we write) is checked here."""
@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support.cli import AUTOMATIONS, BIN_DIR, Result, run_cli
+from support.cli import BIN_DIR, Result, run_cli
 from support.jwts import make_token
 from support.proxy import FaultProxy
 
@@ -282,22 +282,6 @@ def test_a_symlinked_credentials_file_is_refused(write_config, sts, aws_env, tok
     assert result.code == 1
     assert "symbolic link" in result.output
     assert target.read_text() == ""
-
-
-def test_ten_concurrent_runs_writing_ten_profiles_keep_them_all(write_config, sts, aws_env, token):
-    configs = [login_config(write_config, profile=f"p{i}", options="region: eu-west-1", name=f"c{i}.yaml")
-               for i in range(10)]
-
-    processes = [subprocess.Popen([AUTOMATIONS, "-c", str(c), "run", "login"], env=aws_env,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for c in configs]
-    outputs = [p.communicate(timeout=120)[0] for p in processes]
-
-    assert [p.returncode for p in processes] == [0] * 10, outputs
-    written = credentials(aws_env)
-    assert sorted(s for s in written.sections()) == sorted(f"p{i}" for i in range(10))
-    assert all(written[f"p{i}"]["aws_session_token"] for i in range(10))
-    assert sorted(aws_config(aws_env).sections()) == sorted(f"profile p{i}" for i in range(10))
-    assert len({written[f"p{i}"]["aws_access_key_id"] for i in range(10)}) == 10
 
 
 def test_env_file_gets_the_credentials_and_region(write_config, sts, aws_env, token, tmp_path):

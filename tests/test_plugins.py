@@ -8,7 +8,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from support.cli import run_cli, run_process
+from support.cli import Result, process_state, run_cli, run_process
+from support.shared import built_once
 
 GREET_PLUGIN = '''
 from __future__ import annotations
@@ -33,9 +34,11 @@ class GreetStep(Step[GreetOptions]):
 '''
 
 
-def build_distribution(root: Path, name: str, module: str, source: str, entry_points: dict[str, str]) -> Path:
+def build_distribution(root: Path, name: str, module: str, source: str,
+                       entry_points: dict[str, str]) -> tuple[Path, subprocess.Popen[bytes]]:
     """Install a tiny distribution with `automations.steps` entry points into its own
-    directory (put on PYTHONPATH), the way pip installs any plugin."""
+    directory (put on PYTHONPATH), the way pip installs any plugin: the directory, and the
+    pip process installing it (several install at once)."""
     project = root / f"src-{name}"
     (project / module).mkdir(parents=True)
     (project / module / "__init__.py").write_text(textwrap.dedent(source))
@@ -50,29 +53,48 @@ def build_distribution(root: Path, name: str, module: str, source: str, entry_po
         [project.entry-points."automations.steps"]
     """) + eps + "\n")
     target = root / f"site-{name}"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--target", str(target), str(project)], check=True, capture_output=True)
-    return target
+    pip = subprocess.Popen([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                            "--target", str(target), str(project)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return target, pip
+
+
+PLUGIN_SITES = {  # name: (distribution, module, source, entry points)
+    "greet": ("automations-greet", "automations_greet", GREET_PLUGIN, {"greet": "automations_greet:GreetStep"}),
+    "broken": ("automations-broken", "automations_broken", "import does_not_exist_anywhere\n",
+               {"broken": "automations_broken:Nope"}),
+    "rival": ("automations-rival", "automations_rival", GREET_PLUGIN, {"greet": "automations_rival:GreetStep"}),
+}
 
 
 @pytest.fixture(scope="session")
 def plugin_site(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("plugins")
-    return {
-        "greet": build_distribution(root, "automations-greet", "automations_greet", GREET_PLUGIN,
-                                    {"greet": "automations_greet:GreetStep"}),
-        "broken": build_distribution(root, "automations-broken", "automations_broken",
-                                     "import does_not_exist_anywhere\n", {"broken": "automations_broken:Nope"}),
-        "rival": build_distribution(root, "automations-rival", "automations_rival", GREET_PLUGIN,
-                                    {"greet": "automations_rival:GreetStep"}),
-    }
+    """The three distributions, installed once for the whole session (all workers)."""
+    def install(root: Path) -> None:
+        installing = [build_distribution(root, *spec) for spec in PLUGIN_SITES.values()]
+        for _, pip in installing:
+            output = pip.communicate(timeout=300)[0]
+            assert pip.returncode == 0, output.decode(errors="replace")
+
+    root = built_once(tmp_path_factory, "plugins", install)
+    return {name: root / f"site-{distribution}" for name, (distribution, *_) in PLUGIN_SITES.items()}
 
 
 def with_path(env: dict[str, str], *dirs: Path) -> dict[str, str]:
     return {**env, "PYTHONPATH": ":".join(str(d) for d in dirs)}
 
 
+def run_installed(*args: str, sites: tuple[Path, ...], cwd: Path, env: dict[str, str]) -> Result:
+    """`main(argv)` in process with the plugin `sites` installed: first on sys.path, where
+    PYTHONPATH puts them in a process of its own (PYTHONPATH itself changes nothing in a
+    running interpreter). Afterwards sys.path, and the modules imported from the sites, are
+    as before."""
+    with process_state():
+        sys.path[:0] = [str(site) for site in sites]
+        return run_cli(*args, cwd=cwd, env=with_path(env, *sites))
+
+
 def test_an_installed_plugin_runs_from_yaml(write_config, base_env, plugin_site):
+    # As a process: PYTHONPATH, read at interpreter start, is how the installed plugin is found.
     config = write_config("""
         tasks:
           hello:
@@ -94,15 +116,15 @@ def test_a_plugins_options_are_validated_at_load_time(write_config, base_env, pl
               - uses: greet
                 with: {who: world, times: 9}
     """)
-    result = run_process("validate", cwd=config.parent, env=with_path(base_env, plugin_site["greet"]))
+    result = run_installed("validate", sites=(plugin_site["greet"],), cwd=config.parent, env=base_env)
     assert result.code == 2
     assert "automations.yaml:5:35: greet: with.times: 9 is out of range: must be at least 1 and at most 3" in result.stderr
 
 
 def test_steps_lists_plugins_with_their_distribution_and_options(write_config, base_env, plugin_site):
     write_config("tasks: {a: {command: 'true'}}\n")
-    result = run_process("steps", cwd=write_config("tasks: {a: {command: 'true'}}\n").parent,
-                     env=with_path(base_env, plugin_site["greet"]))
+    result = run_installed("steps", sites=(plugin_site["greet"],),
+                           cwd=write_config("tasks: {a: {command: 'true'}}\n").parent, env=base_env)
     assert result.code == 0, result.output
     assert "greet  (automations-greet 1.2.3: automations_greet:GreetStep)" in result.stdout
     assert "who: string (required)  whom to greet" in result.stdout
@@ -116,7 +138,7 @@ def test_a_plugin_that_fails_to_import_is_named_with_its_distribution(write_conf
             steps:
               - uses: broken
     """)
-    result = run_process("validate", cwd=config.parent, env=with_path(base_env, plugin_site["broken"]))
+    result = run_installed("validate", sites=(plugin_site["broken"],), cwd=config.parent, env=base_env)
     assert result.code == 2
     assert ("automations.yaml:4:15: step plugin 'broken' from automations-broken 1.2.3 failed to import: "
             "ModuleNotFoundError: No module named 'does_not_exist_anywhere'") in result.stderr
@@ -130,7 +152,7 @@ def test_with_vv_a_plugin_that_fails_to_import_shows_the_import_traceback(write_
             steps:
               - uses: broken
     """)
-    result = run_process("-vv", "validate", cwd=config.parent, env=with_path(base_env, plugin_site["broken"]))
+    result = run_installed("-vv", "validate", sites=(plugin_site["broken"],), cwd=config.parent, env=base_env)
     assert result.code == 2
     assert "Traceback (most recent call last)" in result.stderr
     assert 'automations_broken/__init__.py", line 1' in result.stderr
@@ -138,14 +160,14 @@ def test_with_vv_a_plugin_that_fails_to_import_shows_the_import_traceback(write_
 
 
 def test_with_vv_steps_shows_the_traceback_of_a_plugin_that_fails_to_import(base_env, plugin_site, tmp_path):
-    result = run_process("-vv", "steps", cwd=tmp_path, env=with_path(base_env, plugin_site["broken"]))
+    result = run_installed("-vv", "steps", sites=(plugin_site["broken"],), cwd=tmp_path, env=base_env)
     assert result.code == 2
     assert 'automations_broken/__init__.py", line 1' in result.stderr
 
 
 def test_a_broken_plugin_that_is_not_used_does_not_matter(write_config, base_env, plugin_site):
     config = write_config("tasks: {a: {command: echo fine}}\n")
-    result = run_cli("run", "a", cwd=config.parent, env=with_path(base_env, plugin_site["broken"]))
+    result = run_installed("run", "a", sites=(plugin_site["broken"],), cwd=config.parent, env=base_env)
     assert result.code == 0, result.output
 
 
@@ -157,15 +179,16 @@ def test_two_plugins_claiming_one_name_is_an_error(write_config, base_env, plugi
               - uses: greet
                 with: {who: world}
     """)
-    env = with_path(base_env, plugin_site["greet"], plugin_site["rival"])
-    result = run_process("validate", cwd=config.parent, env=env)
+    result = run_installed("validate", sites=(plugin_site["greet"], plugin_site["rival"]), cwd=config.parent,
+                           env=base_env)
     assert result.code == 2
     assert "step type 'greet' is claimed by more than one plugin" in result.stderr
     assert "automations-greet 1.2.3" in result.stderr and "automations-rival 1.2.3" in result.stderr
 
 
 def test_version_shows_every_distribution_claiming_one_step_name(base_env, plugin_site, tmp_path):
-    result = run_process("--version", cwd=tmp_path, env=with_path(base_env, plugin_site["greet"], plugin_site["rival"]))
+    result = run_installed("--version", sites=(plugin_site["greet"], plugin_site["rival"]), cwd=tmp_path,
+                           env=base_env)
     assert result.code == 0
     (line,) = [line for line in result.stdout.splitlines() if line.startswith("  step greet:")]
     assert "claimed by 2 distributions" in line
@@ -176,8 +199,8 @@ def test_version_shows_every_distribution_claiming_one_step_name(base_env, plugi
 def test_version_json_lists_the_claims_of_a_contested_step_name(base_env, plugin_site, tmp_path):
     import json
 
-    result = run_process("--output", "json", "--version", cwd=tmp_path,
-                     env=with_path(base_env, plugin_site["greet"], plugin_site["rival"]))
+    result = run_installed("--output", "json", "--version", sites=(plugin_site["greet"], plugin_site["rival"]),
+                           cwd=tmp_path, env=base_env)
     event = json.loads(result.stdout)
     assert sorted(event["conflicts"]["greet"]) == ["automations-greet 1.2.3 (automations_greet:GreetStep)",
                                                    "automations-rival 1.2.3 (automations_rival:GreetStep)"]

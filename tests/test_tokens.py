@@ -318,7 +318,7 @@ class _ActionsEndpoint(BaseHTTPRequestHandler):
 @pytest.fixture
 def actions_endpoint():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _ActionsEndpoint)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     _ActionsEndpoint.seen = []
     yield f"http://127.0.0.1:{server.server_address[1]}/token?api-version=2.0"
     server.shutdown()

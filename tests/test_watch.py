@@ -1,5 +1,7 @@
-"""`automations watch`: the real command as a process (it lives until a signal ends it), moto
-in server mode behind the recording, fault-injecting proxy, files read back by their readers.
+"""`automations watch`: the command in process, driven from another thread while it watches
+(tests/support/watch.py), and as a real process where the process is the point (a signal
+ends the program promptly; a second process is refused by the lock); moto in server mode
+behind the recording, fault-injecting proxy, files read back by their readers.
 
 Timings are bounds on behaviour ("the new value arrives", "it ends"), generous for a loaded
 two-core machine; bench/watch_idle.py measures what the watcher costs."""
@@ -18,9 +20,10 @@ from pathlib import Path
 
 import boto3
 import pytest
-from support.cli import run_cli
+from support.cli import run_cli, run_process
 from support.jwts import make_token
 from support.proxy import FaultProxy
+from support.watch import WatchInProcess, watch_in_process
 
 from automations.engine.watcher import FAILURE_BACKOFF, MIN_GAP_SECONDS, Watched
 from automations.files.envfile import read_env_file
@@ -75,7 +78,7 @@ def secrets_config(tmp_path: Path, secret_id: str, *, every: int = 2, extra: str
     return config
 
 
-def login_config(tmp_path: Path, options: str = "durationSeconds: 900\nminRemaining: 890") -> Path:
+def login_config(tmp_path: Path, options: str = "durationSeconds: 900\nminRemaining: 896") -> Path:
     (tmp_path / "token").write_text(make_token())
     config = tmp_path / "automations.yaml"
     with_lines = textwrap.indent(options, " " * 10)
@@ -109,89 +112,102 @@ def access_key(env: dict[str, str]) -> str | None:
 
 # -- aws-login -----------------------------------------------------------------------------------
 
-def test_credentials_are_renewed_min_remaining_before_they_expire(tmp_path, aws_env, proxy, watches):
-    # moto honours DurationSeconds: the keys expire 900 s after issue, so they are due 10 s in.
-    watch = watches(login_config(tmp_path), aws_env).watching()
-    first = access_key(aws_env)
-    assert first and proxy.count(ASSUME) == 1
+def test_credentials_are_renewed_min_remaining_before_they_expire(tmp_path, aws_env, proxy):
+    # moto honours DurationSeconds: the keys expire 900 s after issue, so they are due 4 s in.
+    def drive(watch: WatchInProcess) -> None:
+        first = access_key(aws_env)
+        assert first and proxy.count(ASSUME) == 1
 
-    watch.wait_for(lambda: access_key(aws_env) not in (None, first), "new keys in the credentials file", 40)
+        watch.wait_for(lambda: access_key(aws_env) not in (None, first), "new keys in the credentials file", 40)
 
-    assert proxy.count(ASSUME) == 2
+        assert proxy.count(ASSUME) == 2
+
+    watch_in_process(login_config(tmp_path), aws_env, drive)
     identity = subprocess.run(["aws", "--profile", "dev", "sts", "get-caller-identity", "--output", "json"],
                               env=aws_env, capture_output=True, text=True, timeout=60)
     assert identity.returncode == 0, identity.stderr
     assert ":assumed-role/dev-role/" in json.loads(identity.stdout)["Arn"]
 
 
-def test_credentials_written_for_a_credential_process_are_not_watched(tmp_path, aws_env, proxy, watches):
-    watch = watches(login_config(tmp_path, "credentials: process"), aws_env).watching()
+def test_credentials_written_for_a_credential_process_are_not_watched(tmp_path, aws_env, proxy):
+    def drive(watch: WatchInProcess) -> None:
+        assert "watching nothing" in watch.output
+        assert watch.stop()[0] == 0
 
-    assert "watching nothing" in watch.output
-    assert watch.stop()[0] == 0
+    watch_in_process(login_config(tmp_path, "credentials: process"), aws_env, drive)
 
 
-def test_an_env_file_of_credentials_is_renewed_too(tmp_path, aws_env, proxy, watches):
-    # Due 4 s in: the 10 s of the test above would prove nothing more here.
-    watch = watches(login_config(tmp_path, "credentials: process\nenvFile: .env.aws\n"
-                                           "durationSeconds: 900\nminRemaining: 896"), aws_env).watching()
-    first = read_env_file(tmp_path / ".env.aws")["AWS_ACCESS_KEY_ID"]
+def test_an_env_file_of_credentials_is_renewed_too(tmp_path, aws_env, proxy):
+    def drive(watch: WatchInProcess) -> None:
+        first = read_env_file(tmp_path / ".env.aws")["AWS_ACCESS_KEY_ID"]
 
-    watch.wait_for(lambda: read_env_file(tmp_path / ".env.aws")["AWS_ACCESS_KEY_ID"] != first,
-                   "new keys in the env file", 40)
+        watch.wait_for(lambda: read_env_file(tmp_path / ".env.aws")["AWS_ACCESS_KEY_ID"] != first,
+                       "new keys in the env file", 40)
+
+    watch_in_process(login_config(tmp_path, "credentials: process\nenvFile: .env.aws\n"
+                                            "durationSeconds: 900\nminRemaining: 896"), aws_env, drive)
 
 
 # -- secrets with refreshEvery -------------------------------------------------------------------
 
-def test_a_changed_secret_reaches_the_env_file(tmp_path, keys_env, secret, watches):
+def test_a_changed_secret_reaches_the_env_file(tmp_path, keys_env, secret):
     secret_id, client = secret
-    watch = watches(secrets_config(tmp_path, secret_id), keys_env).watching()
-    assert read_env_file(tmp_path / ".env") == {"DB_PASSWORD": "first-s3cret-value"}
 
-    client.put_secret_value(SecretId=secret_id, SecretString="second-s3cret-value")
+    def drive(watch: WatchInProcess) -> None:
+        assert read_env_file(tmp_path / ".env") == {"DB_PASSWORD": "first-s3cret-value"}
 
-    watch.wait_for(lambda: read_env_file(tmp_path / ".env") == {"DB_PASSWORD": "second-s3cret-value"},
-                   "the new value in the env file")
-    assert "second-s3cret-value" not in watch.output
+        client.put_secret_value(SecretId=secret_id, SecretString="second-s3cret-value")
+
+        watch.wait_for(lambda: read_env_file(tmp_path / ".env") == {"DB_PASSWORD": "second-s3cret-value"},
+                       "the new value in the env file")
+
+    result = watch_in_process(secrets_config(tmp_path, secret_id), keys_env, drive)
+    assert "second-s3cret-value" not in result.output
 
 
-def test_an_unchanged_secret_leaves_the_file_untouched(tmp_path, keys_env, proxy, secret, watches):
+def test_an_unchanged_secret_leaves_the_file_untouched(tmp_path, keys_env, proxy, secret):
     secret_id, _ = secret
-    watch = watches(secrets_config(tmp_path, secret_id, every=1), keys_env).watching()
     env_file = tmp_path / ".env"
-    before = env_file.stat()
-    content = env_file.read_bytes()
-    calls = proxy.count(BATCH)
 
-    watch.wait_for(lambda: proxy.count(BATCH) >= calls + 3, "three more refreshes")
+    def drive(watch: WatchInProcess) -> None:
+        before = env_file.stat()
+        content = env_file.read_bytes()
+        calls = proxy.count(BATCH)
 
-    after = env_file.stat()
-    assert (after.st_mtime_ns, after.st_ino, env_file.read_bytes()) == (before.st_mtime_ns, before.st_ino, content)
+        watch.wait_for(lambda: proxy.count(BATCH) >= calls + 3, "three more refreshes")
+
+        after = env_file.stat()
+        assert (after.st_mtime_ns, after.st_ino, env_file.read_bytes()) == \
+            (before.st_mtime_ns, before.st_ino, content)
+
+    watch_in_process(secrets_config(tmp_path, secret_id, every=1), keys_env, drive)
 
 
-def test_on_change_runs_after_a_refresh_that_changed_the_file_and_only_then(tmp_path, keys_env, proxy, secret,
-                                                                             watches):
+def test_on_change_runs_after_a_refresh_that_changed_the_file_and_only_then(tmp_path, keys_env, proxy, secret):
     secret_id, client = secret
     extra = '        onChange: echo "restarting with $(cat .env)"; echo changed >> changes.log\n'
     config = secrets_config(tmp_path, secret_id, every=1)
     config.write_text(config.read_text() + extra)
-    watch = watches(config, keys_env).watching()
-    calls = proxy.count(BATCH)
-    watch.wait_for(lambda: proxy.count(BATCH) >= calls + 2, "two unchanged refreshes")
-    assert not (tmp_path / "changes.log").exists()  # nor at the first run
 
-    client.put_secret_value(SecretId=secret_id, SecretString="second-s3cret-value")
-    watch.wait_for(lambda: (tmp_path / "changes.log").exists(), "the onChange command")
-    calls = proxy.count(BATCH)
-    watch.wait_for(lambda: proxy.count(BATCH) >= calls + 2, "two more refreshes")
+    def drive(watch: WatchInProcess) -> None:
+        calls = proxy.count(BATCH)
+        watch.wait_for(lambda: proxy.count(BATCH) >= calls + 2, "two unchanged refreshes")
+        assert not (tmp_path / "changes.log").exists()  # nor at the first run
+
+        client.put_secret_value(SecretId=secret_id, SecretString="second-s3cret-value")
+        watch.wait_for(lambda: (tmp_path / "changes.log").exists(), "the onChange command")
+        calls = proxy.count(BATCH)
+        watch.wait_for(lambda: proxy.count(BATCH) >= calls + 2, "two more refreshes")
+
+    result = watch_in_process(config, keys_env, drive)
 
     assert (tmp_path / "changes.log").read_text() == "changed\n"
-    [line] = [line for line in watch.output.splitlines() if "restarting with" in line]
+    [line] = [line for line in result.output.splitlines() if "restarting with" in line]
     assert line.startswith("secrets | ") and "***" in line  # its output, masked like a run step's
-    assert "second-s3cret-value" not in watch.output
+    assert "second-s3cret-value" not in result.output
 
 
-def test_an_idle_watcher_makes_no_aws_call_that_is_not_due(tmp_path, aws_env, proxy, secret, watches):
+def test_an_idle_watcher_makes_no_aws_call_that_is_not_due(tmp_path, aws_env, proxy, secret):
     secret_id, _ = secret
     config = login_config(tmp_path, "durationSeconds: 900\nminRemaining: 300")  # due in 10 minutes
     config.write_text(config.read_text() + textwrap.indent(textwrap.dedent(f"""\
@@ -201,44 +217,54 @@ def test_an_idle_watcher_makes_no_aws_call_that_is_not_due(tmp_path, aws_env, pr
             refreshEvery: 600
             secrets: [{{id: {secret_id}, env: DB_PASSWORD}}]
         """), " " * 6))
-    watch = watches(config, aws_env).watching()
-    calls = proxy.count()
-    assert calls == 2, watch.output  # the first run's: one login, one batch
 
-    time.sleep(4)
+    def drive(watch: WatchInProcess) -> None:
+        calls = proxy.count()
+        assert calls == 2, watch.output  # the first run's: one login, one batch
 
-    assert proxy.count() == calls
-    assert "watching 2 items" in watch.output
+        time.sleep(4)
+
+        assert proxy.count() == calls
+        assert "watching 2 items" in watch.output
+
+    watch_in_process(config, aws_env, drive)
 
 
 # -- failures ------------------------------------------------------------------------------------
 
 def test_a_fatal_refresh_failure_is_reported_and_tried_again_at_the_next_interval(tmp_path, keys_env, proxy,
-                                                                                   secret, watches):
+                                                                                   secret):
     secret_id, client = secret
-    watch = watches(secrets_config(tmp_path, secret_id), keys_env).watching()
-    # Denied: the batch call, then the one-by-one call it falls back to.
-    proxy.fail(times=2, status=400, code="AccessDeniedException")
-    watch.wait_for(lambda: "AccessDenied" in watch.output, "the failure reported")
-    assert read_env_file(tmp_path / ".env") == {"DB_PASSWORD": "first-s3cret-value"}  # the old file stays
 
-    status = run_cli("-c", str(tmp_path / "automations.yaml"), "--output", "json", "status", env=keys_env)
-    [watcher] = [e for e in map(json.loads, status.stdout.splitlines()) if e["event"] == "watcher"]
-    assert watcher["running"] and "AccessDenied" in watcher["items"][0]["last_failure"]["message"]
+    def drive(watch: WatchInProcess) -> None:
+        # Denied: the batch call, then the one-by-one call it falls back to.
+        proxy.fail(times=2, status=400, code="AccessDeniedException")
+        watch.wait_for(lambda: "AccessDenied" in watch.output, "the failure reported")
+        assert read_env_file(tmp_path / ".env") == {"DB_PASSWORD": "first-s3cret-value"}  # the old file stays
 
-    client.put_secret_value(SecretId=secret_id, SecretString="second-s3cret-value")
-    watch.wait_for(lambda: read_env_file(tmp_path / ".env") == {"DB_PASSWORD": "second-s3cret-value"},
-                   "the next refresh")
-    assert watch.process.poll() is None
+        # `status` as a process: this one's main thread is the watcher's.
+        status = run_process("-c", str(tmp_path / "automations.yaml"), "--output", "json", "status", env=keys_env)
+        [watcher] = [e for e in map(json.loads, status.stdout.splitlines()) if e["event"] == "watcher"]
+        assert watcher["running"] and "AccessDenied" in watcher["items"][0]["last_failure"]["message"]
+
+        client.put_secret_value(SecretId=secret_id, SecretString="second-s3cret-value")
+        watch.wait_for(lambda: read_env_file(tmp_path / ".env") == {"DB_PASSWORD": "second-s3cret-value"},
+                       "the next refresh")
+        assert watch.ended() is None
+
+    assert watch_in_process(secrets_config(tmp_path, secret_id), keys_env, drive).code == 0  # it went on
 
 
-def test_a_task_that_failed_at_the_first_run_is_run_again_until_it_works(tmp_path, aws_env, proxy, watches):
+def test_a_task_that_failed_at_the_first_run_is_run_again_until_it_works(tmp_path, aws_env, proxy):
     # STS refuses for longer than the step's own retries: the first run fails, the watcher goes on.
     proxy.fail(action=ASSUME, times=3, status=400, code="IDPCommunicationError")
-    watch = watches(login_config(tmp_path), aws_env).watching()
-    assert access_key(aws_env) is None
 
-    watch.wait_for(lambda: access_key(aws_env) is not None, "the task run again", 60)
+    def drive(watch: WatchInProcess) -> None:
+        assert access_key(aws_env) is None
+
+        watch.wait_for(lambda: access_key(aws_env) is not None, "the task run again", 60)
+
+    watch_in_process(login_config(tmp_path), aws_env, drive)
 
 
 def test_failed_refreshes_back_off_with_jitter_up_to_a_cap_and_a_fatal_one_waits_an_interval():
@@ -291,17 +317,20 @@ def test_sigterm_during_a_refresh_that_hangs_ends_it_promptly(tmp_path, keys_env
 
 
 def test_a_second_watcher_of_the_same_configuration_is_refused(tmp_path, keys_env, secret, watches):
+    # The first in process, the second a process of its own: the lock is between processes.
     secret_id, _ = secret
     config = secrets_config(tmp_path, secret_id, every=60)
-    first = watches(config, keys_env).watching()
 
-    second = watches(config, keys_env)
-    assert second.process.wait(timeout=60) == 1
-    assert f"a watcher already runs for {config} (pid {first.process.pid})" in second.output
-    assert first.process.poll() is None
+    def drive(first: WatchInProcess) -> None:
+        second = watches(config, keys_env)
+        assert second.process.wait(timeout=60) == 1
+        assert f"a watcher already runs for {config} (pid {first.pid})" in second.output
+        assert first.ended() is None
+
+    watch_in_process(config, keys_env, drive)
 
 
-def test_a_stale_lock_is_taken_over(tmp_path, keys_env, secret, watches):
+def test_a_stale_lock_is_taken_over(tmp_path, keys_env, secret):
     secret_id, _ = secret
     config = secrets_config(tmp_path, secret_id, every=60)
     gone = subprocess.Popen(["true"])
@@ -315,10 +344,12 @@ def test_a_stale_lock_is_taken_over(tmp_path, keys_env, secret, watches):
     path.parent.mkdir(parents=True, mode=0o700)
     path.write_text(f"{gone.pid}\n")
 
-    watch = watches(config, keys_env).watching()
 
-    assert f"took over the lock of watcher pid {gone.pid}, which is gone" in watch.output
-    assert lock_holder(path) == watch.process.pid
+    def drive(watch: WatchInProcess) -> None:
+        assert f"took over the lock of watcher pid {gone.pid}, which is gone" in watch.output
+        assert lock_holder(path) == watch.pid
+
+    watch_in_process(config, keys_env, drive)
 
 
 def _state_dirs(env: dict[str, str]) -> list[Path]:
@@ -326,29 +357,32 @@ def _state_dirs(env: dict[str, str]) -> list[Path]:
     return list(root.iterdir()) if root.exists() else []
 
 
-def test_status_shows_the_running_watcher_its_items_and_when_it_stopped(tmp_path, keys_env, secret, watches):
+def test_status_shows_the_running_watcher_its_items_and_when_it_stopped(tmp_path, keys_env, secret):
     secret_id, _ = secret
     config = secrets_config(tmp_path, secret_id, every=600)
-    watch = watches(config, keys_env).watching()
 
-    running = run_cli("-c", str(config), "status", env=keys_env)
-    assert running.code == 0, running.output
-    assert f"watcher: running (pid {watch.process.pid}, since " in running.stdout
-    assert "secrets/secrets-manager: next refresh in 9m" in running.stdout or \
-        "secrets/secrets-manager: next refresh in 10m" in running.stdout
+    def drive(watch: WatchInProcess) -> None:
+        # `status` as a process: this one's main thread is the watcher's.
+        running = run_process("-c", str(config), "status", env=keys_env)
+        assert running.code == 0, running.output
+        assert f"watcher: running (pid {watch.pid}, since " in running.stdout
+        assert "secrets/secrets-manager: next refresh in 9m" in running.stdout or \
+            "secrets/secrets-manager: next refresh in 10m" in running.stdout
 
-    watch.stop()
+    watch_in_process(config, keys_env, drive)
     stopped = run_cli("-c", str(config), "status", env=keys_env)
     assert "watcher: not running (pid " in stopped.stdout and "stopped" in stopped.stdout
 
 
-def test_each_refresh_is_one_history_record(tmp_path, keys_env, proxy, secret, watches):
+def test_each_refresh_is_one_history_record(tmp_path, keys_env, proxy, secret):
     secret_id, _ = secret
     config = secrets_config(tmp_path, secret_id, every=1)
-    watch = watches(config, keys_env).watching()
-    calls = proxy.count(BATCH)
-    watch.wait_for(lambda: proxy.count(BATCH) >= calls + 2, "two refreshes")
-    watch.stop()
+
+    def drive(watch: WatchInProcess) -> None:
+        calls = proxy.count(BATCH)
+        watch.wait_for(lambda: proxy.count(BATCH) >= calls + 2, "two refreshes")
+
+    result = watch_in_process(config, keys_env, drive)
 
     from automations.engine.report.history import RunHistory
 
@@ -358,15 +392,14 @@ def test_each_refresh_is_one_history_record(tmp_path, keys_env, proxy, secret, w
     assert len(refreshes) == len(records) - 1 >= 2
     assert {r["status"] for r in refreshes} == {"ok"}
     assert all(len(r["steps"]) == 1 for r in refreshes)
-    printed = [line for line in watch.output.splitlines() if line.startswith("secrets | secrets-manager: ")]
+    printed = [line for line in result.output.splitlines() if line.startswith("secrets | secrets-manager: ")]
     assert len(printed) == len(records)  # one line per refresh (and the first run's)
 
 
-def test_the_state_file_is_private_and_replaced_whole(tmp_path, keys_env, secret, watches):
+def test_the_state_file_is_private_and_replaced_whole(tmp_path, keys_env, secret):
     secret_id, _ = secret
     config = secrets_config(tmp_path, secret_id, every=60)
-    watch = watches(config, keys_env).watching()
-    watch.stop()
+    watch_in_process(config, keys_env, lambda watch: None)
     [directory] = _state_dirs(keys_env)
 
     state = directory / "watch.json"

@@ -117,8 +117,10 @@ def _installed_entry_points() -> list[tuple[str, str, str]]:
     seen = set()
     for dist in distributions(path=search_path):
         entry_points = [ep for ep in dist.entry_points if ep.group == ENTRY_POINT_GROUP]
+        if not entry_points:  # asked before its name: reading every METADATA (an email parse) was 3/4 of the scan
+            continue
         project = re.sub(r"[-_.]+", "-", dist.name or "").lower()
-        if not entry_points or project in seen:
+        if project in seen:
             continue  # like importlib.metadata.entry_points(): the first of a name on the path wins
         seen.add(project)
         origin = f"{dist.name} {dist.version}"

@@ -1,6 +1,10 @@
 """Concurrency: 16 `automations run` processes at once, each writing its own profile into one
 credentials file (and one config file) that already hold other profiles and comments. Every
-read-modify-write is under the file's lock, so afterwards everything is there."""
+read-modify-write is under the file's lock, so afterwards everything is there.
+
+This is also aws-login's own check (issue 3: 10 concurrent processes writing 10 profiles into
+one file, all present, each its own): it was a second test of 10 processes, whose every
+assertion this one makes, with more processes and a file already in use."""
 from __future__ import annotations
 
 import configparser
@@ -64,6 +68,7 @@ def test_sixteen_processes_writing_sixteen_profiles_into_one_file_keep_everythin
     written.read_string(text)
     assert set(written.sections()) == {"default", "ci", *profiles}
     assert all(written[p]["aws_session_token"] and written[p]["x_security_token_expires"] for p in profiles)
+    assert len({written[p]["aws_access_key_id"] for p in profiles}) == PROCESSES  # each its own answer
     settings = configparser.RawConfigParser()
     settings.read_string(config.read_text())
     assert config.read_text().startswith(EXISTING_CONFIG)

@@ -4,13 +4,21 @@ version or a complete new one, parseable, 0600; temporary files do not pile up.
 
 Every request goes through a proxy adding 20 ms, so a run spends longer between its writes
 and the kills land in every phase: before the login, between the credentials and the env
-file, during and after the writes. Kill moments are drawn uniformly from 0 to 2x the
-time an unkilled run takes (measured first, on this machine), so about half the
-kills land after the run ended even on a machine slowed by other work: both outcomes are
-seen, and the test could fail if either was impossible. (A run that ends before its kill
-moment is not waited for: what it leaves is what the kill would have found.)
+file, during and after the writes. The kill window is 0 to 2x the time an unkilled run
+takes (measured first, on this machine), so about half the kills land after the run ended
+even on a machine slowed by other work: both outcomes are seen, and the test could fail if
+either was impossible. (A run that ends before its kill moment is not waited for: what it
+leaves is what the kill would have found.)
 
-Trials: $RELIABILITY_CRASH_TRIALS (default 40, about 20 s on 2 cores; the issue's 100 with
+The moments are stratified: the window is cut into as many equal slices as there are
+trials, and each slice gets one moment drawn uniformly within it: kills are never more than
+two slices apart. Independent uniform draws leave gaps at random: with the 40 uniform trials
+this replaces, the largest stretch of the run without a kill was 18 % of it on average and
+34 % in one test run of 100; with 24 stratified ones it is 14 % on average and never over
+17 % (a simulation of 20,000 test runs). So 24 stratified trials cover every phase of the
+run more evenly than 40 uniform ones did, with 60 % of the processes.
+
+Trials: $RELIABILITY_CRASH_TRIALS (default 24, about 12 s on 2 cores; the issue's 100 with
 RELIABILITY_CRASH_TRIALS=100). The kill moments come from a seed the test prints
 (`RELIABILITY_SEED=...`, shown with a failure); setting it replays the same moments, as
 fractions of the window measured on the machine.
@@ -34,7 +42,7 @@ from support.jwts import make_token
 from support.proxy import FaultProxy
 from support.reliability import login_and_secrets_config, seed_secrets, temp_files, unique_prefix
 
-TRIALS = int(os.environ.get("RELIABILITY_CRASH_TRIALS", "40"))
+TRIALS = int(os.environ.get("RELIABILITY_CRASH_TRIALS", "24"))
 OLD_CREDENTIALS = """\
 # shared by several tools: every line here must survive
 [default]
@@ -138,9 +146,14 @@ def trial_seed() -> int:
 
 
 def kill_moments(seed: int, window: float) -> list[float]:
-    """When each trial's SIGKILL lands, in seconds after the start: uniform in [0, window)."""
+    """When each trial's SIGKILL lands, in seconds after the start: one moment uniform in each
+    of TRIALS equal slices of [0, window), in a shuffled order (a machine whose load changes
+    during the test does not slow one part of the run only)."""
     rng = random.Random(seed)
-    return [rng.uniform(0, window) for _ in range(TRIALS)]
+    width = window / TRIALS
+    moments = [(slice_ + rng.random()) * width for slice_ in range(TRIALS)]
+    rng.shuffle(moments)
+    return moments
 
 
 def test_the_printed_seed_replays_the_same_kill_moments(monkeypatch, capsys):

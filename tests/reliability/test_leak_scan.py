@@ -25,9 +25,10 @@ from pathlib import Path
 
 import boto3
 import pytest
-from support.cli import Result, run_cli, run_process
+from support.cli import run_cli, run_process
 from support.jwts import make_token
 from support.reliability import ASSUME, BATCH, FAST_RETRY, ROLE, decoded, printable_forms, seed_secrets, unique_prefix
+from support.watch import WatchInProcess, watch_in_process
 
 # The argv of the spy and of every process above it up to pytest (the shell, automations),
 # one per line: what `ps` shows anyone on the machine.
@@ -396,8 +397,7 @@ ON_CHANGE = "        onChange: |\n" + "".join(
 
 
 @pytest.mark.parametrize("output", ["text", "json"])
-def test_watch_output_state_and_history_leak_nothing(sts, aws_env, scenario, tmp_path, moto_endpoint, watches,
-                                                     output):
+def test_watch_output_state_and_history_leak_nothing(sts, aws_env, scenario, tmp_path, moto_endpoint, output):
     # The credentials renewed every 4 s, the secrets fetched every second, a changed secret
     # printed in every form by onChange: stdout, the state file and the history hold none of them.
     token, write = scenario
@@ -409,19 +409,22 @@ def test_watch_output_state_and_history_leak_nothing(sts, aws_env, scenario, tmp
     text = text.replace(f"      - uses: secrets-manager\n        retry: {FAST_RETRY}\n",
                         f"      - uses: secrets-manager\n        retry: {FAST_RETRY}\n{ON_CHANGE}")
     config.write_text(text)
-    watch = watches(config, aws_env, "-vv", "--output", output, "boot").watching()
-    first_keys = known_secrets(token, aws_env)[-2:]
     plain_id = next(line.split("id: ")[1].split(",")[0] for line in text.splitlines() if "env: PLAIN}" in line)
     changed = "plain-s3cret-CHANGED-0008"
-    boto3.client("secretsmanager", endpoint_url=moto_endpoint, region_name="us-east-1", aws_access_key_id="testing",
-                 aws_secret_access_key="testing").put_secret_value(SecretId=plain_id, SecretString=changed)
+    first_keys: list[str] = []
 
-    watch.wait_for(lambda: "onChange prints" in watch.output, "the onChange command", 40)
-    watch.wait_for(lambda: sts.count(ASSUME) >= 2, "renewed credentials", 40)
-    watch.wait_for(lambda: known_secrets(token, aws_env)[-2:] != first_keys, "renewed credentials in the file")
-    code, _ = watch.stop()
+    def drive(watch: WatchInProcess) -> None:
+        first_keys.extend(known_secrets(token, aws_env)[-2:])
+        boto3.client("secretsmanager", endpoint_url=moto_endpoint, region_name="us-east-1",
+                     aws_access_key_id="testing", aws_secret_access_key="testing",
+                     ).put_secret_value(SecretId=plain_id, SecretString=changed)
 
-    assert code == 0, watch.output
-    result = Result(code, watch.output, "")  # stderr went to the same file
+        watch.wait_for(lambda: "onChange prints" in watch.output, "the onChange command", 40)
+        watch.wait_for(lambda: sts.count(ASSUME) >= 2, "renewed credentials", 40)
+        watch.wait_for(lambda: known_secrets(token, aws_env)[-2:] != first_keys, "renewed credentials in the file")
+
+    result = watch_in_process(config, aws_env, drive, "-vv", "--output", output, "boot")
+
+    assert result.code == 0, result.output
     assert (tmp_path / "argv.log").read_text().count("spy") >= 3  # the token command's, run step's, onChange's
     assert leaks(scanned_text(result, tmp_path, aws_env), known_secrets(token, aws_env) + first_keys + [changed]) == []

@@ -50,13 +50,14 @@ class CliTimedOut(BaseException):
 
 
 def run_cli(*args: str, cwd: Path | str | None = None, env: dict[str, str] | None = None,
-            timeout: float = 120) -> Result:
+            timeout: float = 120, capture: tuple[TextCapture, TextCapture] | None = None) -> Result:
     """`main(argv)` in this process, as `run_process` would run it: in `cwd`, with `env` as the
     whole environment (None: this process's, as a child would inherit it); past `timeout`
-    seconds the test fails (a hang must not stop the suite)."""
+    seconds the test fails (a hang must not stop the suite). `capture`: the stdout and stderr
+    streams to print into, for a test that reads them while the command runs."""
     from automations.cli.main import main
 
-    out, err = _TextCapture(), _TextCapture()
+    out, err = capture or (TextCapture(), TextCapture())
     with process_state():
         if env is not None:
             os.environ.clear()
@@ -145,7 +146,7 @@ def _exit_code(exit: SystemExit) -> int:
     return 1
 
 
-class _TextCapture(io.TextIOWrapper):
+class TextCapture(io.TextIOWrapper):
     """A text stream with a `.buffer`, like sys.stdout, whose text can be read back."""
 
     def __init__(self) -> None:
@@ -153,4 +154,9 @@ class _TextCapture(io.TextIOWrapper):
 
     def text(self) -> str:
         self.flush()
+        return self.written()
+
+    def written(self) -> str:
+        """What reached the buffer so far (all of it: writes go through), for another thread
+        to read while the command still writes (no flush, which is not safe across threads)."""
         return self.buffer.getvalue().decode("utf-8", errors="replace")  # type: ignore[attr-defined]

@@ -19,8 +19,22 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 AUDIENCE = "sts.amazonaws.com"
 
 
+KEY_POOL_SIZE = 16
+_key_pool: list[Any] = []
+_keys_handed_out = 0
+
+
 def new_rsa_key() -> Any:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    """A 2048-bit RSA key other than the last KEY_POOL_SIZE - 1 this process handed out: a
+    test (every issuer it starts, every "someone else's key") never gets one key twice.
+    Each takes ~60 ms of CPU to make, so a process makes at most KEY_POOL_SIZE of them and
+    hands them out again in turn (tests do not share keys in any other way)."""
+    global _keys_handed_out
+    index = _keys_handed_out % KEY_POOL_SIZE
+    _keys_handed_out += 1
+    if index == len(_key_pool):
+        _key_pool.append(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    return _key_pool[index]
 
 
 class LocalIssuer:
