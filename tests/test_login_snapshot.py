@@ -182,3 +182,39 @@ def test_an_expiration_in_any_other_form_means_refresh(expiration):
     from automations.aws.login import expires_within
 
     assert expires_within(expiration, 0)
+
+
+def web_identity_login(tmp_path, token: str) -> WebIdentityLogin:
+    (tmp_path / "token").write_text(token)
+    return WebIdentityLogin(token={"file": str(tmp_path / "token")}, audience="sts.amazonaws.com", config="c",
+                            task="login", role_arn="arn:aws:iam::123456789012:role/dev", duration_seconds=900)
+
+
+def test_a_login_tells_the_token_and_the_new_keys_as_secrets_the_moment_it_holds_them(sts, aws_env, tmp_path):
+    from support.jwts import make_token
+
+    token = make_token()
+    told: list[str | None] = []
+
+    assumed = web_identity_login(tmp_path, token).assume_role(aws_env, secret=told.append)
+
+    assert told[0] == token  # before anything else is done with it
+    assert {assumed.credentials.secret_access_key, assumed.credentials.session_token} <= set(told)
+
+
+def test_a_login_ends_at_once_when_cancelled_while_sts_answers_slowly(sts, aws_env, tmp_path):
+    import threading
+    import time
+
+    from support.jwts import make_token
+
+    from automations.errors import Cancelled
+
+    sts.fail("AssumeRoleWithWebIdentity", delay=30)
+    cancelled = threading.Event()
+    threading.Timer(0.3, cancelled.set).start()
+    started = time.monotonic()
+
+    with pytest.raises(Cancelled):
+        web_identity_login(tmp_path, make_token()).assume_role(aws_env, cancelled=cancelled)
+    assert time.monotonic() - started < 10
