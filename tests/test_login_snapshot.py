@@ -218,3 +218,19 @@ def test_a_login_ends_at_once_when_cancelled_while_sts_answers_slowly(sts, aws_e
     with pytest.raises(Cancelled):
         web_identity_login(tmp_path, make_token()).assume_role(aws_env, cancelled=cancelled)
     assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize("code", ["AccessDenied", "IDPRejectedClaim"])
+def test_a_trust_policy_refusal_keeps_its_code_and_says_how_to_compare_the_claims(sts, aws_env, tmp_path, code):
+    from support.jwts import make_token
+
+    from automations.aws.sts import StsRejected
+
+    sts.fail("AssumeRoleWithWebIdentity", status=403, code=code, message="Not authorized")
+
+    with pytest.raises(StsRejected) as refused:
+        web_identity_login(tmp_path, make_token()).assume_role(aws_env)
+
+    assert refused.value.code == code
+    assert "compare them with the role's trust policy (automations token --task login --decode)" in str(refused.value)
+    assert "`automations aws check-trust --role dev --task login` compare them" in str(refused.value)
