@@ -44,7 +44,8 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "verify": ("automations/oidc/verify.py", ["tests/test_oidc.py"]),
     "sts": ("automations/aws/sts.py", ["tests/test_sts.py", "tests/test_aws_login_units.py", "tests/test_aws_answers.py"]),
     "login": ("automations/aws/login.py", ["tests/test_login_snapshot.py", "tests/test_aws_login_units.py",
-                                          "tests/test_aws_login.py", "tests/test_credential_process.py"]),
+                                          "tests/test_aws_login.py", "tests/test_credential_process.py",
+                                          "tests/test_aws_assume_role.py"]),  # role chaining (ChainedRoleLogin)
     "atomicfile": ("automations/files/atomicfile.py", ["tests/test_atomicfile.py", "tests/test_credentials_file.py"]),
     "credentials_file": ("automations/files/credentials_file.py", ["tests/test_credentials_file.py"]),
     # The runner's own in-process specification only: test_runner.py's signal and timeout

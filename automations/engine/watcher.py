@@ -42,7 +42,7 @@ from automations.engine.scope import task_env
 from automations.errors import StepFailed
 from automations.files.atomicfile import write_atomic
 from automations.redaction import REDACTOR
-from automations.retry import RetryPolicy
+from automations.retry import TRANSIENT, RetryPolicy
 from automations.timefmt import utc_stamp_ms
 from automations.wording import plural
 
@@ -242,11 +242,19 @@ class Watcher:
             status = self.runner.run_step(task, spec, env, force=True)
             now = time.time()
             item.last_refresh, item.last_status = now, status
-            if status == "failed":
-                error_class = self.runner.failures.get((task.id, spec))
-                item.failed(now, error_class, self._messages.failures.get((task.id, spec.label), "failed"))
+            if status in ("failed", "cancelled"):
+                # Cancelled without a signal (a step that raised Cancelled itself; a signal ends
+                # the loop before this matters): a transient failure, tried again after the
+                # backoff. Left due, it would be run again at once, for ever; stopping the
+                # watcher would let what it keeps fresh expire with no one asking.
+                if status == "failed":
+                    error_class = self.runner.failures.get((task.id, spec))
+                    message = self._messages.failures.get((task.id, spec.label), "failed")
+                else:
+                    error_class, message = TRANSIENT, "cancelled"
+                item.failed(now, error_class, message)
                 self.reporter.log(task.id, "info", f"{spec.label}: next try {utc_stamp_ms(item.due)}")
-            elif status != "cancelled":
+            else:
                 if not item.succeeded(now, self.runner.results[(task.id, spec)].refresh_at):
                     self.items.remove(item)
                 if status == "changed" and spec.on_change is not None \
@@ -270,7 +278,8 @@ class Watcher:
                 task = self.config.tasks[task_id]
                 if all(self.statuses.get(d) == "ok" for d in task.depends_on):
                     self.statuses[task_id] = self.runner.run_task(task)
-                    if self.statuses[task_id] == "cancelled":
+                    if self.statuses[task_id] == "cancelled":  # as a cancelled refresh: after the backoff
+                        self._retry_tasks(item, time.time())
                         return "cancelled"
         finally:
             self.reporter.listeners.remove(recorder)
