@@ -470,6 +470,15 @@ def test_a_chained_refresh_from_a_file_login_reads_the_source_profile(write_conf
     assert run_cli("-c", str(config), "run", "login", env=aws_env).code == 0
     [cache] = cache_files(aws_env)  # the chained step's alone: the login wrote static keys
     expire_soon(cache)
+    # The login's keys change on disk after the chained step's snapshot (a later login, another
+    # tool): the refresh signs with what the file holds now, not with what it held then.
+    credentials_path = Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"])
+    on_disk = configparser.RawConfigParser()
+    on_disk.read(credentials_path)
+    on_disk["hub"]["aws_access_key_id"] = "ASIAROTATEDLATER0001"
+    on_disk["hub"]["aws_session_token"] = "rotated-later-session-token"
+    with credentials_path.open("w") as handle:
+        on_disk.write(handle)
 
     result = credential_process(config, aws_env, "--step", "deploy")
 
@@ -479,8 +488,9 @@ def test_a_chained_refresh_from_a_file_login_reads_the_source_profile(write_conf
     hub = parser["hub"]
     call = sts.calls("AssumeRole")[-1]
     assert sts.count(ASSUME) == 1 and sts.count("AssumeRole") == 2
+    assert hub["aws_access_key_id"] == "ASIAROTATEDLATER0001"
     assert f"Credential={hub['aws_access_key_id']}/" in call.headers["authorization"]
-    assert call.headers["x-amz-security-token"] == hub["aws_session_token"]
+    assert call.headers["x-amz-security-token"] == hub["aws_session_token"] == "rotated-later-session-token"
 
 
 def test_a_refresh_asks_the_sts_endpoint_of_the_login_not_the_callers(config, logged_in, sts, aws_env):
