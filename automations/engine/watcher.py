@@ -184,26 +184,27 @@ class Watcher:
 
     # -- the loop --------------------------------------------------------------------------------
 
-    def watch(self) -> str:
+    def watch(self, wakeup: Wakeup) -> str:
         """Refresh what is due, sleep until the next deadline; return the name of the signal
-        that ended it."""
-        with _wakeup_on_signals() as wakeup:
+        that ended it. `wakeup` comes from `wakeup_on_signals()`, entered by the caller before
+        the first run: a signal that arrives between that run and this loop is kept, and ends
+        the watch cleanly, instead of finding no handler."""
+        self.write_state()
+        while not wakeup.signalled:
+            item = min(self.items, key=lambda i: i.due) if self.items else None
+            delay = None if item is None else item.due - time.time()
+            if item is None or (delay is not None and delay > 0):
+                wakeup.sleep(delay)
+                continue
+            self._refresh(item, wakeup)
             self.write_state()
-            while not wakeup.signalled:
-                item = min(self.items, key=lambda i: i.due) if self.items else None
-                delay = None if item is None else item.due - time.time()
-                if item is None or (delay is not None and delay > 0):
-                    wakeup.sleep(delay)
-                    continue
-                self._refresh(item, wakeup)
-                self.write_state()
-            # What `onChange` commands left running (`server &`) ends with the watcher, as
-            # with a run; the grace keeps the whole stop within 2 s.
-            childprocess.end_leftovers(INTERRUPT_GRACE_SECONDS / 2)
-            self.write_state(stopped=True)
-            return signal.Signals(wakeup.signalled[0]).name
+        # What `onChange` commands left running (`server &`) ends with the watcher, as
+        # with a run; the grace keeps the whole stop within 2 s.
+        childprocess.end_leftovers(INTERRUPT_GRACE_SECONDS / 2)
+        self.write_state(stopped=True)
+        return signal.Signals(wakeup.signalled[0]).name
 
-    def _refresh(self, item: Watched, wakeup: _Wakeup) -> None:
+    def _refresh(self, item: Watched, wakeup: Wakeup) -> None:
         """Run `item`'s job in a thread (this one must stay free to hear signals), then plan
         its next refresh."""
         done = threading.Event()
@@ -218,7 +219,7 @@ class Watcher:
             return
         worker.join()
 
-    def _job(self, item: Watched, wakeup: _Wakeup, done: threading.Event) -> None:
+    def _job(self, item: Watched, wakeup: Wakeup, done: threading.Event) -> None:
         try:
             if item.spec is None:
                 self._task_retry(item)
@@ -318,7 +319,7 @@ class Watcher:
 
 # -- sleeping until a deadline or a signal ---------------------------------------------------------
 
-class _Wakeup:
+class Wakeup:
     """A pipe the main thread sleeps on: the signal module writes to it when SIGTERM or SIGINT
     arrive (set_wakeup_fd), a refresh thread when it is done. The signal handler itself only
     appends to a list: it takes no lock a thread might hold."""
@@ -348,8 +349,8 @@ class _Wakeup:
 
 
 @contextlib.contextmanager
-def _wakeup_on_signals() -> Iterator[_Wakeup]:
-    wakeup = _Wakeup()
+def wakeup_on_signals() -> Iterator[Wakeup]:
+    wakeup = Wakeup()
     handler: Callable[[int, Any], None] = wakeup.on_signal
     previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)}
     previous_fd = signal.set_wakeup_fd(wakeup.write_fd, warn_on_full_buffer=False)
