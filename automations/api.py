@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from automations.engine.options import OptionError, Options, option
+from automations.engine.references import OUTPUT_NAME
 from automations.engine.step import Output, Step, StepContext, StepLog, StepResult
 from automations.engine.variables import Delivery, VariableFile
 from automations.errors import Cancelled, StepFailed, ThrottledError, TransientError
@@ -26,8 +27,9 @@ if TYPE_CHECKING:
 __all__ = [
     # a step type
     "Step", "StepContext", "StepLog", "StepResult",
-    # its declared outputs (`Step.outputs`), when one is secret
-    "Output",
+    # its declared outputs (`Step.outputs`), when one is secret; what an output may be named
+    # (the pattern `${{ steps.ID.outputs.NAME }}` reads), for outputs known only at run time
+    "Output", "OUTPUT_NAME",
     # its options
     "Options", "option", "OptionError",
     # its errors, and the error classes `Step.error_class` returns

@@ -23,13 +23,18 @@ from automations.api import OptionError, StepContext, StepFailed, StepResult, op
 
 # What the options declare, and nothing heavier, at the top: `list` and `validate` import this
 # module to check `with:`; the AWS code is imported where it runs.
-from automations.aws.declarations import AWS_RETRY, ROLE_ARN_PATTERN
-from automations.aws.role_credentials import SESSION_NAME_CHECK, RoleCredentialsOptions, RoleCredentialsStep, matching
+from automations.aws.declarations import AWS_RETRY, PROFILE_PATTERN
+from automations.aws.role_credentials import (
+    ROLE_ARN_CHECK,
+    SESSION_NAME_CHECK,
+    RoleCredentialsOptions,
+    RoleCredentialsStep,
+    matching,
+)
 
 if TYPE_CHECKING:
     from automations.aws.login import ChainedRoleLogin, SourceCredentials
 
-PROFILE_PATTERN = r"[^\s\[\]]{1,128}"
 # AWS limits a session obtained with another role's session credentials to one hour.
 CHAINED_MAX_SECONDS = 3600
 
@@ -41,9 +46,7 @@ def _at_most_an_hour(seconds: Any) -> str | None:
 
 
 class AwsAssumeRoleOptions(RoleCredentialsOptions):
-    role_arn: str = option(key="roleArn",
-                           check=matching(ROLE_ARN_PATTERN, "a role ARN (arn:aws:iam::<12-digit account>:role/NAME)"),
-                           help="the role to assume, e.g. in a workload account")
+    role_arn: str = option(key="roleArn", check=ROLE_ARN_CHECK, help="the role to assume, e.g. in a workload account")
     profile: str = option(pattern=PROFILE_PATTERN, help="the profile to write")
     source_profile: str | None = option(None, key="sourceProfile", pattern=PROFILE_PATTERN,
                                         help="the profile whose credentials assume the role (default: those the "

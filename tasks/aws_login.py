@@ -29,7 +29,7 @@ from automations.api import (
 # What the options declare, and nothing heavier, at the top: `list` and `validate` import this
 # module to check `with:`, and must not pay for the AWS and OIDC code, which run() imports.
 from automations.aws.declarations import AWS_RETRY, ROLE_ARN_PATTERN
-from automations.aws.role_credentials import RoleCredentialsOptions, RoleCredentialsStep, matching
+from automations.aws.role_credentials import ROLE_ARN_CHECK, RoleCredentialsOptions, RoleCredentialsStep
 from automations.oidc.token_option import DEFAULT_AUDIENCE, TokenOption
 
 if TYPE_CHECKING:
@@ -43,8 +43,7 @@ VERIFY_RETRY_CODES = frozenset({"InvalidClientTokenId", "AccessDenied", "Expired
 
 
 class AwsLoginOptions(RoleCredentialsOptions):
-    role_arn: str | None = option(None, key="roleArn",
-                                  check=matching(ROLE_ARN_PATTERN, "a role ARN (arn:aws:iam::<12-digit account>:role/NAME)"),
+    role_arn: str | None = option(None, key="roleArn", check=ROLE_ARN_CHECK,
                                   help="the role to assume (default: $AWS_ROLE_ARN, else $IDP_AWS_ROLE_ARN)")
     token: TokenOption | None = option(None, help="{command: ...}, {file: ...} or {env: ...} (default: gitpod CLI, "
                                                   "gp CLI, $AWS_WEB_IDENTITY_TOKEN_FILE, GitHub Actions OIDC)")
@@ -98,14 +97,10 @@ class AwsLoginStep(RoleCredentialsStep):
     def verify(self, assumed: AssumedRole, ctx: StepContext) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        from automations.aws.clients import aws_error_class, client_config, create_client, error_code
+        from automations.aws.clients import aws_error_class, error_code
+        from automations.aws.sts import sts_client
 
-        creds = assumed.credentials
-        client = create_client(
-            "sts", ctx.env, region_name=self.region(ctx.env) or "us-east-1", config=client_config(),
-            endpoint_url=ctx.env.get("AWS_ENDPOINT_URL_STS") or ctx.env.get("AWS_ENDPOINT_URL") or None,
-            aws_access_key_id=creds.access_key_id, aws_secret_access_key=creds.secret_access_key,
-            aws_session_token=creds.session_token, cancelled=ctx.cancelled)
+        client = sts_client(self.region(ctx.env), ctx.env, ctx.cancelled, signed_by=assumed.credentials)
 
         def settling(error: BaseException) -> str | None:
             return TRANSIENT if error_code(error) in VERIFY_RETRY_CODES else aws_error_class(error)

@@ -13,7 +13,17 @@ import re
 from collections.abc import Callable
 from typing import Literal
 
-from automations.api import Cancelled, Options, Step, StepContext, StepFailed, StepResult, TransientError, option
+from automations.api import (
+    OUTPUT_NAME,
+    Cancelled,
+    Options,
+    Step,
+    StepContext,
+    StepFailed,
+    StepResult,
+    TransientError,
+    option,
+)
 
 # bash exits at the first failing command, including inside a pipeline: what GitHub Actions
 # does for `shell: bash`, so a multi-line command cannot fail half-way and report success.
@@ -24,8 +34,6 @@ SHELLS = {
 OUTPUT_VARIABLE = "AUTOMATIONS_OUTPUT"
 MAX_OUTPUT_BYTES = 1024 * 1024  # GitHub Actions allows 1 MiB of outputs per job; one step gets as much
 ADD_MASK = "::add-mask::"
-# What `${{ steps.ID.outputs.NAME }}` can name (automations.engine.references.OUTPUT_NAME).
-OUTPUT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,127}")
 
 
 class RunOptions(Options):
@@ -163,6 +171,6 @@ def read_outputs(path: str) -> dict[str, str]:
 
 
 def _check_output_name(name: str, line: int) -> None:
-    if not OUTPUT_NAME.fullmatch(name):
+    if not re.fullmatch(OUTPUT_NAME, name):  # what `${{ steps.ID.outputs.NAME }}` can name
         raise StepFailed(f"${OUTPUT_VARIABLE} line {line}: an output name is 1 to 128 of A-Z a-z 0-9 _ -, "
                          "not starting with a digit or -")

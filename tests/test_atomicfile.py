@@ -166,6 +166,48 @@ def test_the_lock_serialises_read_modify_write(tmp_path):
     assert counter.read_text() == "200"
 
 
+
+def in_a_thread_within(seconds: float, work) -> bool:
+    """Whether `work()` returned within `seconds` (run in a daemon thread: a hang cannot stop
+    the suite)."""
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return not thread.is_alive()
+
+
+def test_a_thread_holding_the_lock_takes_it_again_without_waiting_for_itself(tmp_path):
+    # flock on a second descriptor of the same file waits for the first: nested, for ever.
+    target = tmp_path / "cache" / "entry.json"
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "cache")
+
+    def nested() -> None:
+        with locked(target), locked(tmp_path / "link" / "entry.json"):
+            write_atomic(target, b"inner")
+
+    assert in_a_thread_within(20, nested)
+    assert target.read_bytes() == b"inner"
+    with locked(target):  # and released with the outer one
+        pass
+
+
+def test_another_thread_waits_for_the_lock_a_thread_holds(tmp_path):
+    target = tmp_path / "entry"
+    order: list[str] = []
+
+    def wait_for_it() -> None:
+        with locked(target):
+            order.append("waiter")
+
+    with locked(target):
+        waiter = threading.Thread(target=wait_for_it, daemon=True)
+        waiter.start()
+        waiter.join(0.5)
+        order.append("holder")
+    waiter.join(20)
+    assert order == ["holder", "waiter"]
+
 def swap_in_after_the_check(monkeypatch, path: Path, make) -> None:
     """A hostile peer that replaces `path` (with what `make(path)` creates) right after the
     reader's first look at it, before the reader opens it."""

@@ -216,6 +216,107 @@ def test_without_a_login_in_the_run_it_says_where_to_start_from(write_config, st
     assert sts.count() == 0
 
 
+@pytest.mark.parametrize(("profile_lines", "message"), [
+    ("", "profile 'hub' has no credentials (log in first)"),
+    ("credential_process = false", "cannot read the credentials of profile 'hub': "),
+])
+def test_a_source_profile_without_usable_credentials_is_named_and_nothing_is_asked(write_config, sts, aws_env,
+                                                                                   profile_lines, message):
+    Path(aws_env["AWS_CONFIG_FILE"]).parent.mkdir(parents=True, exist_ok=True)
+    Path(aws_env["AWS_CONFIG_FILE"]).write_text(f"[profile hub]\nregion = us-east-1\n{profile_lines}\n")
+    config = write_config(f"""
+        tasks:
+          prod:
+            steps:
+              - uses: aws-assume-role
+                with: {{roleArn: {DEPLOY_ROLE}, profile: prod, sourceProfile: hub}}
+    """)
+
+    result = run(config, aws_env)
+
+    assert result.code == 1
+    assert "prod | aws-assume-role: failed" in result.stdout and message in result.stdout, result.output
+    assert sts.count() == 0
+    assert not Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"]).exists()
+
+
+def test_keys_read_from_a_source_profile_are_secrets_from_then_on(tmp_path, monkeypatch):
+    from automations.aws.login import profile_credentials
+    from automations.redaction import REDACTOR
+
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[hub]\naws_access_key_id = AKIAHUB\naws_secret_access_key = hub-secret-key-7f3a\n"
+                           "aws_session_token = hub-session-token-9c2e\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+
+    source = profile_credentials("hub")
+
+    assert (source.credentials.access_key_id, source.assumed_role_arn) == ("AKIAHUB", None)
+    shown = REDACTOR.redact("key hub-secret-key-7f3a token hub-session-token-9c2e")
+    assert "hub-secret-key-7f3a" not in shown and "hub-session-token-9c2e" not in shown
+
+def test_a_chained_login_tells_every_secret_it_holds_the_moment_it_holds_it(sts, aws_env):
+    from automations.aws.clients import AwsCredentials
+    from automations.aws.login import ChainedRoleLogin, SourceCredentials
+
+    login = ChainedRoleLogin(source={"profile": "hub"}, config="c", task="prod", role_arn=DEPLOY_ROLE,
+                             duration_seconds=900)
+    told: list[str | None] = []
+    logged: list[str] = []
+    source = SourceCredentials(AwsCredentials("AKIASOURCE", "source-secret-key", "source-session-token"))
+
+    assumed = login.assume_role(aws_env, source, secret=told.append, log=logged.append)
+
+    assert {"source-secret-key", "source-session-token", assumed.credentials.secret_access_key,
+            assumed.credentials.session_token} <= set(told)
+    session = sts.calls("AssumeRole")[0].form()["RoleSessionName"]
+    assert session.startswith("automations-")
+    assert logged == [f"assuming {DEPLOY_ROLE} as {session}"]  # a source that is no role session: no more
+
+
+def test_a_chained_login_says_whose_credentials_it_assumes_the_role_with(sts, aws_env):
+    from automations.aws.clients import AwsCredentials
+    from automations.aws.login import ChainedRoleLogin, SourceCredentials
+
+    login = ChainedRoleLogin(source={"profile": "hub"}, config="c", task="prod", role_arn=DEPLOY_ROLE,
+                             duration_seconds=900)
+    hub = "arn:aws:sts::111122223333:assumed-role/hub/env-9-1800000000"
+    logged: list[str] = []
+
+    login.assume_role(aws_env, SourceCredentials(AwsCredentials("AKIASOURCE", "s", "t"), hub), log=logged.append)
+
+    assert logged == [f"assuming {DEPLOY_ROLE} as env-9-1800000000 with the credentials of {hub}"]
+
+
+def test_a_chained_login_ends_at_once_when_cancelled(sts, aws_env):
+    import threading
+    import time
+
+    from automations.aws.clients import AwsCredentials
+    from automations.aws.login import ChainedRoleLogin, SourceCredentials
+    from automations.errors import Cancelled
+
+    login = ChainedRoleLogin(source={"profile": "hub"}, config="c", task="prod", role_arn=DEPLOY_ROLE,
+                             duration_seconds=900)
+    sts.fail("AssumeRole", delay=30)
+    cancelled = threading.Event()
+    threading.Timer(0.3, cancelled.set).start()
+    started = time.monotonic()
+
+    with pytest.raises(Cancelled):
+        login.assume_role(aws_env, SourceCredentials(AwsCredentials("AKIASOURCE", "s", "t")), cancelled=cancelled)
+    assert time.monotonic() - started < 10
+
+def test_a_chained_session_is_named_after_the_source_session_else_after_the_time():
+    from automations.aws.login import chained_session_name
+
+    assert chained_session_name("arn:aws:sts::111122223333:assumed-role/hub/env-9-1800000000") == "env-9-1800000000"
+    assert chained_session_name(None, now=1800000000.5) == "automations-1800000000"
+    assert chained_session_name("arn:aws:iam::111122223333:user/alice", now=7) == "automations-7"
+    assert chained_session_name("arn:aws:iam::111122223333:user/alice").startswith("automations-1")
+
+
 # -- reruns, outputs, refresh --------------------------------------------------------------
 
 def test_a_rerun_while_valid_makes_no_call(write_config, sts, aws_env, token):

@@ -447,6 +447,9 @@ def test_access_denied_shows_the_claims_and_how_to_inspect_them(write_config, st
     assert result.code == 1
     assert "trust policy" in result.output
     assert '"sub": "org:0191e223-1c3b-7388-aa66-7b4b3b1a6c38/prj:' in result.output
+    shown = result.output.split("the token's claims: ", 1)[1].split("; compare them with", 1)[0]
+    claims = json.loads(shown)
+    assert "sts.amazonaws.com" in claims["aud"]  # the order: test_a_refusal_by_the_trust_policy_names_the_tokens_claims_sorted
     assert "automations token --task login --decode" in result.output
     assert token.rsplit(".", 1)[1] not in result.output  # the signature
     assert "Traceback" not in result.output
@@ -491,6 +494,17 @@ def test_a_rerun_while_the_credentials_are_valid_makes_no_sts_call(write_config,
     assert sts.count(ASSUME) == 1
     assert Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"]).read_bytes() == before
 
+
+def test_at_v_a_login_says_where_it_wrote_and_a_skipped_rerun_says_nothing_was(write_config, sts, aws_env, token):
+    config = login_config(write_config)
+    files = f"{aws_env['AWS_SHARED_CREDENTIALS_FILE']} and {aws_env['AWS_CONFIG_FILE']}"
+
+    first = login(config, aws_env, "-v")
+    rerun = login(config, aws_env, "-v")
+
+    assert first.code == 0 and rerun.code == 0, first.output + rerun.output
+    assert f"wrote profile 'dev' to {files}" in first.output
+    assert "skipped" in rerun.stdout and "wrote profile" not in rerun.output
 
 def test_a_skipped_rerun_still_provides_the_outputs_and_credentials(write_config, sts, aws_env, token, tmp_path):
     (tmp_path / "probe_step.py").write_text(PROBE_STEP)

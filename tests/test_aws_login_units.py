@@ -82,6 +82,16 @@ def test_any_5xx_is_transient():
     assert isinstance(classify(client_error("Whatever", 502)), TransientError)
 
 
+def test_the_profile_the_task_names_is_the_one_that_may_not_exist_yet(no_aws_settings, monkeypatch, tmp_path):
+    # The shell's $AWS_PROFILE (another profile, with its own endpoint) is not the task's: the
+    # task's names the profile its aws-login is about to write, so the client uses neither.
+    (tmp_path / "config").write_text("[profile shell-profile-of-this-test]\nendpoint_url = http://127.0.0.1:1\n")
+    monkeypatch.setenv("AWS_PROFILE", "shell-profile-of-this-test")
+
+    client = sts_client("eu-west-1", {"AWS_PROFILE": "written-by-this-tests-login"})
+
+    assert client.meta.endpoint_url == "https://sts.eu-west-1.amazonaws.com"
+
 @pytest.mark.parametrize("error", [
     EndpointConnectionError(endpoint_url="http://x"),
     ConnectTimeoutError(endpoint_url="http://x"),
@@ -202,6 +212,20 @@ def test_the_sts_client_is_unsigned(no_aws_settings):
 
     assert sts_client("us-east-1", {}).meta.config.signature_version is UNSIGNED
 
+
+def test_a_signed_sts_client_signs_with_the_credentials_given_at_the_same_endpoint(no_aws_settings):
+    from botocore import UNSIGNED
+
+    from automations.aws.clients import AwsCredentials
+
+    env = {"AWS_ENDPOINT_URL_STS": "http://b:2"}
+    client = sts_client("eu-west-1", env, signed_by=AwsCredentials("AKIASOURCE", "source-secret", "source-token"))
+
+    assert client.meta.config.signature_version is not UNSIGNED
+    assert client.meta.endpoint_url == "http://b:2" and client.meta.region_name == "eu-west-1"
+    frozen = client._request_signer._credentials.get_frozen_credentials()
+    assert (frozen.access_key, frozen.secret_key, frozen.token) == ("AKIASOURCE", "source-secret", "source-token")
+    assert sts_client(None, {}, signed_by=AwsCredentials("A", "S", "T")).meta.region_name == "us-east-1"
 
 def test_an_aws_profile_that_does_not_exist_yet_does_not_stop_the_client(no_aws_settings, monkeypatch):
     monkeypatch.setenv("AWS_PROFILE", "not-written-yet")

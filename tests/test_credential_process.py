@@ -2,6 +2,7 @@
 credentials themselves, through a cache, for as long as the environment lives."""
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import shlex
@@ -289,7 +290,24 @@ def test_a_task_never_logged_in_is_an_error_saying_to_log_in(config, sts, aws_en
 
     assert result.code == 1
     assert "automations run nope" in result.stderr
+    assert f"nope: aws-login: no login in {Path(aws_env['XDG_CACHE_HOME']) / 'automations'}/aws-credentials-" \
+        in result.stderr
     assert sts.count() == 0
+
+
+def test_the_cached_keys_are_secrets_from_the_moment_they_are_read(logged_in, aws_env):
+    from automations.aws.login import refresh_cached
+    from automations.files.credentials_file import CredentialCache
+    from automations.redaction import REDACTOR
+
+    entry = json.loads(logged_in.read_text())
+    secrets = f"{entry['SecretAccessKey']} {entry['SessionToken']}"
+    assert REDACTOR.redact(secrets) == secrets  # the login's run is over: this process forgot them
+
+    assert refresh_cached(CredentialCache(logged_in), aws_env)["AccessKeyId"] == entry["AccessKeyId"]
+
+    shown = REDACTOR.redact(secrets)
+    assert entry["SecretAccessKey"] not in shown and entry["SessionToken"] not in shown
 
 
 def test_a_rerun_of_the_step_reuses_the_primed_cache(config, logged_in, sts, aws_env):
@@ -321,3 +339,165 @@ def test_the_answer_from_the_cache_imports_no_config_loader_plugin_or_aws_sdk(lo
     assert "automations.aws.login" in imported  # the import log is really there
     assert not {m for m in imported if m.split(".")[0] in {"yaml", "tasks", "botocore", "boto3", "jwt"}}
     assert not imported & {"automations.engine.config", "automations.engine.plugins", "automations.oidc.sources", "automations.aws.sts"}
+
+
+# A credential process in the middle of a refresh: it holds the cache's lock, read the old
+# entry, and writes what it made from it when it finishes (here: once the step has written
+# the cache, or waits for the lock). argv: the lock file, the cache.
+REFRESHING_PROCESS = r"""
+import fcntl, os, re, sys, time
+lock, cache = sys.argv[1], sys.argv[2]
+fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+old = open(cache, "rb").read()
+waiter = re.compile(r"->\s+FLOCK\b.*:%d\s" % os.fstat(fd).st_ino)
+print("locked", flush=True)
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline and open(cache, "rb").read() == old \
+        and not any(waiter.search(line) for line in open("/proc/locks")):
+    time.sleep(0.02)
+with open(cache + ".new", "wb") as file:
+    file.write(old)
+os.chmod(cache + ".new", 0o600)
+os.rename(cache + ".new", cache)
+"""
+
+
+def test_a_login_waits_for_a_refresh_in_flight_and_its_newer_entry_is_kept(config, logged_in, sts, aws_env):
+    old_key = json.loads(logged_in.read_text())["AccessKeyId"]
+    lock = logged_in.parent / f".{logged_in.name}.lock"
+    refreshing = subprocess.Popen([sys.executable, "-c", REFRESHING_PROCESS, str(lock), str(logged_in)],
+                                  stdout=subprocess.PIPE, text=True)
+    try:
+        assert refreshing.stdout is not None and refreshing.stdout.readline() == "locked\n"
+
+        result = run_cli("-c", str(config), "run", "--force", "login", env=aws_env, timeout=60)
+
+        assert refreshing.wait(timeout=60) == 0
+    finally:
+        refreshing.kill()
+    assert result.code == 0, result.output
+    entry = json.loads(logged_in.read_text())
+    assert sts.count(ASSUME) == 2
+    assert entry["AccessKeyId"] != old_key  # the login's, written after the refresh, not lost under it
+    assert json.loads(credential_process(config, aws_env).stdout)["AccessKeyId"] == entry["AccessKeyId"]
+
+
+CHAINED_CONFIG = """
+tasks:
+  login:
+    steps:
+      - uses: aws-login
+        retry: {attempts: 4, initialDelay: 0.01, maxDelay: 0.05}
+        with: {roleArn: %s, token: {file: token}, profile: hub, region: us-east-1, credentials: process}
+      - uses: aws-assume-role
+        id: deploy
+        retry: {attempts: 2, initialDelay: 0.01, maxDelay: 0.05}
+        with:
+          roleArn: arn:aws:iam::444455556666:role/deploy
+          profile: deploy
+          region: us-east-1
+          credentials: process
+""" % ROLE
+
+
+def test_a_chained_refresh_counts_the_source_logins_retries_by_its_own_policy(write_config, tmp_path, sts,
+                                                                               aws_env):
+    (tmp_path / "token").write_text(make_token())
+    config = write_config(CHAINED_CONFIG)
+    assert run_cli("-c", str(config), "run", "login", env=aws_env).code == 0
+    for cache in cache_files(aws_env):
+        expire_soon(cache)
+    sts.fail(action=ASSUME, times=2, code="IDPCommunicationError")  # the source login's STS call
+
+    result = credential_process(config, aws_env, "--step", "deploy")
+
+    assert result.code == 0, result.stderr
+    assert sts.count(ASSUME) == 4  # the login, then the source's refresh in three attempts
+    warnings = [line for line in result.stderr.splitlines() if "failed" in line]
+    assert len(warnings) == 2
+    for number, line in enumerate(warnings, 1):
+        assert f"refreshing {ROLE} first: attempt {number} of 4 failed: " in line  # the login's 4, not 2
+
+
+def test_the_cache_holds_the_answer_the_role_when_it_was_written_and_the_login(config, logged_in, aws_env):
+    import re
+
+    entry = json.loads(logged_in.read_text())
+
+    assert set(entry) == {"Version", "AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration",
+                          "RoleArn", "AssumedRoleArn", "Written", "Refresh"}
+    assert entry["Version"] == 1 and entry["RoleArn"] == ROLE
+    assert entry["AssumedRoleArn"].startswith("arn:aws:sts::111122223333:assumed-role/dev-role/")
+    for stamp in (entry["Expiration"], entry["Written"]):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", stamp)
+    written = datetime.strptime(entry["Written"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    assert abs((datetime.now(timezone.utc) - written).total_seconds()) < 300
+    assert entry["Refresh"]["roleArn"] == ROLE and entry["Refresh"]["task"] == "login"
+    assert entry["Refresh"]["config"] == str(config) and "kind" not in entry["Refresh"]
+
+
+def caches_by_kind(env: dict[str, str]) -> dict[str, Path]:
+    return {("chained" if json.loads(path.read_text())["Refresh"].get("kind") else "login"): path
+            for path in cache_files(env)}
+
+
+def test_a_chained_refresh_assumes_the_role_with_the_refreshed_logins_credentials(write_config, tmp_path, sts,
+                                                                                    aws_env):
+    (tmp_path / "token").write_text(make_token())
+    config = write_config(CHAINED_CONFIG)
+    assert run_cli("-c", str(config), "run", "login", env=aws_env).code == 0
+    caches = caches_by_kind(aws_env)
+    for cache in caches.values():
+        expire_soon(cache)
+
+    result = credential_process(config, aws_env, "--step", "deploy")
+
+    assert result.code == 0, result.stderr
+    login = json.loads(caches["login"].read_text())
+    assert sts.count(ASSUME) == 2 and sts.count("AssumeRole") == 2
+    call = sts.calls("AssumeRole")[-1]
+    assert f"Credential={login['AccessKeyId']}/" in call.headers["authorization"]
+    assert call.headers["x-amz-security-token"] == login["SessionToken"]
+    # The session keeps the login's name, so the audit trail leads back to the environment.
+    assert call.form()["RoleSessionName"] == login["AssumedRoleArn"].rsplit("/", 1)[-1]
+    assert json.loads(result.stdout)["AccessKeyId"] == json.loads(caches["chained"].read_text())["AccessKeyId"]
+
+
+def test_a_chained_refresh_from_a_file_login_reads_the_source_profile(write_config, tmp_path, sts, aws_env):
+    (tmp_path / "token").write_text(make_token())
+    config = write_config(CHAINED_CONFIG.replace("region: us-east-1, credentials: process}", "region: us-east-1}"))
+    assert run_cli("-c", str(config), "run", "login", env=aws_env).code == 0
+    [cache] = cache_files(aws_env)  # the chained step's alone: the login wrote static keys
+    expire_soon(cache)
+    # The login's keys change on disk after the chained step's snapshot (a later login, another
+    # tool): the refresh signs with what the file holds now, not with what it held then.
+    credentials_path = Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"])
+    on_disk = configparser.RawConfigParser()
+    on_disk.read(credentials_path)
+    on_disk["hub"]["aws_access_key_id"] = "ASIAROTATEDLATER0001"
+    on_disk["hub"]["aws_session_token"] = "rotated-later-session-token"
+    with credentials_path.open("w") as handle:
+        on_disk.write(handle)
+
+    result = credential_process(config, aws_env, "--step", "deploy")
+
+    assert result.code == 0, result.stderr
+    parser = configparser.RawConfigParser()
+    parser.read(aws_env["AWS_SHARED_CREDENTIALS_FILE"])
+    hub = parser["hub"]
+    call = sts.calls("AssumeRole")[-1]
+    assert sts.count(ASSUME) == 1 and sts.count("AssumeRole") == 2
+    assert hub["aws_access_key_id"] == "ASIAROTATEDLATER0001"
+    assert f"Credential={hub['aws_access_key_id']}/" in call.headers["authorization"]
+    assert call.headers["x-amz-security-token"] == hub["aws_session_token"] == "rotated-later-session-token"
+
+
+def test_a_refresh_asks_the_sts_endpoint_of_the_login_not_the_callers(config, logged_in, sts, aws_env):
+    # The SDK that runs the credential process may have another $AWS_ENDPOINT_URL (or none).
+    expire_soon(logged_in)
+
+    result = credential_process(config, {**aws_env, "AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
+
+    assert result.code == 0, result.stderr
+    assert sts.count(ASSUME) == 2

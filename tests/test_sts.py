@@ -3,6 +3,7 @@ asked of STS, what its answer becomes, and how each kind of failure is named. Se
 and the classification of every STS code are in test_aws_login_units.py."""
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -11,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from automations.aws.clients import AwsAnswerError
+from automations.aws.clients import AwsAnswerError, AwsCredentials
 from automations.aws.sts import (
     AssumeRoleRequest,
     StsRejected,
@@ -19,6 +20,7 @@ from automations.aws.sts import (
     StsTransientError,
     _assumed_role,
     account_of,
+    assume_role,
     assume_role_with_web_identity,
     classify,
     session_name_for,
@@ -66,6 +68,34 @@ def test_a_login_without_a_policy_sends_none(sts, aws_env):
     assert sent["DurationSeconds"] == "3600"
 
 
+def test_a_login_in_a_region_asks_that_regions_sts(aws_env, monkeypatch):
+    # Without an endpoint variable, the unsigned call shows its region only in the host it
+    # goes to: seen here by an HTTPS proxy that refuses every CONNECT after noting its target.
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    targets: list[str] = []
+
+    def refuse_connects() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = listener.accept()
+                with connection:
+                    targets.append(connection.recv(4096).decode("latin-1").split(" ")[1])
+                    connection.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+
+    threading.Thread(target=refuse_connects, daemon=True).start()
+    del aws_env["AWS_ENDPOINT_URL"]
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{listener.getsockname()[1]}")
+    try:
+        with pytest.raises(StsTransientError, match="^cannot reach STS: "):
+            assume_role_with_web_identity(TOKEN, AssumeRoleRequest(ROLE, "s-1", region="eu-west-1"), aws_env)
+    finally:
+        listener.close()
+    assert targets == ["sts.eu-west-1.amazonaws.com:443"]
+
 def test_a_refusal_by_sts_is_fatal_and_says_what_it_means(sts, aws_env):
     sts.fail("AssumeRoleWithWebIdentity", status=403, code="AccessDenied", message="Not authorized")
 
@@ -105,6 +135,64 @@ def test_a_call_is_ended_at_once_when_cancelled(sts, aws_env):
     with pytest.raises(Cancelled):
         assume_role_with_web_identity(TOKEN, AssumeRoleRequest(ROLE, "s-1"), aws_env, cancelled)
     assert time.monotonic() - started < 10
+
+
+# -- role chaining: AssumeRole signed with another role's credentials --------------------------------
+
+DEPLOY_ROLE = "arn:aws:iam::444455556666:role/deploy"
+SOURCE = AwsCredentials("ASIASOURCEKEY", "source-secret", "source-session-token")
+
+
+def test_a_chained_login_asks_sts_signed_with_the_source_credentials(sts, aws_env):
+    request = AssumeRoleRequest(DEPLOY_ROLE, "env-9-1800000000", duration_seconds=900, region="eu-west-1",
+                                policy={"Version": "2012-10-17", "Statement": []},
+                                policy_arns=("arn:aws:iam::aws:policy/ReadOnlyAccess",), external_id="partner-4711")
+
+    role = assume_role(SOURCE, request, aws_env)
+
+    [call] = sts.calls("AssumeRole")
+    sent = call.form()
+    assert sent["RoleArn"] == DEPLOY_ROLE and sent["RoleSessionName"] == "env-9-1800000000"
+    assert sent["DurationSeconds"] == "900" and sent["ExternalId"] == "partner-4711"
+    assert sent["Policy"] == '{"Version":"2012-10-17","Statement":[]}'
+    assert sent["PolicyArns.member.1.arn"] == "arn:aws:iam::aws:policy/ReadOnlyAccess"
+    assert "Credential=ASIASOURCEKEY/" in call.headers["authorization"] and "/eu-west-1/sts/" in call.headers["authorization"]
+    assert call.headers["x-amz-security-token"] == "source-session-token"
+    assert role.assumed_role_arn.startswith("arn:aws:sts::444455556666:assumed-role/deploy/")
+    assert role.account_id == "444455556666"
+    assert role.credentials.access_key_id != SOURCE.access_key_id
+
+
+def test_a_chained_login_without_an_external_id_sends_none(sts, aws_env):
+    assume_role(SOURCE, AssumeRoleRequest(DEPLOY_ROLE, "s-1"), aws_env)
+
+    sent = sts.calls("AssumeRole")[0].form()
+    assert "ExternalId" not in sent and "Policy" not in sent
+    assert "/us-east-1/sts/" in sts.calls("AssumeRole")[0].headers["authorization"]  # no region: us-east-1
+
+
+def test_a_chained_call_is_ended_at_once_when_cancelled(sts, aws_env):
+    sts.fail("AssumeRole", delay=30)
+    cancelled = threading.Event()
+    threading.Timer(0.3, cancelled.set).start()
+    started = time.monotonic()
+
+    with pytest.raises(Cancelled):
+        assume_role(SOURCE, AssumeRoleRequest(DEPLOY_ROLE, "s-1"), aws_env, cancelled)
+    assert time.monotonic() - started < 10
+
+@pytest.mark.parametrize(("code", "hint"), [
+    ("AccessDenied", "the source role may not assume this role (the source needs sts:AssumeRole on it, "),
+    ("ExpiredToken", "the source credentials have expired (log in again): "),
+    ("InvalidClientTokenId", "the source credentials are not valid (log in again): "),
+])
+def test_a_chained_refusal_names_what_the_source_lacks(sts, aws_env, code, hint):
+    sts.fail("AssumeRole", status=403, code=code, message="Not authorized")
+
+    with pytest.raises(StsRejected) as raised:
+        assume_role(SOURCE, AssumeRoleRequest(DEPLOY_ROLE, "s-1"), aws_env)
+    assert str(raised.value).startswith(hint) and str(raised.value).endswith(f"STS {code} (HTTP 403): Not authorized")
+    assert raised.value.code == code
 
 
 # -- the answer, checked ---------------------------------------------------------------------------
@@ -224,9 +312,34 @@ def test_an_answer_from_sts_that_cannot_be_believed_says_it_came_from_sts(aws_en
 
     with HostileEndpoint("incomplete") as endpoint:
         aws_env["AWS_ENDPOINT_URL"] = endpoint.url
-        with pytest.raises(AwsAnswerError, match="^STS "):
+        with pytest.raises(AwsAnswerError, match="^STS AssumeRoleWithWebIdentity: the answer has no "):
             assume_role_with_web_identity(TOKEN, AssumeRoleRequest(ROLE, "s-1"), aws_env)
 
+
+@pytest.mark.parametrize("call", ["web identity", "chained"])
+def test_an_html_page_for_an_answer_is_transient_and_says_it_came_from_sts(aws_env, call):
+    # A captive portal or proxy answering 200 with its sign-in page: not STS's answer.
+    from support.hostile_endpoint import HostileEndpoint
+
+    from automations.aws.clients import TransientAwsAnswerError
+
+    with HostileEndpoint("html-200") as endpoint:
+        aws_env["AWS_ENDPOINT_URL"] = endpoint.url
+        with pytest.raises(TransientAwsAnswerError, match="^STS ") as raised:
+            if call == "chained":
+                assume_role(SOURCE, AssumeRoleRequest(DEPLOY_ROLE, "s-1"), aws_env)
+            else:
+                assume_role_with_web_identity(TOKEN, AssumeRoleRequest(ROLE, "s-1"), aws_env)
+    assert not str(raised.value).startswith("STS STS")
+
+
+def test_an_incomplete_chained_answer_names_the_operation(aws_env):
+    from support.hostile_endpoint import HostileEndpoint
+
+    with HostileEndpoint("incomplete") as endpoint:
+        aws_env["AWS_ENDPOINT_URL"] = endpoint.url
+        with pytest.raises(AwsAnswerError, match="^STS AssumeRole: the answer has no "):
+            assume_role(SOURCE, AssumeRoleRequest(DEPLOY_ROLE, "s-1"), aws_env)
 
 def test_times_are_utc_whatever_the_machines_time_zone(monkeypatch):
     monkeypatch.setenv("TZ", "Asia/Tokyo")

@@ -23,9 +23,9 @@ import pytest
 from support.cli import run_cli, run_process
 from support.jwts import make_token
 from support.proxy import FaultProxy
-from support.watch import WatchInProcess, watch_in_process
+from support.watch import WatchInProcess, stray_signals_ignored, watch_in_process
 
-from automations.engine.watcher import FAILURE_BACKOFF, MIN_GAP_SECONDS, Watched
+from automations.engine.watcher import FAILURE_BACKOFF, MIN_GAP_SECONDS, Watched, Watcher
 from automations.files.envfile import read_env_file
 from automations.files.pidlock import PidLock, lock_holder
 from automations.retry import TRANSIENT
@@ -300,6 +300,26 @@ def test_a_signal_ends_it_promptly_with_the_files_intact(tmp_path, keys_env, sec
     assert f"stopped by {signal.Signals(signum).name}" in watch.output
     assert read_env_file(tmp_path / ".env") == {"DB_PASSWORD": "first-s3cret-value"}
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".automations-tmp")] == []
+
+
+def test_a_sigterm_the_moment_it_starts_watching_is_a_clean_stop(tmp_path, keys_env, secret, monkeypatch):
+    # A supervisor that sends SIGTERM as soon as it reads "watching" (or in the instant between
+    # the first run and the loop) must get a clean stop: not a lost signal, not a kill.
+    secret_id, _ = secret
+    config = secrets_config(tmp_path, secret_id, every=60)
+    describe = Watcher.describe
+
+    def describe_and_be_signalled(self: Watcher) -> list[str]:
+        os.kill(os.getpid(), signal.SIGTERM)  # handled on this thread before "watching" is printed
+        return describe(self)
+
+    monkeypatch.setattr(Watcher, "describe", describe_and_be_signalled)
+    with stray_signals_ignored():  # were the signal not the watcher's, it would be lost, not fatal
+        result = run_cli("-c", str(config), "watch", cwd=tmp_path, env=keys_env, timeout=20)
+
+    assert result.code == 0, result.output
+    assert "stopped by SIGTERM" in result.output
+    assert read_env_file(tmp_path / ".env") == {"DB_PASSWORD": "first-s3cret-value"}
 
 
 def test_sigterm_during_a_refresh_that_hangs_ends_it_promptly(tmp_path, keys_env, proxy, secret, watches):

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 # AWS_RETRY lives in automations.aws.declarations (light: step modules import it when a
-# configuration loads); importable from here as well.
+# configuration loads). Nothing of ours imports it from here; kept on purpose: a plugin's AWS
+# step may take the built-ins' retries from where the AWS clients are (`retry_policy = AWS_RETRY`).
 from automations.aws.declarations import AWS_RETRY as AWS_RETRY
 from automations.errors import Cancelled, StepFailed, TransientError
 from automations.retry import THROTTLED, TRANSIENT

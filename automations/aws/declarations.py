@@ -12,6 +12,8 @@ from automations.retry import RetryPolicies, RetryPolicy
 SESSION_NAME_PATTERN = r"[\w+=,.@-]{2,64}"
 ROLE_ARN_PATTERN = r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}"
 REGION_PATTERN = r"[a-z]{2}(-[a-z]+)+-\d+"
+# A profile name we write or read: a section name of the shared AWS files (no space, no bracket).
+PROFILE_PATTERN = r"[^\s\[\]]{1,128}"
 # The version of a Secrets Manager secret read unless a step names another stage.
 CURRENT_STAGE = "AWSCURRENT"
 

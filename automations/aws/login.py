@@ -32,8 +32,9 @@ if TYPE_CHECKING:
     from automations.oidc.sources import TokenSource
 
 SNAPSHOT_VERSION = 1
-# Told before each wait of a retried login: attempt number, error, error class, seconds.
-OnRetry = Callable[[int, BaseException, str, float], None]
+# Told before each wait of a retried login: the login retrying (a chained login's source is
+# refreshed with its own retries), attempt number, error, error class, seconds.
+OnRetry = Callable[["RoleLogin", int, BaseException, str, float], None]
 
 
 class SnapshotError(StepFailed):
@@ -79,7 +80,11 @@ class RoleLogin:
         each error in its class as the step's would be (Step.error_class)."""
         from automations.retry import call_with_retry
 
-        return call_with_retry(self.attempt(env, on_retry), self.retry_policy, _error_class, on_retry=on_retry)
+        def told(number: int, error: BaseException, error_class: str, wait: float) -> None:
+            if on_retry is not None:
+                on_retry(self, number, error, error_class, wait)
+
+        return call_with_retry(self.attempt(env, on_retry), self.retry_policy, _error_class, on_retry=told)
 
     def attempt(self, env: Mapping[str, str], on_retry: OnRetry | None
                 ) -> Callable[[], AssumedRole]:
@@ -258,7 +263,7 @@ class ChainedRoleLogin(RoleLogin):
         if "cache" in self.source:
             from automations.files.credentials_file import CredentialCache
 
-            entry, _ = refresh_cached(CredentialCache(Path(self.source["cache"])), env, on_retry)
+            entry = refresh_cached(CredentialCache(Path(self.source["cache"])), env, on_retry)
             return SourceCredentials(AwsCredentials(entry["AccessKeyId"], entry["SecretAccessKey"],
                                                     entry["SessionToken"]), entry.get("AssumedRoleArn") or None)
         return profile_credentials(self.source["profile"])
@@ -307,7 +312,7 @@ def profile_credentials(profile: str) -> SourceCredentials:
 
 def refresh_cached(cache: CredentialCache, env: Mapping[str, str],
                    on_retry: OnRetry | None = None, *,
-                   on_login: Callable[[RoleLogin], None] = lambda login: None) -> tuple[dict[str, Any], RoleLogin]:
+                   on_login: Callable[[RoleLogin], None] = lambda login: None) -> dict[str, Any]:
     """The credential process's work: the cached entry, made again from its snapshot when
     its credentials are within the login's `minRemaining` of expiry. Under the cache's lock:
     several SDKs may ask at once, and one refresh serves them all. Raises SnapshotError when
@@ -324,7 +329,7 @@ def refresh_cached(cache: CredentialCache, env: Mapping[str, str],
             assumed = login.assume_role_with_retries(env, on_retry)
             entry = cache_entry(assumed.credentials, assumed.assumed_role_arn, login)
             cache.write(entry)
-    return entry, login
+    return entry
 
 
 def expires_within(expiration: str, seconds: float) -> bool:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 # What the options declare, and nothing heavier, at the top: the step modules import this
 # module when a configuration loads (`list`, `validate`); the AWS code is imported where used.
-from automations.aws.declarations import REGION_PATTERN, ROLE_ARN_PATTERN, SESSION_NAME_PATTERN
+from automations.aws.declarations import PROFILE_PATTERN, REGION_PATTERN, ROLE_ARN_PATTERN, SESSION_NAME_PATTERN
 from automations.engine.options import OptionError, Options, option
 from automations.engine.step import Step, StepContext, StepResult
 from automations.errors import StepFailed
@@ -55,20 +55,19 @@ def account_id(value: Any) -> str:
 
 
 SESSION_NAME_CHECK = matching(SESSION_NAME_PATTERN, "a role session name (2 to 64 of A-Z a-z 0-9 _ + = , . @ -)")
+ROLE_ARN_CHECK = matching(ROLE_ARN_PATTERN, "a role ARN (arn:aws:iam::<12-digit account>:role/NAME)")
 
 
 class RoleCredentialsOptions(Options):
     """The options of every step that assumes a role and writes its credentials."""
 
-    role_arn: str | None = option(None, key="roleArn",
-                                  check=matching(ROLE_ARN_PATTERN, "a role ARN (arn:aws:iam::<12-digit account>:role/NAME)"),
-                                  help="the role to assume")
+    role_arn: str | None = option(None, key="roleArn", check=ROLE_ARN_CHECK, help="the role to assume")
     duration_seconds: int = option(3600, key="durationSeconds", minimum=900, maximum=43200,
                                    help="lifetime of the credentials (at most the role's MaxSessionDuration)")
     session_name: str | None = option(None, key="sessionName",
                                       check=SESSION_NAME_CHECK,
                                       help="role session name (default: <environment id>-<unix time>)")
-    profile: str = option("default", pattern=r"[^\s\[\]]{1,128}", help="the profile to write")
+    profile: str = option("default", pattern=PROFILE_PATTERN, help="the profile to write")
     region: str | None = option(None, check=matching(REGION_PATTERN, "an AWS region (e.g. eu-west-1)"),
                                 help="region for STS, written to the profile")
     policy: dict[str, Any] | None = option(None, help="inline session policy (a policy document mapping)")
@@ -229,7 +228,11 @@ class RoleCredentialsStep(Step[Any]):
             cache = self.cache(ctx)
 
             def before_write() -> None:
-                cache.write(cache_entry(creds, obtained.assumed_role_arn, login))
+                # Under the cache's lock, as the credential process refreshes it: one that read
+                # the old entry and is refreshing now writes first, and this newer login last.
+                # Only the write is inside, so nothing here waits for another lock.
+                with cache.locked():
+                    cache.write(cache_entry(creds, obtained.assumed_role_arn, login))
             config["credential_process"] = credential_process_command(cache.path)
             # Static keys in the credentials file would win over credential_process: remove them.
             keys: dict[str, str | None] = {k: None for k in (*STATIC_KEYS, ROLE_KEY, ASSUMED_KEY)}
@@ -269,12 +272,14 @@ class RoleCredentialsStep(Step[Any]):
         """What every kind of login (automations.aws.login) takes from these options, resolved
         against the task's environment: also what the credential process refreshes from,
         without reading automations.yaml again."""
+        from automations.aws.sts import sts_endpoint
+
         return dict(
             config=str(ctx.config_path), task=ctx.task, role_arn=role_arn,
             duration_seconds=self.options.duration_seconds, session_name=self.options.session_name,
             region=self.region(ctx.env), policy=self.options.policy, policy_arns=tuple(self.options.policy_arns),
             allowed_account_ids=tuple(account_id(a) for a in self.options.allowed_account_ids),
-            sts_endpoint=ctx.env.get("AWS_ENDPOINT_URL_STS") or ctx.env.get("AWS_ENDPOINT_URL") or None,
+            sts_endpoint=sts_endpoint(ctx.env),
             min_remaining=self.options.min_remaining, retry_policy=ctx.retry_policy or type(self).retry_policy)
 
     def region(self, env: Mapping[str, str]) -> str | None:

@@ -105,12 +105,7 @@ def assume_role(source: AwsCredentials, request: AssumeRoleRequest, env: Mapping
                 cancelled: threading.Event | None = None) -> AssumedRole:
     """Role chaining: one AssumeRole call signed with `source` (the credentials of another
     assumed role), bounded and classified as `assume_role_with_web_identity` is."""
-    from automations.aws.clients import create_client
-
-    client = create_client("sts", env, region_name=request.region or "us-east-1", endpoint_url=_sts_endpoint(env),
-                           config=client_config(), aws_access_key_id=source.access_key_id,
-                           aws_secret_access_key=source.secret_access_key, aws_session_token=source.session_token,
-                           cancelled=cancelled)
+    client = sts_client(request.region, env, cancelled, signed_by=source)
     params = _request_params(request)
     if request.external_id:
         params["ExternalId"] = request.external_id
@@ -145,20 +140,31 @@ def _call(client: Any, operation: str, hints: Mapping[str, str], params: dict[st
     return _assumed_role(response, operation)
 
 
-def _sts_endpoint(env: Mapping[str, str]) -> str | None:
+def sts_endpoint(env: Mapping[str, str]) -> str | None:
+    """$AWS_ENDPOINT_URL_STS, else $AWS_ENDPOINT_URL, from `env` (the task's environment, which
+    botocore alone would not see); None: botocore's regional endpoint."""
     return env.get("AWS_ENDPOINT_URL_STS") or env.get("AWS_ENDPOINT_URL") or None
 
 
-def sts_client(region: str | None, env: Mapping[str, str], cancelled: threading.Event | None = None) -> Any:
-    """An unsigned STS client: regional endpoint when the region is known (botocore's
-    default), or $AWS_ENDPOINT_URL_STS / $AWS_ENDPOINT_URL from `env` (the task's
-    environment, which botocore alone would not see)."""
-    from botocore import UNSIGNED
-
+def sts_client(region: str | None, env: Mapping[str, str], cancelled: threading.Event | None = None, *,
+               signed_by: AwsCredentials | None = None) -> Any:
+    """An STS client, bounded and cancellable: unsigned (AssumeRoleWithWebIdentity needs no
+    AWS credentials, so it works on a machine that has none), or signed by `signed_by` (role
+    chaining, a check of new credentials). Regional endpoint when the region is known
+    (botocore's default), or `sts_endpoint(env)`."""
     from automations.aws.clients import create_client
 
-    return create_client("sts", env, region_name=region or "us-east-1", endpoint_url=_sts_endpoint(env),
-                         config=client_config(signature_version=UNSIGNED), cancelled=cancelled)
+    signing: dict[str, Any]
+    if signed_by is None:
+        from botocore import UNSIGNED
+
+        signing = {"config": client_config(signature_version=UNSIGNED)}
+    else:
+        signing = {"config": client_config(), "aws_access_key_id": signed_by.access_key_id,
+                   "aws_secret_access_key": signed_by.secret_access_key,
+                   "aws_session_token": signed_by.session_token}
+    return create_client("sts", env, region_name=region or "us-east-1", endpoint_url=sts_endpoint(env),
+                         cancelled=cancelled, **signing)
 
 
 def classify(error: BaseException, hints: Mapping[str, str] = FATAL_HINTS) -> StepFailed:

@@ -42,7 +42,7 @@ from automations.engine.scope import task_env
 from automations.errors import StepFailed
 from automations.files.atomicfile import write_atomic
 from automations.redaction import REDACTOR
-from automations.retry import RetryPolicy
+from automations.retry import TRANSIENT, RetryPolicy
 from automations.timefmt import utc_stamp_ms
 from automations.wording import plural
 
@@ -184,26 +184,27 @@ class Watcher:
 
     # -- the loop --------------------------------------------------------------------------------
 
-    def watch(self) -> str:
+    def watch(self, wakeup: Wakeup) -> str:
         """Refresh what is due, sleep until the next deadline; return the name of the signal
-        that ended it."""
-        with _wakeup_on_signals() as wakeup:
+        that ended it. `wakeup` comes from `wakeup_on_signals()`, entered by the caller before
+        the first run: a signal that arrives between that run and this loop is kept, and ends
+        the watch cleanly, instead of finding no handler."""
+        self.write_state()
+        while not wakeup.signalled:
+            item = min(self.items, key=lambda i: i.due) if self.items else None
+            delay = None if item is None else item.due - time.time()
+            if item is None or (delay is not None and delay > 0):
+                wakeup.sleep(delay)
+                continue
+            self._refresh(item, wakeup)
             self.write_state()
-            while not wakeup.signalled:
-                item = min(self.items, key=lambda i: i.due) if self.items else None
-                delay = None if item is None else item.due - time.time()
-                if item is None or (delay is not None and delay > 0):
-                    wakeup.sleep(delay)
-                    continue
-                self._refresh(item, wakeup)
-                self.write_state()
-            # What `onChange` commands left running (`server &`) ends with the watcher, as
-            # with a run; the grace keeps the whole stop within 2 s.
-            childprocess.end_leftovers(INTERRUPT_GRACE_SECONDS / 2)
-            self.write_state(stopped=True)
-            return signal.Signals(wakeup.signalled[0]).name
+        # What `onChange` commands left running (`server &`) ends with the watcher, as
+        # with a run; the grace keeps the whole stop within 2 s.
+        childprocess.end_leftovers(INTERRUPT_GRACE_SECONDS / 2)
+        self.write_state(stopped=True)
+        return signal.Signals(wakeup.signalled[0]).name
 
-    def _refresh(self, item: Watched, wakeup: _Wakeup) -> None:
+    def _refresh(self, item: Watched, wakeup: Wakeup) -> None:
         """Run `item`'s job in a thread (this one must stay free to hear signals), then plan
         its next refresh."""
         done = threading.Event()
@@ -218,7 +219,7 @@ class Watcher:
             return
         worker.join()
 
-    def _job(self, item: Watched, wakeup: _Wakeup, done: threading.Event) -> None:
+    def _job(self, item: Watched, wakeup: Wakeup, done: threading.Event) -> None:
         try:
             if item.spec is None:
                 self._task_retry(item)
@@ -242,11 +243,19 @@ class Watcher:
             status = self.runner.run_step(task, spec, env, force=True)
             now = time.time()
             item.last_refresh, item.last_status = now, status
-            if status == "failed":
-                error_class = self.runner.failures.get((task.id, spec))
-                item.failed(now, error_class, self._messages.failures.get((task.id, spec.label), "failed"))
+            if status in ("failed", "cancelled"):
+                # Cancelled without a signal (a step that raised Cancelled itself; a signal ends
+                # the loop before this matters): a transient failure, tried again after the
+                # backoff. Left due, it would be run again at once, for ever; stopping the
+                # watcher would let what it keeps fresh expire with no one asking.
+                if status == "failed":
+                    error_class = self.runner.failures.get((task.id, spec))
+                    message = self._messages.failures.get((task.id, spec.label), "failed")
+                else:
+                    error_class, message = TRANSIENT, "cancelled"
+                item.failed(now, error_class, message)
                 self.reporter.log(task.id, "info", f"{spec.label}: next try {utc_stamp_ms(item.due)}")
-            elif status != "cancelled":
+            else:
                 if not item.succeeded(now, self.runner.results[(task.id, spec)].refresh_at):
                     self.items.remove(item)
                 if status == "changed" and spec.on_change is not None \
@@ -270,7 +279,8 @@ class Watcher:
                 task = self.config.tasks[task_id]
                 if all(self.statuses.get(d) == "ok" for d in task.depends_on):
                     self.statuses[task_id] = self.runner.run_task(task)
-                    if self.statuses[task_id] == "cancelled":
+                    if self.statuses[task_id] == "cancelled":  # as a cancelled refresh: after the backoff
+                        self._retry_tasks(item, time.time())
                         return "cancelled"
         finally:
             self.reporter.listeners.remove(recorder)
@@ -309,7 +319,7 @@ class Watcher:
 
 # -- sleeping until a deadline or a signal ---------------------------------------------------------
 
-class _Wakeup:
+class Wakeup:
     """A pipe the main thread sleeps on: the signal module writes to it when SIGTERM or SIGINT
     arrive (set_wakeup_fd), a refresh thread when it is done. The signal handler itself only
     appends to a list: it takes no lock a thread might hold."""
@@ -339,8 +349,8 @@ class _Wakeup:
 
 
 @contextlib.contextmanager
-def _wakeup_on_signals() -> Iterator[_Wakeup]:
-    wakeup = _Wakeup()
+def wakeup_on_signals() -> Iterator[Wakeup]:
+    wakeup = Wakeup()
     handler: Callable[[int, Any], None] = wakeup.on_signal
     previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)}
     previous_fd = signal.set_wakeup_fd(wakeup.write_fd, warn_on_full_buffer=False)

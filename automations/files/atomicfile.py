@@ -8,6 +8,7 @@ target that is not a regular file: opening a FIFO to read it blocks forever (#11
 """
 from __future__ import annotations
 
+import _thread  # threading.local without the threading module: the CLI's start stays fast
 import contextlib
 import errno
 import os
@@ -197,25 +198,42 @@ def _fsync_dir(directory: Path) -> None:
             os.close(fd)
 
 
+_held = _thread._local()  # per thread: the lock files it holds (`locked`)
+
+
 @contextlib.contextmanager
 def locked(path: Path | str) -> Iterator[None]:
     """Hold an exclusive lock for a read-modify-write of `path`, so concurrent runs (two
     tasks, or a manual rerun during the start hook) never lose each other's changes.
 
     The lock lives on a sibling `.lock` file: the target itself is replaced by rename, so a
-    lock on it would be a lock on a file that is about to disappear."""
+    lock on it would be a lock on a file that is about to disappear.
+
+    A thread that already holds the lock gets it again at once: flock on a second descriptor
+    of the same file would wait for the first, that is for itself, for ever. Another thread
+    or process waits, as it should."""
     import fcntl  # here: `validate` uses this module (the entry-point cache) and never locks
 
     path = Path(path)
     ensure_private_dir(path.parent)
-    lock_path = path.parent / f".{path.name}.lock"
+    lock_path = os.path.join(os.path.realpath(path.parent), f".{path.name}.lock")  # one name per lock file
+    held: set[str] | None = getattr(_held, "paths", None)
+    if held is None:
+        held = _held.paths = set()
+    if lock_path in held:
+        yield
+        return
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     except OSError as error:
         raise StepFailed(f"cannot lock {path}: {error.strerror}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        held.add(lock_path)
+        try:
+            yield
+        finally:
+            held.discard(lock_path)
     finally:
         os.close(fd)
 

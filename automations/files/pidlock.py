@@ -43,12 +43,16 @@ class PidLock:
         except OSError as error:
             os.close(fd)
             raise StepFailed(f"cannot lock {self.path}: {error.strerror}") from None
-        previous = _pid_in(os.pread(fd, 32, 0))
+        try:
+            previous = _pid_in(os.pread(fd, 32, 0))
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            os.fchmod(fd, 0o600)
+        except OSError as error:  # a full disk, a file-size limit: the lock goes with the descriptor
+            os.close(fd)
+            raise StepFailed(f"cannot write {self.path}: {error.strerror or error}") from None
         if previous and previous != os.getpid():
             self.stale_pid = previous
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        os.fchmod(fd, 0o600)
         self._fd = fd
         return None
 

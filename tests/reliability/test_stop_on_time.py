@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.bounded import bounded
 from support.cli import AUTOMATIONS
 from support.reliability import seed_secrets, unique_prefix
 
@@ -83,21 +84,6 @@ def stubborn_config(tmp_path: Path):
         path.write_text(f"plugins: [{module}:Stubborn]\ntasks:\n" + textwrap.indent(textwrap.dedent(tasks), "  "))
         return path
     return write
-
-
-@contextlib.contextmanager
-def bounded(seconds: float) -> Iterator[None]:
-    """Fail instead of hanging: SIGALRM interrupts whatever this thread waits in."""
-    def hung(signum: int, frame: object) -> None:
-        raise TimeoutError(f"still running after {seconds:g}s")
-
-    previous = signal.signal(signal.SIGALRM, hung)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def run_main(*argv: str) -> tuple[int, float]:

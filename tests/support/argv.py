@@ -14,7 +14,13 @@ def argv_of_running_descendants(pidfile: Path, release: Path, seen: list[str]) -
             return
         time.sleep(0.02)
     shell = int(pidfile.read_text())
-    pids = [shell, *descendants(shell)]
+    # The shell may be between two of its children (a builtin, a fork not yet done): look
+    # again until one is there, so that the argv of a child is always among those seen.
+    children = descendants(shell)
+    while not children and time.monotonic() < deadline:
+        time.sleep(0.01)
+        children = descendants(shell)
+    pids = [shell, *children]
     for pid in pids:
         try:
             seen.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode())

@@ -103,8 +103,8 @@ class WatchInProcess(_Waiting):
         return str(self.result.code) if self.result else "failed"
 
     def watching(self) -> WatchInProcess:
-        """Once it says so, and its own signal handler is in (it prints "watching" just before:
-        a signal in between would stop the run before it, as an interruption)."""
+        """Once it says so, and its own signal handler is in (it is in before the first run;
+        the check keeps a test honest should that change)."""
         self.wait_for(lambda: "watching" in self.output and _watcher_takes_signals(), "start of watching")
         return self
 
@@ -138,7 +138,7 @@ def watch_in_process(config: Path, env: dict[str, str], drive: Callable[[WatchIn
                 watch.finished.wait(5)
 
     thread = threading.Thread(target=driver, name="watch driver", daemon=True)
-    with _stray_signals_ignored():
+    with stray_signals_ignored():
         thread.start()
         try:
             watch.result = run_cli("-c", str(config), "watch", *args, cwd=config.parent, env=env,
@@ -153,11 +153,11 @@ def watch_in_process(config: Path, env: dict[str, str], drive: Callable[[WatchIn
 
 def _watcher_takes_signals() -> bool:
     handler = signal.getsignal(signal.SIGTERM)
-    return getattr(handler, "__qualname__", "") == "_Wakeup.on_signal"
+    return getattr(handler, "__qualname__", "") == "Wakeup.on_signal"
 
 
 @contextmanager
-def _stray_signals_ignored() -> Iterator[None]:
+def stray_signals_ignored() -> Iterator[None]:
     """A SIGTERM or SIGINT meant for the watcher that lands after it ended (or before the CLI
     took the signals) must not end the test process."""
     previous = {signum: signal.signal(signum, lambda *_: None) for signum in (signal.SIGTERM, signal.SIGINT)}

@@ -22,7 +22,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     trigger = args.trigger or (None if args.tasks else DEFAULT_TRIGGER)
     order = select_tasks(config, args.tasks, trigger)
     from automations.engine.runner import Runner
-    from automations.engine.watcher import Watcher, lock_path
+    from automations.engine.watcher import Watcher, lock_path, wakeup_on_signals
     from automations.files.pidlock import PidLock
 
     history = RunHistory(config.path)
@@ -44,13 +44,17 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
             reporter.warning(f"nothing to run: no task in {config.path.name} is triggered by {trigger}")
         runner = Runner(config, reporter, jobs=args.jobs)
         recorder = record_runs(reporter, config.path, trigger=trigger)
-        outcome = runner.run(order)
-        reporter.listeners.remove(recorder)  # refreshes are recorded one by one, not as this run
-        if outcome.interrupted:
-            return EXIT_INTERRUPTED
-        watcher = Watcher(config, runner, reporter, history, order, outcome.statuses)
-        reporter.result("watching", watcher.describe(), items=[item.state() for item in watcher.items])
-        stopped_by = watcher.watch()
+        # The watcher's handlers go in before the first run (which puts its own in for its
+        # time and then gives ours back): from "watching" on, and in the moment between the
+        # run and the loop, SIGTERM is a clean stop, never an interruption or a kill.
+        with wakeup_on_signals() as wakeup:
+            outcome = runner.run(order)
+            reporter.listeners.remove(recorder)  # refreshes are recorded one by one, not as this run
+            if outcome.interrupted:
+                return EXIT_INTERRUPTED
+            watcher = Watcher(config, runner, reporter, history, order, outcome.statuses)
+            reporter.result("watching", watcher.describe(), items=[item.state() for item in watcher.items])
+            stopped_by = watcher.watch(wakeup)
         reporter.result("watch_stopped", [f"watch: stopped by {stopped_by} "
                                           f"({plural(len(watcher.items), 'item')} watched)"], signal=stopped_by)
         return EXIT_OK

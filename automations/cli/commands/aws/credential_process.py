@@ -25,7 +25,7 @@ from automations.aws.login import ChainedRoleLogin, RoleLogin, SnapshotError, re
 from automations.engine.report.base import Reporter
 from automations.errors import EXIT_FAILED, EXIT_OK, FatalError, StepFailed
 from automations.files.credentials_file import CredentialCache, cache_dir
-from automations.retry import RetryPolicies, retry_message
+from automations.retry import retry_message
 
 # Every AWS SDK call pays this command's start while the credentials last: the answer from
 # the cache imports no datetime, hashlib, botocore or token code (bench/credential_process.py).
@@ -38,18 +38,21 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     reporter.out = reporter.err
     cache = _cache(args)
     task, step = args.task or "aws-login", "aws-login"
-    policies: list[RetryPolicies] = []
+    logins: list[RoleLogin] = []
 
     def found(login: RoleLogin) -> None:
         nonlocal task, step
         task, step = login.task, "aws-assume-role" if isinstance(login, ChainedRoleLogin) else "aws-login"
-        policies.append(login.retry_policy)
+        logins.append(login)
 
-    def on_retry(number: int, error: BaseException, error_class: str, wait: float) -> None:
-        reporter.warning(retry_message(number, policies[0][error_class].attempts, str(error), error_class, wait))
+    def on_retry(login: RoleLogin, number: int, error: BaseException, error_class: str, wait: float) -> None:
+        # A chained login's source is refreshed first, under its own retry policy: its count.
+        source = "" if login is logins[0] else f"refreshing {login.role_arn} first: "
+        reporter.warning(source + retry_message(number, login.retry_policy[error_class].attempts, str(error),
+                                                error_class, wait))
 
     try:
-        entry, _ = refresh_cached(cache, os.environ, on_retry, on_login=found)
+        entry = refresh_cached(cache, os.environ, on_retry, on_login=found)
     except SnapshotError as error:
         reporter.error(f"{task}: {step}: {error}; run `automations run {args.task or 'TASK'}` "
                        f"(its {step} step, with `credentials: process`) to log in again")
