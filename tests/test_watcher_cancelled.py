@@ -2,6 +2,7 @@
 Cancelled itself (a plugin whose child was killed by someone else)."""
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -99,3 +100,124 @@ def test_a_task_retry_cancelled_without_a_signal_waits_its_backoff_instead_of_sp
     assert result.code == 0, result.output
     assert "stopped by SIGTERM" in result.stdout
     assert extra <= 0, f"{extra} tries more than one a second"
+
+
+# Three behaviours, chosen by `with: {mode: ...}`: fails the first run then works (and asks for a
+# refresh a second later); fails the first run then cancels itself at each try; always works.
+# Each call is a line "TASK" in the file `calls-of-tasks`.
+BY_MODE = '''
+import time
+from pathlib import Path
+
+from automations.api import Cancelled, Options, Step, StepFailed, StepResult, option
+
+
+class ModeOptions(Options):
+    mode: str = option(help="works, works-after-first or cancels-itself")
+
+
+class ByMode(Step):
+    name = "by-mode"
+    Options = ModeOptions
+
+    def run(self, ctx):
+        calls = Path(ctx.config_path).parent / "calls-of-tasks"
+        with calls.open("a") as file:
+            file.write(ctx.task + "\\n")
+        first = calls.read_text().splitlines().count(ctx.task) == 1
+        if self.options.mode == "works":
+            return StepResult("ok")
+        if first:
+            raise StepFailed("not yet")
+        if self.options.mode == "cancels-itself":
+            raise Cancelled("the child it waited for was killed")
+        return StepResult("changed", refresh_at=time.time() + 1)
+'''
+
+
+def test_a_task_that_cancels_itself_in_a_retry_does_not_hold_back_the_others(write_config, base_env, tmp_path):
+    # `login` and `flaky` fail at start-up; at the watcher's retry `login` works and `flaky`
+    # cancels itself. `uses-login` (after `login`) must still run, and `login` be kept fresh.
+    (tmp_path / "by_mode.py").write_text(BY_MODE)
+    write_config("""
+        plugins: [by_mode:ByMode]
+        tasks:
+          login:
+            steps: [{uses: by-mode, with: {mode: works-after-first}}]
+          flaky:
+            steps: [{uses: by-mode, with: {mode: cancels-itself}}]
+          uses-login:
+            dependsOn: [login]
+            steps: [{uses: by-mode, with: {mode: works}}]
+    """)
+    calls = tmp_path / "calls-of-tasks"
+
+    def stop_once_seen() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            seen = calls.read_text().splitlines() if calls.exists() else []
+            if "uses-login" in seen and seen.count("login") >= 3:  # start-up, retry, a refresh
+                break
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=stop_once_seen, daemon=True).start()
+    result = run_cli("watch", "login", "flaky", "uses-login", cwd=tmp_path, env=base_env, timeout=90)
+
+    assert calls.exists(), result.output
+    seen = calls.read_text().splitlines()
+    assert "uses-login" in seen, result.output
+    assert seen.count("login") >= 3, result.output
+
+
+def test_a_refresh_ended_by_sigterm_is_not_recorded_as_a_failure(write_config, base_env, tmp_path):
+    (tmp_path / "slow.py").write_text(SLOW_REFRESH)
+    write_config("""
+        plugins: [slow:SlowRefresh]
+        tasks:
+          a:
+            steps: [{uses: slow-refresh}]
+    """)
+
+    def stop_during_the_refresh() -> None:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "refreshing").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=stop_during_the_refresh, daemon=True).start()
+    result = run_cli("-v", "watch", "a", cwd=tmp_path, env=base_env, timeout=90)
+
+    assert result.code == 0, result.output
+    assert "stopped by SIGTERM" in result.stdout
+    assert "next try" not in result.output  # no failure's backoff planned for a clean stop
+    [state] = (Path(base_env["XDG_STATE_HOME"]) / "automations" / "projects").glob("*/watch.json")
+    [item] = json.loads(state.read_text())["items"]
+    assert item["failures"] == 0 and item.get("last_failure") is None, item
+
+
+# Works at the first run and asks for a refresh at once; the refresh waits (as an STS call that
+# hangs would) until cancelled.
+SLOW_REFRESH = '''
+import time
+from pathlib import Path
+
+from automations.api import Cancelled, Options, Step, StepResult
+
+
+class NoOptions(Options):
+    pass
+
+
+class SlowRefresh(Step):
+    name = "slow-refresh"
+    Options = NoOptions
+
+    def run(self, ctx):
+        if not ctx.force:
+            return StepResult("changed", refresh_at=time.time() + 0.5)
+        (Path(ctx.config_path).parent / "refreshing").touch()
+        if ctx.cancelled.wait(30):
+            raise Cancelled("cancelled")
+        return StepResult("ok")
+'''

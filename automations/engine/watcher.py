@@ -241,13 +241,15 @@ class Watcher:
         try:
             env = self._env(task)  # as in the first run, where it worked
             status = self.runner.run_step(task, spec, env, force=True)
+            if status == "cancelled" and self.runner.cancelled.is_set():
+                return status  # by a signal: the watch is ending, and this refresh was no failure
             now = time.time()
             item.last_refresh, item.last_status = now, status
             if status in ("failed", "cancelled"):
-                # Cancelled without a signal (a step that raised Cancelled itself; a signal ends
-                # the loop before this matters): a transient failure, tried again after the
-                # backoff. Left due, it would be run again at once, for ever; stopping the
-                # watcher would let what it keeps fresh expire with no one asking.
+                # Cancelled without a signal (a step that raised Cancelled itself): a transient
+                # failure, tried again after the backoff. Left due, it would be run again at
+                # once, for ever; stopping the watcher would let what it keeps fresh expire
+                # with no one asking.
                 if status == "failed":
                     error_class = self.runner.failures.get((task.id, spec))
                     message = self._messages.failures.get((task.id, spec.label), "failed")
@@ -279,9 +281,10 @@ class Watcher:
                 task = self.config.tasks[task_id]
                 if all(self.statuses.get(d) == "ok" for d in task.depends_on):
                     self.statuses[task_id] = self.runner.run_task(task)
-                    if self.statuses[task_id] == "cancelled":  # as a cancelled refresh: after the backoff
-                        self._retry_tasks(item, time.time())
-                        return "cancelled"
+                    if self.statuses[task_id] == "cancelled" and self.runner.cancelled.is_set():
+                        return "cancelled"  # by a signal: the watch is ending
+                    # A task that cancelled itself is pending as a failed one is: the tasks
+                    # after it still run, and it is tried again after the backoff.
         finally:
             self.reporter.listeners.remove(recorder)
         now = time.time()
