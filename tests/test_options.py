@@ -481,3 +481,241 @@ def test_bounds_are_inclusive_and_a_lone_maximum_is_said_alone():
 def test_an_integer_given_for_a_number_becomes_a_float():
     value, _ = convert(Typed, {"ratio": 2}, load_time=False)
     assert value.ratio == 2.0 and type(value.ratio) is float
+
+
+# Each refusal, whole: its location, its wording, whether it points at the key, and its kind
+# (the loader words the engine's keys' problems by kind).
+
+class Shapes(Options):
+    names: list[str] = option(None, min_items=2)
+    env: dict[str, int] = option(None)
+    group: CommandSource = option(None)
+    either: CommandSource | FileSource = option(None)
+    nested: dict[str, list[int]] = option(None)
+    word: str | list[str] = option(None, pattern=r"[a-z]+")
+
+
+def _problems(cls: type, data: Any, load_time: bool = False) -> list[Any]:
+    return convert(cls, data, load_time=load_time)[1]
+
+
+def test_a_list_too_short_is_a_value_problem():
+    from automations.engine.options import OptionProblem
+    assert _problems(Shapes, {"names": ["a"]}) == [OptionProblem(("names",), "expected at least 2 items", kind="value")]
+
+
+def test_a_scalar_for_a_mapping_is_a_type_problem():
+    from automations.engine.options import OptionProblem
+    assert _problems(Shapes, {"env": 3}) == [OptionProblem(("env",), "expected a mapping, got an integer", kind="type")]
+
+
+def test_every_key_that_is_not_a_string_is_refused_at_the_key():
+    from automations.engine.options import OptionProblem
+    assert _problems(Shapes, {"env": {1: 1, 2: 2, "A": 3}}) == [
+        OptionProblem(("env", 1), "keys must be strings", at_key=True, kind="key"),
+        OptionProblem(("env", 2), "keys must be strings", at_key=True, kind="key")]
+
+
+def test_a_scalar_for_an_option_group_names_the_group_keys():
+    from automations.engine.options import OptionProblem
+    assert _problems(Shapes, {"group": "x"}) == [
+        OptionProblem(("group",), "expected a mapping {command}, got the string 'x'", kind="type")]
+
+
+def test_a_group_lists_all_its_keys_when_refused():
+    from automations.engine.options import OptionProblem
+
+    class Two(Options):
+        command: str = option()
+        shell: str = option("bash")
+
+    class Holder(Options):
+        Two_ = Two
+        group: Two_ = option(None)
+
+    assert _problems(Holder, {"group": []}) == [
+        OptionProblem(("group",), "expected a mapping {command, shell}, got a list", kind="type")]
+
+
+def test_a_value_fitting_no_alternative_is_a_type_problem():
+    from automations.engine.options import OptionProblem
+    assert _problems(Shapes, {"either": 3}) == [
+        OptionProblem(("either",), "expected {command} | {file}, got an integer", kind="type")]
+
+
+def test_a_cross_field_check_is_a_value_problem():
+    from automations.engine.options import OptionProblem
+    assert _problems(Example, {"roleArn": ARN, "mode": "process", "names": ["a"]}) == [
+        OptionProblem(("names",), "names cannot be used with mode: process", kind="value")]
+
+
+def test_a_union_alternative_keeps_the_option_constraints():
+    from automations.engine.options import OptionProblem
+    assert _problems(Shapes, {"word": "ABC"}) == [OptionProblem(("word",), "'ABC' does not match [a-z]+", kind="value")]
+
+
+def test_an_unknown_key_of_an_options_class_without_options_says_none_known():
+    from automations.engine.options import OptionProblem
+
+    class Empty(Options):
+        pass
+
+    assert _problems(Empty, {"x": 1}) == [
+        OptionProblem(("x",), "unknown option (known: none)", at_key=True, kind="unknown")]
+
+
+def test_a_problem_is_a_value_problem_unless_said_otherwise():
+    from automations.engine.options import OptionProblem
+    assert OptionProblem(("a",), "m").kind == "value"
+
+
+def test_a_problem_taken_below_a_depth_keeps_its_message_key_and_kind():
+    from automations.engine.options import OptionProblem
+    problem = OptionProblem(("tasks", "t", "x"), "m", at_key=True, kind="unknown")
+    assert problem.below(2) == OptionProblem(("x",), "m", at_key=True, kind="unknown")
+
+
+def test_exactly_one_of_three_is_met_by_one():
+    class Three(Options):
+        exactly_one_of = ("a", "b", "c")
+        a: str = option(None)
+        b: str = option(None)
+        c: str = option(None)
+
+    assert _problems(Three, {"a": "x"}) == []
+    assert [p.message for p in _problems(Three, {"a": "x", "b": "y"})] == ["needs exactly one of a, b, c"]
+
+
+def test_no_options_given_means_all_defaults():
+    value, problems = convert(Shapes, None, load_time=False)
+    assert problems == [] and value.names is None
+
+
+def test_options_with_a_problem_give_no_value():
+    assert convert(Shapes, {"env": 3}, load_time=False)[0] is None
+
+
+def test_a_template_in_a_mapping_value_waits_for_run_time():
+    data = mark_templates({"env": {"A": "${N}"}})
+    assert _problems(Shapes, data, load_time=True) == []
+    assert [p.message for p in _problems(Shapes, data)] == ["expected integer, got the string '${N}'"]
+
+
+def test_a_template_in_a_list_inside_a_mapping_waits_for_run_time():
+    assert _problems(Shapes, mark_templates({"nested": {"a": ["${N}"]}}), load_time=True) == []
+
+
+def test_the_engine_keys_are_checked_as_written_never_as_templates():
+    from automations.engine.options import convert_keys
+
+    class Keys(Options):
+        count: int = option(1)
+
+    _, problems = convert_keys(Keys, mark_templates({"count": "${N}"}))
+    assert [p.message for p in problems] == ["expected integer, got the string '${N}'"]
+
+
+def test_the_engine_keys_must_be_a_mapping():
+    from automations.engine.options import OptionProblem, convert_keys
+    assert convert_keys(CommandSource, [1]) == ({}, [
+        OptionProblem((), "expected a mapping {command}, got a list", kind="type")])
+
+
+def test_the_engine_keys_leave_option_groups_as_written_and_check_the_rest():
+    from automations.engine.options import OptionProblem, convert_keys
+
+    class Group(Options):
+        command: str = option()
+
+    class Keys(Options):
+        G = Group
+        one: G | None = option(None)
+        many: list[G] = option(default_factory=list)
+        named: dict[str, G] = option(default_factory=dict)
+
+    written = {"one": {"x": 1}, "many": [{"y": 2}], "named": {"n": {"z": 3}}}
+    assert convert_keys(Keys, written) == (written, [])
+    assert convert_keys(Keys, {"many": {}, "named": []})[1] == [
+        OptionProblem(("many",), "expected a list, got a mapping", kind="type"),
+        OptionProblem(("named",), "expected a mapping, got a list", kind="type")]
+
+
+def test_a_plain_dataclass_nests_as_an_option_group():
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Inner:
+        command: str = option()
+
+    class Outer(Options):
+        Inner_ = Inner
+        inner: Inner_ = option(None)
+
+    value, problems = convert(Outer, {"inner": {"command": "ls"}}, load_time=False)
+    assert problems == [] and value.inner == Inner(command="ls")
+
+
+def test_a_cross_field_check_waits_for_a_template_in_a_nested_dataclass():
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Inner:
+        command: str = option()
+
+    class Outer(Options):
+        Inner_ = Inner
+        inner: Inner_ = option(None)
+        strict: bool = option(False)
+
+        def validate(self) -> None:
+            if self.strict and self.inner is not None and self.inner.command != "ls":
+                raise OptionError("inner", "only ls when strict")
+
+    data = mark_templates({"inner": {"command": "${CMD}"}, "strict": True})
+    assert _problems(Outer, data, load_time=True) == []
+
+
+def test_a_dataclass_field_not_in_init_does_not_hide_the_fields_after_it():
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Legacy:
+        internal: int = dataclasses.field(default=0, init=False)
+        name: str = option("x")
+
+    from automations.engine.options import fields_of
+    assert [f.key for f in fields_of(Legacy)] == ["name"]
+
+
+def test_a_class_that_declares_no_options_has_no_fields():
+    from automations.engine.options import fields_of
+    assert fields_of(object) == []
+
+
+def test_a_type_without_a_name_is_described_as_written():
+    assert describe_type("Later") == "Later"
+
+
+def test_argv_and_unexpanded_options_are_found_only_where_declared():
+    import dataclasses
+
+    from automations.engine.options import argv_paths, unexpanded_paths
+
+    class Shell(Options):
+        run: str = option(expand=False)
+        args: list[str] = option(default_factory=list, argv=True)
+        note: str = option("")
+
+    class Outer(Options):
+        S = Shell
+        first: str = option("", expand=False)
+        second: str = option("", expand=False)
+        items: list[S | None] = option(default_factory=list)
+
+    @dataclasses.dataclass
+    class Plain:
+        name: str = "x"
+
+    assert unexpanded_paths(Outer) == [("first",), ("second",), ("items", "*", "run")]
+    assert argv_paths(Outer) == [("items", "*", "args")]
+    assert unexpanded_paths(Plain) == [] and argv_paths(Plain) == []
