@@ -719,3 +719,35 @@ def test_argv_and_unexpanded_options_are_found_only_where_declared():
     assert unexpanded_paths(Outer) == [("first",), ("second",), ("items", "*", "run")]
     assert argv_paths(Outer) == [("items", "*", "args")]
     assert unexpanded_paths(Plain) == [] and argv_paths(Plain) == []
+
+
+def test_problems_differing_only_in_kind_are_not_equal():
+    from automations.engine.options import OptionProblem
+    assert OptionProblem(("a",), "m", kind="type") != OptionProblem(("a",), "m", kind="value")
+
+
+def test_an_annotation_naming_nothing_is_the_plugin_authors_name_error():
+    class Typo(Options):
+        count: Strr = option(1)  # type: ignore[name-defined]  # noqa: F821
+
+    with pytest.raises(NameError, match="Strr"):
+        convert(Typo, {"count": 1}, load_time=False)
+
+
+def test_options_of_a_module_not_in_sys_modules_still_resolve_their_annotations():
+    # A plugin file loaded by path need not be registered in sys.modules.
+    loaded = type("Loaded", (Options,), {"__module__": "optionsmut_not_imported", "__annotations__": {"count": "int"},
+                                         "count": option(1)})
+    value, problems = convert(loaded, {"count": 2}, load_time=False)
+    assert problems == [] and value.count == 2
+
+
+def test_the_engine_keys_check_a_choice_of_names():
+    from automations.engine.options import convert_keys
+
+    class Keys(Options):
+        mode: Literal["optionsmut-fast", "optionsmut-slow"] = option("optionsmut-fast")
+
+    assert convert_keys(Keys, {"mode": "optionsmut-slow"}) == ({"mode": "optionsmut-slow"}, [])
+    assert [p.message for p in convert_keys(Keys, {"mode": "x"})[1]] == [
+        "expected one of optionsmut-fast | optionsmut-slow, got 'x'"]
