@@ -751,3 +751,11 @@ def test_the_engine_keys_check_a_choice_of_names():
     assert convert_keys(Keys, {"mode": "optionsmut-slow"}) == ({"mode": "optionsmut-slow"}, [])
     assert [p.message for p in convert_keys(Keys, {"mode": "x"})[1]] == [
         "expected one of optionsmut-fast | optionsmut-slow, got 'x'"]
+
+
+def test_an_annotation_is_read_in_the_plugins_module_not_the_engines():
+    class Unimported(Options):
+        anything: typing.Any = option(None)  # type: ignore[name-defined]  # noqa: F821  (this module has no `typing`)
+
+    with pytest.raises(NameError, match="typing"):
+        convert(Unimported, {"anything": 1}, load_time=False)
