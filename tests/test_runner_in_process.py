@@ -838,8 +838,11 @@ def test_an_abandoned_step_s_later_lines_are_not_reported(write_config, monkeypa
           t:
             steps: [{uses: linger, timeout: 0.1, with: {seconds: 0.5, honourCancel: false, lateLine: too late}}]
     """)
+    before = set(threading.enumerate())
     run = run_tasks(config, "t")
-    time.sleep(0.6)  # the abandoned step has logged its line by now
+    [abandoned] = [thread for thread in set(threading.enumerate()) - before if thread.is_alive()]
+    abandoned.join(10)  # the abandoned step has logged its line by now
+    assert not abandoned.is_alive()
     assert run.step("t")["status"] == "failed"
     assert run.of("log") == []
 
