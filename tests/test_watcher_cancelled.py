@@ -8,9 +8,11 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from support.cli import Result, run_cli
+from support.watch import stray_signals_ignored
 
 from automations.engine.watcher import MIN_GAP_SECONDS
 
@@ -50,6 +52,29 @@ def calls(directory: Path) -> int:
     return len(path.read_text().splitlines()) if path.exists() else 0
 
 
+def watch_until(condition: Callable[[], bool], directory: Path, env: dict[str, str], *args: str) -> Result:
+    """`automations ARGS` (a watch) in process, ended by SIGTERM once `condition()` holds (or after
+    60 s). The signal is sent only while the watch runs, and one landing after it is ignored:
+    a watch that ends early fails its test, never the pytest worker."""
+    finished = threading.Event()
+
+    def stop_when_seen() -> None:
+        deadline = time.monotonic() + 60
+        while not finished.is_set() and not condition() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if not finished.is_set():
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    stopper = threading.Thread(target=stop_when_seen, daemon=True)
+    with stray_signals_ignored():
+        stopper.start()
+        try:
+            return run_cli(*args, cwd=directory, env=env, timeout=90)
+        finally:
+            finished.set()
+            stopper.join(5)
+
+
 def watch_a_step_cancelled_at_each_try(write_config, env: dict[str, str], directory: Path) -> tuple[Result, int]:
     """`automations watch` of a task whose step is cancelled at each try after the first, for
     a few seconds after the first of them; its result, and how often the step ran beyond
@@ -64,20 +89,20 @@ def watch_a_step_cancelled_at_each_try(write_config, env: dict[str, str], direct
     """)
 
     watched: list[float] = []
+    tried: list[float] = []  # when the first try after the first run was seen
 
-    def stop_after_the_first_try() -> None:
+    def watched_long_enough() -> bool:
         # Only once the watcher is in its loop (its SIGTERM handler set): one try done.
-        deadline = time.monotonic() + 60
-        while calls(directory) < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        if calls(directory) >= 2:
-            started = time.monotonic()
-            time.sleep(WATCHED_SECONDS)
-            watched.append(time.monotonic() - started)  # a loaded machine may sleep longer
-            os.kill(os.getpid(), signal.SIGTERM)
+        if not tried:
+            if calls(directory) < 2:
+                return False
+            tried.append(time.monotonic())
+        if time.monotonic() - tried[0] < WATCHED_SECONDS:
+            return False
+        watched.append(time.monotonic() - tried[0])  # a loaded machine may sleep longer
+        return True
 
-    threading.Thread(target=stop_after_the_first_try, daemon=True).start()
-    result = run_cli("watch", "a", cwd=directory, env=env, timeout=90)
+    result = watch_until(watched_long_enough, directory, env, "watch", "a")
     assert watched, result.output
     # The first run, the first try, then at most one try a second while watched (and one more
     # that may have started as the signal came).
@@ -152,18 +177,11 @@ def test_a_task_that_cancels_itself_in_a_retry_does_not_hold_back_the_others(wri
     """)
     calls = tmp_path / "calls-of-tasks"
 
-    def stop_once_seen() -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            seen = calls.read_text().splitlines() if calls.exists() else []
-            if "uses-login" in seen and seen.count("login") >= 3:  # start-up, retry, a refresh
-                break
-            time.sleep(0.05)
-        os.kill(os.getpid(), signal.SIGTERM)
+    def seen_enough() -> bool:
+        seen = calls.read_text().splitlines() if calls.exists() else []
+        return "uses-login" in seen and seen.count("login") >= 3  # start-up, retry, a refresh
 
-    threading.Thread(target=stop_once_seen, daemon=True).start()
-    result = run_cli("watch", "login", "flaky", "uses-login", cwd=tmp_path, env=base_env, timeout=90)
-
+    result = watch_until(seen_enough, tmp_path, base_env, "watch", "login", "flaky", "uses-login")
     assert calls.exists(), result.output
     seen = calls.read_text().splitlines()
     assert "uses-login" in seen, result.output
@@ -179,14 +197,7 @@ def test_a_refresh_ended_by_sigterm_is_not_recorded_as_a_failure(write_config, b
             steps: [{uses: slow-refresh}]
     """)
 
-    def stop_during_the_refresh() -> None:
-        deadline = time.monotonic() + 60
-        while not (tmp_path / "refreshing").exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    threading.Thread(target=stop_during_the_refresh, daemon=True).start()
-    result = run_cli("-v", "watch", "a", cwd=tmp_path, env=base_env, timeout=90)
+    result = watch_until((tmp_path / "refreshing").exists, tmp_path, base_env, "-v", "watch", "a")
 
     assert result.code == 0, result.output
     assert "stopped by SIGTERM" in result.stdout
