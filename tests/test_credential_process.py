@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from support.cli import run_cli
+from support.cli import process_state, run_cli
 from support.jwts import make_token
 
 ROLE = "arn:aws:iam::111122223333:role/dev-role"
@@ -304,9 +304,9 @@ def test_the_cached_keys_are_secrets_from_the_moment_they_are_read(logged_in, aw
     secrets = f"{entry['SecretAccessKey']} {entry['SessionToken']}"
     assert REDACTOR.redact(secrets) == secrets  # the login's run is over: this process forgot them
 
-    assert refresh_cached(CredentialCache(logged_in), aws_env)["AccessKeyId"] == entry["AccessKeyId"]
-
-    shown = REDACTOR.redact(secrets)
+    with process_state():  # the keys and the AWS session forgotten afterwards, as after run_cli
+        assert refresh_cached(CredentialCache(logged_in), aws_env)["AccessKeyId"] == entry["AccessKeyId"]
+        shown = REDACTOR.redact(secrets)
     assert entry["SecretAccessKey"] not in shown and entry["SessionToken"] not in shown
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from support.cli import run_cli
 
+from automations import childprocess
 from automations.redaction import REDACTOR
 
 
@@ -42,3 +43,17 @@ def test_a_run_sees_only_the_environment_it_is_given(tmp_path: Path, base_env: d
     result = run_cli("run", "a", cwd=tmp_path, env=base_env)
 
     assert "[unset]" in result.stdout, result.output
+
+
+def test_a_run_does_not_end_what_an_earlier_run_left_running(tmp_path: Path, base_env: dict[str, str]) -> None:
+    # As a test that failed before its run ended its leftovers: a command of this process still runs.
+    earlier = childprocess.ChildProcess(["sleep", "30"], cwd=tmp_path, env=base_env)
+    (tmp_path / "automations.yaml").write_text("tasks:\n  a: {command: '(sleep 30 >/dev/null 2>&1 &)'}\n")
+    try:
+        result = run_cli("-v", "run", "a", cwd=tmp_path, env=base_env)
+
+        assert "ended 1 process that steps left running" in result.stderr + result.stdout, result.output
+        assert earlier.process.poll() is None
+    finally:
+        earlier.process.kill()
+        earlier.process.communicate()  # and its pipes closed

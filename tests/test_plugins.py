@@ -357,3 +357,23 @@ def test_no_entry_point_cache_is_kept_in_a_directory_others_can_write(write_conf
 
     assert result.code == 0, result.output
     assert entry_point_caches(base_env) == []
+
+
+def test_a_newer_release_earlier_on_the_path_hides_the_older_ones_steps(base_env, tmp_path):
+    # As importlib.metadata.entry_points() decides: the first `shadow` on the path is the one
+    # installed, and it no longer declares the step the older release did.
+    newer, older = tmp_path / "newer-site", tmp_path / "older-site"
+    declared = "[automations.steps]\nshadow = shadow_step:GreetStep\n"
+    for site, version, entry_points in ((newer, "2.0", ""), (older, "1.0", declared)):
+        info = site / f"shadow-{version}.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: shadow\nVersion: {version}\n")
+        (info / "entry_points.txt").write_text(entry_points)
+    (older / "shadow_step.py").write_text(GREET_PLUGIN.replace('name = "greet"', 'name = "shadow"'))
+
+    hidden = run_installed("steps", sites=(newer, older), cwd=tmp_path, env=base_env)
+    shown = run_installed("steps", sites=(older,), cwd=tmp_path, env=base_env)
+
+    assert hidden.code == 0 and shown.code == 0, hidden.output + shown.output
+    assert "shadow" in shown.stdout  # the older release alone does declare it
+    assert "shadow" not in hidden.stdout

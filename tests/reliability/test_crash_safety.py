@@ -19,9 +19,9 @@ this replaces, the largest stretch of the run without a kill was 18 % of it on a
 run more evenly than 40 uniform ones did, with 60 % of the processes.
 
 Trials: $RELIABILITY_CRASH_TRIALS (default 24, about 12 s on 2 cores; the issue's 100 with
-RELIABILITY_CRASH_TRIALS=100). The kill moments come from a seed the test prints
-(`RELIABILITY_SEED=...`, shown with a failure); setting it replays the same moments, as
-fractions of the window measured on the machine.
+RELIABILITY_CRASH_TRIALS=100). The kill moments come from a seed and the trial count, which the
+test prints (`RELIABILITY_SEED=... RELIABILITY_CRASH_TRIALS=...`, shown with a failure); setting
+both replays the same moments, as fractions of the window measured on the machine.
 """
 from __future__ import annotations
 
@@ -139,9 +139,10 @@ def private(path: Path) -> bool:
 
 
 def trial_seed() -> int:
-    """$RELIABILITY_SEED, else a fresh seed; printed so that a failure can be replayed."""
+    """$RELIABILITY_SEED, else a fresh seed; printed with the trial count (the moments depend on
+    both) so that a failure can be replayed."""
     seed = int(os.environ.get("RELIABILITY_SEED") or 0) or random.SystemRandom().randrange(1, 2**32)
-    print(f"kill moments from RELIABILITY_SEED={seed}")
+    print(f"kill moments from RELIABILITY_SEED={seed} RELIABILITY_CRASH_TRIALS={TRIALS}")
     return seed
 
 
@@ -159,7 +160,9 @@ def kill_moments(seed: int, window: float) -> list[float]:
 def test_the_printed_seed_replays_the_same_kill_moments(monkeypatch, capsys):
     monkeypatch.delenv("RELIABILITY_SEED", raising=False)
     first = kill_moments(trial_seed(), 1.0)
-    printed = capsys.readouterr().out.split("RELIABILITY_SEED=")[1].split()[0]
+    out = capsys.readouterr().out
+    printed = out.split("RELIABILITY_SEED=")[1].split()[0]
+    assert f" RELIABILITY_CRASH_TRIALS={TRIALS}\n" in out  # the moments depend on it too
 
     monkeypatch.setenv("RELIABILITY_SEED", printed)
 

@@ -30,8 +30,9 @@ from support.jwts import make_token
 from support.reliability import ASSUME, BATCH, FAST_RETRY, ROLE, decoded, printable_forms, seed_secrets, unique_prefix
 from support.watch import WatchInProcess, watch_in_process
 
-# The argv of the spy and of every process above it up to pytest (the shell, automations),
-# one per line: what `ps` shows anyone on the machine.
+# The argv of the spy and of every process above it up to this pytest process (SPY_STOP), one
+# per line: what `ps` shows anyone on the machine. In process (run_cli, the watcher) pytest is
+# the automations process, so that is the shells between; with run_process, automations too.
 SPY = ('pid=$$; while [ "$pid" -gt 1 ] && [ "$pid" != "$SPY_STOP" ]; do tr "\\0" " " < /proc/$pid/cmdline; echo; '
        'pid=$(awk \'{print $4}\' /proc/$pid/stat); done >> "$SPY_LOG"')
 SECRET_VALUES = {"PLAIN": "plain-s3cret-VALUE-0001", "QUOTES": "it's \"quoted\" s3cret-0002",
@@ -65,7 +66,7 @@ def scenario(tmp_path: Path, aws_env: dict[str, str], moto_endpoint: str):
     (tmp_path / "spy.sh").write_text(SPY + "\n")
     (tmp_path / "spy-token.sh").write_text(SPY + "\ncat token\n")
     aws_env["SPY_LOG"] = str(tmp_path / "argv.log")
-    aws_env["SPY_STOP"] = str(os.getpid())
+    aws_env["SPY_STOP"] = str(os.getpid())  # pytest: in process also the automations run
 
     def write(extra_step: str = "", json_entry: str = "{id: %s/json, keys: {JSON_PASSWORD: password}}") -> Path:
         config = tmp_path / "automations.yaml"

@@ -115,13 +115,20 @@ def process_state() -> Iterator[None]:
 
 
 def forget_cli_process_state() -> None:
-    """Empty what the CLI keeps for the life of its process: the secrets the redactor masks
-    and the shared botocore sessions (which cache credentials and the AWS config files)."""
+    """Empty what the CLI keeps for the life of its process: the secrets the redactor masks,
+    the shared botocore sessions (which cache credentials and the AWS config files), and the
+    commands' tracking id and process groups (a fresh id: what an earlier run left running,
+    e.g. one a failed test never ended, is not this run's leftover)."""
     if "automations.redaction" in sys.modules:
         sys.modules["automations.redaction"].REDACTOR.clear()
     clients = sys.modules.get("automations.aws.clients")
     if clients is not None:
         clients._PLAIN_SESSIONS.clear()
+    childprocess = sys.modules.get("automations.childprocess")
+    if childprocess is not None:
+        with childprocess._groups_lock:
+            childprocess._groups.clear()
+            childprocess._TRACKING_ID = f"{os.getpid()}-{os.urandom(4).hex()}"
 
 
 _INSTALLED = tuple(str(Path(p).resolve()) for p in {sys.prefix, sys.base_prefix, Path(__file__).parents[2]})
