@@ -640,30 +640,32 @@ def test_the_engine_keys_leave_option_groups_as_written_and_check_the_rest():
         OptionProblem(("named",), "expected a mapping, got a list", kind="type")]
 
 
-def test_a_plain_dataclass_nests_as_an_option_group():
+def _plain_dataclass_group() -> type:
+    """A plain dataclass (no `Options` base) with one option, new at each call: the converter
+    caches what it learns of a type, so a class made once at import would be seen only once."""
     import dataclasses
 
     @dataclasses.dataclass
     class Inner:
         command: str = option()
 
+    return Inner
+
+
+def test_a_plain_dataclass_nests_as_an_option_group():
+    inner_class = _plain_dataclass_group()
+
     class Outer(Options):
-        Inner_ = Inner
+        Inner_ = inner_class
         inner: Inner_ = option(None)
 
     value, problems = convert(Outer, {"inner": {"command": "ls"}}, load_time=False)
-    assert problems == [] and value.inner == Inner(command="ls")
+    assert problems == [] and value.inner == inner_class(command="ls")
 
 
 def test_a_cross_field_check_waits_for_a_template_in_a_nested_dataclass():
-    import dataclasses
-
-    @dataclasses.dataclass
-    class Inner:
-        command: str = option()
-
     class Outer(Options):
-        Inner_ = Inner
+        Inner_ = _plain_dataclass_group()
         inner: Inner_ = option(None)
         strict: bool = option(False)
 
