@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import signal
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from support.cli import Result, run_cli
-from support.watch import stray_signals_ignored
+from support.cli import Result
+from support.watch import watch_in_process
 
 from automations.engine.watcher import MIN_GAP_SECONDS
 
@@ -52,27 +49,11 @@ def calls(directory: Path) -> int:
     return len(path.read_text().splitlines()) if path.exists() else 0
 
 
-def watch_until(condition: Callable[[], bool], directory: Path, env: dict[str, str], *args: str) -> Result:
-    """`automations ARGS` (a watch) in process, ended by SIGTERM once `condition()` holds (or after
-    60 s). The signal is sent only while the watch runs, and one landing after it is ignored:
-    a watch that ends early fails its test, never the pytest worker."""
-    finished = threading.Event()
-
-    def stop_when_seen() -> None:
-        deadline = time.monotonic() + 60
-        while not finished.is_set() and not condition() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        if not finished.is_set():
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    stopper = threading.Thread(target=stop_when_seen, daemon=True)
-    with stray_signals_ignored():
-        stopper.start()
-        try:
-            return run_cli(*args, cwd=directory, env=env, timeout=90)
-        finally:
-            finished.set()
-            stopper.join(5)
+def watch_until(condition: Callable[[], bool], config: Path, env: dict[str, str], *args: str) -> Result:
+    """`automations -c CONFIG watch ARGS` in process, ended by SIGTERM once `condition()` holds
+    (within 60 s, else the test fails)."""
+    return watch_in_process(config, env, lambda watch: watch.wait_for(condition, "what the test waits for", 60),
+                            *args)
 
 
 def watch_a_step_cancelled_at_each_try(write_config, env: dict[str, str], directory: Path) -> tuple[Result, int]:
@@ -80,7 +61,7 @@ def watch_a_step_cancelled_at_each_try(write_config, env: dict[str, str], direct
     a few seconds after the first of them; its result, and how often the step ran beyond
     what one try a second (MIN_GAP_SECONDS) allows in the time it was watched."""
     (directory / "cancelling.py").write_text(CANCELLED_AT_REFRESH)
-    write_config("""
+    config = write_config("""
         plugins: [cancelling:CancelledAtRefresh]
         tasks:
           a:
@@ -102,7 +83,7 @@ def watch_a_step_cancelled_at_each_try(write_config, env: dict[str, str], direct
         watched.append(time.monotonic() - tried[0])  # a loaded machine may sleep longer
         return True
 
-    result = watch_until(watched_long_enough, directory, env, "watch", "a")
+    result = watch_until(watched_long_enough, config, env, "a")
     assert watched, result.output
     # The first run, the first try, then at most one try a second while watched (and one more
     # that may have started as the signal came).
@@ -164,7 +145,7 @@ def test_a_task_that_cancels_itself_in_a_retry_does_not_hold_back_the_others(wri
     # `login` and `flaky` fail at start-up; at the watcher's retry `login` works and `flaky`
     # cancels itself. `uses-login` (after `login`) must still run, and `login` be kept fresh.
     (tmp_path / "by_mode.py").write_text(BY_MODE)
-    write_config("""
+    config = write_config("""
         plugins: [by_mode:ByMode]
         tasks:
           login:
@@ -181,7 +162,7 @@ def test_a_task_that_cancels_itself_in_a_retry_does_not_hold_back_the_others(wri
         seen = calls.read_text().splitlines() if calls.exists() else []
         return "uses-login" in seen and seen.count("login") >= 3  # start-up, retry, a refresh
 
-    result = watch_until(seen_enough, tmp_path, base_env, "watch", "login", "flaky", "uses-login")
+    result = watch_until(seen_enough, config, base_env, "login", "flaky", "uses-login")
     assert calls.exists(), result.output
     seen = calls.read_text().splitlines()
     assert "uses-login" in seen, result.output
@@ -190,14 +171,14 @@ def test_a_task_that_cancels_itself_in_a_retry_does_not_hold_back_the_others(wri
 
 def test_a_refresh_ended_by_sigterm_is_not_recorded_as_a_failure(write_config, base_env, tmp_path):
     (tmp_path / "slow.py").write_text(SLOW_REFRESH)
-    write_config("""
+    config = write_config("""
         plugins: [slow:SlowRefresh]
         tasks:
           a:
             steps: [{uses: slow-refresh}]
     """)
 
-    result = watch_until((tmp_path / "refreshing").exists, tmp_path, base_env, "-v", "watch", "a")
+    result = watch_until((tmp_path / "refreshing").exists, config, base_env, "-v", "a")
 
     assert result.code == 0, result.output
     assert "stopped by SIGTERM" in result.stdout
